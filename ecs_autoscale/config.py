@@ -1,0 +1,260 @@
+"""The model file: the original eight keys exactly as users write them, plus optional keys with defaults.
+
+`load_config(path)` is the only entry point; every problem becomes one `ConfigError` line
+`FILE:LINE: Field: problem (fix)`. This module must stay free of cdktf/jsii so `validate` is instant.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .naming import StackNames, max_stack_name_length, STACK_NAME_RE
+from .yaml_source import ConfigError, YamlDocument, load_yaml
+
+S3_URI_RE = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+)$")
+ECR_IMAGE_RE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[a-z0-9._/-]+)"
+)
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)
+SQS_MAX_VISIBILITY_HOURS = 12
+# Environment names the worker contract owns; users may not override them through Environment.
+CONTRACT_ENV = ("PROCESSOR", "VIDEO_QUEUE", "TRACK_QUEUE", "DEAD_QUEUE", "VIDEO_BUCKET", "TRACK_BUCKET",
+                "AWS_REGION", "DEFAULT_MAX_CALL_ATTEMPTS")
+# Keys of old sample files that mean something else today.
+STALE_KEYS = {"BlockDeviceVolumeGB": "BlockDeviceVolumeGBRoot"}
+
+
+class S3Object(BaseModel):
+    """An `s3://bucket/key` location named in the model file."""
+
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def _s3_uri(value: Any) -> S3Object:
+    if not isinstance(value, str):
+        raise ValueError("must be a string like s3://bucket/key")
+    match = S3_URI_RE.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not an s3://bucket/key URI")
+    return S3Object(bucket=match["bucket"], key=match["key"])
+
+
+class StateBackend(BaseModel):
+    """Optional team state on S3 (one state object per workspace, S3-native lock file)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    bucket: str = Field(alias="Bucket", min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
+    key: str = Field("ecs-autoscale/terraform.tfstate", alias="Key", min_length=1)
+    region: Optional[str] = Field(None, alias="Region", pattern=REGION_RE.pattern)
+    dynamodb_table: Optional[str] = Field(None, alias="DynamoDBTable", min_length=3)
+
+
+class ModelConfig(BaseModel):
+    """One model's stack. Aliases are the YAML keys; attribute names are for code."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+    # --- the original keys (required, as users write them today) ---
+    stack_name: str = Field(alias="StackName")
+    task_definition: str = Field(alias="TaskDefinition", pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    container_image: str = Field(alias="ContainerImage", pattern=r"^\S{1,1024}$")
+    fleet_size: int = Field(alias="FleetSize", ge=1, le=1000)
+    volume_gb: int = Field(alias="BlockDeviceVolumeGBRoot", ge=8, le=16384)
+    timeout_hours: float = Field(alias="TimeoutHours", gt=0, le=SQS_MAX_VISIBILITY_HOURS)
+    model_location: S3Object = Field(alias="model_location")
+    track_config: S3Object = Field(alias="track_config")
+    comment: Any = Field(None, alias="Comment")
+
+    # --- new optional keys (defaults documented in README.md) ---
+    region: str = Field("us-west-2", alias="Region", pattern=REGION_RE.pattern)
+    instance_types: tuple[str, ...] = Field(("g4dn.xlarge",), alias="InstanceTypes", min_length=1, max_length=20)
+    spot: bool = Field(False, alias="Spot")
+    max_receive_count: int = Field(3, alias="MaxReceiveCount", ge=1, le=1000)
+    log_retention_days: int = Field(30, alias="LogRetentionDays")
+    tags: dict[str, str] = Field(default_factory=dict, alias="Tags", max_length=40)
+    environment: dict[str, str] = Field(default_factory=dict, alias="Environment")
+    container_args: tuple[str, ...] = Field((), alias="ContainerArgs")
+    memory_reservation_mib: int = Field(3072, alias="MemoryReservationMiB", ge=128, le=1_000_000)
+    gpus_per_task: int = Field(1, alias="GpusPerTask", ge=1, le=16)
+    scale_in_idle_minutes: int = Field(15, alias="ScaleInIdleMinutes", ge=1, le=1440)
+    backend: Optional[StateBackend] = Field(None, alias="Backend")
+
+    @field_validator("model_location", "track_config", mode="before")
+    @classmethod
+    def _parse_s3(cls, value: Any) -> S3Object:
+        return value if isinstance(value, S3Object) else _s3_uri(value)
+
+    @field_validator("timeout_hours", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a number of hours")
+        return value
+
+    @field_validator("stack_name")
+    @classmethod
+    def _stack_name(cls, value: str) -> str:
+        if not STACK_NAME_RE.match(value):
+            raise ValueError(f"{value!r} must start with a letter and hold only letters, digits and hyphens")
+        limit = max_stack_name_length()
+        if len(value) > limit:
+            raise ValueError(f"{value!r} is {len(value)} characters; at most {limit} keep every AWS name legal")
+        problems = StackNames(value).problems()
+        if problems:
+            raise ValueError(problems[0])
+        return value
+
+    @field_validator("instance_types", mode="before")
+    @classmethod
+    def _instance_types(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            for item in value:
+                if not isinstance(item, str) or not INSTANCE_TYPE_RE.match(item):
+                    raise ValueError(f"{item!r} is not an EC2 instance type like g4dn.xlarge")
+            if len(set(value)) != len(value):
+                raise ValueError("lists an instance type twice")
+            return tuple(value)
+        return value
+
+    @field_validator("container_args", mode="before")
+    @classmethod
+    def _args(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention; use one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not TAG_KEY_RE.match(key) or key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r} is not a legal AWS tag key")
+            if len(val) > 256:
+                raise ValueError(f"tag {key!r} value is longer than 256 characters")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key in CONTRACT_ENV:
+                raise ValueError(f"{key} is set by the stack (worker contract) and cannot be overridden")
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _consistency(self) -> "ModelConfig":
+        if self.timeout_hours * 3600 < 60:
+            raise ValueError("TimeoutHours: must be at least one minute (0.02 hours)")
+        return self
+
+    # --- derived values used by the constructs ---
+    @property
+    def names(self) -> StackNames:
+        return StackNames(self.stack_name)
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        return int(round(self.timeout_hours * 3600))
+
+    @property
+    def ecr_repository(self) -> Optional[tuple[str, str, str]]:
+        """(account, region, repository) when ContainerImage is in ECR, for a scoped pull permission."""
+        match = ECR_IMAGE_RE.match(self.container_image)
+        return (match["account"], match["region"], match["repo"]) if match else None
+
+
+FIX_HINTS = {
+    "StackName": "e.g. StackName: Megadetector",
+    "TaskDefinition": "letters, digits, '-' and '_', e.g. strongsort-yolov5",
+    "ContainerImage": "an image reference such as 123456789012.dkr.ecr.us-west-2.amazonaws.com/repo:tag",
+    "FleetSize": "the maximum number of GPU instances, an integer of 1 or more",
+    "BlockDeviceVolumeGBRoot": "root volume size in GB, an integer from 8 to 16384 (the ECS GPU AMI needs 30+)",
+    "TimeoutHours": f"hours per video, above 0 and at most {SQS_MAX_VISIBILITY_HOURS} (the SQS visibility limit)",
+    "model_location": "e.g. s3://my-models/Megadetector.pt",
+    "track_config": "e.g. s3://my-configs/strong_sort_benthic.yaml",
+    "Region": "an AWS region such as us-west-2",
+    "InstanceTypes": "a list such as [g4dn.xlarge, g5.xlarge]",
+    "Spot": "true or false",
+    "MaxReceiveCount": "receives before a video message moves to the dead queue, 1 to 1000",
+    "LogRetentionDays": "one of the CloudWatch retention periods, e.g. 30",
+    "Tags": "a mapping of tag names to string values",
+    "Environment": "a mapping of NAME: value strings",
+    "ContainerArgs": "a list of extra strings appended to the dettrack command",
+    "MemoryReservationMiB": "soft memory limit of the container in MiB, e.g. 3072",
+    "GpusPerTask": "GPUs reserved per task, e.g. 1",
+    "ScaleInIdleMinutes": "minutes the queue must be empty before scaling to zero, 1 to 1440",
+    "Backend": "a mapping with Bucket and optional Key, Region, DynamoDBTable",
+}
+KNOWN_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values())
+REQUIRED_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values() if f.is_required())
+
+
+def _check_keys(doc: YamlDocument) -> None:
+    for key in doc.data:
+        key_str = str(key)
+        if key_str in KNOWN_KEYS:
+            continue
+        line = doc.line_of(key_str)
+        if key_str in STALE_KEYS:
+            raise ConfigError(doc.path, line, key_str, "stale key from old sample files",
+                              f"rename it to {STALE_KEYS[key_str]}")
+        near = difflib.get_close_matches(key_str, KNOWN_KEYS, n=1, cutoff=0.6) or \
+            [k for k in KNOWN_KEYS if k.lower() == key_str.lower()]
+        fix = f"did you mean {near[0]}?" if near else f"known keys: {', '.join(KNOWN_KEYS)}"
+        raise ConfigError(doc.path, line, key_str, "unknown key", fix)
+    missing = [k for k in REQUIRED_KEYS if k not in doc.data]
+    if missing:
+        raise ConfigError(doc.path, None, missing[0], "required key is missing",
+                          f"add `{missing[0]}: ...`; {FIX_HINTS[missing[0]]}")
+
+
+def _first_error(doc: YamlDocument, exc: ValidationError) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in err["loc"]]
+    field = ".".join(loc) if loc else None
+    message = err["msg"].removeprefix("Value error, ")
+    if not loc and ": " in message:  # model-level checks name their own field
+        field, message = message.split(": ", 1)
+    top = field.split(".")[0] if field else None
+    if err["type"] == "extra_forbidden" and len(loc) > 1:
+        message = "unknown key"
+    value = err.get("input")
+    if err["type"].endswith("_type") and not isinstance(value, (dict, list)):
+        message = f"{message}, got {value!r}"
+    return ConfigError(doc.path, doc.line_of(field or ""), field, message, FIX_HINTS.get(top or "", ""))
+
+
+def parse_config(doc: YamlDocument) -> ModelConfig:
+    _check_keys(doc)
+    try:
+        return ModelConfig.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _first_error(doc, exc) from None
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    """Load and validate one model file; raises ConfigError (one line) on any problem."""
+    return parse_config(load_yaml(path))

@@ -1,0 +1,147 @@
+"""Every AWS name the stack derives from StackName, with the rule each one must obey.
+
+Names are fixed (not generated) wherever the worker contract or least-privilege IAM needs to know
+them in advance; buckets use a prefix because S3 names are global and Terraform appends a unique
+suffix. Validation checks every derived name, so a StackName that would break one AWS rule is
+rejected before anything reaches Terraform.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# CloudFormation-style stack names, as users already write them: letter first, letters/digits/hyphens.
+STACK_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+# Terraform appends a 26-character unique suffix to bucket_prefix; S3 allows 63 characters in all.
+BUCKET_PREFIX_MAX = 37
+
+
+@dataclass(frozen=True)
+class NameRule:
+    pattern: str
+    max_len: int
+    what: str
+
+
+RULES = {
+    "queue": NameRule(r"^[A-Za-z0-9_-]+\.fifo$", 80, "SQS FIFO queue name"),
+    "bucket_prefix": NameRule(r"^[a-z0-9][a-z0-9.-]*-$", BUCKET_PREFIX_MAX, "S3 bucket prefix"),
+    "cluster": NameRule(r"^[A-Za-z0-9_-]+$", 255, "ECS cluster name"),
+    "capacity_provider": NameRule(r"^(?!(aws|ecs|fargate))[A-Za-z0-9_-]+$", 255, "ECS capacity provider name"),
+    "asg": NameRule(r"^[^:]+$", 255, "Auto Scaling group name"),
+    "launch_template": NameRule(r"^[A-Za-z0-9().\-/_]+$", 128, "launch template name"),
+    "role": NameRule(r"^[\w+=,.@-]+$", 64, "IAM role name"),
+    "log_group": NameRule(r"^[\w\-/.#]+$", 512, "CloudWatch log group name"),
+    "alarm": NameRule(r"^[^\x00-\x1f]+$", 255, "CloudWatch alarm name"),
+    "security_group": NameRule(r"^[\w .:/()#,@\[\]+=&;{}!$*-]+$", 255, "security group name"),
+}
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """Names of everything one model's stack creates; `stack` is StackName as the user wrote it."""
+
+    stack: str
+
+    @property
+    def slug(self) -> str:
+        return self.stack.lower()
+
+    @property
+    def video_queue(self) -> str:
+        return f"{self.stack}-video.fifo"
+
+    @property
+    def track_queue(self) -> str:
+        return f"{self.stack}-track.fifo"
+
+    @property
+    def dead_queue(self) -> str:
+        return f"{self.stack}-dead.fifo"
+
+    @property
+    def video_bucket_prefix(self) -> str:
+        return f"{self.slug}-video-"
+
+    @property
+    def tracks_bucket_prefix(self) -> str:
+        return f"{self.slug}-tracks-"
+
+    @property
+    def cluster(self) -> str:
+        return self.stack
+
+    @property
+    def service(self) -> str:
+        return self.stack
+
+    @property
+    def capacity_provider(self) -> str:
+        return f"{self.stack}-gpu"
+
+    @property
+    def asg(self) -> str:
+        return f"{self.stack}-gpu-fleet"
+
+    @property
+    def launch_template(self) -> str:
+        return f"{self.stack}-gpu"
+
+    @property
+    def security_group(self) -> str:
+        return f"{self.stack}-gpu-instances"
+
+    @property
+    def task_role(self) -> str:
+        return f"{self.stack}-task"
+
+    @property
+    def execution_role(self) -> str:
+        return f"{self.stack}-execution"
+
+    @property
+    def instance_role(self) -> str:
+        return f"{self.stack}-instance"
+
+    @property
+    def log_group(self) -> str:
+        return f"/ecs/{self.stack}"
+
+    def alarm(self, purpose: str) -> str:
+        return f"{self.stack}-{purpose}"
+
+    def derived(self) -> dict[str, tuple[str, str]]:
+        """(rule key, name) for every derived name, keyed by what it names."""
+        return {
+            "video queue": ("queue", self.video_queue),
+            "track queue": ("queue", self.track_queue),
+            "dead queue": ("queue", self.dead_queue),
+            "video bucket prefix": ("bucket_prefix", self.video_bucket_prefix),
+            "tracks bucket prefix": ("bucket_prefix", self.tracks_bucket_prefix),
+            "cluster": ("cluster", self.cluster),
+            "capacity provider": ("capacity_provider", self.capacity_provider),
+            "autoscaling group": ("asg", self.asg),
+            "launch template": ("launch_template", self.launch_template),
+            "security group": ("security_group", self.security_group),
+            "task role": ("role", self.task_role),
+            "execution role": ("role", self.execution_role),
+            "instance role": ("role", self.instance_role),
+            "log group": ("log_group", self.log_group),
+            "scale-out alarm": ("alarm", self.alarm("queue-has-videos")),
+        }
+
+    def problems(self) -> list[str]:
+        """Human-readable violations of AWS naming rules, empty when every name is legal."""
+        found = []
+        for what, (rule_key, name) in self.derived().items():
+            rule = RULES[rule_key]
+            if len(name) > rule.max_len:
+                found.append(f"derived {what} {name!r} is {len(name)} characters, {rule.what} allows {rule.max_len}")
+            elif not re.match(rule.pattern, name):
+                found.append(f"derived {what} {name!r} breaks the {rule.what} rule")
+        return found
+
+
+def max_stack_name_length() -> int:
+    """Longest StackName whose derived names all fit (the bucket prefix is the binding limit)."""
+    return BUCKET_PREFIX_MAX - len("-tracks-")
