@@ -1,0 +1,47 @@
+"""`validate` and `synth`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .errors import UserError, load_configs
+
+MODEL_FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+
+
+@click.command()
+@MODEL_FILES
+def validate(files: tuple[Path, ...]) -> None:
+    """Check model FILES without touching AWS or writing anything.
+
+    Every broken file gets one line `FILE:LINE: Field: problem (fix)`; the exit status is 1 if any
+    file is broken. Unknown keys are errors (with the nearest known key suggested), so a typo never
+    silently deploys a default.
+    """
+    for config, path in zip(load_configs(files), files):
+        click.echo(f"{path}: ok ({config.stack_name}, {config.region}, up to {config.fleet_size} x "
+                   f"{'/'.join(config.instance_types)}{' spot' if config.spot else ''})")
+
+
+@click.command()
+@MODEL_FILES
+@click.option("--out", "outdir", default="cdktf.out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder; each stack goes to OUT/stacks/<StackName>/cdk.tf.json (the cdktf layout).")
+@click.option("--no-cache", is_flag=True, help="Re-synthesize even when the model and the tool are unchanged.")
+def synth(files: tuple[Path, ...], outdir: Path, no_cache: bool) -> None:
+    """Synthesize model FILES to plain Terraform JSON.
+
+    The JSON is self-sufficient (review it with `terraform plan`, apply it without this tool) and
+    reproducible: the same model gives identical bytes. Unchanged models are served from a cache
+    keyed on the model and the tool's version; all files are validated before anything is written.
+    """
+    from ..synth import synthesize
+
+    configs = load_configs(files)
+    try:
+        results = synthesize(configs, outdir, use_cache=not no_cache)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    for result in results:
+        click.echo(f"{result.path}{' (unchanged)' if result.cached else ''}")

@@ -1,0 +1,182 @@
+"""The ECS side: cluster, log group, task and execution roles, the model's task definition, the service.
+
+The container keeps the original worker contract: named StackName, command
+`dettrack -c <track_config> --model-s3 <model_location>`, and the environment PROCESSOR, VIDEO_QUEUE,
+TRACK_QUEUE, DEAD_QUEUE (queue names), VIDEO_BUCKET, TRACK_BUCKET, AWS_REGION, DEFAULT_MAX_CALL_ATTEMPTS.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from cdktf import TerraformResourceLifecycle
+from constructs import Construct
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
+from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
+    EcsClusterCapacityProviders, EcsClusterCapacityProvidersDefaultCapacityProviderStrategy,
+)
+from cdktf_cdktf_provider_aws.ecs_service import (
+    EcsService, EcsServiceCapacityProviderStrategy, EcsServiceOrderedPlacementStrategy, EcsServicePlacementConstraints,
+)
+from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+
+from .account import AccountContext
+from .policy import Statement, assume_role_policy, policy_document
+
+
+@dataclass(frozen=True)
+class WorkerContract:
+    """Names and locations the worker reads from its environment (see README: worker contract)."""
+
+    video_queue_name: str
+    track_queue_name: str
+    dead_queue_name: str
+    video_queue_arn: str
+    track_queue_arn: str
+    dead_queue_arn: str
+    video_bucket_name: str
+    video_bucket_arn: str
+    tracks_bucket_name: str
+    tracks_bucket_arn: str
+
+
+@dataclass(frozen=True)
+class ModelServiceProps:
+    stack_name: str
+    cluster_name: str
+    service_name: str
+    task_family: str
+    container_image: str
+    track_config_uri: str
+    model_location_uri: str
+    model_objects: tuple[tuple[str, str], ...]
+    """(bucket, key) of the model and the track config: the only outside objects the task may read."""
+    task_role_name: str
+    execution_role_name: str
+    log_group_name: str
+    capacity_provider_name: str
+    region: str
+    max_tasks: int
+    log_retention_days: int = 30
+    memory_reservation_mib: int = 3072
+    gpus_per_task: int = 1
+    stop_timeout_seconds: int = 60
+    max_call_attempts: int = 6
+    """DEFAULT_MAX_CALL_ATTEMPTS of the worker's AWS SDK retries (the original's value)."""
+    extra_args: tuple[str, ...] = ()
+    extra_environment: dict = field(default_factory=dict)
+    ecr_repository: Optional[tuple[str, str, str]] = None
+    """(account, region, name) of the image's ECR repository, for a scoped pull permission."""
+
+
+def task_statements(account: AccountContext, props: ModelServiceProps, c: WorkerContract) -> list[Statement]:
+    objects = [f"arn:{account.partition}:s3:::{bucket}/{key}" for bucket, key in props.model_objects]
+    return [
+        Statement("TakeVideoJobs", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                                    "sqs:GetQueueAttributes", "sqs:GetQueueUrl"], [c.video_queue_arn]),
+        Statement("ReportResults", ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                  [c.track_queue_arn, c.dead_queue_arn]),
+        Statement("ListBuckets", ["s3:ListBucket"], [c.video_bucket_arn, c.tracks_bucket_arn]),
+        Statement("ReadAndCleanVideos", ["s3:GetObject", "s3:DeleteObject"], [f"{c.video_bucket_arn}/*"]),
+        Statement("WriteTracks", ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                  [f"{c.tracks_bucket_arn}/*"]),
+        Statement("ReadModelAndTrackConfig", ["s3:GetObject"], objects),
+        Statement("ProtectOwnTaskFromScaleIn", ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+                  [account.arn("ecs", f"task/{props.cluster_name}/*")]),
+    ]
+
+
+def execution_statements(account: AccountContext, props: ModelServiceProps) -> list[Statement]:
+    log_group = account.arn("logs", f"log-group:{props.log_group_name}")
+    statements = [Statement("ContainerLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:*"])]
+    if props.ecr_repository:
+        repo_account, repo_region, repo = props.ecr_repository
+        statements += [
+            # GetAuthorizationToken supports no resource-level permission (AWS docs).
+            Statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+            Statement("PullModelImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                                         "ecr:BatchCheckLayerAvailability"],
+                      [f"arn:{account.partition}:ecr:{repo_region}:{repo_account}:repository/{repo}"]),
+        ]
+    return statements
+
+
+def container_environment(props: ModelServiceProps, c: WorkerContract) -> list[dict]:
+    contract = {
+        "PROCESSOR": props.stack_name,
+        "VIDEO_QUEUE": c.video_queue_name,
+        "TRACK_QUEUE": c.track_queue_name,
+        "DEAD_QUEUE": c.dead_queue_name,
+        "VIDEO_BUCKET": c.video_bucket_name,
+        "TRACK_BUCKET": c.tracks_bucket_name,
+        "AWS_REGION": props.region,
+        "DEFAULT_MAX_CALL_ATTEMPTS": str(props.max_call_attempts),
+    }
+    merged = {**props.extra_environment, **contract}
+    return [{"name": k, "value": merged[k]} for k in sorted(merged)]
+
+
+class ModelService(Construct):
+    def __init__(self, scope: Construct, id: str, props: ModelServiceProps, contract: WorkerContract,
+                 account: AccountContext) -> None:
+        super().__init__(scope, id)
+        self.cluster = EcsCluster(self, "cluster", name=props.cluster_name,
+                                  setting=[EcsClusterSetting(name="containerInsights", value="enabled")])
+        EcsClusterCapacityProviders(
+            self, "cluster_capacity_providers", cluster_name=self.cluster.name,
+            capacity_providers=[props.capacity_provider_name],
+            default_capacity_provider_strategy=[EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
+                capacity_provider=props.capacity_provider_name, weight=1, base=0)],
+        )
+        self.log_group = CloudwatchLogGroup(self, "logs", name=props.log_group_name,
+                                            retention_in_days=props.log_retention_days)
+
+        self.task_role = self._role("task_role", props.task_role_name, account,
+                                    task_statements(account, props, contract), "worker")
+        self.execution_role = self._role("execution_role", props.execution_role_name, account,
+                                         execution_statements(account, props), "ecs-agent")
+        container = {
+            "name": props.stack_name,
+            "image": props.container_image,
+            "essential": True,
+            "memoryReservation": props.memory_reservation_mib,
+            "resourceRequirements": [{"type": "GPU", "value": str(props.gpus_per_task)}],
+            "command": ["dettrack", "-c", props.track_config_uri, "--model-s3", props.model_location_uri,
+                        *props.extra_args],
+            "environment": container_environment(props, contract),
+            "stopTimeout": props.stop_timeout_seconds,
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": props.log_group_name, "awslogs-region": props.region,
+                "awslogs-stream-prefix": "task"}},
+        }
+        self.task_definition = EcsTaskDefinition(
+            self, "task", family=props.task_family, network_mode="bridge", requires_compatibilities=["EC2"],
+            task_role_arn=self.task_role.arn, execution_role_arn=self.execution_role.arn,
+            container_definitions=json.dumps([container], sort_keys=True),
+            depends_on=[self.log_group],
+        )
+        self.service = EcsService(
+            self, "service", name=props.service_name, cluster=self.cluster.arn,
+            task_definition=self.task_definition.arn, desired_count=0,
+            deployment_minimum_healthy_percent=0, deployment_maximum_percent=100,
+            capacity_provider_strategy=[EcsServiceCapacityProviderStrategy(
+                capacity_provider=props.capacity_provider_name, weight=1, base=0)],
+            # One task per GPU instance: the capacity provider then scales instances 1:1 with tasks.
+            placement_constraints=[EcsServicePlacementConstraints(type="distinctInstance")],
+            ordered_placement_strategy=[EcsServiceOrderedPlacementStrategy(type="spread", field="instanceId")],
+            enable_ecs_managed_tags=True, propagate_tags="SERVICE",
+            # Step scaling owns the desired count at run time; an apply must never reset a running fleet.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
+        )
+
+    def _role(self, id: str, name: str, account: AccountContext, statements: list[Statement],
+              policy_name: str) -> IamRole:
+        # Confused-deputy guard: only ECS acting for this account may assume the role.
+        trust = assume_role_policy("ecs-tasks", {"StringEquals": {"aws:SourceAccount": account.account_id}})
+        role = IamRole(self, id, name=name, assume_role_policy=trust)
+        IamRolePolicy(self, f"{id}_policy", name=policy_name, role=role.id, policy=policy_document(statements))
+        return role

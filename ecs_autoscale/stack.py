@@ -1,0 +1,127 @@
+"""One model's stack: composes the constructs and exposes outputs named for the CLI and clients."""
+from __future__ import annotations
+
+from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from constructs import Construct
+
+from . import infra  # noqa: F401  (lazy provider bindings before the imports below)
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+
+from .config import ModelConfig
+from .infra.account import AccountContext
+from .infra.fleet import GpuFleet, GpuFleetProps
+from .infra.queues import VideoQueues, VideoQueuesProps
+from .infra.scaling import QueueDrivenScaling
+from .infra.service import ModelService, ModelServiceProps, WorkerContract
+from .infra.storage import BucketsProps, VideoBuckets
+from .scaling_design import design_for
+
+# Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
+AWS_PROVIDER_CONSTRAINT = "~> 5.100"
+MANAGED_BY_TAG = {"ManagedBy": "ecs-autoscale"}
+# Output names are a public interface (outputs.json, the client, scripts): never rename one.
+OUTPUT_DESCRIPTIONS = {
+    "stack_name": "StackName of the model file",
+    "region": "AWS region of the stack",
+    "video_queue_name": "FIFO queue receiving one message per video (VIDEO_QUEUE)",
+    "video_queue_url": "URL of the video queue, for sending jobs",
+    "video_queue_arn": "ARN of the video queue",
+    "track_queue_name": "FIFO queue of SUCCESS results (TRACK_QUEUE)",
+    "track_queue_url": "URL of the track queue",
+    "track_queue_arn": "ARN of the track queue",
+    "dead_queue_name": "FIFO dead-letter queue of FAILED videos (DEAD_QUEUE)",
+    "dead_queue_url": "URL of the dead-letter queue",
+    "dead_queue_arn": "ARN of the dead-letter queue",
+    "video_bucket": "bucket receiving uploaded videos (VIDEO_BUCKET)",
+    "tracks_bucket": "bucket receiving .tracks.tar.gz results (TRACK_BUCKET)",
+    "cluster_name": "ECS cluster",
+    "service_name": "ECS service running the model",
+    "task_definition_family": "task definition family (TaskDefinition)",
+    "task_definition_arn": "task definition revision deployed",
+    "autoscaling_group_name": "Auto Scaling group of GPU instances",
+    "capacity_provider_name": "ECS capacity provider linking service and instances",
+    "log_group_name": "CloudWatch log group of the model container",
+}
+
+
+class VideoProcessingStack(TerraformStack):
+    def __init__(self, scope: Construct, config: ModelConfig) -> None:
+        super().__init__(scope, config.stack_name)
+        names = config.names
+        self.config = config
+        AwsProvider(self, "aws", region=config.region,
+                    default_tags=[AwsProviderDefaultTags(tags={**MANAGED_BY_TAG, "ecs-autoscale:stack": config.stack_name,
+                                                               **config.tags})])
+        self.add_override("terraform.required_providers.aws", {"source": "hashicorp/aws",
+                                                                "version": AWS_PROVIDER_CONSTRAINT})
+        if config.backend:
+            b = config.backend
+            S3Backend(self, bucket=b.bucket, key=b.key, region=b.region or config.region,
+                      dynamodb_table=b.dynamodb_table, use_lockfile=None if b.dynamodb_table else True,
+                      encrypt=True, workspace_key_prefix="ecs-autoscale")
+        else:
+            # Relative default path: where state lives is the caller's choice (the CLI keeps it in
+            # STACK_DIR through -backend-config), never a path of the machine that synthesized.
+            LocalBackend(self, path="terraform.tfstate")
+        account = AccountContext(self, "account")
+
+        queues = VideoQueues(self, "queues", VideoQueuesProps(
+            video_queue_name=names.video_queue, track_queue_name=names.track_queue,
+            dead_queue_name=names.dead_queue, visibility_timeout_seconds=config.visibility_timeout_seconds,
+            max_receive_count=config.max_receive_count))
+        buckets = VideoBuckets(self, "buckets", BucketsProps(
+            video_bucket_prefix=names.video_bucket_prefix, tracks_bucket_prefix=names.tracks_bucket_prefix))
+        design = design_for(config)
+        fleet = GpuFleet(self, "fleet", GpuFleetProps(
+            stack_name=config.stack_name, cluster_name=names.cluster, asg_name=names.asg,
+            launch_template_name=names.launch_template, capacity_provider_name=names.capacity_provider,
+            security_group_name=names.security_group, instance_role_name=names.instance_role,
+            log_group_name=names.log_group, max_instances=config.fleet_size, root_volume_gb=config.volume_gb,
+            instance_types=config.instance_types, spot=config.spot,
+            instance_warmup_seconds=design.instance_warmup_seconds, max_scaling_step=design.max_instance_step,
+            tags=dict(config.tags)), account)
+        contract = WorkerContract(
+            video_queue_name=names.video_queue, track_queue_name=names.track_queue,
+            dead_queue_name=names.dead_queue, video_queue_arn=queues.video.arn, track_queue_arn=queues.track.arn,
+            dead_queue_arn=queues.dead.arn, video_bucket_name=buckets.video.name, video_bucket_arn=buckets.video.arn,
+            tracks_bucket_name=buckets.tracks.name, tracks_bucket_arn=buckets.tracks.arn)
+        service = ModelService(self, "service", ModelServiceProps(
+            stack_name=config.stack_name, cluster_name=names.cluster, service_name=names.service,
+            task_family=config.task_definition, container_image=config.container_image,
+            track_config_uri=config.track_config.uri, model_location_uri=config.model_location.uri,
+            model_objects=((config.model_location.bucket, config.model_location.key),
+                           (config.track_config.bucket, config.track_config.key)),
+            task_role_name=names.task_role, execution_role_name=names.execution_role,
+            log_group_name=names.log_group, capacity_provider_name=names.capacity_provider, region=config.region,
+            max_tasks=config.fleet_size, log_retention_days=config.log_retention_days,
+            memory_reservation_mib=config.memory_reservation_mib, gpus_per_task=config.gpus_per_task,
+            extra_args=config.container_args, extra_environment=dict(config.environment),
+            ecr_repository=config.ecr_repository), contract, account)
+        # The capacity provider must exist (and outlive the service) before the cluster can use it.
+        service.node.add_dependency(fleet)
+        QueueDrivenScaling(self, "scaling", design=design, cluster_name=names.cluster, service=service.service,
+                           video_queue_name=names.video_queue, alarm_prefix=config.stack_name)
+
+        values = {
+            "stack_name": config.stack_name, "region": config.region,
+            "video_queue_name": queues.video.name, "video_queue_url": queues.video.url,
+            "video_queue_arn": queues.video.arn,
+            "track_queue_name": queues.track.name, "track_queue_url": queues.track.url,
+            "track_queue_arn": queues.track.arn,
+            "dead_queue_name": queues.dead.name, "dead_queue_url": queues.dead.url, "dead_queue_arn": queues.dead.arn,
+            "video_bucket": buckets.video.name, "tracks_bucket": buckets.tracks.name,
+            "cluster_name": service.cluster.name, "service_name": service.service.name,
+            "task_definition_family": service.task_definition.family,
+            "task_definition_arn": service.task_definition.arn,
+            "autoscaling_group_name": fleet.group.name,
+            "capacity_provider_name": fleet.capacity_provider.name,
+            "log_group_name": service.log_group.name,
+        }
+        for name, description in OUTPUT_DESCRIPTIONS.items():
+            TerraformOutput(self, name, value=values[name], description=description)
+
+    def _allocate_logical_id(self, tf_element) -> str:
+        """Readable, stable addresses for plan review (`aws_sqs_queue.queues_video`), instead of
+        cdktf's hashed ids. Construct paths are unique, so the joined path is too."""
+        parts = [p for p in tf_element.node.path.split("/")[1:] if p != "Default"]
+        return "_".join(parts).replace("-", "_")

@@ -1,0 +1,123 @@
+"""Synthesize model configs to `DIR/stacks/<StackName>/cdk.tf.json`, atomically and with a cache.
+
+The cache key covers everything that can change the output: the validated config, this package's
+source (code and templates) and the cdktf / provider-bindings versions. An unchanged model is not
+re-synthesized (and cdktf/jsii are never loaded); a changed one always is. N models share one cdktf
+App, so start-up is paid once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Sequence
+
+from .config import ModelConfig
+
+STACK_FILE = "cdk.tf.json"
+KEY_FILE = ".synth-key.json"
+PACKAGE_DIR = Path(__file__).resolve().parent
+_VERSIONED_DISTRIBUTIONS = ("cdktf", "cdktf-cdktf-provider-aws", "constructs", "jsii")
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    stack_name: str
+    path: Path
+    cached: bool
+
+
+def _source_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        if path.suffix in (".py", ".j2", ".json") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in _VERSIONED_DISTRIBUTIONS:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
+def cache_key(config: ModelConfig, _fingerprint: list[str] = []) -> str:
+    if not _fingerprint:  # computed once per process
+        _fingerprint.append(json.dumps({"source": _source_fingerprint(), **_versions()}, sort_keys=True))
+    payload = json.dumps({"config": config.model_dump(mode="json"), "tooling": _fingerprint[0]}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def stack_dir(outdir: Path, stack_name: str) -> Path:
+    return Path(outdir) / "stacks" / stack_name
+
+
+def _is_fresh(folder: Path, key: str) -> bool:
+    try:
+        recorded = json.loads((folder / KEY_FILE).read_text())
+        output = (folder / STACK_FILE).read_bytes()
+    except (OSError, ValueError):
+        return False
+    return recorded.get("key") == key and recorded.get("output_sha256") == hashlib.sha256(output).hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder + rename: readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache: bool = True) -> list[SynthResult]:
+    """Write one cdk.tf.json per config; nothing is replaced until every stack synthesized."""
+    outdir = Path(outdir)
+    names = [c.stack_name for c in configs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"StackName {duplicates[0]!r} is used by more than one model file (each needs its own)")
+    keys = {c.stack_name: cache_key(c) for c in configs}
+    stale = [c for c in configs if not (use_cache and _is_fresh(stack_dir(outdir, c.stack_name), keys[c.stack_name]))]
+    if stale:
+        from cdktf import App  # deferred: loading cdktf and jsii is the slow part
+
+        from .stack import VideoProcessingStack
+
+        outdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=outdir, prefix=".synth-") as tmp:
+            app = App(outdir=tmp)
+            for config in stale:
+                VideoProcessingStack(app, config)
+            app.synth()
+            for config in stale:
+                data = (stack_dir(Path(tmp), config.stack_name) / STACK_FILE).read_bytes()
+                folder = stack_dir(outdir, config.stack_name)
+                atomic_write(folder / STACK_FILE, data)
+                record = {"key": keys[config.stack_name], "output_sha256": hashlib.sha256(data).hexdigest()}
+                atomic_write(folder / KEY_FILE, json.dumps(record).encode())
+    stale_names = {c.stack_name for c in stale}
+    return [SynthResult(n, stack_dir(outdir, n) / STACK_FILE, n not in stale_names) for n in names]
