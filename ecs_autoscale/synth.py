@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import ModelConfig
+from .fileio import atomic_write
 
 STACK_FILE = "cdk.tf.json"
 KEY_FILE = ".synth-key.json"
@@ -69,28 +70,6 @@ def _is_fresh(folder: Path, key: str) -> bool:
     except (OSError, ValueError):
         return False
     return recorded.get("key") == key and recorded.get("output_sha256") == hashlib.sha256(output).hexdigest()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder + rename: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache: bool = True) -> list[SynthResult]:
