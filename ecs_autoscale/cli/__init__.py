@@ -12,6 +12,17 @@ from .. import __version__
 COMMANDS = {
     "validate": ("core", "validate", "Check model files; one line per problem (FILE:LINE: Field: problem (fix))."),
     "synth": ("core", "synth", "Write Terraform JSON per model to DIR/stacks/<StackName>/cdk.tf.json."),
+    "plan": ("lifecycle", "plan", "Save a reviewable plan (binary, text, JSON) of a model in STACK_DIR."),
+    "deploy": ("lifecycle", "deploy", "Synthesize, plan, confirm, apply; write STACK_DIR/outputs.json and README.md."),
+    "outputs": ("lifecycle", "outputs", "Re-read the deployed stack's outputs into STACK_DIR/outputs.json."),
+    "destroy": ("lifecycle", "destroy", "Scale to zero, then remove the stack (results bucket kept by default)."),
+    "emulator": ("lifecycle", "emulator", "Run the local moto-based AWS emulator in the foreground."),
+    "submit": ("jobs", "submit", "Upload videos and queue one job message per video."),
+    "status": ("jobs", "status", "Queues, tasks, instances, scaling activity and per-video state of a job."),
+    "results": ("jobs", "results", "Download a job's .tracks.tar.gz results."),
+    "stop": ("jobs", "stop", "Emergency stop: tasks and instances to zero, queued videos kept."),
+    "resume": ("jobs", "resume", "Undo `stop`: let queue-driven scaling run again."),
+    "estimate": ("estimate", "estimate", "Simulate a workload: timeline, GPU hours and cost, before deploying."),
 }
 
 
