@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 import jinja2
-from cdktf import Fn, TerraformResourceLifecycle
+from cdktf import Fn, TerraformResourceLifecycle, Token
 from constructs import Construct
 from cdktf_cdktf_provider_aws.autoscaling_group import (
     AutoscalingGroup, AutoscalingGroupMixedInstancesPolicy, AutoscalingGroupMixedInstancesPolicyInstancesDistribution,
@@ -96,6 +96,19 @@ def instance_statements(account: AccountContext, props: GpuFleetProps) -> list[S
     ]
 
 
+def root_volume_size(ami: DataAwsAmi, requested_gb: int) -> float:
+    """BlockDeviceVolumeGBRoot, raised at plan time to the AMI's root snapshot size if smaller.
+
+    EC2 refuses to launch a volume smaller than its snapshot, and the failure would only show up as
+    a scaling activity error hours later; old model files ask for 10 GB while the current ECS GPU AMI
+    snapshot is larger. The plan shows the effective size.
+    """
+    ami_ref = f"data.aws_ami.{ami.friendly_unique_id}"
+    snapshot_sizes = (f"[for m in {ami_ref}.block_device_mappings : tonumber(m.ebs.volume_size) "
+                      f"if m.device_name == {ami_ref}.root_device_name && can(m.ebs.volume_size)]")
+    return Token.as_number(f"${{max({requested_gb}, {snapshot_sizes}...)}}")
+
+
 class GpuFleet(Construct):
     def __init__(self, scope: Construct, id: str, props: GpuFleetProps, account: AccountContext) -> None:
         super().__init__(scope, id)
@@ -115,8 +128,14 @@ class GpuFleet(Construct):
         self.security_group = SecurityGroup(
             self, "instances", name=props.security_group_name, vpc_id=vpc.id,
             description=f"GPU workers of {props.stack_name}: no inbound, outbound to AWS APIs and the image registry",
-            egress=[SecurityGroupEgress(description="HTTPS/DNS to ECR, S3, SQS, ECS without a NAT gateway",
-                                        protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
+            # Only TCP 443 and 80 leave the instance. No NAT: AWS APIs are public endpoints. DNS, NTP
+            # and instance metadata use link-local addresses that security groups do not filter.
+            egress=[
+                SecurityGroupEgress(description="HTTPS to ECS, ECR, S3, SQS, CloudWatch Logs and the image registry",
+                                    protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"]),
+                SecurityGroupEgress(description="HTTP to the Amazon Linux package repositories (signed packages)",
+                                    protocol="tcp", from_port=80, to_port=80, cidr_blocks=["0.0.0.0/0"]),
+            ],
         )
         instance_tags = {"Name": f"{props.stack_name}-gpu-worker", **props.tags}
         self.launch_template = LaunchTemplate(
@@ -126,7 +145,8 @@ class GpuFleet(Construct):
             user_data=Fn.base64encode(render_user_data(props)),
             block_device_mappings=[LaunchTemplateBlockDeviceMappings(
                 device_name=ami.root_device_name,
-                ebs=LaunchTemplateBlockDeviceMappingsEbs(volume_size=props.root_volume_gb, volume_type="gp3",
+                ebs=LaunchTemplateBlockDeviceMappingsEbs(volume_size=root_volume_size(ami, props.root_volume_gb),
+                                                         volume_type="gp3",
                                                          encrypted="true", delete_on_termination="true"),
             )],
             # IMDSv2 only; hop limit 1 keeps bridge-mode containers away from the instance's credentials.
