@@ -1,0 +1,86 @@
+"""`estimate`: spin-up, spin-down and cost of a workload, from the same config that deploys.
+
+Never imports cdktf/jsii (the model reads `scaling_design`, not the constructs); matplotlib loads only
+with --plot.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .errors import UserError, load_configs
+
+
+def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from ..estimate.assumptions import listing
+
+    click.echo(listing())
+    ctx.exit(0)
+
+
+@click.command()
+@click.argument("config_file", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--videos", type=click.IntRange(min=1, max=1_000_000), required=True,
+              help="Number of videos to process.")
+@click.option("--minutes-per-video", type=click.FloatRange(min=0, min_open=True, max=100_000), required=True,
+              help="Wall time of one video on one GPU task, download and upload included.")
+@click.option("--arrival", default="burst", show_default=True, metavar="burst|spread:HOURS",
+              help="burst: every video queued at once (one `submit`); spread:HOURS: evenly over HOURS.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
+              help="Also draw queue depth, tasks and instances over time to FILE.png.")
+@click.option("--compare-original", is_flag=True,
+              help="Also run the same workload under the original stack's scaling, side by side.")
+@click.option("--assume", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="Override a timing or price assumption (repeatable), e.g. --assume image_pull_s=300 "
+                   "--assume price.g4dn.xlarge.spot=0.25.")
+@click.option("--list-assumptions", is_flag=True, expose_value=False, is_eager=True, callback=_list_assumptions,
+              help="List every assumption with its default, meaning and source, then exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON instead of text.")
+def estimate(config_file: Path, videos: int, minutes_per_video: float, arrival: str, plot_file: Path | None,
+             compare_original: bool, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Simulate a workload on the stack CONFIG.yaml deploys, before deploying it.
+
+    A discrete-event model of the synthesized scaling design (queue alarms, cooldowns, scale to zero
+    after ScaleInIdleMinutes, the ECS capacity provider, one task per GPU instance, FleetSize, the
+    visibility timeout and retries) prints when the first task runs, when all videos are done and
+    when the fleet is back to zero instances, the GPU-instance hours and their cost, and what the
+    stack costs per month while idle. The scaling numbers come from the same object the Terraform is
+    built from; how fast AWS reacts are named assumptions (--list-assumptions) you can override.
+
+    \b
+    Examples:
+      ecs-autoscale estimate examples/megadetector.yaml --videos 20 --minutes-per-video 30
+      ecs-autoscale estimate examples/fathomnet-spot.yaml --videos 200 --minutes-per-video 12 \\
+          --arrival spread:8 --compare-original --plot estimate.png
+      ecs-autoscale estimate examples/megadetector.yaml --videos 5 --minutes-per-video 45 \\
+          --assume image_pull_s=300 --assume sqs_inactive_wakeup_s=900
+    """
+    from .. import estimate as estimating
+    from ..estimate import report
+    from ..estimate.assumptions import AssumptionError, apply_overrides
+    from ..estimate.workload import Workload, WorkloadError, parse_arrival
+
+    config = load_configs([config_file])[0]
+    try:
+        assumptions, prices = apply_overrides(overrides)
+        workload = Workload(videos, minutes_per_video, parse_arrival(arrival))
+        result = estimating.run(config, workload, assumptions, prices, compare_original=compare_original)
+    except (AssumptionError, WorkloadError, estimating.ModelError) as exc:
+        raise UserError(str(exc)) from None
+    if plot_file is not None:
+        from ..estimate.plot import PlotError, write_plot
+
+        try:
+            write_plot(result, plot_file)
+        except PlotError as exc:
+            raise UserError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_json(result), indent=2, sort_keys=True))
+    else:
+        click.echo(report.text(result), nl=False)
+        if plot_file is not None:
+            click.echo(f"Plot: {plot_file}")

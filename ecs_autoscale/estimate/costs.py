@@ -1,0 +1,76 @@
+"""Money: the GPU instances of one run, and what the deployed stack costs per month while at zero."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..config import ModelConfig
+from .assumptions import Assumptions, Prices
+from .model import Outcome
+from .workload import Workload
+
+HOURS_PER_MONTH = 730
+"""AWS prices monthly storage and metrics on a 730-hour month."""
+STACK_ALARM_METRICS = 5
+"""Metrics read by the stack's alarms: queue-has-videos (1), queue-idle metric math (visible + in
+flight: 2), and the two ECS-managed CapacityProviderReservation alarms (1 each)."""
+
+
+@dataclass(frozen=True)
+class RunCost:
+    instance_type: str
+    market: str
+    hourly_usd: Optional[float]
+    gpu_hours: float
+    idle_gpu_hours: float
+    instance_usd: Optional[float]
+    ebs_usd: float
+
+    @property
+    def total_usd(self) -> Optional[float]:
+        return None if self.instance_usd is None else self.instance_usd + self.ebs_usd
+
+
+def run_cost(outcome: Outcome, config: ModelConfig, prices: Prices) -> RunCost:
+    """Priced as the first InstanceTypes entry: on-demand groups try the types in order, and a spot
+    group's choice is not predictable."""
+    instance_type = config.instance_types[0]
+    hourly = prices.hourly(instance_type, config.spot)
+    hours = outcome.instance_seconds / 3600
+    ebs = config.volume_gb * prices.service("ebs_gp3_gb_month") / HOURS_PER_MONTH * hours
+    return RunCost(
+        instance_type=instance_type, market="spot" if config.spot else "on-demand", hourly_usd=hourly,
+        gpu_hours=hours, idle_gpu_hours=outcome.idle_seconds / 3600,
+        instance_usd=None if hourly is None else hourly * hours, ebs_usd=ebs,
+    )
+
+
+@dataclass(frozen=True)
+class CostLine:
+    item: str
+    usd_month: float
+    note: str
+
+
+NO_CHARGE_AT_ZERO = ("SQS queues (billed per request; nothing polls at zero), ECS cluster, service and task "
+                     "definition, Auto Scaling group and launch template at 0 instances, IAM roles, an empty log "
+                     "group; no NAT gateway or load balancer exists")
+NOT_COUNTED = ("CloudWatch Logs ingestion while running ($0.50/GB), data transfer, the model image in ECR "
+               "(outside this stack)")
+
+
+def idle_monthly(config: ModelConfig, workload: Workload, a: Assumptions, prices: Prices) -> list[CostLine]:
+    lines = [
+        CostLine("CloudWatch alarms", STACK_ALARM_METRICS * prices.service("cloudwatch_alarm_metric_month"),
+                 f"{STACK_ALARM_METRICS} alarm metrics: queue-has-videos, queue-idle (2 metrics), "
+                 "2 ECS-managed capacity alarms"),
+        CostLine("Container Insights", a.container_insights_idle_metrics * prices.service("cloudwatch_custom_metric_month"),
+                 f"about {a.container_insights_idle_metrics:g} count metrics still published at zero"),
+        CostLine("S3 results", workload.videos * a.results_mb_per_video / 1024 * prices.service("s3_standard_gb_month"),
+                 f"{workload.videos} x {a.results_mb_per_video:g} MB .tracks.tar.gz; grows with every run"),
+    ]
+    if a.video_mb_kept_per_video:
+        lines.append(CostLine(
+            "S3 videos kept", workload.videos * a.video_mb_kept_per_video / 1024 * prices.service("s3_standard_gb_month"),
+            f"{workload.videos} x {a.video_mb_kept_per_video:g} MB left in the video bucket"))
+    return lines
