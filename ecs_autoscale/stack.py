@@ -92,13 +92,13 @@ class VideoProcessingStack(TerraformStack):
             model_objects=((config.model_location.bucket, config.model_location.key),
                            (config.track_config.bucket, config.track_config.key)),
             task_role_name=names.task_role, execution_role_name=names.execution_role,
-            log_group_name=names.log_group, capacity_provider_name=names.capacity_provider, region=config.region,
+            log_group_name=names.log_group, capacity_provider_name=fleet.capacity_provider.name, region=config.region,
             max_tasks=config.fleet_size, log_retention_days=config.log_retention_days,
             memory_reservation_mib=config.memory_reservation_mib, gpus_per_task=config.gpus_per_task,
             extra_args=config.container_args, extra_environment=dict(config.environment),
             ecr_repository=config.ecr_repository), contract, account)
-        # The capacity provider must exist (and outlive the service) before the cluster can use it.
-        service.node.add_dependency(fleet)
+        # The capacity provider must exist (and outlive the service) before the cluster can use it: the
+        # reference to fleet.capacity_provider.name above orders it (node.add_dependency does not in cdktf).
         QueueDrivenScaling(self, "scaling", design=design, cluster_name=names.cluster, service=service.service,
                            video_queue_name=names.video_queue, alarm_prefix=config.stack_name)
 

@@ -59,6 +59,8 @@ class ModelServiceProps:
     execution_role_name: str
     log_group_name: str
     capacity_provider_name: str
+    """Pass the capacity provider resource's `name` attribute (not the plain string) so Terraform
+    creates the provider before the cluster association that names it."""
     region: str
     max_tasks: int
     log_retention_days: int = 30
@@ -126,7 +128,7 @@ class ModelService(Construct):
         super().__init__(scope, id)
         self.cluster = EcsCluster(self, "cluster", name=props.cluster_name,
                                   setting=[EcsClusterSetting(name="containerInsights", value="enabled")])
-        EcsClusterCapacityProviders(
+        capacity_providers = EcsClusterCapacityProviders(
             self, "cluster_capacity_providers", cluster_name=self.cluster.name,
             capacity_providers=[props.capacity_provider_name],
             default_capacity_provider_strategy=[EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
@@ -169,6 +171,9 @@ class ModelService(Construct):
             placement_constraints=[EcsServicePlacementConstraints(type="distinctInstance")],
             ordered_placement_strategy=[EcsServiceOrderedPlacementStrategy(type="spread", field="instanceId")],
             enable_ecs_managed_tags=True, propagate_tags="SERVICE",
+            # ECS rejects a strategy naming a provider the cluster does not have yet; on destroy, the
+            # service must go before the association.
+            depends_on=[capacity_providers],
             # Step scaling owns the desired count at run time; an apply must never reset a running fleet.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
         )
