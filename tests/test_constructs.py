@@ -96,15 +96,20 @@ def test_work_queues_hide_a_video_for_timeout_hours(case):
         assert queues[queue][1]["visibility_timeout_seconds"] == expected
 
 
-def test_video_and_track_redrive_to_dead_after_max_receive_count(case):
+def test_video_queue_redrives_to_dead_after_max_receive_count(case):
     config, doc = case
     queues = queues_by_name(doc)
     dead_logical, dead = queues[config.names.dead_queue]
-    for queue in (config.names.video_queue, config.names.track_queue):
-        redrive = json.loads(queues[queue][1]["redrive_policy"])
-        assert redrive == {"deadLetterTargetArn": ref("aws_sqs_queue", dead_logical, "arn"),
-                           "maxReceiveCount": config.max_receive_count}
+    redrive = json.loads(queues[config.names.video_queue][1]["redrive_policy"])
+    assert redrive == {"deadLetterTargetArn": ref("aws_sqs_queue", dead_logical, "arn"),
+                       "maxReceiveCount": config.max_receive_count}
     assert "redrive_policy" not in dead
+
+
+def test_track_queue_never_redrives_results_to_dead(case):
+    # Peeking at results (`status`) counts as receives; a SUCCESS must never become a FAILED.
+    config, doc = case
+    assert "redrive_policy" not in queues_by_name(doc)[config.names.track_queue][1]
 
 
 def test_dead_queue_accepts_redrive_only_from_this_stacks_queues(case):
@@ -115,8 +120,7 @@ def test_dead_queue_accepts_redrive_only_from_this_stacks_queues(case):
     assert allow["queue_url"] == ref("aws_sqs_queue", dead_logical, "url")
     document = json.loads(allow["redrive_allow_policy"])
     assert document["redrivePermission"] == "byQueue"
-    assert sorted(document["sourceQueueArns"]) == sorted(
-        ref("aws_sqs_queue", queues[q][0], "arn") for q in (config.names.video_queue, config.names.track_queue))
+    assert document["sourceQueueArns"] == [ref("aws_sqs_queue", queues[config.names.video_queue][0], "arn")]
 
 
 def test_every_queue_is_tls_only(case):

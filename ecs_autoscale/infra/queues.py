@@ -36,11 +36,13 @@ class VideoQueues(Construct):
         self.dead = self._queue("dead", props.dead_queue_name, visibility=props.visibility_timeout_seconds)
         redrive = json.dumps({"deadLetterTargetArn": self.dead.arn, "maxReceiveCount": props.max_receive_count})
         self.video = self._queue("video", props.video_queue_name, props.visibility_timeout_seconds, redrive)
-        self.track = self._queue("track", props.track_queue_name, props.visibility_timeout_seconds, redrive)
+        # No redrive on the track queue: clients peek at results (`status`), and every peek counts as a
+        # receive; a SUCCESS must never land in the dead queue, which the contract reads as FAILED.
+        self.track = self._queue("track", props.track_queue_name, props.visibility_timeout_seconds)
         SqsQueueRedriveAllowPolicy(
             self, "dead_redrive_allow", queue_url=self.dead.url,
             redrive_allow_policy=json.dumps({"redrivePermission": "byQueue",
-                                             "sourceQueueArns": [self.video.arn, self.track.arn]}),
+                                             "sourceQueueArns": [self.video.arn]}),
         )
         for name, queue in (("video", self.video), ("track", self.track), ("dead", self.dead)):
             SqsQueuePolicy(self, f"{name}_tls_only", queue_url=queue.url,
