@@ -32,6 +32,15 @@ CONTRACT_ENV = ("PROCESSOR", "VIDEO_QUEUE", "TRACK_QUEUE", "DEAD_QUEUE", "VIDEO_
 STALE_KEYS = {"BlockDeviceVolumeGB": "BlockDeviceVolumeGBRoot"}
 
 
+class MappingKeyError(ValueError):
+    """A problem with one key of a mapping value (Tags, Environment), so the error names that key's
+    line (`Tags.aws:owner`), not the line of the whole mapping."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
 class S3Object(BaseModel):
     """An `s3://bucket/key` location named in the model file."""
 
@@ -74,7 +83,7 @@ class ModelConfig(BaseModel):
     container_image: str = Field(alias="ContainerImage", pattern=r"^\S{1,1024}$")
     fleet_size: int = Field(alias="FleetSize", ge=1, le=1000)
     volume_gb: int = Field(alias="BlockDeviceVolumeGBRoot", ge=8, le=16384)
-    timeout_hours: float = Field(alias="TimeoutHours", gt=0, le=SQS_MAX_VISIBILITY_HOURS)
+    timeout_hours: float = Field(alias="TimeoutHours", gt=0, le=SQS_MAX_VISIBILITY_HOURS, allow_inf_nan=False)
     model_location: S3Object = Field(alias="model_location")
     track_config: S3Object = Field(alias="track_config")
     comment: Any = Field(None, alias="Comment")
@@ -149,9 +158,10 @@ class ModelConfig(BaseModel):
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         for key, val in value.items():
             if not TAG_KEY_RE.match(key) or key.lower().startswith("aws:"):
-                raise ValueError(f"tag key {key!r} is not a legal AWS tag key")
+                raise MappingKeyError(key, "not a legal AWS tag key: 1 to 128 letters, digits, spaces or _.:/=+-@, "
+                                           "not starting with aws:")
             if len(val) > 256:
-                raise ValueError(f"tag {key!r} value is longer than 256 characters")
+                raise MappingKeyError(key, f"tag value is {len(val)} characters, AWS allows 256")
         return value
 
     @field_validator("environment")
@@ -159,9 +169,10 @@ class ModelConfig(BaseModel):
     def _environment(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if key in CONTRACT_ENV:
-                raise ValueError(f"{key} is set by the stack (worker contract) and cannot be overridden")
+                raise MappingKeyError(key, "set by the stack (worker contract) and cannot be overridden")
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-                raise ValueError(f"{key!r} is not a valid environment variable name")
+                raise MappingKeyError(key, "not a valid environment variable name: letters, digits and _, "
+                                           "not starting with a digit")
         return value
 
     @model_validator(mode="after")
@@ -191,8 +202,8 @@ FIX_HINTS = {
     "TaskDefinition": "letters, digits, '-' and '_', e.g. strongsort-yolov5",
     "ContainerImage": "an image reference such as 123456789012.dkr.ecr.us-west-2.amazonaws.com/repo:tag",
     "FleetSize": "the maximum number of GPU instances, an integer of 1 or more",
-    "BlockDeviceVolumeGBRoot": "root volume size in GB, an integer from 8 to 16384 (the ECS GPU AMI needs 30+)",
-    "TimeoutHours": f"hours per video, above 0 and at most {SQS_MAX_VISIBILITY_HOURS} (the SQS visibility limit)",
+    "BlockDeviceVolumeGBRoot": "root volume size in GB, an integer from 8 to 16384; the ECS GPU AMI needs 30+",
+    "TimeoutHours": f"hours per video, above 0 and at most {SQS_MAX_VISIBILITY_HOURS}, the SQS visibility limit",
     "model_location": "e.g. s3://my-models/Megadetector.pt",
     "track_config": "e.g. s3://my-configs/strong_sort_benthic.yaml",
     "Region": "an AWS region such as us-west-2",
@@ -209,6 +220,7 @@ FIX_HINTS = {
     "Backend": "a mapping with Bucket and optional Key, Region, DynamoDBTable",
 }
 KNOWN_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values())
+NESTED_KEYS = {"Backend": tuple(f.alias for f in StateBackend.model_fields.values())}
 REQUIRED_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values() if f.is_required())
 
 
@@ -231,19 +243,49 @@ def _check_keys(doc: YamlDocument) -> None:
                           f"add `{missing[0]}: ...`; {FIX_HINTS[missing[0]]}")
 
 
+# What a value that fails a `pattern` must look like, per field (pydantic would print the regex).
+PATTERN_PROBLEMS = {
+    "TaskDefinition": "is not a task definition family: 1 to 255 letters, digits, '-' and '_'",
+    "ContainerImage": "is not an image reference: no spaces, at most 1024 characters",
+    "Region": "is not an AWS region name",
+    "Backend.Bucket": "is not an S3 bucket name",
+    "Backend.Region": "is not an AWS region name",
+}
+# pydantic's words for Python types, in the words of the YAML the user wrote.
+YAML_WORDS = (("Tuple should", "List should"), ("a valid tuple", "a list"), (" after validation", ""),
+              ("a valid dictionary or instance of StateBackend", "a mapping"), ("a valid dictionary", "a mapping"),
+              ("Field required", "required key is missing"))
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _first_error(doc: YamlDocument, exc: ValidationError) -> ConfigError:
     err = exc.errors(include_url=False)[0]
     loc = [str(part) for part in err["loc"]]
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, MappingKeyError):
+        loc.append(cause.key)
     field = ".".join(loc) if loc else None
     message = err["msg"].removeprefix("Value error, ")
     if not loc and ": " in message:  # model-level checks name their own field
         field, message = message.split(": ", 1)
     top = field.split(".")[0] if field else None
+    value = err.get("input")
     if err["type"] == "extra_forbidden" and len(loc) > 1:
         message = "unknown key"
-    value = err.get("input")
-    if err["type"].endswith("_type") and not isinstance(value, (dict, list)):
-        message = f"{message}, got {value!r}"
+        known = NESTED_KEYS.get(top or "", ())
+        near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        if near:
+            return ConfigError(doc.path, doc.line_of(field or ""), field, message, f"did you mean {near[0]}?")
+    elif err["type"] == "string_pattern_mismatch":
+        message = f"{_show(value)} {PATTERN_PROBLEMS.get(field or '', 'is not in the expected format')}"
+    elif err["type"].endswith("_type") and not isinstance(value, (dict, list)):
+        message = f"{message}, got {_show(value)}"
+    for pydantic_words, yaml_words in YAML_WORDS:
+        message = message.replace(pydantic_words, yaml_words)
     return ConfigError(doc.path, doc.line_of(field or ""), field, message, FIX_HINTS.get(top or "", ""))
 
 

@@ -21,13 +21,20 @@ class NameRule:
     pattern: str
     max_len: int
     what: str
+    detail: str = ""
+    """The rule in words, for the error message."""
 
 
 RULES = {
     "queue": NameRule(r"^[A-Za-z0-9_-]+\.fifo$", 80, "SQS FIFO queue name"),
-    "bucket_prefix": NameRule(r"^[a-z0-9][a-z0-9.-]*-$", BUCKET_PREFIX_MAX, "S3 bucket prefix"),
+    # S3 reserves the xn--, sthree- and amzn-s3-demo- prefixes (bucket naming rules).
+    "bucket_prefix": NameRule(r"^(?!xn--|sthree-|amzn-s3-demo-)[a-z0-9][a-z0-9.-]*-$", BUCKET_PREFIX_MAX,
+                              "S3 bucket prefix", "it may not start with xn--, sthree- or amzn-s3-demo-"),
     "cluster": NameRule(r"^[A-Za-z0-9_-]+$", 255, "ECS cluster name"),
-    "capacity_provider": NameRule(r"^(?!(aws|ecs|fargate))[A-Za-z0-9_-]+$", 255, "ECS capacity provider name"),
+    # ECS reserves these prefixes; matched in any case, since a deploy that fails halfway costs more
+    # than renaming a stack before anything exists.
+    "capacity_provider": NameRule(r"(?i)^(?!(aws|ecs|fargate))[A-Za-z0-9_-]+$", 255, "ECS capacity provider name",
+                                  "it may not start with aws, ecs or fargate"),
     "asg": NameRule(r"^[^:]+$", 255, "Auto Scaling group name"),
     "launch_template": NameRule(r"^[A-Za-z0-9().\-/_]+$", 128, "launch template name"),
     "role": NameRule(r"^[\w+=,.@-]+$", 64, "IAM role name"),
@@ -138,7 +145,8 @@ class StackNames:
             if len(name) > rule.max_len:
                 found.append(f"derived {what} {name!r} is {len(name)} characters, {rule.what} allows {rule.max_len}")
             elif not re.match(rule.pattern, name):
-                found.append(f"derived {what} {name!r} breaks the {rule.what} rule")
+                found.append(f"derived {what} {name!r} breaks the {rule.what} rule"
+                             + (f": {rule.detail}" if rule.detail else ""))
         return found
 
 

@@ -15,13 +15,29 @@ MODEL_FILES = click.argument("files", nargs=-1, required=True, type=click.Path(d
 def validate(files: tuple[Path, ...]) -> None:
     """Check model FILES without touching AWS or writing anything.
 
-    Every broken file gets one line `FILE:LINE: Field: problem (fix)`; the exit status is 1 if any
-    file is broken. Unknown keys are errors (with the nearest known key suggested), so a typo never
-    silently deploys a default.
+    Each good file gets an `ok` line on stdout; each broken file gets one line on stderr,
+    `FILE:LINE: Field: problem (fix)`. Every file is checked even when an earlier one is broken; the
+    exit status is 1 if any file is broken. Unknown keys are errors (with the nearest known key
+    suggested), so a typo never silently deploys a default.
+
+    \b
+    Example:
+      ecs-autoscale validate examples/*.yaml
     """
-    for config, path in zip(load_configs(files), files):
+    from ..config import ConfigError, load_config
+
+    broken = 0
+    for path in files:
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            broken += 1
+            continue
         click.echo(f"{path}: ok ({config.stack_name}, {config.region}, up to {config.fleet_size} x "
                    f"{'/'.join(config.instance_types)}{' spot' if config.spot else ''})")
+    if broken:
+        raise click.exceptions.Exit(1)
 
 
 @click.command()
