@@ -79,7 +79,8 @@ class VideoProcessingStack(TerraformStack):
             log_group_name=names.log_group, max_instances=config.fleet_size, root_volume_gb=config.volume_gb,
             instance_types=config.instance_types, spot=config.spot,
             instance_warmup_seconds=design.instance_warmup_seconds, max_scaling_step=design.max_instance_step,
-            tags=dict(config.tags)), account)
+            target_capacity_percent=design.capacity_target_percent, min_scaling_step=design.capacity_minimum_step,
+            stop_timeout_seconds=design.container_stop_timeout_seconds, tags=dict(config.tags)), account)
         contract = WorkerContract(
             video_queue_name=names.video_queue, track_queue_name=names.track_queue,
             dead_queue_name=names.dead_queue, video_queue_arn=queues.video.arn, track_queue_arn=queues.track.arn,
@@ -96,7 +97,8 @@ class VideoProcessingStack(TerraformStack):
             max_tasks=config.fleet_size, log_retention_days=config.log_retention_days,
             memory_reservation_mib=config.memory_reservation_mib, gpus_per_task=config.gpus_per_task,
             extra_args=config.container_args, extra_environment=dict(config.environment),
-            ecr_repository=config.ecr_repository), contract, account)
+            ecr_repository=config.ecr_repository, stop_timeout_seconds=design.container_stop_timeout_seconds),
+            contract, account)
         # The capacity provider must exist (and outlive the service) before the cluster can use it: the
         # reference to fleet.capacity_provider.name above orders it (node.add_dependency does not in cdktf).
         QueueDrivenScaling(self, "scaling", design=design, cluster_name=names.cluster, service=service.service,

@@ -387,22 +387,44 @@ def scaling_policy(doc: dict, adjustment_type: str) -> tuple[str, dict]:
     return found
 
 
-def test_scale_out_alarm_fires_on_the_first_visible_video_within_a_minute(case):
+def alarm_of(doc: dict, adjustment_type: str) -> dict:
+    policy_name, _ = scaling_policy(doc, adjustment_type)
+    [alarm] = [a for a in alarms(doc) if a["alarm_actions"] == [ref("aws_appautoscaling_policy", policy_name, "arn")]]
+    return alarm
+
+
+def test_scale_out_alarm_fires_on_the_first_uncovered_video_within_a_minute(case):
+    # Uncovered backlog: videos waiting or in progress minus the tasks already asked for, so tasks
+    # still waiting for an instance are not asked for again after the cooldown.
     config, doc = case
-    [alarm] = [a for a in alarms(doc) if a.get("metric_name") == "ApproximateNumberOfMessagesVisible"]
-    assert alarm["namespace"] == "AWS/SQS"
-    assert alarm["dimensions"] == {"QueueName": config.names.video_queue}
-    assert alarm["period"] == 60
+    alarm = alarm_of(doc, "ChangeInCapacity")
+    metrics = {q["id"]: q["metric"] for q in alarm["metric_query"] if "metric" in q}
+    service_logical = next(iter(resources(doc, "aws_ecs_service")))
+    queue = {"QueueName": config.names.video_queue}
+    assert metrics == {
+        "visible": {"namespace": "AWS/SQS", "metric_name": "ApproximateNumberOfMessagesVisible",
+                    "dimensions": queue, "period": 60, "stat": "Maximum"},
+        "in_flight": {"namespace": "AWS/SQS", "metric_name": "ApproximateNumberOfMessagesNotVisible",
+                      "dimensions": queue, "period": 60, "stat": "Maximum"},
+        "desired": {"namespace": "ECS/ContainerInsights", "metric_name": "DesiredTaskCount",
+                    "dimensions": {"ClusterName": config.names.cluster,
+                                   "ServiceName": ref("aws_ecs_service", service_logical, "name")},
+                    "period": 60, "stat": "Maximum"},
+    }
+    [expression] = [q for q in alarm["metric_query"] if q.get("return_data")]
+    assert expression["expression"] == "visible + in_flight - FILL(FILL(desired, REPEAT), 0)"
+    # the desired count exists only with Container Insights on
+    assert {"name": "containerInsights", "value": "enabled"} in only_resource(doc, "aws_ecs_cluster")["setting"]
     assert alarm["evaluation_periods"] == 1
-    assert alarm["threshold"] == 1
+    assert alarm["threshold"] == design_for(config).scale_out_threshold == 1
     assert alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
-    policy_name, _ = scaling_policy(doc, "ChangeInCapacity")
-    assert alarm["alarm_actions"] == [ref("aws_appautoscaling_policy", policy_name, "arn")]
+    _, body = scaling_policy(doc, "ChangeInCapacity")
+    assert body["step_scaling_policy_configuration"]["cooldown"] == design_for(config).scale_out_cooldown_seconds
 
 
 def test_scale_in_alarm_needs_the_queue_idle_including_in_flight_videos(case):
     config, doc = case
-    [alarm] = [a for a in alarms(doc) if "metric_query" in a]
+    alarm = alarm_of(doc, "ExactCapacity")
     metrics = {q["id"]: q["metric"] for q in alarm["metric_query"] if "metric" in q}
     assert {m["metric_name"] for m in metrics.values()} == {"ApproximateNumberOfMessagesVisible",
                                                              "ApproximateNumberOfMessagesNotVisible"}

@@ -4,8 +4,12 @@ scaling design the constructs use, and the command as users run it.
 The hand computations pin every assumption to the value written below (not to the shipped defaults),
 so a changed default cannot silently re-baseline them. With these values a fresh instance is ready
     launch request + 45 pending + 90 boot (registered) + 150 image pull + 30 task start = +315 s,
-and it bills from launch + 45. Alarms read the sample of the previous minute (delay 60 s) on each
-minute tick; scaling actions land 10 s after the tick.
+and it bills from launch + 45. Alarms read the sample of the previous minute (SQS and Container
+Insights both 60 s late) on each minute tick; scaling actions land 10 s after the tick. The scale-out
+alarm reads the uncovered backlog, visible + in flight - desired tasks (threshold 1, steps
++1/+2/+4/+8 capped at FleetSize, cooldown 180 s); during a cooldown a repeated alarm adds only what
+its step adds beyond the step that started the cooldown. A stopped task frees its instance after
+the container's 60 s stopTimeout.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ PINNED = Assumptions(
     sqs_metric_delay_s=60, sqs_inactive_wakeup_s=0, scaling_action_s=10, capacity_metric_delay_s=60,
     cp_scale_out_interval_s=60, cp_multi_az_rule=1, cp_scale_in_datapoints=15, cp_scale_in_fraction=0.5,
     cp_scale_in_interval_s=150, asg_action_s=10, instance_pending_s=45, instance_boot_s=90, image_pull_s=150,
-    task_start_s=30, task_stop_s=60, instance_shutdown_s=30,
+    task_start_s=30, instance_shutdown_s=30, container_insights_delay_s=60,
 )
 G4DN_ON_DEMAND = 0.526
 
@@ -44,28 +48,35 @@ def ours(config, videos: int, minutes: float, **kwargs):
 def test_one_video_from_zero_and_back(tmp_path):
     e = ours(fleet(tmp_path, 1), videos=1, minutes=10)
     o = e.outcomes[0]
-    # sample@60 sees 1 visible, readable @120 -> tasks 0->1 @130; reservation sample@180 (1 task waits,
-    # 0 instances) readable @240 -> launch @250; running @250+315 = 565; video done @565+600 = 1165.
+    # sample@60: 1 visible + 0 in flight - 0 desired = 1 uncovered, readable @120 -> +1: tasks 0->1 @130,
+    # cooldown to @310. @180 reads sample@120 (desired still 0): 1 uncovered, +1 inside the cooldown adds
+    # nothing beyond the +1 that started it; from @240 the alarm reads desired 1: 0 uncovered.
+    # Reservation sample@180 (1 task waits, 0 instances) readable @240 -> launch @250; running
+    # @250+315 = 565; video done @565+600 = 1165.
     assert [(ev.t, ev.text) for ev in o.events if ev.kind in ("scale", "capacity", "task")][:3] == [
-        (130, "scale-out alarm (1 visible, step +1): tasks 0 -> 1"),
+        (130, "scale-out alarm (1 video without a task, step +1): tasks 0 -> 1"),
         (250, "capacity provider: +1 instance (1 in group)"),
         (565, "first task running"),
     ]
     assert o.first_task_running_s == 565
     assert o.all_done_s == 1165
-    # idle samples @1200..@2040 (15), readable @2100 -> tasks to 0 @2110, stopped @2170; reservation
-    # below target from sample@2220, 15th @3060 readable @3120 -> terminate @3130, gone @3160.
+    # idle samples @1200..@2040 (15), readable @2100 -> tasks to 0 @2110, stopped @2110+60 = 2170 (the
+    # stopTimeout); 0 uncovered (0 + 0 - 0), so no scale-out follows. Reservation below target from
+    # sample@2220, 15th @3060 readable @3120 -> terminate @3130, gone @3160.
     assert o.back_to_zero_s == 3160
     assert o.instance_seconds == 3130 - 295
     assert o.busy_seconds == 600
     assert (o.peak_tasks, o.peak_instances, o.instances_launched) == (1, 1, 1)
+    assert [ev.t for ev in o.events if ev.kind == "scale"] == [130, 2110]
     assert e.costs[0].instance_usd == pytest.approx((3130 - 295) / 3600 * G4DN_ON_DEMAND)
     assert e.costs[0].ebs_usd == pytest.approx(10 * 0.08 / 730 * (3130 - 295) / 3600)
 
 
 def test_burst_of_fleet_size_videos(tmp_path):
     o = ours(fleet(tmp_path, 2), videos=2, minutes=10).outcomes[0]
-    # 2 visible -> step +2 @130; the multi-AZ group grows one instance per minute: @250 and @310.
+    # sample@60: 2 uncovered (2 - 0 desired), breach 1 -> the +2 step (FleetSize 2 caps the steps at
+    # +1/+2) @130; from @240 the alarm reads desired 2: 0 uncovered. The multi-AZ group grows one
+    # instance per minute: @250 and @310.
     assert [ev.t for ev in o.events if ev.text.startswith("capacity provider: +1")] == [250, 310]
     # A runs @565 -> done @1165; B runs @310+315 = 625 -> done @1225.
     assert o.first_task_running_s == 565
@@ -82,7 +93,9 @@ def test_burst_of_fleet_size_videos(tmp_path):
 
 def test_one_more_video_than_the_fleet_waits_for_a_free_instance(tmp_path):
     o = ours(fleet(tmp_path, 2), videos=3, minutes=10).outcomes[0]
-    # same fleet as above; video 3 waits until A finishes video 1 @1165, then runs to @1765
+    # sample@60: 3 uncovered, breach 2 -> +2 @130; later 3 - 2 desired = 1 uncovered keeps adding +1
+    # after each cooldown, which FleetSize 2 caps: the same fleet as above. Video 3 waits until A
+    # finishes video 1 @1165, then runs to @1765.
     assert o.all_done_s == 1765
     assert o.wait_max_s == 1165
     assert o.instances_launched == 2 and o.peak_instances == 2 and o.peak_tasks == 2
@@ -124,23 +137,64 @@ def test_scale_in_idle_minutes_in_the_model_file_moves_the_estimate(tmp_path):
     assert later.all_done_s == base.all_done_s
 
 
+def scale_events(outcome) -> list[tuple[float, str]]:
+    return [(ev.t, ev.text) for ev in outcome.events if ev.kind == "scale"]
+
+
+def test_a_burst_smaller_than_the_fleet_gets_one_task_per_video(tmp_path):
+    e = ours(fleet(tmp_path, 20), videos=10, minutes=30)
+    o = e.outcomes[0]
+    # sample@60: 10 uncovered, breach 9 -> +8 @130, cooldown to @310. @180 reads sample@120 (desired 0,
+    # 10 uncovered: +8 again, inside the cooldown no more than the +8 that started it: nothing); @240
+    # reads sample@180 (desired 8): 2 uncovered, +2 inside the cooldown adds nothing beyond the +8;
+    # @300 reads 2 uncovered again and lands @310, the cooldown over: 10 tasks. From @360 desired 10:
+    # 0 uncovered. No task runs before @565, so a signal without the desired count would re-add.
+    assert scale_events(o)[:2] == [(130, "scale-out alarm (10 videos without a task, step +8): tasks 0 -> 8"),
+                                   (310, "scale-out alarm (2 videos without a task, step +2): tasks 8 -> 10")]
+    assert (o.peak_tasks, o.peak_instances, o.instances_launched) == (10, 10, 10)
+    assert not any(w.startswith("over-provisioned") for w in e.warnings)
+
+
 def test_changing_the_scaling_design_cooldown_moves_the_estimate(tmp_path):
     config = fleet(tmp_path, 20)
     design = design_for(config)
-    assert design.scale_out_cooldown_seconds == 300
-    quick = ours(config, videos=10, minutes=30).outcomes[0]
-    # +8 @130, cooldown over @430: the queue still shows 10 visible (no task runs before @565), so the
-    # step adds 8 more, and again after the next cooldown: 20 tasks and 20 instances for 10 videos.
-    assert quick.peak_tasks == 20 and quick.peak_instances == 20
+    assert design.scale_out_cooldown_seconds == 180
+    base = ours(config, videos=10, minutes=30)
+    # A 60 s cooldown ends before the alarm can see the desired count it raised: +8 @130, cooldown to
+    # @190; @180 still reads desired 0 (10 uncovered) and lands @190, out of the cooldown: +8 -> 16;
+    # @240 reads sample@180 (desired 8, 2 uncovered) -> +2 @250 -> 18 tasks and instances for 10 videos.
+    short = ours(config, videos=10, minutes=30, design=dataclasses.replace(design, scale_out_cooldown_seconds=60))
+    assert [t for t, _ in scale_events(short.outcomes[0])[:3]] == [130, 190, 250]
+    assert (short.outcomes[0].peak_tasks, short.outcomes[0].peak_instances) == (18, 18)
+    assert short.outcomes[0].instance_seconds > base.outcomes[0].instance_seconds
+    assert any(w.startswith("over-provisioned: up to 18 tasks for at most 10 videos") for w in short.warnings)
+    # A 900 s cooldown delays the +2 top-up to @1030: the last two videos start later.
     slow = ours(config, videos=10, minutes=30,
                 design=dataclasses.replace(design, scale_out_cooldown_seconds=900)).outcomes[0]
-    assert slow.peak_tasks < quick.peak_tasks
-    assert slow.instance_seconds < quick.instance_seconds
+    assert scale_events(slow)[1][0] == 1030
+    assert slow.all_done_s > base.outcomes[0].all_done_s and slow.peak_tasks == 10
 
 
-def test_estimate_warns_when_the_design_over_provisions(tmp_path):
-    e = ours(fleet(tmp_path, 20), videos=10, minutes=30)
-    assert any(w.startswith("over-provisioned: up to 20 tasks for at most 10 videos") for w in e.warnings)
+def test_the_cooldown_absorbs_container_insights_a_minute_later_than_sqs(tmp_path):
+    config = fleet(tmp_path, 20)
+    late = dataclasses.replace(PINNED, container_insights_delay_s=120)
+    o = run(config, Workload(10, 30), late).outcomes[0]
+    # @300 reads SQS sample@240 and the newest desired count, sample@180 (8): 2 uncovered -> +2 @310.
+    # Before that the alarm repeats desired 0 (10 uncovered) only inside the cooldown.
+    assert [t for t, _ in scale_events(o)[:2]] == [130, 310]
+    assert (o.peak_tasks, o.peak_instances) == (10, 10)
+    # Two minutes late, @300 still reads desired 0 (sample@120): +8 out of the cooldown -> 16 and more.
+    later = run(config, Workload(10, 30), dataclasses.replace(PINNED, container_insights_delay_s=180)).outcomes[0]
+    assert later.peak_tasks > 10
+
+
+def test_the_design_stop_timeout_moves_the_estimate(tmp_path):
+    config = fleet(tmp_path, 1)
+    base = ours(config, videos=1, minutes=10).outcomes[0]
+    slower = ours(config, videos=1, minutes=10,
+                  design=dataclasses.replace(design_for(config), container_stop_timeout_seconds=120)).outcomes[0]
+    # the task frees its instance 60 s later, so reservation drops below target a minute later
+    assert slower.back_to_zero_s - base.back_to_zero_s == 60
 
 
 def test_assumptions_move_the_estimate(tmp_path):
@@ -156,7 +210,7 @@ def test_assumptions_move_the_estimate(tmp_path):
     ("image_pull_s", "expected NAME=VALUE"),
     ("image_pul_s=3", "did you mean image_pull_s?"),
     ("image_pull_s=fast", "not a number"),
-    ("task_stop_s=-1", "must be at least 0"),
+    ("container_insights_delay_s=-1", "must be at least 0"),
     ("cp_multi_az_rule=2", "must be from 0 to 1"),
     ("price.g4dn.xlarge.spot=-0.1", "cannot be negative"),
 ])
@@ -184,7 +238,8 @@ def test_every_default_instance_type_has_a_dated_price():
 def test_idle_cost_lists_what_costs_money_at_zero(tmp_path):
     e = ours(fleet(tmp_path, 1), videos=100, minutes=5)
     lines = {line.item: line.usd_month for line in e.idle}
-    assert lines["CloudWatch alarms"] == pytest.approx(0.50)
+    # 7 alarm metrics at $0.10: queue-has-videos 3 (visible, in flight, desired), queue-idle 2, ECS 2
+    assert lines["CloudWatch alarms"] == pytest.approx(0.70)
     assert lines["S3 results"] == pytest.approx(100 * 5 / 1024 * 0.023)
 
 
@@ -202,7 +257,7 @@ def test_cli_prints_the_timeline_and_costs():
     assert proc.stderr == ""
     for expected in ("first task running", "all videos done", "back to zero instances", "GPU-instance hours",
                      "this stack", "original stack", "Timeline (this stack):", "0:09:25  first task running",
-                     "Cost of the deployed stack while at zero: $2.90/month"):
+                     "Cost of the deployed stack while at zero: $3.10/month"):
         assert expected in out, expected
 
 

@@ -57,7 +57,8 @@ def simulate(config: ModelConfig, workload: Workload, rules, assumptions: Assump
     queue = QueueSettings(visibility_timeout_s=config.visibility_timeout_seconds,
                           max_receive_count=config.max_receive_count)
     return Simulation(workload, queue, design.fleet_size, assumptions, rules,
-                      target_percent=design.capacity_target_percent).run()
+                      target_percent=design.capacity_target_percent,
+                      stop_timeout_s=design.container_stop_timeout_seconds).run()
 
 
 def run(config: ModelConfig, workload: Workload, assumptions: Optional[Assumptions] = None,
@@ -98,8 +99,9 @@ def _advise(e: Estimate) -> None:
     if ours.peak_tasks > demand:
         e.warnings.append(
             f"over-provisioned: up to {ours.peak_tasks} tasks for at most {demand} videos waiting or running; the "
-            f"scale-out step repeats after its {e.design.scale_out_cooldown_seconds} s cooldown while the first "
-            f"tasks still start ({ours.first_task_running_s or 0:.0f} s to the first running task)")
+            f"scale-out alarm still counted asked-for tasks as missing after its "
+            f"{e.design.scale_out_cooldown_seconds} s cooldown (its desired-count datapoint lags "
+            f"{e.assumptions.container_insights_delay_s:g} s + one period)")
     instance_type = config.instance_types[0]
     if e.prices.hourly(instance_type, config.spot) is None:
         market = "spot" if config.spot else "on_demand"

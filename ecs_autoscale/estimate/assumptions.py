@@ -1,7 +1,8 @@
 """Every timing and price the estimate depends on, as a named, documented number with its source.
 
-What the deployed stack itself fixes (alarm periods, cooldowns, step sizes, FleetSize, ScaleInIdleMinutes,
-TimeoutHours, MaxReceiveCount) is NOT here: the model reads it from `scaling_design.design_for(config)`
+What the deployed stack itself fixes (alarm periods, thresholds, cooldowns, step sizes, the capacity
+provider's target and steps, the container's stopTimeout, FleetSize, ScaleInIdleMinutes, TimeoutHours,
+MaxReceiveCount) is NOT here: the model reads it from `scaling_design.design_for(config)`
 and the config, like the constructs do. What is here is how fast AWS and the container react, which
 no config controls; override any of it with `--assume NAME=VALUE` (`--list-assumptions` lists them).
 Timings are seconds.
@@ -43,6 +44,12 @@ class Assumptions:
         0, "s", "extra wait before SQS metrics resume for a queue that was idle for 6 h or more",
         "SQS Developer Guide: metrics of an inactive queue can take up to 15 minutes (900) to resume; 0 "
         "assumes the queue was used recently")
+    container_insights_delay_s: float = _a(
+        60, "s", "from the end of a 1-minute Container Insights sample (the service's desired task count) "
+        "until the scale-out alarm can read it",
+        "ECS publishes Container Insights service metrics once a minute (ECS Developer Guide, 'Amazon ECS "
+        "Container Insights metrics'); set it above sqs_metric_delay_s to see the alarm repeat the last "
+        "published desired count (FILL REPEAT) over a late minute: " + ENGINEERING)
     scaling_action_s: float = _a(
         10, "s", "from an alarm firing to the ECS service's new desired count and its tasks created",
         ENGINEERING)
@@ -87,10 +94,6 @@ class Assumptions:
     task_start_s: float = _a(
         30, "s", "container start, model download from S3 and GPU init until the worker polls the queue",
         ENGINEERING)
-    task_stop_s: float = _a(
-        60, "s", "from ECS stopping a task until its instance is free",
-        "the stack's stopTimeout (60 s, infra/service.py): a worker running as PID 1 without a SIGTERM "
-        "handler is killed only then")
     instance_shutdown_s: float = _a(
         30, "s", "EC2 'shutting-down' until 'terminated' (not billed)",
         "EC2 User Guide, instance lifecycle: shutting-down is not billed; duration " + ENGINEERING)

@@ -11,9 +11,11 @@ from .workload import Workload
 
 HOURS_PER_MONTH = 730
 """AWS prices monthly storage and metrics on a 730-hour month."""
-STACK_ALARM_METRICS = 5
-"""Metrics read by the stack's alarms: queue-has-videos (1), queue-idle metric math (visible + in
-flight: 2), and the two ECS-managed CapacityProviderReservation alarms (1 each)."""
+ALARM_METRICS = {"queue-has-videos": 3, "queue-idle": 2, "ECS-managed capacity": 2}
+"""Metrics read by the stack's alarms (CloudWatch bills a metric-math alarm per metric it reads):
+queue-has-videos (visible, in flight, desired task count), queue-idle (visible, in flight), and the
+two ECS-managed CapacityProviderReservation alarms (1 each)."""
+STACK_ALARM_METRICS = sum(ALARM_METRICS.values())
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ NOT_COUNTED = ("CloudWatch Logs ingestion while running ($0.50/GB), data transfe
 def idle_monthly(config: ModelConfig, workload: Workload, a: Assumptions, prices: Prices) -> list[CostLine]:
     lines = [
         CostLine("CloudWatch alarms", STACK_ALARM_METRICS * prices.service("cloudwatch_alarm_metric_month"),
-                 f"{STACK_ALARM_METRICS} alarm metrics: queue-has-videos, queue-idle (2 metrics), "
+                 f"{STACK_ALARM_METRICS} alarm metrics: queue-has-videos (3 metrics), queue-idle (2 metrics), "
                  "2 ECS-managed capacity alarms"),
         CostLine("Container Insights", a.container_insights_idle_metrics * prices.service("cloudwatch_custom_metric_month"),
                  f"about {a.container_insights_idle_metrics:g} count metrics still published at zero"),

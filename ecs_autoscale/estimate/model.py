@@ -71,6 +71,8 @@ class Sample:
 
     visible: int = 0
     in_flight: int = 0
+    desired: int = 0
+    """The service's desired task count (Container Insights DesiredTaskCount)."""
     needed: int = 0
     """Instances needed (ECS 'M'): instances running a task plus tasks waiting for an instance."""
     instances: int = 0
@@ -123,8 +125,9 @@ class MetricHistory:
             return FOREVER if name in ("idle", "no_visible") else 0
         return self._runs[name][i]
 
-    def max_visible(self, i: int, count: int) -> int:
-        return max((self.sample(j).visible for j in range(i - count + 1, i + 1)), default=0)
+    def maximum(self, metric: str, i: int, count: int) -> int:
+        """Maximum statistic of `metric` over the `count` samples ending at i (0 before t=0)."""
+        return max((getattr(self.sample(j), metric) for j in range(i - count + 1, i + 1)), default=0)
 
     def mean_visible(self, i: int, count: int) -> float:
         """Average of the last `count` samples (before t=0 the queue was empty)."""
@@ -188,12 +191,13 @@ class Outcome:
 
 class Simulation:
     def __init__(self, workload: Workload, queue: QueueSettings, fleet_size: int, assumptions: Assumptions,
-                 rules: ScalingRules, target_percent: float = 100.0) -> None:
+                 rules: ScalingRules, *, target_percent: float, stop_timeout_s: float) -> None:
         self.workload = workload
         self.queue = queue
         self.fleet_size = fleet_size
         self.a = assumptions
         self.rules = rules
+        self.stop_timeout_s = stop_timeout_s
         self.now = 0.0
         self.history = MetricHistory(target_percent)
         self.videos = [Video(i + 1, t) for i, t in enumerate(workload.arrival_times())]
@@ -259,7 +263,7 @@ class Simulation:
 
     def _tick(self) -> None:
         self.history.add(Sample(
-            visible=len(self.visible), in_flight=self.in_flight, needed=self.needed_instances(),
+            visible=len(self.visible), in_flight=self.in_flight, desired=self.desired, needed=self.needed_instances(),
             instances=len(self.alive), missing=self.now < self.a.sqs_inactive_wakeup_s))
         self.rules.on_tick(self)
         if self._unsettled_videos or not self.rules.settled(self):
@@ -303,7 +307,8 @@ class Simulation:
         if task.state == "busy":
             self._abort_video(task)
         self._set_state(task, "stopping")
-        self.after(self.a.task_stop_s, self._task_stopped, task)
+        # a worker running as PID 1 without a SIGTERM handler is killed only at the container's stopTimeout
+        self.after(self.stop_timeout_s, self._task_stopped, task)
 
     def _abort_video(self, task: Task) -> None:
         """The video stays in flight until its visibility timeout, then another task retries it."""

@@ -34,7 +34,7 @@ def _header(e: Estimate) -> list[str]:
         f"one task per instance",
         f"Workload: {e.workload.describe()}; TimeoutHours {c.timeout_hours:g}, MaxReceiveCount {c.max_receive_count}",
         f"Scaling: tasks +{'/+'.join(str(add) for _, _, add in e.design.step_adjustments)} per "
-        f"{e.design.metric_period_seconds // 60}-min queue alarm "
+        f"{e.design.metric_period_seconds // 60}-min alarm on videos without a task "
         f"(cooldown {e.design.scale_out_cooldown_seconds} s), to 0 after {e.design.scale_in_idle_minutes} idle min; "
         f"instances follow via the ECS capacity provider",
         "",

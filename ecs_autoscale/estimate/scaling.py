@@ -1,22 +1,19 @@
 """Who changes the task and instance counts, and when: this stack's rules and the original stack's.
 
 `DesignScaling` takes every number from `ScalingDesign` (the object `infra/scaling.py` and the fleet
-are built from), so a changed cooldown, step or idle window changes the estimate the same way it
-changes the deployment. The ECS capacity provider's own behaviour (owned by ECS, not by this stack)
-comes from named assumptions.
+are built from), so a changed cooldown, step, threshold or idle window changes the estimate the same
+way it changes the deployment, and it evaluates the same scale-out expression as the deployed alarm
+(videos waiting or in progress minus tasks asked for). The ECS capacity provider's own behaviour
+(owned by ECS, not by this stack) comes from named assumptions.
 """
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 from ..scaling_design import ScalingDesign
 from .assumptions import Assumptions
-from .model import Simulation, reservation_percent
-
-QUEUE_ALARM_THRESHOLD = 1
-"""Both queue alarms compare with 1 visible message (infra/scaling.py; ScalingDesign.step_adjustments)."""
-CP_MINIMUM_STEP = 1
-"""minimum_scaling_step_size of the capacity provider (infra/fleet.py)."""
+from .model import MetricHistory, Simulation, reservation_percent
 
 
 class ApplicationAutoScaling:
@@ -56,38 +53,53 @@ class DesignScaling:
         self.next_scale_out = 0.0
         self.next_scale_in = 0.0
 
-    def step_for(self, visible: int) -> int:
-        """Tasks to add for a datapoint of `visible` messages (lower bound inclusive, upper exclusive)."""
-        breach = visible - QUEUE_ALARM_THRESHOLD
+    def step_for(self, uncovered: int) -> int:
+        """Tasks to add for an alarm datapoint of `uncovered` videos (lower bound inclusive, upper
+        exclusive, both relative to the alarm threshold)."""
+        breach = uncovered - self.design.scale_out_threshold
         for lower, upper, add in self.design.step_adjustments:
             if lower <= breach and (upper is None or breach < upper):
                 return add
         return 0
 
-    def _scale_out_breaching(self, history, i: int) -> bool:
-        """Each of the last evaluation periods has a Maximum of at least one visible message; missing
-        data (a queue waking up) is not breaching."""
+    def uncovered(self, h: MetricHistory, end: int, published: int) -> Optional[int]:
+        """The scale-out alarm's datapoint for the period ending at SQS sample `end`:
+        visible + in_flight - desired (infra/scaling.py UNCOVERED_BACKLOG). The desired count comes from
+        the newest Container Insights sample published by now (`published`), repeated over a minute
+        it has not published yet (FILL REPEAT); 0 before any. None: no SQS data (not breaching)."""
+        if h.sample(end).missing:
+            return None
         k = self.period_samples
-        for period in range(self.design.scale_out_evaluation_periods):
-            end = i - period * k
-            if history.sample(end).missing or history.max_visible(end, k) < QUEUE_ALARM_THRESHOLD:
-                return False
-        return True
+        desired_at = min(end, published)
+        desired = h.maximum("desired", desired_at, k) if desired_at >= 0 else 0
+        return h.maximum("visible", end, k) + h.maximum("in_flight", end, k) - desired
+
+    def _scale_out_datapoint(self, sim: Simulation) -> Optional[int]:
+        """The newest datapoint when each of the last evaluation periods breaches, else None."""
+        h = sim.history
+        i = h.latest(sim.now, self.a.sqs_metric_delay_s)
+        published = h.latest(sim.now, self.a.container_insights_delay_s)
+        values = [self.uncovered(h, i - period * self.period_samples, published)
+                  for period in range(self.design.scale_out_evaluation_periods)]
+        if all(v is not None and v >= self.design.scale_out_threshold for v in values):
+            return values[0]
+        return None
 
     def on_tick(self, sim: Simulation) -> None:
         h = sim.history
         i = h.latest(sim.now, self.a.sqs_metric_delay_s)
         idle_samples = self.design.scale_in_evaluation_periods * self.period_samples
+        uncovered = self._scale_out_datapoint(sim)
         if h.run("idle", i) >= idle_samples:
             if sim.desired:
                 sim.after(self.a.scaling_action_s, sim.set_desired, 0,
                           f"queue idle for {self.design.scale_in_idle_minutes} min")
-        elif self._scale_out_breaching(h, i):
-            visible = h.max_visible(i, self.period_samples)
-            add = self.step_for(visible)
+        elif uncovered is not None:
+            add = self.step_for(uncovered)
             if add:
+                videos = f"{uncovered} video{'s' if uncovered != 1 else ''} without a task"
                 sim.after(self.a.scaling_action_s, self.service.step_out, sim, add,
-                          f"scale-out alarm ({visible} visible, step +{add})")
+                          f"scale-out alarm ({videos}, step +{add})")
         self._capacity_provider(sim)
 
     # --- ECS managed scaling of the Auto Scaling group -----------------------------------------------
@@ -99,10 +111,11 @@ class DesignScaling:
         wanted = math.ceil(sim.needed_instances() * 100 / target)
         if reservation_percent(h.sample(j)) > target:
             if sim.now >= self.next_scale_out and wanted > group:
+                minimum = self.design.capacity_minimum_step
                 if self.a.cp_multi_az_rule:
-                    count = CP_MINIMUM_STEP
+                    count = minimum
                 else:
-                    count = min(self.design.max_instance_step, max(CP_MINIMUM_STEP, wanted - group))
+                    count = min(self.design.max_instance_step, max(minimum, wanted - group))
                 count = min(count, sim.fleet_size - group)
                 if count > 0:
                     self.launching += count
@@ -134,6 +147,8 @@ class OriginalScaling:
     period to the clock, so the real scale-in comes 0-3 h later still."""
 
     label = "original stack"
+    ALARM_THRESHOLD = 1
+    """Both of its queue alarms compare with 1 visible message."""
     AVERAGE_SAMPLES = 5
     TASK_COOLDOWN_S = 300
     INSTANCE_WARMUP_S = 300
@@ -153,7 +168,7 @@ class OriginalScaling:
         i = h.latest(sim.now, self.a.sqs_metric_delay_s)
         if h.sample(i).missing:
             return
-        if h.mean_visible(i, self.AVERAGE_SAMPLES) >= QUEUE_ALARM_THRESHOLD:
+        if h.mean_visible(i, self.AVERAGE_SAMPLES) >= self.ALARM_THRESHOLD:
             sim.after(self.a.scaling_action_s, self.service.step_out, sim, 1, "5-min average alarm (+1 task)")
             if sim.now >= self.next_launch and len(sim.alive) + self.launching < sim.fleet_size:
                 self.launching += 1

@@ -64,6 +64,8 @@ class GpuFleetProps:
     """ECS agent pull policy: reuse a cached image when an instance is reused (faster start)."""
     stop_timeout_seconds: int = 60
     instance_warmup_seconds: int = 300
+    target_capacity_percent: int = 100
+    min_scaling_step: int = 1
     max_scaling_step: int = 10
     tags: dict = field(default_factory=dict)
 
@@ -186,7 +188,8 @@ class GpuFleet(Construct):
                 managed_termination_protection="ENABLED",
                 managed_draining="ENABLED",
                 managed_scaling=EcsCapacityProviderAutoScalingGroupProviderManagedScaling(
-                    status="ENABLED", target_capacity=100, minimum_scaling_step_size=1,
+                    status="ENABLED", target_capacity=props.target_capacity_percent,
+                    minimum_scaling_step_size=props.min_scaling_step,
                     maximum_scaling_step_size=props.max_scaling_step,
                     instance_warmup_period=props.instance_warmup_seconds,
                 ),

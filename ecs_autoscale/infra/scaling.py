@@ -1,8 +1,21 @@
 """Queue-driven step scaling of the service's task count; instances follow through the capacity provider.
 
-Out: an alarm on the first visible video message (1-minute period) adds tasks, more for a larger
-backlog. In: a metric-math alarm on visible + in-flight messages sets the count to zero only after the
-queue has been completely idle for ScaleInIdleMinutes, so a running video is never cut. Never CPU-based.
+Out: a metric-math alarm on the *uncovered backlog* adds tasks on the first 1-minute period with a
+video no task has been asked for yet, more for a larger backlog:
+
+    uncovered = visible + in_flight - desired
+
+visible and in_flight are the video queue's ApproximateNumberOfMessages(Not)Visible: the videos
+waiting or in progress, i.e. the tasks needed (one video per task). desired is the service's
+DesiredTaskCount from Container Insights (enabled on the cluster): the tasks already asked for,
+including those still waiting for an instance. A plain visible-message alarm re-fired after each
+cooldown while its tasks were still waiting for instances and doubled the fleet; this one reaches
+zero as soon as every video has a task, booted or not. Application Auto Scaling applies the step
+bounds to the expression's value minus the threshold, like to a plain metric (the scale-in alarm
+below is a metric-math alarm on a step policy too).
+
+In: a metric-math alarm on visible + in-flight messages sets the count to zero only after the queue
+has been completely idle for ScaleInIdleMinutes, so a running video is never cut. Never CPU-based.
 """
 from __future__ import annotations
 
@@ -18,6 +31,13 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
 from cdktf_cdktf_provider_aws.ecs_service import EcsService
 
 from ..scaling_design import ScalingDesign
+
+# Container Insights publishes the desired count once a minute, not at all for a long-idle service, and
+# may land after the SQS datapoint of the same minute. REPEAT carries the last published value over a
+# late minute (0 there would count every in-flight video as uncovered and double the fleet); the outer
+# 0 covers a service with no datapoint in the alarm's window, which only happens at zero tasks.
+UNCOVERED_BACKLOG = "visible + in_flight - FILL(FILL(desired, REPEAT), 0)"
+PENDING_OR_RUNNING = "visible + in_flight"
 
 
 class QueueDrivenScaling(Construct):
@@ -47,29 +67,43 @@ class QueueDrivenScaling(Construct):
             service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
             resource_id=self.target.resource_id,
             step_scaling_policy_configuration=AppautoscalingPolicyStepScalingPolicyConfiguration(
-                adjustment_type="ExactCapacity", metric_aggregation_type="Maximum", cooldown=60,
+                adjustment_type="ExactCapacity", metric_aggregation_type="Maximum",
+                cooldown=design.scale_in_cooldown_seconds,
                 step_adjustment=[AppautoscalingPolicyStepScalingPolicyConfigurationStepAdjustment(
                     metric_interval_upper_bound="0", scaling_adjustment=0)],
             ),
             depends_on=[self.target],
         )
         period = design.metric_period_seconds
-        self.scale_out_alarm = CloudwatchMetricAlarm(
-            self, "queue_has_videos", alarm_name=f"{alarm_prefix}-queue-has-videos",
-            alarm_description="A video waits in the queue: add GPU tasks (instances follow).",
-            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": video_queue_name}, statistic="Maximum", period=period,
-            evaluation_periods=design.scale_out_evaluation_periods, threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
-            alarm_actions=[scale_out.arn],
-        )
-        evaluations = design.scale_in_evaluation_periods
 
         def queue_metric(id: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
             return CloudwatchMetricAlarmMetricQuery(id=id, metric=CloudwatchMetricAlarmMetricQueryMetric(
                 namespace="AWS/SQS", metric_name=name, dimensions={"QueueName": video_queue_name},
                 period=period, stat="Maximum"))
 
+        # One datapoint a minute, so the statistic rarely matters; Maximum errs toward "already asked
+        # for", never toward adding a task twice.
+        desired_tasks = CloudwatchMetricAlarmMetricQuery(id="desired", metric=CloudwatchMetricAlarmMetricQueryMetric(
+            namespace="ECS/ContainerInsights", metric_name="DesiredTaskCount",
+            dimensions={"ClusterName": cluster_name, "ServiceName": service.name}, period=period, stat="Maximum"))
+        self.scale_out_alarm = CloudwatchMetricAlarm(
+            self, "queue_has_videos", alarm_name=f"{alarm_prefix}-queue-has-videos",
+            alarm_description=("Videos waiting or in progress exceed the tasks asked for: add GPU tasks "
+                               "(instances follow)."),
+            evaluation_periods=design.scale_out_evaluation_periods, threshold=design.scale_out_threshold,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            # No SQS datapoint (a queue waking up): nothing to scale on yet.
+            treat_missing_data="notBreaching",
+            metric_query=[
+                queue_metric("visible", "ApproximateNumberOfMessagesVisible"),
+                queue_metric("in_flight", "ApproximateNumberOfMessagesNotVisible"),
+                desired_tasks,
+                CloudwatchMetricAlarmMetricQuery(id="uncovered", expression=UNCOVERED_BACKLOG,
+                                                 label="Videos without a task asked for", return_data=True),
+            ],
+            alarm_actions=[scale_out.arn],
+        )
+        evaluations = design.scale_in_evaluation_periods
         self.scale_in_alarm = CloudwatchMetricAlarm(
             self, "queue_idle", alarm_name=f"{alarm_prefix}-queue-idle",
             alarm_description=(f"No video waiting or in progress for {design.scale_in_idle_minutes} min: "
@@ -81,7 +115,7 @@ class QueueDrivenScaling(Construct):
             metric_query=[
                 queue_metric("visible", "ApproximateNumberOfMessagesVisible"),
                 queue_metric("in_flight", "ApproximateNumberOfMessagesNotVisible"),
-                CloudwatchMetricAlarmMetricQuery(id="pending", expression="visible + in_flight",
+                CloudwatchMetricAlarmMetricQuery(id="pending", expression=PENDING_OR_RUNNING,
                                                  label="Videos waiting or in progress", return_data=True),
             ],
             alarm_actions=[scale_in.arn],
