@@ -1,0 +1,291 @@
+"""`submit`, `status`, `results`, `stop` and `resume`: the client side of a deployed stack (boto3)."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import click
+
+from .errors import UserError
+
+ENDPOINT_ENV = "ECS_AUTOSCALE_ENDPOINT_URL"
+STACK_DIR = click.argument("stack_dir", metavar="STACK_DIR", type=click.Path(file_okay=False, path_type=Path))
+
+
+class Interrupted(UserError):
+    exit_code = 130
+
+
+def _check_endpoint(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
+    if value and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{value!r} is not a URL like http://127.0.0.1:4566")
+    return value or None
+
+
+def stack_options(command):
+    """STACK_DIR resolution (outputs.json or --stack-name) and where AWS is (--endpoint-url, --profile)."""
+    @click.option("--endpoint-url", envvar=ENDPOINT_ENV, callback=_check_endpoint, metavar="URL",
+                  help=f"Send every AWS call to this emulator, e.g. http://127.0.0.1:4566. Env: {ENDPOINT_ENV}.")
+    @click.option("--profile", metavar="NAME", help="AWS profile; default: the standard credential chain.")
+    @click.option("--stack-name", metavar="NAME",
+                  help="Find the stack in AWS by its StackName (ECS service -> task definition) instead of "
+                       "STACK_DIR/outputs.json, e.g. for a stack deployed from another machine; STACK_DIR then "
+                       "only keeps this machine's job records.")
+    @click.option("--region", metavar="REGION",
+                  help="Region to look for --stack-name in; default: AWS_REGION or the profile's region.")
+    @functools.wraps(command)
+    def wrapper(*args, stack_dir: Path, endpoint_url, profile, stack_name, region, **kwargs):
+        with failures():
+            aws, info = _connect(stack_dir, endpoint_url, profile, stack_name, region)
+            return command(*args, stack_dir=stack_dir, aws=aws, info=info, **kwargs)
+    return wrapper
+
+
+def _connect(stack_dir: Path, endpoint_url, profile, stack_name, region):
+    from ..client.aws import AwsClients, default_region
+    from ..client.stack_info import discover_stack, load_stack_info
+
+    if stack_name:
+        region = region or default_region(profile)
+        if not region:
+            raise UserError("--stack-name needs a region: pass --region, set AWS_REGION or use a profile with one")
+        aws = AwsClients(region, endpoint_url, profile)
+        return aws, discover_stack(aws, stack_name)
+    info = load_stack_info(stack_dir)
+    return AwsClients(info.region, endpoint_url, profile), info
+
+
+@contextmanager
+def failures() -> Iterator[None]:
+    """Expected failures become one line on stderr and exit 1; Ctrl-C exits 130."""
+    from ..client import JobsError
+
+    try:
+        yield
+    except JobsError as exc:
+        raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith(("botocore", "boto3", "s3transfer")):
+            raise UserError(_aws_problem(exc)) from None
+        raise
+
+
+def _aws_problem(exc: Exception) -> str:
+    name = type(exc).__name__
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return "AWS: no credentials (configure them, pass --profile, or --endpoint-url for the emulator)"
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+        return f"AWS: cannot connect ({exc}); check your network or --endpoint-url (is the emulator running?)"
+    if name == "ProfileNotFound":
+        return f"AWS: {exc} (check --profile and ~/.aws/config)"
+    text = " ".join(str(exc).split())
+    return f"AWS: {text} (check credentials, region and --endpoint-url)"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+# ---- submit ------------------------------------------------------------------------------------------
+@click.command()
+@STACK_DIR
+@click.argument("inputs", nargs=-1, required=True, metavar="VIDEO_OR_FOLDER...", type=click.Path(path_type=Path))
+@click.option("--job", required=True, metavar="NAME", help="Job name: groups the videos for `status` and `results`.")
+@click.option("--clean", is_flag=True, help="Let the worker delete each video from the video bucket once processed.")
+@click.option("--args", "extra_args", default="", metavar="'ARGS'",
+              help="Extra model arguments, passed as the message's `args` string (e.g. '--conf-thres 0.3').")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded and queued; nothing is uploaded or sent.")
+@click.option("--retry-failed", is_flag=True, help="Queue again the job's videos whose processing failed.")
+@click.option("--part-size", type=click.IntRange(5, 5120), default=64, show_default=True, metavar="MB",
+              help="Upload part size; larger videos upload in parallel parts of this size.")
+@stack_options
+def submit(stack_dir: Path, inputs, job: str, clean: bool, extra_args: str, dry_run: bool, retry_failed: bool,
+           part_size: int, aws, info) -> None:
+    """Upload videos and queue one job message per video, like ecsprocess.
+
+    Folders are searched recursively for .mov .avi .mp4 .mpg .mpeg .m4v .wmv .mkv files (any case;
+    other and hidden files are ignored). Each video is uploaded to the stack's video bucket under the
+    path after its first Volumes/, mnt/, Users/ or home/ folder (objects already there are not uploaded
+    again), then gets one FIFO message in the format the dettrack worker reads.
+
+    Safe to re-run: STACK_DIR/jobs/<NAME>.json records every message sent, so a second run of the same
+    command queues only the videos that are not queued yet (never a second job for one video). If a
+    video fails part-way, the videos queued and not queued are listed, and the exit status is 1.
+
+    \b
+    Examples:
+      ecs-autoscale submit stacks/megadetector /Volumes/M3/dive-1234/ --job dive-1234
+      ecs-autoscale submit stacks/megadetector clip1.mov clip2.mp4 --job test --clean --dry-run
+    """
+    from ..client.submit import plan_submission, submit_videos
+
+    if dry_run:
+        report, _, todo = plan_submission(stack_dir, inputs, job, retry_failed)
+        for video in todo:
+            click.echo(f"would queue  {video.key}  ({video.path}, {_size(video.size)})")
+        for video, state in report.already:
+            click.echo(f"already      {video.key}  ({state})")
+        click.echo(f"Dry run, job {job}: {len(todo)} video(s) would be uploaded if missing and queued, "
+                   f"{len(report.already)} already queued, {len(report.ignored)} non-video file(s) ignored "
+                   f"(stack {info.stack_name}, bucket {info.video_bucket}).")
+        return
+    from ..client.control import read_stop_record
+
+    stopped = read_stop_record(stack_dir)
+    if stopped:
+        click.echo(f"Note: {info.stack_name} is stopped since {stopped['stopped_at']}; the videos wait in the queue "
+                   f"until `ecs-autoscale resume {stack_dir}`.", err=True)
+    report = submit_videos(aws, info, stack_dir, inputs, job, clean=clean, args=extra_args, retry_failed=retry_failed,
+                           part_size_mb=part_size, progress=True, echo=click.echo)
+    for video, state in report.already:
+        click.echo(f"already {video.key} ({state})")
+    summary = (f"Job {job}: {len(report.queued)} video(s) queued now ({len(report.uploaded)} uploaded), "
+               f"{len(report.already)} already queued before, {len(report.ignored)} non-video file(s) ignored.")
+    if report.failed is None:
+        click.echo(summary + f" Follow it with `ecs-autoscale status {stack_dir} --job {job}`.")
+        return
+    click.echo(summary)
+    video, reason = report.failed
+    click.echo(f"NOT queued {video.key}: {reason}", err=True)
+    for other in report.not_attempted:
+        click.echo(f"NOT queued {other.key} (not attempted)", err=True)
+    message = (f"{len(report.not_queued)} of {len(report.found)} video(s) NOT queued (first: {video.key}); "
+               "re-run the same command to queue only those")
+    raise (Interrupted if report.interrupted else UserError)(message)
+
+
+# ---- status ------------------------------------------------------------------------------------------
+@click.command()
+@STACK_DIR
+@click.option("--job", metavar="NAME", help="Only this job (default: every job submitted from STACK_DIR).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with --watch: one per line).")
+@click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
+@click.option("--interval", type=click.IntRange(1, 3600), default=30, show_default=True, metavar="SECONDS",
+              help="Refresh period of --watch.")
+@stack_options
+def status(stack_dir: Path, job: Optional[str], as_json: bool, watch: bool, interval: int, aws, info) -> None:
+    """Queues, tasks, instances, scaling activity and the state of each video of a job.
+
+    Video states: done (results key shown), failed (error shown), queued / running / pending (queued
+    or running: SQS cannot tell which without taking messages from the workers), unsent (a submit was
+    interrupted; re-run it), unknown. Results are found in the tracks bucket and failures in the dead
+    queue, which is only peeked (messages released at once): nothing is consumed, and the track and
+    video queues are never read.
+
+    \b
+    Examples:
+      ecs-autoscale status stacks/megadetector
+      ecs-autoscale status stacks/megadetector --job dive-1234 --watch
+      ecs-autoscale status stacks/megadetector --job dive-1234 --json | jq '.jobs[].counts'
+    """
+    from ..client.status import collect_status
+    from ..client.status_text import format_status
+
+    def show() -> None:
+        current = collect_status(aws, info, stack_dir, job)
+        if as_json:
+            click.echo(json.dumps(current, indent=None if watch else 2, sort_keys=True))
+        else:
+            if watch and sys.stdout.isatty():
+                click.clear()
+            click.echo(format_status(current))
+
+    try:
+        show()
+        while watch:
+            time.sleep(interval)
+            show()
+    except KeyboardInterrupt:
+        if not watch:
+            raise
+        # Ctrl-C is how --watch ends: a normal exit.
+
+
+# ---- results -----------------------------------------------------------------------------------------
+@click.command()
+@STACK_DIR
+@click.argument("dest", required=False, default=".", metavar="[DEST]", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--job", required=True, metavar="NAME", help="The job whose results to download.")
+@stack_options
+def results(stack_dir: Path, dest: Path, job: str, aws, info) -> None:
+    """Download the .tracks.tar.gz results of a job's finished videos into DEST (default: here).
+
+    Files keep the bucket's layout (DEST/<video folder>/<video>.tracks.tar.gz). Results already in
+    DEST are not downloaded again and a different file is never overwritten, so re-run it as videos
+    finish. Videos without results yet are counted by state.
+
+    \b
+    Example:
+      ecs-autoscale results stacks/megadetector --job dive-1234 ./tracks/
+    """
+    from ..client.results import download_results
+
+    report = download_results(aws, info, stack_dir, job, dest, progress=True)
+    for video, path in report.downloaded:
+        click.echo(f"downloaded {path}")
+    waiting = ", ".join(f"{len(v)} {state}" for state, v in sorted(report.not_ready.items()))
+    click.echo(f"Job {job}: {len(report.downloaded)} result(s) downloaded, {len(report.present)} already in {dest}"
+               + (f"; not ready: {waiting} (`ecs-autoscale status {stack_dir} --job {job}`)" if waiting else "."))
+    for video, key in report.missing:
+        click.echo(f"missing {key}: {video} is done but its results are not in {info.tracks_bucket}", err=True)
+    for video, path, reason in report.conflicts:
+        click.echo(f"kept {path}: {reason}", err=True)
+    if report.conflicts or report.missing:
+        raise UserError(f"{len(report.conflicts) + len(report.missing)} result(s) not downloaded (listed above)")
+
+
+# ---- stop / resume -----------------------------------------------------------------------------------
+@click.command()
+@STACK_DIR
+@stack_options
+def stop(stack_dir: Path, aws, info) -> None:
+    """Emergency stop: tasks and instances to zero, every queued video kept.
+
+    Suspends queue-driven scaling, sets the service to 0 tasks (clearing task scale-in protection and
+    stopping running tasks), and sets the Auto Scaling group to 0 instances (clearing the instances'
+    managed termination protection). Queues are not touched: nothing is deleted or moved to the dead
+    queue; videos in progress return to the queue. STACK_DIR/stopped.json records the previous
+    settings; `ecs-autoscale resume STACK_DIR` restores them. Running `stop` again is harmless.
+
+    \b
+    Example:
+      ecs-autoscale stop stacks/megadetector && ecs-autoscale status stacks/megadetector
+    """
+    from ..client.control import stop_stack
+    from ..client.status import queue_depth
+
+    stop_stack(aws, info, stack_dir, echo=click.echo)
+    depth = queue_depth(aws("sqs"), info.video_queue_url)
+    click.echo(f"Stopped {info.stack_name}. Queued videos kept: {depth['visible']} waiting, {depth['in_flight']} in "
+               f"flight (back in the queue when their visibility timeout ends). Undo: ecs-autoscale resume {stack_dir}")
+
+
+@click.command()
+@STACK_DIR
+@stack_options
+def resume(stack_dir: Path, aws, info) -> None:
+    """Undo `stop`: restore the instance limits, task count and queue-driven scaling recorded by it.
+
+    Restores exactly what STACK_DIR/stopped.json recorded. Without that file (stopped from another
+    machine), restores the stack's defaults: 0 tasks, instances 0..FleetSize, scaling on. On a stack
+    that is not stopped it changes nothing.
+
+    \b
+    Example:
+      ecs-autoscale resume stacks/megadetector
+    """
+    from ..client.control import resume_stack
+
+    if resume_stack(aws, info, stack_dir, echo=click.echo) is not None:
+        click.echo(f"Resumed {info.stack_name}: queued videos start processing as scaling brings tasks up.")

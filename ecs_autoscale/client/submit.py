@@ -1,0 +1,142 @@
+"""Submit: upload each video, then queue one job message for it, recording every send in the ledger.
+
+Videos go one at a time (upload, send, record), so workers start on the first video while the others
+upload, and a failure part-way leaves an exact record: what is queued is in the ledger, what is not is
+reported, and a re-run sends only the missing videos. Never a duplicate job for one video: videos in
+the ledger are skipped; a send interrupted before it was recorded is repeated with the same body and
+deduplication id, which SQS drops within its 5-minute window if the first one got through.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from . import JobsError
+from .aws import error_code
+from .ledger import FAILED, SENDING, JobLedger
+from .messages import (caller_user_name, deduplication_id, encode_body, job_body, message_group_id,
+                       new_message_uuid)
+from .stack_info import StackInfo
+from .uploads import DEFAULT_PART_SIZE_MB, ByteProgress, Video, collect_videos, ensure_uploaded, transfer_config
+
+JOB_NAME_MAX = 256
+
+
+@dataclass
+class SubmitReport:
+    job: str
+    found: list[Video] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)
+    """Non-video files met in folders."""
+    already: list[tuple[Video, str]] = field(default_factory=list)
+    """(video, state in the ledger): queued by an earlier run, not sent again."""
+    queued: list[Video] = field(default_factory=list)
+    uploaded: list[Video] = field(default_factory=list)
+    failed: Optional[tuple[Video, str]] = None
+    not_attempted: list[Video] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def not_queued(self) -> list[Video]:
+        return ([self.failed[0]] if self.failed else []) + self.not_attempted
+
+
+def check_job_name(job: str) -> str:
+    if not job or not job.strip():
+        raise JobsError("--job: empty (name the job, e.g. --job dive-1234)")
+    if len(job) > JOB_NAME_MAX or any(ord(c) < 32 for c in job):
+        raise JobsError(f"--job: at most {JOB_NAME_MAX} printable characters")
+    return job
+
+
+def plan_submission(stack_dir: Path, inputs: Sequence[Path], job: str, retry_failed: bool) -> tuple[SubmitReport, JobLedger, list[Video]]:
+    """Which videos this run would send (no AWS call): (report so far, ledger, videos to send)."""
+    check_job_name(job)
+    videos, ignored = collect_videos(inputs)
+    if not videos:
+        raise JobsError(f"no videos in {', '.join(map(str, inputs))} (accepted suffixes: .mov .avi .mp4 .mpg .mpeg "
+                        ".m4v .wmv .mkv, any case)")
+    ledger = JobLedger.load(stack_dir, job)
+    report = SubmitReport(job=job, found=videos, ignored=ignored)
+    todo = []
+    for video in videos:
+        state = ledger.videos.get(video.key, {}).get("state")
+        if _needs_send(state, retry_failed):
+            todo.append(video)
+        else:
+            report.already.append((video, state))
+    return report, ledger, todo
+
+
+def _needs_send(state: Optional[str], retry_failed: bool) -> bool:
+    return state is None or state == SENDING or (retry_failed and state == FAILED)
+
+
+def submit_videos(aws, info: StackInfo, stack_dir: Path, inputs: Sequence[Path], job: str, *, clean: bool = False,
+                  args: str = "", retry_failed: bool = False, part_size_mb: int = DEFAULT_PART_SIZE_MB,
+                  progress: bool = True, echo: Callable[[str], None] = lambda _: None) -> SubmitReport:
+    if retry_failed:  # outcomes are only known once looked up
+        from .status import job_reports, queue_depth
+
+        if JobLedger.load(stack_dir, job).exists:
+            job_reports(aws, info, stack_dir, [job], queue_depth(aws("sqs"), info.video_queue_url))
+    report, ledger, todo = plan_submission(stack_dir, inputs, job, retry_failed)
+    if not todo:
+        return report
+    with ledger.locked(wait=False) as ok:
+        if not ok:
+            raise JobsError(f"job {job!r} is being submitted by another process right now; wait for it (a re-run "
+                            "afterwards sends only what is still missing)")
+        ledger = JobLedger.load(stack_dir, job)  # the other process may have finished just before
+        ledger.data["stack_name"] = info.stack_name
+        todo = [v for v in todo if _needs_send(ledger.videos.get(v.key, {}).get("state"), retry_failed)]
+        _send_all(aws, info, ledger, todo, report, clean=clean, args=args, part_size_mb=part_size_mb,
+                  progress=progress, echo=echo)
+    return report
+
+
+def _send_all(aws, info: StackInfo, ledger: JobLedger, todo: list[Video], report: SubmitReport, *, clean: bool,
+              args: str, part_size_mb: int, progress: bool, echo: Callable[[str], None]) -> None:
+    s3, sqs = aws("s3"), aws("sqs")
+    user_name = caller_user_name(aws("sts"))
+    config = transfer_config(part_size_mb)
+    total = sum(v.size for v in todo)
+    with ByteProgress(total, f"Uploading {len(todo)} video(s)", enabled=progress) as bar:
+        for index, video in enumerate(todo):
+            try:
+                if ensure_uploaded(s3, info.video_bucket, video, config, bar):
+                    report.uploaded.append(video)
+                else:
+                    bar(video.size)
+                entry = ledger.begin_send(video.key, lambda attempt: _new_entry(video, ledger.job_name, attempt,
+                                                                                 clean, args, user_name))
+                response = sqs.send_message(QueueUrl=info.video_queue_url, MessageBody=encode_body(entry["body"]),
+                                            MessageGroupId=entry["message_group_id"],
+                                            MessageDeduplicationId=entry["deduplication_id"])
+                ledger.mark_queued(video.key, response["MessageId"])
+                report.queued.append(video)
+                echo(f"queued  {video.key}")
+            except KeyboardInterrupt:
+                report.interrupted = True
+                report.failed = (video, "interrupted")
+                report.not_attempted = todo[index + 1:]
+                return
+            except JobsError as exc:
+                report.failed = (video, str(exc))
+                report.not_attempted = todo[index + 1:]
+                return
+            except Exception as exc:  # AWS or disk error: stop here, report exactly what was queued
+                report.failed = (video, " ".join(str(exc).split()) if error_code(exc) else f"{type(exc).__name__}: {exc}")
+                report.not_attempted = todo[index + 1:]
+                return
+
+
+def _new_entry(video: Video, job: str, attempt: int, clean: bool, args: str, user_name: str) -> dict:
+    message_uuid = new_message_uuid()
+    body = job_body(video.key, job, clean, user_name, args, message_uuid)
+    return {
+        "source": str(video.path), "size": video.size, "attempt": attempt, "message_uuid": message_uuid,
+        "message_group_id": message_group_id(video.name), "deduplication_id": deduplication_id(job, video.key, attempt),
+        "clean": body["clean"], "args": args, "body": body, "message_id": None, "sent_at": None,
+    }

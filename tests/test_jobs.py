@@ -1,0 +1,455 @@
+"""Video jobs end to end: submit -> reference worker -> results -> status, plus stop/resume, against
+one real deployment (`ecs-autoscale deploy`, real Terraform) on the moto emulator.
+
+The stack's StackName has dashes on purpose (the original `ecsshutdown` broke on them). Each test uses
+its own job name and video folder, so the tests share the deployment but not their videos. The first
+group needs no AWS at all (key layout, message format, ledger naming).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from helpers import CLOSED_PORT_PROXY, REPO, seed_text, write_model
+
+STACK_NAME = "Jobs-Test-Stack"
+WORKER = REPO / "examples" / "reference_worker.py"
+BODY_KEYS = {"video", "clean", "user_name", "metadata_b64", "job_name", "args"}
+# Fails on videos whose name contains "broken", like a model meeting a corrupt file.
+FAILING_MODEL = ("sh -c 'case \"$VIDEO_PATH\" in *broken*) echo \"decoder error: corrupt stream\" >&2; exit 3;; esac; "
+                 "echo \"{\\\"tracks\\\": []}\" > \"$OUTPUT_DIR/tracks.json\"'")
+
+
+# ---- no AWS: layout and formats ---------------------------------------------------------------------
+@pytest.mark.parametrize("path, key", [
+    ("/Volumes/M3/mezzanine/dive-1234/clip.mov", "M3/mezzanine/dive-1234/clip.mov"),
+    ("/mnt/data/dive/clip.MP4", "data/dive/clip.MP4"),
+    ("/Users/ann/Movies/clip.mkv", "ann/Movies/clip.mkv"),
+    ("/home/ann/mnt/clip.avi", "ann/mnt/clip.avi"),          # the FIRST anchor wins
+    ("/data/videos/clip.mp4", "data/videos/clip.mp4"),       # no anchor: the path after the root
+    ("/data/homework/clip.mp4", "data/homework/clip.mp4"),   # anchors are whole folder names
+])
+def test_video_key_keeps_the_path_after_the_first_anchor(path, key):
+    from ecs_autoscale.client.uploads import video_key
+
+    assert video_key(Path(path)) == key
+
+
+def test_collect_videos_takes_every_accepted_suffix_in_any_case_and_skips_the_rest(tmp_path):
+    from ecs_autoscale.client import JobsError
+    from ecs_autoscale.client.uploads import collect_videos
+
+    names = ["a.mov", "b.AVI", "c.Mp4", "d.mpg", "e.mpeg", "f.m4v", "g.WMV", "sub/h.mkv"]
+    for name in names + ["notes.txt", "clip.mov.json", ".hidden/x.mov", "._a.mov"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    videos, ignored = collect_videos([tmp_path])
+    assert sorted(v.path.relative_to(tmp_path).as_posix() for v in videos) == sorted(names)
+    assert sorted(p.name for p in ignored) == ["clip.mov.json", "notes.txt"]
+    with pytest.raises(JobsError, match=r"notes\.txt: not a video"):
+        collect_videos([tmp_path / "notes.txt"])
+    with pytest.raises(JobsError, match="not found"):
+        collect_videos([tmp_path / "missing"])
+
+
+def test_two_files_with_one_key_are_refused(tmp_path):
+    from ecs_autoscale.client import JobsError
+    from ecs_autoscale.client.uploads import collect_videos
+
+    for root in ("Volumes", "mnt"):
+        (tmp_path / root / "dive").mkdir(parents=True)
+        (tmp_path / root / "dive" / "clip.mov").write_bytes(b"x")
+    with pytest.raises(JobsError, match="would both upload to video key 'dive/clip.mov'"):
+        collect_videos([tmp_path / "Volumes", tmp_path / "mnt"])
+
+
+def test_message_group_id_is_timestamp_and_name_within_sqs_rules():
+    from datetime import datetime, timezone
+
+    from ecs_autoscale.client.messages import message_group_id
+
+    now = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    assert message_group_id("clip.mov", now) == "20260304T050607-clip.mov"
+    odd = message_group_id("plongée n°1 " + "x" * 200 + ".mov", now)
+    assert len(odd) == 128 and re.fullmatch(r"[\x21-\x7e]+", odd)
+
+
+def test_ledger_file_names_are_safe_and_distinct():
+    from ecs_autoscale.client.ledger import ledger_file_name
+
+    assert ledger_file_name("dive-1234") == "dive-1234.json"
+    spaced, other = ledger_file_name("DocRicketts dive 1423"), ledger_file_name("DocRicketts/dive/1423")
+    assert spaced != other and "/" not in spaced + other and spaced.startswith("DocRicketts-dive-1423-")
+
+
+def test_outputs_are_read_flat_or_in_terraform_output_json_shape(tmp_path):
+    from ecs_autoscale.client import JobsError
+    from ecs_autoscale.client.stack_info import StackInfo, load_stack_info
+
+    flat = {f: f"{f}-value" for f in StackInfo.__dataclass_fields__}
+    (tmp_path / "outputs.json").write_text(json.dumps({k: {"value": v, "type": "string"} for k, v in flat.items()}))
+    assert load_stack_info(tmp_path) == StackInfo(**flat)
+    del flat["video_queue_url"]
+    (tmp_path / "outputs.json").write_text(json.dumps(flat))
+    with pytest.raises(JobsError, match="outputs.json: missing video_queue_url .*ecs-autoscale outputs"):
+        load_stack_info(tmp_path)
+
+
+# ---- the deployed stack ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stack_dir(tmp_path_factory, ecs_cli) -> Path:
+    """One real deployment of the seed model (dashed StackName) for the whole file."""
+    folder = tmp_path_factory.mktemp("jobs")
+    model = write_model(folder, seed_text(StackName=STACK_NAME, FleetSize=2))
+    target = folder / "stack"
+    ecs_cli("deploy", model, target, "--auto-approve", timeout=1200)
+    assert json.loads((target / "outputs.json").read_text())["stack_name"] == STACK_NAME
+    return target
+
+
+@pytest.fixture(scope="module")
+def outputs(stack_dir) -> dict:
+    return json.loads((stack_dir / "outputs.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sqs(aws_client):
+    return aws_client("sqs")
+
+
+@pytest.fixture(scope="module")
+def s3(aws_client):
+    return aws_client("s3")
+
+
+def depth(sqs, url: str) -> tuple[int, int]:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def peek(sqs, url: str) -> list[dict]:
+    """Every message of a queue, released again at once (the test's own view, not the product's)."""
+    held = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                                    AttributeNames=["All"]).get("Messages", [])
+        if not batch:
+            break
+        held += batch
+    for m in held:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    return held
+
+
+def make_videos(root: Path, spec: dict[str, int]) -> Path:
+    """Files under root/Volumes/<...> (so keys start after Volumes/); spec: relative path -> size."""
+    for rel, size in spec.items():
+        path = root / "Volumes" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(size))
+    return root / "Volumes"
+
+
+def worker_env(emulator: str, outputs: dict) -> dict:
+    from ecs_autoscale.emulator import emulator_env
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ECS_"))}
+    env.update(emulator_env(emulator))
+    env.update({"HTTP_PROXY": CLOSED_PORT_PROXY, "HTTPS_PROXY": CLOSED_PORT_PROXY, "NO_PROXY": "127.0.0.1,localhost",
+                "PROCESSOR": outputs["stack_name"], "VIDEO_QUEUE": outputs["video_queue_name"],
+                "TRACK_QUEUE": outputs["track_queue_name"], "DEAD_QUEUE": outputs["dead_queue_name"],
+                "VIDEO_BUCKET": outputs["video_bucket"], "TRACK_BUCKET": outputs["tracks_bucket"],
+                "AWS_REGION": outputs["region"]})
+    return env
+
+
+def run_worker(emulator: str, outputs: dict, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(WORKER), "--exit-when-idle", "--wait-seconds", "1",
+                           "--heartbeat-seconds", "1", *args], env=worker_env(emulator, outputs),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def status_json(ecs_cli, stack_dir: Path, job: str | None = None) -> dict:
+    return json.loads(ecs_cli("status", stack_dir, "--json", *(["--job", job] if job else [])).stdout)
+
+
+# ---- submit -> worker -> results -> status ----------------------------------------------------------------
+DIVE = {  # relative path under Volumes/ -> size; c.mkv is above the 5 MiB part size: multipart upload
+    "M3/dive-1/a.mov": 2000, "M3/dive-1/b.MP4": 3000, "M3/dive-1/sub/c.mkv": 6 * 1024 * 1024 + 17,
+    "M3/dive-1/broken.avi": 1000, "M3/dive-1/notes.txt": 10, "M3/dive-1/clip.mov.json": 10,
+    "M3/dive-1/._a.mov": 10,
+}
+DIVE_VIDEOS = {"M3/dive-1/a.mov", "M3/dive-1/b.MP4", "M3/dive-1/sub/c.mkv", "M3/dive-1/broken.avi"}
+
+
+@pytest.fixture(scope="module")
+def dive(tmp_path_factory, stack_dir, ecs_cli, outputs, sqs):
+    folder = make_videos(tmp_path_factory.mktemp("dive"), DIVE) / "M3" / "dive-1"
+    before = depth(sqs, outputs["video_queue_url"])
+    first = ecs_cli("submit", stack_dir, folder, "--job", "dive-1", "--part-size", "5", "--args", "--conf 0.3")
+    return {"folder": folder, "first": first, "before": before, "after": depth(sqs, outputs["video_queue_url"])}
+
+
+@pytest.mark.emulator
+def test_submit_queues_exactly_the_videos_with_ecsprocess_bodies(dive, outputs, sqs, s3, stack_dir):
+    assert dive["after"][0] - dive["before"][0] == len(DIVE_VIDEOS)
+    assert "4 video(s) queued now (4 uploaded)" in dive["first"].stdout
+    assert "2 non-video file(s) ignored" in dive["first"].stdout
+    messages = [m for m in peek(sqs, outputs["video_queue_url"])
+                if json.loads(m["Body"]).get("job_name") == "dive-1"]
+    bodies = {json.loads(m["Body"])["video"]: (json.loads(m["Body"]), m) for m in messages}
+    assert set(bodies) == DIVE_VIDEOS
+    for key, (body, message) in bodies.items():
+        assert set(body) == BODY_KEYS
+        assert body["clean"] == "False" and body["job_name"] == "dive-1" and body["args"] == "--conf 0.3"
+        assert body["user_name"]
+        metadata = json.loads(base64.b64decode(body["metadata_b64"]))
+        assert uuid.UUID(metadata["message_uuid"]).version == 4
+        assert re.fullmatch(r"\d{8}T\d{6}-" + re.escape(Path(key).name), message["Attributes"]["MessageGroupId"])
+        head = s3.head_object(Bucket=outputs["video_bucket"], Key=key)
+        assert head["ContentLength"] == DIVE[key]
+    ledger = json.loads((stack_dir / "jobs" / "dive-1.json").read_text())
+    assert {k for k, v in ledger["videos"].items() if v["state"] == "queued"} == DIVE_VIDEOS
+
+
+@pytest.mark.emulator
+def test_second_submit_of_the_same_folder_queues_nothing_new(dive, ecs_cli, stack_dir, outputs, sqs):
+    again = ecs_cli("submit", stack_dir, dive["folder"], "--job", "dive-1")
+    assert "0 video(s) queued now (0 uploaded), 4 already queued before" in again.stdout
+    assert depth(sqs, outputs["video_queue_url"]) == dive["after"]
+
+
+@pytest.fixture(scope="module")
+def processed(dive, emulator, outputs):
+    return run_worker(emulator, outputs, "--model", FAILING_MODEL)
+
+
+@pytest.mark.emulator
+def test_reference_worker_processes_the_job(processed, outputs, sqs):
+    assert processed.stderr.count("SUCCESS ") == 3 and processed.stderr.count("FAILED ") == 1
+    assert depth(sqs, outputs["video_queue_url"]) == (0, 0)
+    track = [json.loads(m["Body"]) for m in peek(sqs, outputs["track_queue_url"])]
+    mine = {b["video"]: b for b in track if b.get("job_name") == "dive-1"}
+    assert set(mine) == DIVE_VIDEOS - {"M3/dive-1/broken.avi"}
+    assert mine["M3/dive-1/sub/c.mkv"]["results"] == "M3/dive-1/sub/c.tracks.tar.gz"
+    assert all(set(b) == BODY_KEYS | {"status", "results"} and b["status"] == "SUCCESS" for b in mine.values())
+
+
+@pytest.mark.emulator
+def test_results_downloads_one_archive_per_finished_video(processed, ecs_cli, stack_dir, tmp_path):
+    proc = ecs_cli("results", stack_dir, "--job", "dive-1", tmp_path)
+    archives = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert archives == ["M3/dive-1/a.tracks.tar.gz", "M3/dive-1/b.tracks.tar.gz", "M3/dive-1/sub/c.tracks.tar.gz"]
+    with tarfile.open(tmp_path / archives[0]) as tar:
+        assert tar.getnames() == ["tracks.json"]
+    assert "3 result(s) downloaded" in proc.stdout and "not ready: 1 failed" in proc.stdout
+    again = ecs_cli("results", stack_dir, "--job", "dive-1", tmp_path)
+    assert "0 result(s) downloaded, 3 already in" in again.stdout
+    (tmp_path / archives[0]).write_bytes(b"my own edits")  # never overwritten
+    kept = ecs_cli("results", stack_dir, "--job", "dive-1", tmp_path, check=False)
+    assert kept.returncode == 1 and (tmp_path / archives[0]).read_bytes() == b"my own edits"
+    assert "kept " in kept.stderr and kept.stderr.strip().splitlines()[-1].startswith("ecs-autoscale: ")
+
+
+@pytest.mark.emulator
+def test_status_json_reports_done_and_the_failure_with_its_error(processed, ecs_cli, stack_dir, outputs, sqs):
+    dead_before = depth(sqs, outputs["dead_queue_url"])
+    track_before = depth(sqs, outputs["track_queue_url"])
+    for _ in range(4):  # more reads than the track queue's maxReceiveCount (3): nothing may move
+        report = status_json(ecs_cli, stack_dir, "dive-1")
+    videos = {v["video"]: v for v in report["jobs"]["dive-1"]["videos"]}
+    assert {k: v["state"] for k, v in videos.items()} == {
+        "M3/dive-1/a.mov": "done", "M3/dive-1/b.MP4": "done", "M3/dive-1/sub/c.mkv": "done",
+        "M3/dive-1/broken.avi": "failed"}
+    assert videos["M3/dive-1/b.MP4"]["results"] == "M3/dive-1/b.tracks.tar.gz"
+    assert "decoder error: corrupt stream" in videos["M3/dive-1/broken.avi"]["error"]
+    assert report["jobs"]["dive-1"]["counts"]["done"] == 3
+    assert report["queues"]["video"] == {"visible": 0, "in_flight": 0}
+    # Read without stealing: the result and failure messages are all still there, none in flight.
+    assert depth(sqs, outputs["dead_queue_url"]) == dead_before and dead_before[1] == 0
+    assert depth(sqs, outputs["track_queue_url"]) == track_before
+    text = ecs_cli("status", stack_dir, "--job", "dive-1").stdout
+    assert "Job dive-1: 4 video(s): 3 done, 1 failed" in text
+    assert "failed   M3/dive-1/broken.avi: model exited with status 3: decoder error: corrupt stream" in text
+
+
+@pytest.mark.emulator
+def test_retry_failed_queues_only_the_failed_video_again(processed, ecs_cli, stack_dir, outputs, sqs, dive):
+    proc = ecs_cli("submit", stack_dir, dive["folder"], "--job", "dive-1", "--retry-failed")
+    assert "1 video(s) queued now (0 uploaded), 3 already queued before" in proc.stdout
+    assert depth(sqs, outputs["video_queue_url"])[0] == 1
+    report = status_json(ecs_cli, stack_dir, "dive-1")
+    states = {v["video"]: (v["state"], v["attempt"]) for v in report["jobs"]["dive-1"]["videos"]}
+    # The old FAILED message of attempt 1 is still in the dead queue; it must not mark attempt 2 failed.
+    assert states["M3/dive-1/broken.avi"] == ("queued", 2)
+
+
+@pytest.mark.emulator
+def test_clean_lets_the_worker_delete_the_video_once_processed(tmp_path, ecs_cli, stack_dir, emulator, outputs, s3):
+    folder = make_videos(tmp_path, {"dive-7/once.mp4": 500}) / "dive-7"
+    ecs_cli("submit", stack_dir, folder, "--job", "dive-7", "--clean")
+    assert s3.head_object(Bucket=outputs["video_bucket"], Key="dive-7/once.mp4")["ContentLength"] == 500
+    run_worker(emulator, outputs)
+    listed = s3.list_objects_v2(Bucket=outputs["video_bucket"], Prefix="dive-7/").get("KeyCount", 0)
+    assert listed == 0
+    assert s3.head_object(Bucket=outputs["tracks_bucket"], Key="dive-7/once.tracks.tar.gz")["ContentLength"] > 0
+    assert status_json(ecs_cli, stack_dir, "dive-7")["jobs"]["dive-7"]["counts"]["done"] == 1
+
+
+# ---- never a duplicate job ----------------------------------------------------------------------------------
+@pytest.mark.emulator
+def test_failure_mid_batch_reports_queued_and_not_queued_and_rerun_sends_only_those(
+        tmp_path, ecs_cli, stack_dir, outputs, sqs, s3):
+    folder = make_videos(tmp_path, {"dive-2/1.mov": 100, "dive-2/2.mov": 200, "dive-2/3.mov": 300}) / "dive-2"
+    # Another video already holds 2.mov's key: never overwritten, so 2.mov fails and 3.mov is not tried.
+    s3.put_object(Bucket=outputs["video_bucket"], Key="dive-2/2.mov", Body=b"someone else's video")
+    before = depth(sqs, outputs["video_queue_url"])[0]
+    failed = ecs_cli("submit", stack_dir, folder, "--job", "dive-2", check=False)
+    assert failed.returncode == 1
+    assert "queued  dive-2/1.mov" in failed.stdout
+    assert "NOT queued dive-2/2.mov: s3://" in failed.stderr and "already holds a different object" in failed.stderr
+    assert "NOT queued dive-2/3.mov (not attempted)" in failed.stderr
+    assert failed.stderr.strip().splitlines()[-1] == (
+        "ecs-autoscale: 2 of 3 video(s) NOT queued (first: dive-2/2.mov); re-run the same command to queue only those")
+    assert depth(sqs, outputs["video_queue_url"])[0] == before + 1
+
+    s3.delete_object(Bucket=outputs["video_bucket"], Key="dive-2/2.mov")
+    rerun = ecs_cli("submit", stack_dir, folder, "--job", "dive-2")
+    assert "2 video(s) queued now (2 uploaded), 1 already queued before" in rerun.stdout
+    videos = [json.loads(m["Body"])["video"] for m in peek(sqs, outputs["video_queue_url"])
+              if json.loads(m["Body"])["job_name"] == "dive-2"]
+    assert sorted(videos) == ["dive-2/1.mov", "dive-2/2.mov", "dive-2/3.mov"]
+
+
+@pytest.mark.emulator
+def test_a_send_interrupted_before_it_was_recorded_is_not_duplicated(tmp_path, stack_dir, outputs, sqs, ecs_cli):
+    """The crash window: SQS accepted the message but the ledger still says `sending`."""
+    from ecs_autoscale.client.ledger import JobLedger
+    from ecs_autoscale.client.messages import encode_body
+    from ecs_autoscale.client.submit import _new_entry
+    from ecs_autoscale.client.uploads import collect_videos
+
+    folder = make_videos(tmp_path, {"dive-3/only.mov": 100}) / "dive-3"
+    (video,), _ = collect_videos([folder])
+    ledger = JobLedger.load(stack_dir, "dive-3")
+    entry = ledger.begin_send(video.key, lambda attempt: _new_entry(video, "dive-3", attempt, False, "", "me"))
+    sqs.send_message(QueueUrl=outputs["video_queue_url"], MessageBody=encode_body(entry["body"]),
+                     MessageGroupId=entry["message_group_id"], MessageDeduplicationId=entry["deduplication_id"])
+    proc = ecs_cli("submit", stack_dir, folder, "--job", "dive-3")
+    assert "1 video(s) queued now" in proc.stdout
+    mine = [json.loads(m["Body"]) for m in peek(sqs, outputs["video_queue_url"])
+            if json.loads(m["Body"])["job_name"] == "dive-3"]
+    assert mine == [entry["body"]]
+    assert json.loads((stack_dir / "jobs" / "dive-3.json").read_text())["videos"][video.key]["state"] == "queued"
+
+
+@pytest.mark.emulator
+def test_dry_run_lists_and_sends_nothing(tmp_path, ecs_cli, stack_dir, outputs, sqs):
+    folder = make_videos(tmp_path, {"dive-4/x.mp4": 10, "dive-4/y.txt": 1}) / "dive-4"
+    before = depth(sqs, outputs["video_queue_url"])
+    proc = ecs_cli("submit", stack_dir, folder, "--job", "dive-4", "--dry-run")
+    assert "would queue  dive-4/x.mp4" in proc.stdout and "1 non-video file(s) ignored" in proc.stdout
+    assert depth(sqs, outputs["video_queue_url"]) == before
+    assert not (stack_dir / "jobs" / "dive-4.json").exists()
+
+
+# ---- the worker gives a video back when ECS stops it ----------------------------------------------------
+@pytest.mark.emulator
+def test_worker_releases_its_video_on_sigterm(tmp_path, ecs_cli, stack_dir, emulator, outputs, sqs):
+    drain = depth(sqs, outputs["video_queue_url"])
+    if drain != (0, 0):  # earlier tests leave videos queued: process them first
+        run_worker(emulator, outputs)
+    folder = make_videos(tmp_path, {"dive-5/long.mov": 100}) / "dive-5"
+    ecs_cli("submit", stack_dir, folder, "--job", "dive-5")
+    worker = subprocess.Popen([sys.executable, str(WORKER), "--wait-seconds", "1", "--heartbeat-seconds", "1",
+                               "--model", "sleep 120"], env=worker_env(emulator, outputs),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while depth(sqs, outputs["video_queue_url"]) != (0, 1):
+            assert time.monotonic() < deadline and worker.poll() is None, "the worker never took the video"
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, stderr[-3000:]
+    assert "giving the video back to the queue" in stderr
+    assert depth(sqs, outputs["video_queue_url"]) == (1, 0)  # visible again now, not after the timeout
+
+
+# ---- stop and resume ------------------------------------------------------------------------------------
+@pytest.mark.emulator
+def test_stop_brings_tasks_and_instances_to_zero_keeping_queued_videos_and_resume_restores(
+        tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client):
+    folder = make_videos(tmp_path, {"dive-6/p.mov": 10, "dive-6/q.mov": 20}) / "dive-6"
+    ecs_cli("submit", stack_dir, folder, "--job", "dive-6")
+    # As the queue alarm and ECS managed scaling would have: one task, one protected instance.
+    asg, ecs = aws_client("autoscaling"), aws_client("ecs")
+    asg.set_desired_capacity(AutoScalingGroupName=outputs["autoscaling_group_name"], DesiredCapacity=1)
+    ecs.update_service(cluster=outputs["cluster_name"], service=outputs["service_name"], desiredCount=1)
+    running = status_json(ecs_cli, stack_dir, "dive-6")
+    assert running["fleet"]["instances"][0]["protected"] and running["service"]["desired"] == 1
+    queued = depth(sqs, outputs["video_queue_url"])
+    dead = depth(sqs, outputs["dead_queue_url"])
+    bodies = sorted(m["Body"] for m in peek(sqs, outputs["video_queue_url"]))
+
+    stopped = ecs_cli("stop", stack_dir)
+    assert f"Stopped {STACK_NAME}" in stopped.stdout
+    after = status_json(ecs_cli, stack_dir, "dive-6")
+    assert after["service"]["desired"] == 0
+    assert (after["fleet"]["desired"], after["fleet"]["max"], after["fleet"]["instances"]) == (0, 0, [])
+    assert all(after["task_scaling"]["suspended"].values())
+    assert after["stopped"] is not None
+    assert {v["state"] for v in after["jobs"]["dive-6"]["videos"]} == {"queued"}
+    assert depth(sqs, outputs["video_queue_url"]) == queued  # every pending video still queued
+    assert sorted(m["Body"] for m in peek(sqs, outputs["video_queue_url"])) == bodies
+    assert depth(sqs, outputs["dead_queue_url"]) == dead    # nothing moved to the dead queue
+    assert "STOPPED since" in ecs_cli("status", stack_dir).stdout
+
+    ecs_cli("stop", stack_dir)  # a second stop keeps the first record (resume must restore max 2, not 0)
+    resumed = ecs_cli("resume", stack_dir)
+    assert f"Resumed {STACK_NAME}" in resumed.stdout
+    back = status_json(ecs_cli, stack_dir, "dive-6")
+    assert (back["fleet"]["min"], back["fleet"]["max"], back["fleet"]["desired"]) == (0, 2, 1)
+    assert back["service"]["desired"] == 1 and not any(back["task_scaling"]["suspended"].values())
+    assert back["stopped"] is None and not (stack_dir / "stopped.json").exists()
+    assert "nothing to resume" in ecs_cli("resume", stack_dir).stdout
+
+
+# ---- finding a stack without outputs.json ---------------------------------------------------------------
+@pytest.mark.emulator
+def test_stack_found_by_name_matches_outputs(stack_dir, emulator, tmp_path):
+    from ecs_autoscale.client.aws import AwsClients
+    from ecs_autoscale.client.stack_info import discover_stack, load_stack_info
+
+    from_file = load_stack_info(stack_dir)
+    found = discover_stack(AwsClients(from_file.region, emulator), STACK_NAME)
+    assert found == from_file
+
+
+@pytest.mark.emulator
+def test_missing_outputs_is_one_line_naming_the_fix(ecs_cli, tmp_path):
+    proc = ecs_cli("status", tmp_path, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "outputs.json: not found" in proc.stderr and "--stack-name" in proc.stderr
+
+
+@pytest.mark.emulator
+def test_unknown_job_lists_the_known_ones(ecs_cli, stack_dir):
+    proc = ecs_cli("results", stack_dir, "--job", "nope", check=False)
+    assert proc.returncode == 1 and "job 'nope': no ledger" in proc.stderr and "dive-1" in proc.stderr
