@@ -1,29 +1,102 @@
-"""Fast access to the `cdktf_cdktf_provider_aws` bindings (the only place that knows this trick).
+"""Fast access to the `cdktf_cdktf_provider_aws` bindings (the only place that knows these tricks).
 
-The package's `__init__` eagerly imports all 2,100+ resource modules (8-13 s), and importing one
-submodule runs that `__init__` first. We register a bare package object in `sys.modules` that only
-loads the jsii assembly (`_jsii`, ~2 s, needed by every submodule); submodules then import on demand
-from the real package folder. Each submodule only needs `.._jsii`, cdktf and constructs, so the
-resource classes are the very same ones; tests/test_aws_bindings.py proves the JSON is byte-identical
-to the standard import.
+Python side: the package's `__init__` eagerly imports all 2,100+ resource modules (8-13 s), and
+importing one submodule runs that `__init__` first. We register a bare package object in `sys.modules`
+that only loads the jsii assembly (`_jsii`); submodules then import on demand from the real package
+folder. Each submodule only needs `.._jsii`, cdktf and constructs, so the resource classes are the
+very same ones.
 
-Import this module before any `cdktf_cdktf_provider_aws.*` import. Set
-`ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import.
+Node side: loading the assembly makes jsii's Node kernel `require` the package's `lib/index.js`, whose
+2,100+ `exports.x = require("./x")` lines compile every resource module (~2 s per run). When this
+module starts the kernel, it gives the kernel's Node process a preload (`--require`, through
+NODE_OPTIONS for that process only) that turns exactly those lines into getters requiring on first
+use. Types are still found by the same path (`exports.sqsQueue.SqsQueue`), from the same code.
+
+tests/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Import this
+module before cdktf and before any `cdktf_cdktf_provider_aws.*` import (before cdktf: the kernel
+starts with the first jsii assembly; if it is already running, only the Python-side trick applies).
+Set `ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import for both.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
 import sys
+import tempfile
 import types
+from pathlib import Path
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 # Node 20 is end-of-life for jsii, which otherwise prints a banner on every run.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+# Preloaded by the jsii kernel's Node processes. Only `lib/index.js` of the package named
+# @cdktf/provider-aws is touched, and only lines of the exact namespace-export form; anything else
+# (another layout in a future release) is left as is, which is merely slower.
+LAZY_INDEX_PRELOAD = r"""'use strict';
+// ecs-autoscale (ecs_autoscale/aws_bindings.py): require @cdktf/provider-aws submodules on first use.
+const Module = require('module');
+const fs = require('fs');
+const path = require('path');
+const NAMESPACE_EXPORT = /^exports\.([A-Za-z_$][\w$]*) = require\("(\.\/[\w.\/-]+)"\);$/gm;
+function isProviderIndex(filename) {
+  if (path.basename(filename) !== 'index.js' || path.basename(path.dirname(filename)) !== 'lib') return false;
+  try {
+    const manifest = path.join(path.dirname(filename), '..', 'package.json');
+    return JSON.parse(fs.readFileSync(manifest, 'utf8')).name === '@cdktf/provider-aws';
+  } catch (e) {
+    return false;
+  }
+}
+const compile = Module.prototype._compile;
+Module.prototype._compile = function (content, filename) {
+  if (typeof content === 'string' && typeof filename === 'string' && isProviderIndex(filename)) {
+    content = content.replace(NAMESPACE_EXPORT, (line, name, request) =>
+      'Object.defineProperty(exports, ' + JSON.stringify(name) + ', { enumerable: true, configurable: true, ' +
+      'get: () => require(' + JSON.stringify(request) + ') });');
+  }
+  return compile.call(this, content, filename);
+};
+"""
+
+lazy_index_active = False
+"""True when this process's jsii kernel was started here, with LAZY_INDEX_PRELOAD (for tests)."""
+
+
+def _node_quoted(path: str) -> str:
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _start_kernel_with_lazy_index() -> bool:
+    """Start jsii's Node kernel with the preload; False (nothing done) if it already runs, or if this
+    jsii release no longer has the (private) hooks used here: then Node merely loads everything."""
+    if any(name.endswith("._jsii") for name in sys.modules):  # a jsii assembly loaded: the kernel runs
+        return False
+    try:
+        from jsii._runtime import kernel
+    except ImportError:
+        return False
+    if not isinstance(getattr(type(kernel.provider), "_process", None), property):
+        return False
+    previous = os.environ.get("NODE_OPTIONS")
+    with tempfile.TemporaryDirectory(prefix="ecs-autoscale-") as folder:
+        preload = Path(folder, "lazy-provider-index.js")
+        preload.write_text(LAZY_INDEX_PRELOAD)
+        # The Python side copies os.environ when it spawns Node; set it just for that moment.
+        os.environ["NODE_OPTIONS"] = f"{previous or ''} --require {_node_quoted(str(preload))}".strip()
+        try:
+            kernel.provider._process  # spawns Node and waits for its handshake: the preload has run by now
+        finally:
+            if previous is None:
+                del os.environ["NODE_OPTIONS"]
+            else:
+                os.environ["NODE_OPTIONS"] = previous
+    return True
+
 
 def install_lazy_package() -> types.ModuleType:
     """Make `import cdktf_cdktf_provider_aws.<module>` load only that module (idempotent)."""
+    global lazy_index_active
     if PACKAGE in sys.modules:
         return sys.modules[PACKAGE]
     if os.environ.get("ECS_AUTOSCALE_STANDARD_IMPORT") == "1":
@@ -31,6 +104,7 @@ def install_lazy_package() -> types.ModuleType:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.submodule_search_locations is None:
         raise ImportError(f"{PACKAGE} is not installed; run `pip install -e .`")
+    lazy_index_active = _start_kernel_with_lazy_index()
     package = types.ModuleType(PACKAGE, "Lazy stand-in for the provider bindings; see ecs_autoscale.aws_bindings")
     package.__path__ = list(spec.submodule_search_locations)
     package.__spec__ = spec

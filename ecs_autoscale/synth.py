@@ -7,13 +7,14 @@ App, so start-up is paid once.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
@@ -23,7 +24,8 @@ from .fileio import atomic_write
 STACK_FILE = "cdk.tf.json"
 KEY_FILE = ".synth-key.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
-_VERSIONED_DISTRIBUTIONS = ("cdktf", "cdktf-cdktf-provider-aws", "constructs", "jsii")
+# Packages whose jsii assembly shapes the output; the assembly's file name carries its version.
+_JSII_PACKAGES = ("cdktf", "cdktf_cdktf_provider_aws", "constructs")
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,37 @@ def _source_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _package_folder(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)  # locates without importing (cdktf/jsii imports cost seconds)
+    return Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else None
+
+
 def _versions() -> dict[str, str]:
+    """Versions of the jsii assemblies and the jsii runtime, read from the installed files (name and
+    size of each `_jsii/*.jsii.tgz`, jsii's `_metadata.json`) rather than through importlib.metadata,
+    whose import and distribution scan cost more than the rest of a cached run's cache check."""
     out = {}
-    for dist in _VERSIONED_DISTRIBUTIONS:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "absent"
+    for package in _JSII_PACKAGES:
+        folder = _package_folder(package)
+        tarballs = sorted((folder / "_jsii").glob("*.jsii.tgz")) if folder else []
+        out[package] = ",".join(f"{t.name}:{t.stat().st_size}" for t in tarballs) or "absent"
+    runtime = _package_folder("jsii")
+    try:
+        out["jsii"] = json.loads((runtime / "_metadata.json").read_text())["version"] if runtime else "absent"
+    except (OSError, ValueError, KeyError):
+        out["jsii"] = "unknown"
     return out
 
 
-def cache_key(config: ModelConfig, _fingerprint: list[str] = []) -> str:
-    if not _fingerprint:  # computed once per process
-        _fingerprint.append(json.dumps({"source": _source_fingerprint(), **_versions()}, sort_keys=True))
-    payload = json.dumps({"config": config.model_dump(mode="json"), "tooling": _fingerprint[0]}, sort_keys=True)
+@functools.lru_cache(maxsize=None)
+def _tooling_fingerprint() -> str:
+    """Computed once per process (tests that change what it hashes call `.cache_clear()`)."""
+    return json.dumps({"source": _source_fingerprint(), **_versions()}, sort_keys=True)
+
+
+def cache_key(config: ModelConfig) -> str:
+    payload = json.dumps({"config": config.model_dump(mode="json"), "tooling": _tooling_fingerprint()},
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -82,7 +101,10 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
     keys = {c.stack_name: cache_key(c) for c in configs}
     stale = [c for c in configs if not (use_cache and _is_fresh(stack_dir(outdir, c.stack_name), keys[c.stack_name]))]
     if stale:
-        from cdktf import App  # deferred: loading cdktf and jsii is the slow part
+        # Deferred: loading cdktf and jsii is the slow part. aws_bindings first: it starts the jsii kernel
+        # with its lazy provider index, which only works before cdktf starts the kernel.
+        from . import aws_bindings  # noqa: F401
+        from cdktf import App
 
         from .stack import VideoProcessingStack
 
