@@ -22,9 +22,8 @@ def model_files(patterns: str) -> list[str]:
 
 
 def main() -> None:
+    from ecs_autoscale.stack import VideoProcessingStack  # first: starts jsii with the fast provider loading
     from cdktf import App
-
-    from ecs_autoscale.stack import VideoProcessingStack
 
     app = App()
     patterns = app.node.try_get_context("models") or os.environ.get("ECS_AUTOSCALE_MODELS") or DEFAULT_MODELS

@@ -1,10 +1,10 @@
 """One model's stack: composes the constructs and exposes outputs named for the CLI and clients."""
 from __future__ import annotations
 
+from . import aws_bindings  # noqa: F401  (first: it starts jsii's Node with the lazy provider index)
 from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from constructs import Construct
 
-from . import infra  # noqa: F401  (lazy provider bindings before the imports below)
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 
 from .config import ModelConfig
