@@ -1,6 +1,17 @@
-"""Patches closing gaps in moto 5.2.5 that break terraform (aws provider 5.100.0)."""
+"""Patches closing gaps in moto 5.2.5 that break terraform (hashicorp/aws 5.100.0).
+
+Each patch is a small function with a note on the moto gap it closes. They patch
+moto classes in-process, so they apply to the server started by `server.py`
+(and to `moto.mock_aws` in the same process). `apply_all()` is idempotent.
+moto is only imported inside the functions, keeping `ecs_autoscale.emulator` cheap.
+"""
 
 from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Any
 
 _applied = False
 
@@ -9,4 +20,380 @@ def apply_all() -> None:
     global _applied
     if _applied:
         return
+    for patch in (
+        iam_aws_managed_policies,
+        appautoscaling_tagging,
+        appautoscaling_policy_arn_is_stable,
+        appautoscaling_scaling_activities,
+        ecs_service_optional_network_configuration,
+        ecs_service_stores_create_params,
+        ecs_task_definition_memory_reservation,
+        sqs_queue_attributes,
+        sqs_set_attributes_keeps_policy,
+        ec2_launch_template_own_tags,
+        autoscaling_group_stores_params,
+        s3_bucket_policy_secure_transport,
+    ):
+        patch()
     _applied = True
+
+
+def _wrap(cls: type, name: str, wrapper_factory: Any) -> None:
+    """Replace cls.name by wrapper_factory(original)."""
+    original = getattr(cls, name)
+    setattr(cls, name, functools.wraps(original)(wrapper_factory(original)))
+
+
+# --- IAM ---------------------------------------------------------------------
+
+
+def iam_aws_managed_policies() -> None:
+    """Gap: by default moto has none of the AWS-managed policies
+    (arn:aws:iam::aws:policy/...), so attaching one fails. moto reads this
+    variable when it creates an account's IAM backend (its first IAM call), so
+    this must run before any IAM request."""
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+
+
+# --- application-autoscaling -------------------------------------------------
+
+
+def appautoscaling_tagging() -> None:
+    """Gap: no TagResource/UntagResource/ListTagsForResource, and the `Tags` of
+    RegisterScalableTarget are dropped. The provider tags every
+    aws_appautoscaling_target (tags_all, even if empty via default_tags) and
+    retries the NotImplemented error for 10+ minutes. Tags live in a dict
+    keyed by the target's ARN (moto already returns ScalableTargetARN)."""
+    from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    def tags_of(backend: Any) -> dict[str, dict[str, str]]:
+        if not hasattr(backend, "tags_by_arn"):
+            backend.tags_by_arn = {}
+        return backend.tags_by_arn
+
+    def register(original: Any) -> Any:
+        def register_scalable_target(self: Any) -> str:
+            result = original(self)
+            tags = self._get_param("Tags")
+            if tags:
+                arn = json.loads(result)["ScalableTargetARN"]
+                tags_of(self.applicationautoscaling_backend).setdefault(arn, {}).update(tags)
+            return result
+
+        return register_scalable_target
+
+    def deregister(original: Any) -> Any:
+        def deregister_scalable_target(self: Any, namespace: str, r_id: str, dimension: str) -> None:
+            target = self.targets.get(dimension, {}).get(r_id)
+            original(self, namespace, r_id, dimension)
+            if target is not None:
+                tags_of(self).pop(target.arn, None)
+
+        return deregister_scalable_target
+
+    def tag_resource(self: Any) -> str:
+        tags = tags_of(self.applicationautoscaling_backend)
+        tags.setdefault(self._get_param("ResourceARN"), {}).update(self._get_param("Tags") or {})
+        return "{}"
+
+    def untag_resource(self: Any) -> str:
+        tags = tags_of(self.applicationautoscaling_backend).get(self._get_param("ResourceARN"), {})
+        for key in self._get_param("TagKeys") or []:
+            tags.pop(key, None)
+        return "{}"
+
+    def list_tags_for_resource(self: Any) -> str:
+        tags = tags_of(self.applicationautoscaling_backend).get(self._get_param("ResourceARN"), {})
+        return json.dumps({"Tags": tags})
+
+    _wrap(ApplicationAutoScalingResponse, "register_scalable_target", register)
+    _wrap(ApplicationAutoscalingBackend, "deregister_scalable_target", deregister)
+    ApplicationAutoScalingResponse.tag_resource = tag_resource
+    ApplicationAutoScalingResponse.untag_resource = untag_resource
+    ApplicationAutoScalingResponse.list_tags_for_resource = list_tags_for_resource
+
+
+def appautoscaling_policy_arn_is_stable() -> None:
+    """Gap: PutScalingPolicy on an existing policy builds a new one with a new
+    random ARN. AWS keeps the ARN, so after any change to a scaling policy the
+    alarms' alarm_actions (which reference it) drift on the next plan."""
+    from moto.applicationautoscaling.models import (
+        ApplicationAutoscalingBackend,
+        FakeApplicationAutoscalingPolicy,
+    )
+
+    def put(original: Any) -> Any:
+        def put_scaling_policy(self: Any, policy_name: str, service_namespace: str, resource_id: str,
+                               scalable_dimension: str, *args: Any, **kwargs: Any) -> Any:
+            key = FakeApplicationAutoscalingPolicy.formulate_key(
+                service_namespace, resource_id, scalable_dimension, policy_name
+            )
+            old = self.policies.get(key)
+            policy = original(self, policy_name, service_namespace, resource_id, scalable_dimension, *args, **kwargs)
+            if old is not None:
+                policy._guid, policy.policy_arn = old._guid, old.policy_arn
+                policy.creation_time = old.creation_time
+            return policy
+
+        return put_scaling_policy
+
+    _wrap(ApplicationAutoscalingBackend, "put_scaling_policy", put)
+
+
+def appautoscaling_scaling_activities() -> None:
+    """Gap: DescribeScalingActivities is not implemented (HTTP 500), which
+    breaks `ecs-autoscale status`. moto simulates no scaling, so: none."""
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    def describe_scaling_activities(self: Any) -> str:
+        return json.dumps({"ScalingActivities": []})
+
+    ApplicationAutoScalingResponse.describe_scaling_activities = describe_scaling_activities
+
+
+# --- ECS ---------------------------------------------------------------------
+
+
+def ecs_service_optional_network_configuration() -> None:
+    """Gap: a service created without awsvpc gets `networkConfiguration: {}`;
+    provider 5.100.0 crashes flattening that empty structure. Store None so
+    the key is omitted from the response, as AWS does."""
+    from moto.ecs.models import Service
+
+    def init(original: Any) -> Any:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            if not self.network_configuration:
+                self.network_configuration = None
+
+        return __init__
+
+    _wrap(Service, "__init__", init)
+
+
+# CreateService request members moto accepts but neither stores nor returns;
+# without them every plan shows a diff (capacity_provider_strategy even forces
+# a replacement). UpdateService already setattr()s whatever it receives.
+_ECS_SERVICE_EXTRA_PARAMS = (
+    "capacityProviderStrategy",
+    "placementConstraints",
+    "placementStrategy",
+    "deploymentConfiguration",
+    "healthCheckGracePeriodSeconds",
+    "enableECSManagedTags",
+    "enableExecuteCommand",
+    "availabilityZoneRebalancing",
+)
+
+
+def ecs_service_stores_create_params() -> None:
+    """Gap: CreateService drops capacityProviderStrategy, placement constraints /
+    strategy and deploymentConfiguration. Store them as the snake_case
+    attributes that UpdateService sets and the response serializer reads."""
+    from moto.core.utils import camelcase_to_underscores
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def create(original: Any) -> Any:
+        def create_service(self: Any) -> Any:
+            result = original(self)
+            service = self.ecs_backend._get_service(
+                self._get_param("cluster", "default"), self._get_param("serviceName")
+            )
+            for param in _ECS_SERVICE_EXTRA_PARAMS:
+                value = self._get_param(param)
+                if value is not None:
+                    setattr(service, camelcase_to_underscores(param), value)
+            return result
+
+        return create_service
+
+    _wrap(EC2ContainerServiceResponse, "create_service", create)
+
+
+def ecs_task_definition_memory_reservation() -> None:
+    """Gap: moto insists on a hard `memory` limit per container when the task
+    requires EC2. AWS accepts either container `memory` or `memoryReservation`
+    (or a task-level memory); our GPU workers set only memoryReservation."""
+    from moto.ecs.exceptions import TaskDefinitionMemoryError, TaskDefinitionMissingPropertyError
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    def _validate_container_defs(
+        memory: str | None, container_definitions: list[dict[str, Any]], requires_compatibilities: Any
+    ) -> None:
+        for cd in container_definitions:
+            if "name" not in cd and "Name" not in cd:
+                raise TaskDefinitionMissingPropertyError("name")
+            if "image" not in cd and "Image" not in cd:
+                raise TaskDefinitionMissingPropertyError("image")
+            keys = {"memory", "Memory", "memoryReservation", "MemoryReservation"}
+            if not memory and not keys.intersection(cd):
+                raise TaskDefinitionMemoryError(cd.get("name", cd.get("Name")))
+
+    EC2ContainerServiceBackend._validate_container_defs = staticmethod(_validate_container_defs)
+
+
+# --- SQS ---------------------------------------------------------------------
+
+
+def sqs_queue_attributes() -> None:
+    """Gaps in GetQueueAttributes:
+    - RedriveAllowPolicy is accepted by SetQueueAttributes but never returned,
+      so aws_sqs_queue_redrive_allow_policy waits forever for it to appear;
+      and on delete the provider sets it to "" and waits for it to vanish.
+    - RedrivePolicy comes back as `json.dumps` with spaces; the provider compares
+      it as a string and plans a "whitespace changes" update on every plan.
+      AWS returns compact JSON."""
+    from moto.sqs.models import Queue
+
+    if "RedriveAllowPolicy" not in Queue.BASE_ATTRIBUTES:
+        Queue.BASE_ATTRIBUTES = [*Queue.BASE_ATTRIBUTES, "RedriveAllowPolicy"]
+    Queue.redrive_allow_policy = None  # class default: unset until SetQueueAttributes
+    original = Queue.attributes.fget
+
+    def attributes(self: Any) -> dict[str, Any]:
+        result = original(self)
+        if not result.get("RedriveAllowPolicy"):
+            result.pop("RedriveAllowPolicy", None)
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.attributes = property(attributes)
+
+
+def sqs_set_attributes_keeps_policy() -> None:
+    """Gap: every SetQueueAttributes call resets the queue Policy unless it
+    carries one, so aws_sqs_queue_redrive_allow_policy (which sets only
+    RedriveAllowPolicy) silently deletes the aws_sqs_queue_policy of the same
+    queue. Keep the policy unless "Policy" is sent; "" deletes it."""
+    from moto.sqs.models import Queue
+
+    def set_attributes(original: Any) -> Any:
+        def _set_attributes(self: Any, attributes: dict[str, Any], now: float | None = None) -> None:
+            policy = getattr(self, "policy", None)
+            original(self, attributes, now)
+            self.policy = (attributes["Policy"] or None) if "Policy" in attributes else policy
+
+        return _set_attributes
+
+    _wrap(Queue, "_set_attributes", set_attributes)
+
+
+# --- EC2 ---------------------------------------------------------------------
+
+
+def ec2_launch_template_own_tags() -> None:
+    """Gap: CreateLaunchTemplate copies the template's own tags (TagSpecifications
+    of type "launch-template", e.g. provider default_tags) into the version's
+    LaunchTemplateData.TagSpecifications, so the provider sees an extra
+    tag_specifications block and plans an update forever. AWS keeps them apart
+    ("launch-template" is not even a valid type inside LaunchTemplateData)."""
+    from moto.ec2.models.launch_templates import LaunchTemplateVersion
+
+    def init(original: Any) -> Any:
+        def __init__(self: Any, template: Any, number: int, data: dict[str, Any], description: str) -> None:
+            specs = [s for s in data.get("TagSpecifications") or [] if s.get("ResourceType") != "launch-template"]
+            if specs:
+                data["TagSpecifications"] = specs
+            else:
+                data.pop("TagSpecifications", None)
+            original(self, template, number, data, description)
+
+        return __init__
+
+    _wrap(LaunchTemplateVersion, "__init__", init)
+
+
+# --- Auto Scaling ------------------------------------------------------------
+
+# (request member, typed getter) that moto's Create/UpdateAutoScalingGroup drop.
+_ASG_CREATE_PARAMS = (("DefaultInstanceWarmup", "int"), ("MaxInstanceLifetime", "int"))
+_ASG_UPDATE_PARAMS = _ASG_CREATE_PARAMS + (
+    ("DefaultCooldown", "int"),
+    ("CapacityRebalance", "bool"),
+    ("TerminationPolicies", "list"),
+)
+
+
+def autoscaling_group_stores_params() -> None:
+    """Gaps in aws_autoscaling_group round-trips:
+    - DefaultInstanceWarmup / MaxInstanceLifetime are never stored (and
+      UpdateAutoScalingGroup also drops DefaultCooldown, CapacityRebalance,
+      TerminationPolicies): every plan shows e.g. default_instance_warmup 0 -> 300.
+    - UpdateAutoScalingGroup without MixedInstancesPolicy wipes the group's
+      mixed instances policy, though the provider sends only changed members."""
+    from moto.autoscaling.models import FakeAutoScalingGroup
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.utils import camelcase_to_underscores
+
+    def store(response: Any, params: tuple[tuple[str, str], ...]) -> None:
+        group = response.autoscaling_backend.autoscaling_groups[response._get_param("AutoScalingGroupName")]
+        for name, kind in params:
+            if response._get_param(name) is None:
+                continue
+            getter = {"int": response._get_int_param, "bool": response._get_bool_param}.get(kind, response._get_param)
+            setattr(group, camelcase_to_underscores(name), getter(name))
+
+    def storing(params: tuple[tuple[str, str], ...]) -> Any:
+        def factory(original: Any) -> Any:
+            def action(self: Any) -> Any:
+                result = original(self)
+                store(self, params)
+                return result
+
+            return action
+
+        return factory
+
+    def keep_mixed_policy(original: Any) -> Any:
+        def update(self: Any, *args: Any, **kwargs: Any) -> None:
+            launch_params = ("mixed_instances_policy", "launch_template", "launch_config_name")
+            unchanged = self.mixed_instances_policy if not any(kwargs.get(k) for k in launch_params) else None
+            original(self, *args, **kwargs)
+            if unchanged is not None:
+                self.mixed_instances_policy = unchanged
+
+        return update
+
+    _wrap(AutoScalingResponse, "create_auto_scaling_group", storing(_ASG_CREATE_PARAMS))
+    _wrap(AutoScalingResponse, "update_auto_scaling_group", storing(_ASG_UPDATE_PARAMS))
+    _wrap(FakeAutoScalingGroup, "update", keep_mixed_policy)
+
+
+# --- S3 ----------------------------------------------------------------------
+
+
+def s3_bucket_policy_secure_transport() -> None:
+    """Gap: moto ignores the `Bool` condition operator, so the standard
+    "DenyInsecureTransport" bucket policy (Deny s3:* if aws:SecureTransport is
+    false) denies every object request: uploads and downloads get 403. Evaluate
+    that condition, taking every emulator request as TLS: clients use https
+    against AWS, plain http on loopback is an artifact of the emulator."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def applies(statement: dict[str, Any]) -> bool:
+        values = (statement.get("Condition") or {}).get("Bool", {})
+        wanted = values.get("aws:SecureTransport")
+        return wanted is None or str(wanted).lower() == "true"
+
+    def without_secure_transport(statement: dict[str, Any]) -> dict[str, Any]:
+        condition = dict(statement.get("Condition") or {})
+        if "Bool" in condition:
+            condition["Bool"] = {k: v for k, v in condition["Bool"].items() if k != "aws:SecureTransport"}
+            if not condition["Bool"]:
+                del condition["Bool"]
+        return {**statement, "Condition": condition} if condition else {k: v for k, v in statement.items() if k != "Condition"}
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy)
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        kept = [without_secure_transport(s) for s in statements if applies(s)]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission

@@ -1,40 +1,68 @@
-"""Run moto's server with our patches (see patches.py) on loopback."""
+"""Run moto's server, with our patches (see patches.py), on loopback.
+
+moto is imported inside the functions only: the CLI imports this module lazily,
+and `import ecs_autoscale.emulator` must stay cheap.
+"""
 
 from __future__ import annotations
 
-import os
-from typing import Callable
+import socket
+import threading
+from typing import Any, Callable
 
 
-def _prepare() -> None:
-    # Must be set before moto.iam is imported: loads the AWS-managed policies
-    # (arn:aws:iam::aws:policy/...) that our roles attach.
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+def _make_server(host: str, port: int, log_requests: bool) -> Any:
+    """A threaded werkzeug server running moto's app on (host, port); port 0 picks a free one."""
     from . import patches
 
-    patches.apply_all()
-
-
-def serve(host: str = "127.0.0.1", port: int = 4566) -> None:
-    """Run the emulator in the foreground until interrupted (Ctrl-C)."""
-    _prepare()
+    patches.apply_all()  # also sets MOTO_IAM_LOAD_MANAGED_POLICIES=true before moto creates IAM
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
         create_backend_app,
     )
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
 
-    app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    class QuietRequestHandler(MotoRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass  # one line per AWS call drowns test output; errors still reach the client
+
+    # Bind ourselves: werkzeug calls sys.exit(1) when the port is taken; an OSError
+    # lets callers (the CLI) explain it.
+    sock = socket.create_server((host, port))
+    try:
+        return make_server(
+            host,
+            port,
+            DomainDispatcherApplication(create_backend_app),
+            threaded=True,
+            request_handler=MotoRequestHandler if log_requests else QuietRequestHandler,
+            fd=sock.fileno(),  # werkzeug duplicates the descriptor
+        )
+    finally:
+        sock.close()
+
+
+def serve(host: str = "127.0.0.1", port: int = 4566) -> None:
+    """Run the emulator in the foreground, logging each request, until Ctrl-C
+    (werkzeug swallows the KeyboardInterrupt: this then returns normally).
+    Raises OSError when the port cannot be bound."""
+    server = _make_server(host, port, log_requests=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 def start_background(port: int = 0, host: str = "127.0.0.1") -> tuple[str, Callable[[], None]]:
     """Start the emulator in a daemon thread; return (url, stop). port=0 picks a free port."""
-    _prepare()
-    from moto.server import ThreadedMotoServer
+    server = _make_server(host, port, log_requests=False)
+    thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)
+    thread.start()
 
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    bound_host, bound_port = server.get_host_and_port()
-    return f"http://{bound_host}:{bound_port}", server.stop
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    return f"http://{host}:{server.port}", stop

@@ -1,0 +1,263 @@
+"""The local AWS emulator (moto server + ecs_autoscale.emulator.patches).
+
+The terraform test is the contract: a real `terraform apply`, a second `plan` that must show
+no changes, then `destroy`, of a hand-written stack using every resource type ecs-autoscale
+synthesizes (tests/emulator_fixture_tf). The boto3 tests pin each moto gap that patches.py closes,
+quickly and one by one.
+
+The emulator is the session fixture `emulator` (tests/conftest.py): one moto account shared by the
+session, so every name here starts with "emutest-" (the terraform fixture uses "demo").
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+import pytest
+
+from ecs_autoscale.emulator import emulator_env
+from helpers import terraform, terraform_env
+
+FIXTURE = Path(__file__).with_name("emulator_fixture_tf")
+ACCOUNT = "123456789012"  # moto's default account
+
+
+# --- terraform: apply, no-op plan, destroy -------------------------------------------------------
+@pytest.mark.emulator
+def test_terraform_apply_then_plan_shows_no_changes_then_destroy(emulator, tmp_path):
+    workdir = tmp_path / "stack"
+    shutil.copytree(FIXTURE, workdir)
+    env = terraform_env(tmp_path, emulator_env(emulator))
+
+    terraform(["init", "-input=false", "-no-color"], workdir, env)
+    terraform(["apply", "-auto-approve", "-input=false", "-no-color"], workdir, env)
+    outputs = json.loads(terraform(["output", "-json"], workdir, env).stdout)
+    assert outputs["account_id"]["value"] == ACCOUNT  # STS answered by the emulator
+    assert outputs["jobs_queue_url"]["value"].startswith(emulator)
+    assert outputs["scalable_target_arn"]["value"].startswith("arn:aws:application-autoscaling:")
+
+    # 0 = no changes; 2 would be a diff: a round-trip gap in the emulator (or a provider quirk).
+    terraform(["plan", "-detailed-exitcode", "-input=false", "-no-color"], workdir, env)
+
+    terraform(["destroy", "-auto-approve", "-input=false", "-no-color"], workdir, env)
+    state = terraform(["state", "list"], workdir, env, ok_codes=(0, 1)).stdout
+    assert state.strip() == ""
+
+
+# --- boto3: one test per patch --------------------------------------------------------------------
+@pytest.fixture
+def aws(emulator, monkeypatch):
+    """`aws("ecs")`: a plain boto3 client configured only by `emulator_env` (as the CLI's subprocesses are)."""
+    for name, value in emulator_env(emulator).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return lambda service: boto3.session.Session().client(service)
+
+
+def test_emulator_env_alone_points_boto3_at_the_emulator(aws, emulator):
+    sts = aws("sts")
+    assert sts.meta.endpoint_url == emulator
+    assert sts.get_caller_identity()["Account"] == ACCOUNT
+
+
+def test_emulator_env_uses_an_ip_literal_so_s3_is_path_style():
+    assert emulator_env("http://localhost:4566/")["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+
+
+def _ecs_service(aws, name: str, **service_args) -> dict:
+    """A cluster, an EC2/bridge task definition with only memoryReservation, and a service."""
+    ecs = aws("ecs")
+    ecs.create_cluster(clusterName=name)
+    ecs.register_task_definition(
+        family=name, requiresCompatibilities=["EC2"], networkMode="bridge",
+        containerDefinitions=[{"name": "worker", "image": "worker:1", "memoryReservation": 512,
+                               "resourceRequirements": [{"type": "GPU", "value": "1"}]}])
+    ecs.create_service(cluster=name, serviceName=name, taskDefinition=name, desiredCount=0, **service_args)
+    [service] = ecs.describe_services(cluster=name, services=[name])["services"]
+    return service
+
+
+def test_appautoscaling_target_tags_round_trip(aws):
+    _ecs_service(aws, "emutest-tags")
+    aas = aws("application-autoscaling")
+    target = dict(ServiceNamespace="ecs", ScalableDimension="ecs:service:DesiredCount",
+                  ResourceId="service/emutest-tags/emutest-tags")
+    arn = aas.register_scalable_target(**target, MinCapacity=0, MaxCapacity=3,
+                                       Tags={"ManagedBy": "ecs-autoscale"})["ScalableTargetARN"]
+    [described] = aas.describe_scalable_targets(ServiceNamespace="ecs",
+                                                ResourceIds=[target["ResourceId"]])["ScalableTargets"]
+    assert described["ScalableTargetARN"] == arn
+
+    aas.tag_resource(ResourceARN=arn, Tags={"owner": "lab"})
+    assert aas.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"ManagedBy": "ecs-autoscale", "owner": "lab"}
+    aas.untag_resource(ResourceARN=arn, TagKeys=["ManagedBy"])
+    assert aas.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"owner": "lab"}
+
+    aas.deregister_scalable_target(**target)
+    assert aas.list_tags_for_resource(ResourceARN=arn)["Tags"] == {}
+
+
+def test_appautoscaling_policy_arn_survives_an_update(aws):
+    _ecs_service(aws, "emutest-policy")
+    aas = aws("application-autoscaling")
+    target = dict(ServiceNamespace="ecs", ScalableDimension="ecs:service:DesiredCount",
+                  ResourceId="service/emutest-policy/emutest-policy")
+    aas.register_scalable_target(**target, MinCapacity=0, MaxCapacity=3)
+
+    def put(cooldown: int) -> str:
+        return aas.put_scaling_policy(**target, PolicyName="out", PolicyType="StepScaling",
+                                      StepScalingPolicyConfiguration={
+                                          "AdjustmentType": "ChangeInCapacity", "Cooldown": cooldown,
+                                          "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]},
+                                      )["PolicyARN"]
+
+    first = put(60)
+    assert put(120) == first  # alarms keep pointing at it
+    [policy] = aas.describe_scaling_policies(ServiceNamespace="ecs", ResourceId=target["ResourceId"])["ScalingPolicies"]
+    assert policy["PolicyARN"] == first
+    assert policy["StepScalingPolicyConfiguration"]["Cooldown"] == 120
+
+
+def test_service_without_awsvpc_has_no_network_configuration(aws):
+    service = _ecs_service(aws, "emutest-bridge")
+    assert "networkConfiguration" not in service
+    assert "networkConfiguration" not in service["deployments"][0]
+
+
+def test_service_create_parameters_round_trip(aws):
+    ecs = aws("ecs")
+    ecs.create_capacity_provider(name="emutest-cp", autoScalingGroupProvider={
+        "autoScalingGroupArn": "arn:aws:autoscaling:us-west-2:123456789012:autoScalingGroup:x:"
+                               "autoScalingGroupName/emutest-cp",
+        "managedScaling": {"status": "ENABLED", "targetCapacity": 100},
+        "managedTerminationProtection": "ENABLED"})
+    strategy = [{"capacityProvider": "emutest-cp", "weight": 1, "base": 0}]
+    args = dict(capacityProviderStrategy=strategy,
+                placementConstraints=[{"type": "distinctInstance"}],
+                placementStrategy=[{"type": "spread", "field": "instanceId"}],
+                deploymentConfiguration={"minimumHealthyPercent": 0, "maximumPercent": 100},
+                enableECSManagedTags=True)
+    service = _ecs_service(aws, "emutest-strategy", **args)
+    for key, value in args.items():
+        assert service[key] == value, key
+
+    # UpdateService (moto already stores what it receives) keeps working on top.
+    strategy[0]["weight"] = 2
+    ecs.update_service(cluster="emutest-strategy", service="emutest-strategy", capacityProviderStrategy=strategy)
+    [service] = ecs.describe_services(cluster="emutest-strategy", services=["emutest-strategy"])["services"]
+    assert service["capacityProviderStrategy"] == strategy
+
+
+def test_ec2_task_definition_accepts_memory_reservation_alone(aws):
+    [container] = aws("ecs").register_task_definition(
+        family="emutest-reservation", requiresCompatibilities=["EC2"], networkMode="bridge",
+        containerDefinitions=[{"name": "w", "image": "w:1", "memoryReservation": 256}],
+    )["taskDefinition"]["containerDefinitions"]
+    assert container["memoryReservation"] == 256
+
+
+def test_aws_managed_policies_exist(aws):
+    arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+    assert aws("iam").get_policy(PolicyArn=arn)["Policy"]["Arn"] == arn
+
+
+def test_sqs_redrive_policies_and_queue_policy(aws):
+    sqs = aws("sqs")
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    dead = sqs.create_queue(QueueName="emutest-dead.fifo", Attributes=fifo)["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2}, separators=(",", ":"))
+    jobs = sqs.create_queue(QueueName="emutest-jobs.fifo", Attributes={**fifo, "RedrivePolicy": redrive})["QueueUrl"]
+    # Compact JSON, as AWS returns it (the provider compares the string).
+    assert sqs.get_queue_attributes(QueueUrl=jobs, AttributeNames=["All"])["Attributes"]["RedrivePolicy"] == redrive
+
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": dead_arn,
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
+    sqs.set_queue_attributes(QueueUrl=dead, Attributes={"Policy": policy})
+    allow = json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [dead_arn.replace("dead", "jobs")]})
+    sqs.set_queue_attributes(QueueUrl=dead, Attributes={"RedriveAllowPolicy": allow})
+
+    attributes = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["All"])["Attributes"]
+    assert attributes["RedriveAllowPolicy"] == allow
+    assert json.loads(attributes["Policy"]) == json.loads(policy)  # not wiped by the other attribute
+
+    sqs.set_queue_attributes(QueueUrl=dead, Attributes={"RedriveAllowPolicy": ""})  # how the provider deletes it
+    attributes = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["All"])["Attributes"]
+    assert "RedriveAllowPolicy" not in attributes
+    sqs.set_queue_attributes(QueueUrl=dead, Attributes={"Policy": ""})
+    assert "Policy" not in sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["All"])["Attributes"]
+
+
+def _launch_template(aws, name: str) -> str:
+    return aws("ec2").create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "g4dn.xlarge",
+                            "TagSpecifications": [{"ResourceType": "instance",
+                                                   "Tags": [{"Key": "Name", "Value": "worker"}]}]},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": "ManagedBy", "Value": "x"}]}],
+    )["LaunchTemplate"]["LaunchTemplateId"]
+
+
+def test_launch_template_own_tags_stay_out_of_its_data(aws):
+    ec2 = aws("ec2")
+    template_id = _launch_template(aws, "emutest-lt")
+    [version] = ec2.describe_launch_template_versions(LaunchTemplateId=template_id)["LaunchTemplateVersions"]
+    specs = version["LaunchTemplateData"]["TagSpecifications"]
+    assert [s["ResourceType"] for s in specs] == ["instance"]
+    [template] = ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"]
+    assert template["Tags"] == [{"Key": "ManagedBy", "Value": "x"}]
+
+
+def test_autoscaling_group_keeps_warmup_and_mixed_instances_policy(aws):
+    template_id = _launch_template(aws, "emutest-asg-lt")
+    subnets = [s["SubnetId"] for s in aws("ec2").describe_subnets()["Subnets"]]
+    policy = {"InstancesDistribution": {"OnDemandBaseCapacity": 0, "OnDemandPercentageAboveBaseCapacity": 0,
+                                        "SpotAllocationStrategy": "price-capacity-optimized"},
+              "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": template_id,
+                                                                 "Version": "$Latest"},
+                                 "Overrides": [{"InstanceType": "g4dn.xlarge"}, {"InstanceType": "g5.xlarge"}]}}
+    asg = aws("autoscaling")
+    asg.create_auto_scaling_group(AutoScalingGroupName="emutest-asg", MinSize=0, MaxSize=2,
+                                  VPCZoneIdentifier=",".join(subnets[:2]), MixedInstancesPolicy=policy,
+                                  NewInstancesProtectedFromScaleIn=True, DefaultInstanceWarmup=300)
+    # What `terraform destroy` sends first: only the sizes.
+    asg.update_auto_scaling_group(AutoScalingGroupName="emutest-asg", MinSize=0, MaxSize=0, DesiredCapacity=0)
+    [group] = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["emutest-asg"])["AutoScalingGroups"]
+    assert group["DefaultInstanceWarmup"] == 300
+    assert group["NewInstancesProtectedFromScaleIn"] is True
+    assert group["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"] == policy["LaunchTemplate"]["Overrides"]
+    asg.update_auto_scaling_group(AutoScalingGroupName="emutest-asg", DefaultInstanceWarmup=60)
+    [group] = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["emutest-asg"])["AutoScalingGroups"]
+    assert group["DefaultInstanceWarmup"] == 60
+    asg.delete_auto_scaling_group(AutoScalingGroupName="emutest-asg", ForceDelete=True)
+
+
+def test_tls_only_bucket_policy_lets_emulator_requests_through(aws):
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="emutest-tls", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::emutest-tls", "arn:aws:s3:::emutest-tls/*"]}
+    tls_only = {**deny, "Sid": "DenyInsecureTransport", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    s3.put_bucket_policy(Bucket="emutest-tls", Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_only]}))
+    s3.put_object(Bucket="emutest-tls", Key="videos/a.mp4", Body=b"video")
+    assert s3.head_object(Bucket="emutest-tls", Key="videos/a.mp4")["ContentLength"] == 5
+
+    # Other policies are still enforced as before.
+    s3.put_bucket_policy(Bucket="emutest-tls", Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]}))
+    with pytest.raises(ClientError) as denied:
+        s3.head_object(Bucket="emutest-tls", Key="videos/a.mp4")
+    assert denied.value.response["Error"]["Code"] == "403"
+
+
+def test_appautoscaling_scaling_activities_answer(aws):
+    activities = aws("application-autoscaling").describe_scaling_activities(
+        ServiceNamespace="ecs", ResourceId="service/emutest-none/emutest-none",
+        ScalableDimension="ecs:service:DesiredCount")
+    assert activities["ScalingActivities"] == []
