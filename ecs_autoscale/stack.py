@@ -68,7 +68,7 @@ class VideoProcessingStack(TerraformStack):
         queues = VideoQueues(self, "queues", VideoQueuesProps(
             video_queue_name=names.video_queue, track_queue_name=names.track_queue,
             dead_queue_name=names.dead_queue, visibility_timeout_seconds=config.visibility_timeout_seconds,
-            max_receive_count=config.max_receive_count))
+            max_receive_count=config.max_receive_count), account)
         buckets = VideoBuckets(self, "buckets", BucketsProps(
             video_bucket_prefix=names.video_bucket_prefix, tracks_bucket_prefix=names.tracks_bucket_prefix))
         design = design_for(config)

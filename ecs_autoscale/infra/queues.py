@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 from constructs import Construct
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
-from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
-from cdktf_cdktf_provider_aws.sqs_queue_redrive_allow_policy import SqsQueueRedriveAllowPolicy
 
+from .account import AccountContext
 from .policy import deny_insecure_transport
 
 RETENTION_SECONDS = 14 * 24 * 3600
@@ -31,28 +30,31 @@ class VideoQueuesProps:
 
 
 class VideoQueues(Construct):
-    def __init__(self, scope: Construct, id: str, props: VideoQueuesProps) -> None:
+    """Policies are inline attributes, with ARNs built from the known names rather than references:
+    every separate queue resource (policy, redrive-allow) costs another ~30 s of the provider's
+    attribute-propagation wait in a chain, and only the video queue's redrive truly needs the dead
+    queue to exist first (SQS checks the target)."""
+
+    def __init__(self, scope: Construct, id: str, props: VideoQueuesProps, account: AccountContext) -> None:
         super().__init__(scope, id)
-        self.dead = self._queue("dead", props.dead_queue_name, visibility=props.visibility_timeout_seconds)
+        video_arn = account.arn("sqs", props.video_queue_name)
+        self.dead = self._queue("dead", props.dead_queue_name, props.visibility_timeout_seconds, account,
+                                redrive_allow=json.dumps({"redrivePermission": "byQueue",
+                                                          "sourceQueueArns": [video_arn]}))
         redrive = json.dumps({"deadLetterTargetArn": self.dead.arn, "maxReceiveCount": props.max_receive_count})
-        self.video = self._queue("video", props.video_queue_name, props.visibility_timeout_seconds, redrive)
+        self.video = self._queue("video", props.video_queue_name, props.visibility_timeout_seconds, account,
+                                 redrive=redrive)
         # No redrive on the track queue: clients peek at results (`status`), and every peek counts as a
         # receive; a SUCCESS must never land in the dead queue, which the contract reads as FAILED.
-        self.track = self._queue("track", props.track_queue_name, props.visibility_timeout_seconds)
-        SqsQueueRedriveAllowPolicy(
-            self, "dead_redrive_allow", queue_url=self.dead.url,
-            redrive_allow_policy=json.dumps({"redrivePermission": "byQueue",
-                                             "sourceQueueArns": [self.video.arn]}),
-        )
-        for name, queue in (("video", self.video), ("track", self.track), ("dead", self.dead)):
-            SqsQueuePolicy(self, f"{name}_tls_only", queue_url=queue.url,
-                           policy=deny_insecure_transport("sqs", [queue.arn]))
+        self.track = self._queue("track", props.track_queue_name, props.visibility_timeout_seconds, account)
 
-    def _queue(self, id: str, name: str, visibility: int, redrive: str | None = None) -> SqsQueue:
+    def _queue(self, id: str, name: str, visibility: int, account: AccountContext,
+               redrive: str | None = None, redrive_allow: str | None = None) -> SqsQueue:
         return SqsQueue(
             self, id, name=name, fifo_queue=True, content_based_deduplication=True,
             visibility_timeout_seconds=visibility, message_retention_seconds=RETENTION_SECONDS,
-            sqs_managed_sse_enabled=True, redrive_policy=redrive,
+            sqs_managed_sse_enabled=True, redrive_policy=redrive, redrive_allow_policy=redrive_allow,
+            policy=deny_insecure_transport("sqs", [account.arn("sqs", name)]),
         )
 
     @property
