@@ -243,7 +243,7 @@ def sqs_queue_attributes() -> None:
       and on delete the provider sets it to "" and waits for it to vanish.
     - RedrivePolicy comes back as `json.dumps` with spaces; the provider compares
       it as a string and plans a "whitespace changes" update on every plan.
-      AWS returns compact JSON."""
+      AWS returns compact JSON; so it does for RedriveAllowPolicy."""
     from moto.sqs.models import Queue
 
     if "RedriveAllowPolicy" not in Queue.BASE_ATTRIBUTES:
@@ -257,6 +257,8 @@ def sqs_queue_attributes() -> None:
             result.pop("RedriveAllowPolicy", None)
         if self.redrive_policy:
             result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        if result.get("RedriveAllowPolicy"):
+            result["RedriveAllowPolicy"] = json.dumps(json.loads(result["RedriveAllowPolicy"]), separators=(",", ":"))
         return result
 
     Queue.attributes = property(attributes)

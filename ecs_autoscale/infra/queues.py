@@ -18,6 +18,11 @@ from .policy import deny_insecure_transport
 RETENTION_SECONDS = 14 * 24 * 3600
 
 
+def _compact_json(value: dict) -> str:
+    """SQS returns redrive attributes as compact JSON; writing them the same way keeps plans clean."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class VideoQueuesProps:
     video_queue_name: str
@@ -39,9 +44,9 @@ class VideoQueues(Construct):
         super().__init__(scope, id)
         video_arn = account.arn("sqs", props.video_queue_name)
         self.dead = self._queue("dead", props.dead_queue_name, props.visibility_timeout_seconds, account,
-                                redrive_allow=json.dumps({"redrivePermission": "byQueue",
-                                                          "sourceQueueArns": [video_arn]}))
-        redrive = json.dumps({"deadLetterTargetArn": self.dead.arn, "maxReceiveCount": props.max_receive_count})
+                                redrive_allow=_compact_json({"redrivePermission": "byQueue",
+                                                              "sourceQueueArns": [video_arn]}))
+        redrive = _compact_json({"deadLetterTargetArn": self.dead.arn, "maxReceiveCount": props.max_receive_count})
         self.video = self._queue("video", props.video_queue_name, props.visibility_timeout_seconds, account,
                                  redrive=redrive)
         # No redrive on the track queue: clients peek at results (`status`), and every peek counts as a
