@@ -1,0 +1,50 @@
+"""Where commands act: real AWS (standard credential chain, optional profile) or an emulator endpoint.
+
+One object gives Terraform its environment and boto3 its clients, so the provider and the client can
+never point at two different places.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+ENDPOINT_ENV = "ECS_AUTOSCALE_ENDPOINT_URL"
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    endpoint_url: Optional[str] = None
+    """An AWS emulator (e.g. `ecs-autoscale emulator`) for every service; None means real AWS."""
+    profile: Optional[str] = None
+    """A named profile of ~/.aws/config; None keeps the standard credential chain."""
+    provider_mirror: Optional[Path] = None
+    """Folder holding registry.terraform.io/hashicorp/aws (air-gapped installs)."""
+
+    def terraform_env(self, cli_config_file: Optional[Path] = None) -> dict[str, str]:
+        """Variables added to Terraform's environment (the caller writes `cli_config_file`)."""
+        env: dict[str, str] = {}
+        if self.profile:
+            env["AWS_PROFILE"] = self.profile
+        if self.endpoint_url:
+            from .emulator import emulator_env
+
+            env.update(emulator_env(self.endpoint_url))
+        if cli_config_file is not None:
+            env["TF_CLI_CONFIG_FILE"] = str(cli_config_file)
+        return env
+
+    def client(self, service: str, region: str) -> Any:
+        """A boto3 client for `service` in `region`, at the same target Terraform uses."""
+        import boto3
+
+        if self.endpoint_url:
+            from .emulator import emulator_env
+
+            env = emulator_env(self.endpoint_url)
+            session = boto3.session.Session(aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+                                            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"))
+            return session.client(service, region_name=region, endpoint_url=env.get("AWS_ENDPOINT_URL",
+                                                                                     self.endpoint_url))
+        session = boto3.session.Session(profile_name=self.profile) if self.profile else boto3.session.Session()
+        return session.client(service, region_name=region)

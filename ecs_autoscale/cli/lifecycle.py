@@ -1,0 +1,382 @@
+"""`plan`, `deploy`, `outputs`, `destroy` (one model, one STACK_DIR, workspace = StackName) and `emulator`."""
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import click
+
+from ..aws_target import ENDPOINT_ENV
+from ..terraform import MIRROR_ENV
+from .errors import UserError, load_configs
+
+CONFIG_ARG = click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
+STACK_DIR_ARG = click.argument("stack_dir_path", metavar="STACK_DIR", type=click.Path(file_okay=False, path_type=Path))
+
+
+class Interrupted(UserError):
+    exit_code = 130
+
+
+def _check_endpoint(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
+    if value and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{value!r} is not a URL like http://127.0.0.1:4566")
+    return value or None
+
+
+def _check_mirror(ctx: click.Context, param: click.Parameter, value: Optional[Path]) -> Optional[Path]:
+    if value:
+        from ..terraform import check_provider_mirror
+
+        problem = check_provider_mirror(value)
+        if problem:
+            raise click.BadParameter(problem)
+    return value
+
+
+def target_options(command):
+    """--endpoint-url, --provider-mirror, --profile and -v, shared by every Terraform command."""
+    @click.option("--endpoint-url", envvar=ENDPOINT_ENV, callback=_check_endpoint, metavar="URL",
+                  help="Send every AWS call (Terraform and boto3) to this emulator, e.g. http://127.0.0.1:4566 "
+                       f"from `ecs-autoscale emulator`. Env: {ENDPOINT_ENV}.")
+    @click.option("--provider-mirror", envvar=MIRROR_ENV, callback=_check_mirror, metavar="DIR",
+                  type=click.Path(file_okay=False, path_type=Path),
+                  help="Install the hashicorp/aws provider only from this folder (layout of `terraform providers "
+                       f"mirror`), never from the network. Env: {MIRROR_ENV}.")
+    @click.option("--profile", metavar="NAME", help="AWS profile to use; default: the standard credential chain.")
+    @click.option("-v", "--verbose", is_flag=True, help="Stream Terraform's own output instead of the summary.")
+    @functools.wraps(command)
+    def wrapper(*args, endpoint_url, provider_mirror, profile, verbose, **kwargs):
+        from ..aws_target import AwsTarget
+
+        target = AwsTarget(endpoint_url=endpoint_url, profile=profile, provider_mirror=provider_mirror)
+        return command(*args, target=target, verbose=verbose, **kwargs)
+    return wrapper
+
+
+def _deployment(config_path: Path, stack_dir_path: Path, target, verbose: bool):
+    from ..deployment import Deployment
+    from ..stack_dir import StackDir
+
+    (config,) = load_configs([config_path])
+    return Deployment(config=config, config_path=config_path, stack_dir=StackDir(stack_dir_path), target=target,
+                      verbose=verbose, echo=click.echo)
+
+
+def _require_terminal(auto_approve: bool, command: str) -> None:
+    if not auto_approve and not sys.stdin.isatty():
+        raise UserError(f"{command} asks for confirmation but no terminal is attached: pass --auto-approve "
+                        "(review first with `ecs-autoscale plan`)")
+
+
+@contextmanager
+def _failures(stack_dir_path: Path) -> Iterator[None]:
+    """Expected failures become one line (Terraform's own messages were already shown above it)."""
+    from ..deployment import NothingDeployed, PlanRejected
+    from ..stack_dir import StackDirBusy, StackDirMismatch
+    from ..terraform import TerraformFailed, TerraformInterrupted, TerraformMissing
+
+    try:
+        yield
+    except TerraformFailed as exc:
+        raise UserError(f"{exc}{_hint(exc.stderr, stack_dir_path)}") from None
+    except TerraformInterrupted:
+        raise Interrupted("interrupted: Terraform stopped cleanly and saved the state; run the same command "
+                          "again to converge") from None
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted") from None
+    except (NothingDeployed, PlanRejected, StackDirBusy, StackDirMismatch, TerraformMissing, TimeoutError) as exc:
+        raise UserError(str(exc)) from None
+    except Exception as exc:
+        if type(exc).__module__.startswith(("botocore", "boto3")):
+            raise UserError(f"AWS: {exc} (check credentials, region and --endpoint-url)") from None
+        raise
+
+
+def _hint(stderr: str, stack_dir_path: Path) -> str:
+    if "Saved plan is stale" in stderr:
+        return ": the stack changed after the plan was saved; run `ecs-autoscale plan` again and review it"
+    if "Error acquiring the state lock" in stderr:
+        return (": another Terraform run holds the state lock (details above); wait for it, or if it died, "
+                f"run `terraform force-unlock LOCK_ID` in {stack_dir_path / 'terraform'}")
+    if "Failed to query available provider packages" in stderr or "Failed to install provider" in stderr:
+        return f": hashicorp/aws could not be installed; offline, pass --provider-mirror DIR or set {MIRROR_ENV}"
+    return f" (see the messages above; logs in {stack_dir_path / 'logs'})"
+
+
+# ---- plan -----------------------------------------------------------------------------------------
+@click.command()
+@CONFIG_ARG
+@STACK_DIR_ARG
+@target_options
+def plan(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> None:
+    """Save a reviewable plan of CONFIG.yaml's stack without changing anything.
+
+    Writes STACK_DIR/plans/review.tfplan (binary, for `deploy --plan-file`), review.txt (what a person
+    reads) and review.json (`terraform show -json`). The state lives in STACK_DIR/state (workspace =
+    StackName) unless the model file sets a Backend.
+
+    \b
+    Example:
+      ecs-autoscale plan examples/megadetector.yaml stacks/megadetector
+      less stacks/megadetector/plans/review.txt
+      ecs-autoscale deploy examples/megadetector.yaml stacks/megadetector \\
+          --plan-file stacks/megadetector/plans/review.tfplan
+    """
+    deployment = _deployment(config_path, stack_dir_path, target, verbose)
+    with _failures(stack_dir_path), deployment.stack_dir.locked("plan"):
+        tf = deployment.prepare()
+        summary = deployment.save_review_plan(tf)
+        files = deployment.stack_dir.plan_files("review")
+    if not summary.has_resource_changes and not summary.output_changes:
+        click.echo(f"No changes: {deployment.name} as deployed matches {config_path}.")
+    else:
+        click.echo(f"Review {files.text}, then apply exactly this plan with:\n"
+                   f"  ecs-autoscale deploy {config_path} {stack_dir_path} --plan-file {files.binary}")
+
+
+
+# ---- deploy ---------------------------------------------------------------------------------------
+@click.command()
+@CONFIG_ARG
+@STACK_DIR_ARG
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (needed when no terminal is attached).")
+@click.option("--plan-file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Apply exactly this plan saved by `ecs-autoscale plan` (it was reviewed, so no question is "
+                   "asked); refused when stale or when CONFIG.yaml changed since.")
+@target_options
+def deploy(config_path: Path, stack_dir_path: Path, auto_approve: bool, plan_file: Optional[Path], target,
+           verbose: bool) -> None:
+    """Deploy (or update) CONFIG.yaml's stack; keep everything about it in STACK_DIR.
+
+    Synthesizes the model, runs `terraform init`, selects or creates the workspace named StackName,
+    plans, shows what changes, asks for confirmation on a terminal, applies, then writes
+    STACK_DIR/outputs.json (stack outputs, flat name -> value) and STACK_DIR/README.md (how to use
+    the stack). The plan (plans/deploy.*) and Terraform's output (logs/apply.log) stay in STACK_DIR.
+    Run it again after editing the model: only the differences are applied. One deploy per STACK_DIR
+    at a time: a second one fails at once.
+
+    \b
+    Examples:
+      ecs-autoscale deploy examples/megadetector.yaml stacks/megadetector
+      ecs-autoscale deploy examples/megadetector.yaml stacks/megadetector --auto-approve   # CI
+      ecs-autoscale emulator &   # then, on a machine without AWS:
+      ecs-autoscale deploy examples/megadetector.yaml stacks/megadetector --auto-approve \\
+          --endpoint-url http://127.0.0.1:4566 --provider-mirror /opt/tf-plugins
+    """
+    if plan_file is None:
+        _require_terminal(auto_approve, "deploy")
+    started = time.monotonic()
+    deployment = _deployment(config_path, stack_dir_path, target, verbose)
+    sd = deployment.stack_dir
+    with _failures(stack_dir_path), sd.locked("deploy"):
+        if plan_file is not None:
+            tf = deployment.prepare()
+            meta = deployment.check_review_plan(plan_file)
+            _apply_reviewed_plan(deployment, tf, plan_file.resolve(), meta)
+        else:
+            tf = deployment.prepare()
+            files = sd.plan_files("deploy")
+            summary = deployment.make_plan(tf, files)
+            if summary.has_resource_changes and not auto_approve:
+                if not click.confirm(f"Apply these changes to {deployment.name}?", default=False):
+                    raise UserError(f"cancelled: nothing was changed (the plan is in {files.text})")
+            if summary.has_resource_changes or summary.output_changes:
+                deployment.apply(tf, files.binary, summary)
+            else:
+                click.echo(f"No changes: {deployment.name} is up to date.")
+        outputs = deployment.refresh_outputs(tf)
+    click.echo(f"Deployed {deployment.name} in {time.monotonic() - started:.0f}s: {len(outputs)} outputs in "
+               f"{sd.outputs_file}; how to use it: {sd.readme_file}")
+
+
+
+def _apply_reviewed_plan(deployment, tf, planfile: Path, meta: dict) -> None:
+    import json
+
+    from ..terraform import summarize_plan
+
+    text_json = planfile.with_suffix(".json")
+    summary = summarize_plan(json.loads(text_json.read_text())) if text_json.is_file() else None
+    click.echo(f"Applying the reviewed plan {planfile} ({meta.get('summary', 'saved ' + meta.get('created', ''))}).")
+    deployment.apply(tf, planfile, summary)
+    deployment.mark_applied(planfile, meta)
+
+
+# ---- outputs --------------------------------------------------------------------------------------
+@click.command()
+@CONFIG_ARG
+@STACK_DIR_ARG
+@target_options
+def outputs(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> None:
+    """Re-read the deployed stack's outputs from its state into STACK_DIR/outputs.json.
+
+    Also re-renders STACK_DIR/README.md. Changes nothing in AWS. Use it after a deploy from another
+    machine (S3 backend) or when outputs.json was lost.
+
+    \b
+    Example:
+      ecs-autoscale outputs examples/megadetector.yaml stacks/megadetector
+      jq -r .video_queue_url stacks/megadetector/outputs.json
+    """
+    deployment = _deployment(config_path, stack_dir_path, target, verbose)
+    with _failures(stack_dir_path):
+        deployment.require_deployed_here()
+    with _failures(stack_dir_path), deployment.stack_dir.locked("outputs"):
+        tf = deployment.prepare(create_workspace=False)
+        values = deployment.refresh_outputs(tf)
+    for name, value in values.items():
+        click.echo(f"{name} = {value}")
+    click.echo(f"Wrote {deployment.stack_dir.outputs_file}")
+
+
+
+# ---- destroy --------------------------------------------------------------------------------------
+@click.command()
+@CONFIG_ARG
+@STACK_DIR_ARG
+@click.option("--auto-approve", is_flag=True, help="Destroy without asking (needed when no terminal is attached).")
+@click.option("--delete-results-bucket-and-results", "delete_results", is_flag=True,
+              help="Also delete the tracks bucket WITH EVERY RESULT IN IT (all versions). Default: keep it.")
+@click.option("--discard-queued-videos", is_flag=True,
+              help="Destroy even while videos wait or run in the video queue (their jobs are lost).")
+@click.option("--delete-uploaded-videos", is_flag=True,
+              help="Destroy even when the video bucket still holds uploaded videos (they are deleted).")
+@target_options
+def destroy(config_path: Path, stack_dir_path: Path, auto_approve: bool, delete_results: bool,
+            discard_queued_videos: bool, delete_uploaded_videos: bool, target, verbose: bool) -> None:
+    """Tear down CONFIG.yaml's stack: scale to zero, then remove it, keeping the results.
+
+    Refuses while videos are queued or in progress, and while the video bucket holds uploads, unless
+    told otherwise. Then scales the service to 0 tasks and the fleet to 0 instances and removes every
+    resource except the tracks (results) bucket: that bucket and its settings are taken out of the
+    Terraform state (AWS keeps them) and recorded in STACK_DIR/kept-resources.json and README.md.
+    STACK_DIR/outputs.json is removed since its queues no longer exist.
+
+    \b
+    Examples:
+      ecs-autoscale destroy examples/megadetector.yaml stacks/megadetector
+      ecs-autoscale destroy examples/megadetector.yaml stacks/megadetector --auto-approve \\
+          --delete-results-bucket-and-results    # everything, results included
+    """
+    _require_terminal(auto_approve, "destroy")
+    started = time.monotonic()
+    deployment = _deployment(config_path, stack_dir_path, target, verbose)
+    sd = deployment.stack_dir
+    with _failures(stack_dir_path):
+        deployment.require_deployed_here()
+    with _failures(stack_dir_path), sd.locked("destroy"):
+        tf = deployment.prepare(create_workspace=False)
+        deployed = tf.state_list()
+        managed = [a for a in deployed if not a.startswith("data.")]
+        if not managed:
+            deployment.after_destroy()
+            click.echo(f"Nothing to destroy: {deployment.name} has no resources in its state.")
+            return
+        from ..teardown import StackTeardown, results_bucket_addresses
+
+        try:
+            current_outputs = tf.outputs()
+        except Exception:
+            current_outputs = {}
+        teardown = StackTeardown(target=target, config=deployment.config, outputs=current_outputs, echo=click.echo)
+        results_addresses = [a for a in results_bucket_addresses(deployment.synthesized_json()) if a in managed]
+        keep = [] if delete_results else results_addresses
+        tracks_bucket = current_outputs.get("tracks_bucket")
+        video_bucket = current_outputs.get("video_bucket")
+
+        queued = teardown.videos_in_queue()
+        if queued and not discard_queued_videos:
+            raise UserError(f"{queued} video(s) are queued or in progress in {deployment.config.names.video_queue}; "
+                            "wait for them (`ecs-autoscale status`), or pass --discard-queued-videos")
+        upload = teardown.first_object(video_bucket)
+        if upload and not delete_uploaded_videos:
+            raise UserError(f"the video bucket {video_bucket} still holds uploaded videos (e.g. {upload}); "
+                            "download what you need, then pass --delete-uploaded-videos")
+        results, more = teardown.count_objects(tracks_bucket)
+        removing = [a for a in managed if a not in keep]
+        click.echo(f"Destroy {deployment.name} ({deployment.config.region}): removes {len(removing)} resources.")
+        if keep:
+            click.echo(f"  keeps the results bucket {tracks_bucket} ({results}{'+' if more else ''} object(s)) "
+                       f"and its {len(keep) - 1} settings; they leave Terraform's state, AWS keeps them")
+        elif results_addresses:
+            click.echo(f"  ! DELETES the results bucket {tracks_bucket} and its {results}{'+' if more else ''} "
+                       "result(s), all versions")
+        if queued:
+            click.echo(f"  ! discards {queued} queued or running video(s)")
+        if not auto_approve and not click.confirm(f"Destroy {deployment.name}?", default=False):
+            raise UserError("cancelled: nothing was changed")
+
+        teardown.scale_to_zero()
+        if keep:
+            sd.record_kept([{"stack_name": deployment.name, "region": deployment.config.region,
+                             "resource": "s3 bucket (results)", "name": tracks_bucket, "addresses": keep,
+                             "kept_at": _utc_now(),
+                             "delete_with": f"aws s3 rb s3://{tracks_bucket} --force (after deleting all versions)"}])
+        if delete_results and results_addresses and tracks_bucket:  # only a bucket this state still manages
+            click.echo(f"Deleted {teardown.empty_bucket(tracks_bucket)} object versions from {tracks_bucket}.")
+        if upload and delete_uploaded_videos:
+            click.echo(f"Deleted {teardown.empty_bucket(video_bucket)} object versions from {video_bucket}.")
+        deployment.destroy(tf, keep=keep, progress_total=len(removing))
+        deployment.after_destroy()
+    click.echo(f"Destroyed {deployment.name} in {time.monotonic() - started:.0f}s"
+               + (f"; kept the results bucket {tracks_bucket} (recorded in {sd.kept_file})" if keep else "."))
+    earlier = [k["name"] for k in sd.kept_resources()
+               if k.get("stack_name") == deployment.name and not (keep and k["name"] == tracks_bucket)]
+    if earlier:
+        click.echo(f"Still in AWS, kept by an earlier destroy: {', '.join(earlier)} (see {sd.kept_file})")
+
+
+def _utc_now() -> str:
+    from ..stack_dir import utc_now
+
+    return utc_now()
+
+
+# ---- emulator -------------------------------------------------------------------------------------
+@click.command()
+@click.option("--port", default=4566, show_default=True, type=click.IntRange(1, 65535),
+              help="Port on 127.0.0.1 to listen on.")
+def emulator(port: int) -> None:
+    """Run a local AWS emulator (moto plus this stack's patches) on 127.0.0.1, in the foreground.
+
+    Everything lives in memory and is gone when it stops (Ctrl-C). Point the other commands at it with
+    --endpoint-url or ECS_AUTOSCALE_ENDPOINT_URL. Needs the `emulator` extra (moto).
+
+    \b
+    Example (two terminals, no AWS account needed):
+      ecs-autoscale emulator --port 4566
+      export ECS_AUTOSCALE_ENDPOINT_URL=http://127.0.0.1:4566
+      ecs-autoscale deploy examples/megadetector.yaml stacks/megadetector --auto-approve
+    """
+    try:
+        from ..emulator.server import serve
+    except ImportError as exc:
+        raise UserError(f"the emulator needs moto ({exc}); install it with `pip install 'ecs-autoscale[emulator]'`")
+    _check_port_free(port)
+    click.echo(f"AWS emulator on http://127.0.0.1:{port} (Ctrl-C stops it). Use:\n"
+               f"  export {ENDPOINT_ENV}=http://127.0.0.1:{port}")
+    try:
+        serve("127.0.0.1", port)
+    except ImportError as exc:
+        raise UserError(f"the emulator needs moto ({exc}); install it with `pip install 'ecs-autoscale[emulator]'`")
+    except OSError as exc:
+        raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)")
+    except KeyboardInterrupt:
+        click.echo("Emulator stopped.")
+
+
+def _check_port_free(port: int) -> None:
+    """One clear line instead of the web server's multi-line complaint when the port is taken."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)")

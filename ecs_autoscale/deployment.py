@@ -1,0 +1,215 @@
+"""One model's deployment in one STACK_DIR: synthesize, init, workspace, plan, apply, outputs, destroy.
+
+The CLI (cli/lifecycle.py) adds confirmation and error wording; this module does the work in an order
+that never loses the user's data: plans are saved before they are applied, outputs and README are
+written atomically after every change, and `destroy` records what it keeps before it removes anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .aws_target import AwsTarget
+from .config import ModelConfig
+from .fileio import atomic_write, atomic_write_json
+from .stack_dir import PlanFiles, StackDir, utc_now
+from .terraform import ApplyProgress, PlanSummary, Terraform, provider_mirror_config, summarize_plan
+
+Echo = Callable[[str], None]
+STACK_FILE = "cdk.tf.json"
+
+
+class NothingDeployed(Exception):
+    pass
+
+
+class PlanRejected(Exception):
+    """A saved plan that must not be applied (other stack, changed model, edited, already applied)."""
+
+
+@dataclass
+class Deployment:
+    config: ModelConfig
+    config_path: Path
+    stack_dir: StackDir
+    target: AwsTarget = field(default_factory=AwsTarget)
+    verbose: bool = False
+    echo: Echo = print
+
+    @property
+    def name(self) -> str:
+        return self.config.stack_name
+
+    @property
+    def backend_kind(self) -> str:
+        return "s3" if self.config.backend else "local"
+
+    # ---- preparing the Terraform working dir -----------------------------------------------------
+    def prepare(self, *, create_workspace: bool = True) -> Terraform:
+        """Synthesize into STACK_DIR, `terraform init` and select the StackName workspace."""
+        from .synth import synthesize
+
+        sd = self.stack_dir
+        sd.claim(self.name, self.backend_kind)
+        synthesized = synthesize([self.config], sd.synth_dir)[0].path.read_bytes()
+        _write_if_changed(sd.terraform_dir / STACK_FILE, synthesized)
+        cli_config = None
+        if self.target.provider_mirror:
+            cli_config = sd.cli_config_file
+            _write_if_changed(cli_config, provider_mirror_config(self.target.provider_mirror.resolve()).encode())
+        tf = Terraform(sd.terraform_dir, env=self.target.terraform_env(cli_config), verbose=self.verbose,
+                       echo=self.echo)
+        tf.init(self.backend_config())
+        if not create_workspace and not tf.workspace_exists(self.name):
+            raise NothingDeployed(f"nothing of {self.name} is deployed from {sd.root} "
+                                  f"(run `ecs-autoscale deploy {self.config_path} {sd.root}`)")
+        tf.select_workspace(self.name)
+        return tf
+
+    def require_deployed_here(self) -> None:
+        """Refuse (creating nothing) a STACK_DIR that never held a deployment of this model. With an S3
+        backend the state is shared, so any folder will do (e.g. a teammate's fresh STACK_DIR)."""
+        if self.config.backend is None and self.stack_dir.identity() is None:
+            raise NothingDeployed(f"{self.stack_dir.root} holds no deployment (no stack.json): check the path, "
+                                  f"or deploy first with `ecs-autoscale deploy {self.config_path} "
+                                  f"{self.stack_dir.root}`")
+
+    def backend_config(self) -> dict[str, str]:
+        if self.config.backend is None:
+            # Relative to terraform/, so a moved or copied STACK_DIR keeps its state.
+            return {"path": "../state/terraform.tfstate", "workspace_dir": "../state"}
+        if self.target.endpoint_url:
+            # Emulators serve buckets by path, not by virtual host name.
+            return {"use_path_style": "true"}
+        return {}
+
+    def synthesized_json(self) -> dict:
+        return json.loads((self.stack_dir.terraform_dir / STACK_FILE).read_text())
+
+    # ---- plans ----------------------------------------------------------------------------------
+    def make_plan(self, tf: Terraform, files: PlanFiles, *, destroy: bool = False) -> PlanSummary:
+        """Write a saved plan with its text and JSON forms; a half-written plan never replaces a good one."""
+        files.folder.mkdir(parents=True, exist_ok=True)
+        partial = files.binary.with_name(f".{files.binary.name}.partial")
+        self.echo(f"Planning {self.name} (reading the deployed state) ...")
+        started = time.monotonic()
+        with self.stack_dir.append_log("plan") as log:
+            log.section(f"plan {self.name}{' -destroy' if destroy else ''}")
+            tf.plan(partial, destroy=destroy, log=log)
+        os.replace(partial, files.binary)
+        text, as_json = tf.show_plan(files.binary)
+        atomic_write(files.text, text.encode())
+        atomic_write_json(files.json, as_json)
+        summary = summarize_plan(as_json)
+        self.echo(f"Plan for {self.name}: {summary.headline()}"
+                  f"{' (outputs change)' if summary.output_changes and not summary.has_resource_changes else ''}"
+                  f" [{_seconds(started)}; full plan: {files.text}]")
+        for symbol, address in summary.changes:
+            self.echo(f"  {symbol:>3} {address}")
+        replaced = [a for s, a in summary.changes if s != "+" and s != "~"]
+        if replaced:
+            self.echo(f"  ! {len(replaced)} resource(s) will be destroyed or replaced: review {files.text}")
+        return summary
+
+    def save_review_plan(self, tf: Terraform) -> PlanSummary:
+        files = self.stack_dir.plan_files("review")
+        summary = self.make_plan(tf, files)
+        atomic_write_json(files.meta, {
+            "stack_name": self.name, "workspace": self.name, "stack_sha256": self._stack_sha256(),
+            "config_path": str(self.config_path), "plan_sha256": _sha256(files.binary), "created": utc_now(),
+            "applied": None, "summary": summary.headline(),
+        })
+        return summary
+
+    def _stack_sha256(self) -> str:
+        return _sha256(self.stack_dir.terraform_dir / STACK_FILE)
+
+    def check_review_plan(self, planfile: Path) -> dict:
+        """The saved plan's record, after checking it is this model's unchanged, unapplied plan.
+        Call after `prepare()`: "unchanged" means the model still synthesizes to the Terraform planned."""
+        meta_path = planfile.with_name(f"{planfile.stem}.meta.json")
+        if not planfile.is_file():
+            raise PlanRejected(f"{planfile}: no such plan file (make one with `ecs-autoscale plan "
+                               f"{self.config_path} {self.stack_dir.root}`)")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            raise PlanRejected(f"{planfile}: not a plan saved by `ecs-autoscale plan` (no readable {meta_path.name})")
+        if meta.get("stack_name") != self.name:
+            raise PlanRejected(f"{planfile} is a plan of {meta.get('stack_name')!r}, not of {self.name!r}")
+        if meta.get("plan_sha256") != _sha256(planfile):
+            raise PlanRejected(f"{planfile} changed after it was saved; run `ecs-autoscale plan` again")
+        if meta.get("stack_sha256") != self._stack_sha256():
+            raise PlanRejected(f"{self.config_path} (or ecs-autoscale) changed since {planfile} was saved: it no "
+                               "longer gives the Terraform that was planned; run `ecs-autoscale plan` again")
+        if meta.get("applied"):
+            raise PlanRejected(f"{planfile} was already applied at {meta['applied']}; run `ecs-autoscale plan` "
+                               "again for new changes")
+        return meta
+
+    def mark_applied(self, planfile: Path, meta: dict) -> None:
+        atomic_write_json(planfile.with_name(f"{planfile.stem}.meta.json"), {**meta, "applied": utc_now()})
+
+    # ---- apply and outputs ----------------------------------------------------------------------
+    def apply(self, tf: Terraform, planfile: Path, summary: Optional[PlanSummary]) -> None:
+        self.echo(f"Applying {planfile.name} to {self.name} (log: {self.stack_dir.log_file('apply')}) ...")
+        progress = ApplyProgress(self.echo, total=len(summary.changes) if summary else None)
+        with self.stack_dir.append_log("apply") as log:
+            log.section(f"apply {planfile} to {self.name}")
+            tf.apply_plan(planfile, progress=progress, log=log)
+
+    def refresh_outputs(self, tf: Terraform) -> dict[str, Any]:
+        """Read outputs from the state; write outputs.json and README.md."""
+        outputs = tf.outputs()
+        if not outputs:
+            raise NothingDeployed(f"the state of {self.name} has no outputs: nothing is deployed from "
+                                  f"{self.stack_dir.root} (run `ecs-autoscale deploy {self.config_path} "
+                                  f"{self.stack_dir.root}`)")
+        self.stack_dir.write_outputs(outputs)
+        self.write_readme(status="deployed", outputs=outputs)
+        return outputs
+
+    def write_readme(self, *, status: str, outputs: Optional[dict]) -> None:
+        self.stack_dir.write_readme(config=self.config, config_path=self.config_path, status=status,
+                                    outputs=outputs or {}, kept=self.stack_dir.kept_resources(),
+                                    endpoint_url=self.target.endpoint_url, updated=utc_now())
+
+    # ---- destroy --------------------------------------------------------------------------------
+    def destroy(self, tf: Terraform, *, keep: list[str], progress_total: int) -> None:
+        """Remove `keep` from the state (AWS keeps them), then destroy everything else."""
+        if keep:
+            backup = None
+            if self.config.backend is None:
+                stamp = utc_now().replace(":", "")
+                backup = f"../state/{self.name}/terraform.tfstate.{stamp}.before-keeping-results.backup"
+            tf.state_rm(keep, backup=backup)
+        with self.stack_dir.append_log("destroy") as log:
+            log.section(f"destroy {self.name} (kept out of the state: {', '.join(keep) or 'nothing'})")
+            tf.destroy(progress=ApplyProgress(self.echo, total=progress_total), log=log)
+
+    def after_destroy(self) -> None:
+        """outputs.json described resources that are gone: remove it so no client sends videos to them."""
+        self.stack_dir.outputs_file.unlink(missing_ok=True)
+        self.write_readme(status="destroyed", outputs=None)
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    try:
+        if path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    atomic_write(path, data)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _seconds(started: float) -> str:
+    return f"{time.monotonic() - started:.0f}s"

@@ -1,0 +1,239 @@
+"""STACK_DIR: everything one deployed model leaves on the user's disk, and the lock that guards it.
+
+    STACK_DIR/
+      outputs.json            stack outputs, flat name -> value (read by `submit`, `status`, scripts)
+      README.md               what was deployed and how to use it
+      stack.json              which StackName/workspace this folder belongs to
+      kept-resources.json     buckets `destroy` left in place (results), never forgotten
+      state/<StackName>/terraform.tfstate   local backend state (workspace = StackName)
+      terraform/              Terraform working dir: cdk.tf.json applied, .terraform/, lock file
+      plans/                  review.* (from `plan`) and deploy.* (last deploy): .tfplan .txt .json
+      logs/                   plan.log, apply.log, destroy.log: Terraform's full output, appended per run
+      .synth/                 synthesis cache
+      .lock                   held while a command changes the stack
+
+State is never in a temporary folder nor in the synth folder: deleting `.synth` or `terraform/` loses
+nothing, deleting `state/` loses track of what was deployed.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from .fileio import atomic_write, atomic_write_json
+
+README_TEMPLATE = "templates/stack_readme.md.j2"
+
+
+class StackDirBusy(Exception):
+    """Another ecs-autoscale process holds this STACK_DIR."""
+
+
+class StackDirMismatch(Exception):
+    """STACK_DIR belongs to another StackName."""
+
+
+@dataclass(frozen=True)
+class StackDir:
+    root: Path
+
+    # ---- layout ---------------------------------------------------------------------------------
+    @property
+    def terraform_dir(self) -> Path:
+        return self.root / "terraform"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def synth_dir(self) -> Path:
+        return self.root / ".synth"
+
+    @property
+    def plans_dir(self) -> Path:
+        return self.root / "plans"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def outputs_file(self) -> Path:
+        return self.root / "outputs.json"
+
+    @property
+    def readme_file(self) -> Path:
+        return self.root / "README.md"
+
+    @property
+    def identity_file(self) -> Path:
+        return self.root / "stack.json"
+
+    @property
+    def kept_file(self) -> Path:
+        return self.root / "kept-resources.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def cli_config_file(self) -> Path:
+        """Generated Terraform CLI configuration (provider mirror); Terraform ignores non-.tf files."""
+        return self.terraform_dir / "provider-mirror.tfrc"
+
+    def plan_files(self, kind: str) -> "PlanFiles":
+        """kind 'review' (the `plan` command) or 'deploy' (the plan a deploy applied)."""
+        return PlanFiles(self.plans_dir, kind)
+
+    def log_file(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    # ---- identity: one StackName per folder ------------------------------------------------------
+    def claim(self, stack_name: str, backend: str) -> None:
+        """Record which stack this folder holds; refuse a folder that holds another one."""
+        current = self.identity()
+        if current and current.get("stack_name") != stack_name:
+            raise StackDirMismatch(
+                f"{self.root} holds stack {current.get('stack_name')!r}, not {stack_name!r} "
+                f"(use one STACK_DIR per model, e.g. stacks/{stack_name})")
+        if current != {"stack_name": stack_name, "workspace": stack_name, "backend": backend}:
+            atomic_write_json(self.identity_file, {"stack_name": stack_name, "workspace": stack_name,
+                                                   "backend": backend})
+
+    def identity(self) -> Optional[dict]:
+        try:
+            return json.loads(self.identity_file.read_text())
+        except FileNotFoundError:
+            return None
+
+    # ---- outputs, README, kept resources ---------------------------------------------------------
+    def write_outputs(self, outputs: dict[str, Any]) -> None:
+        atomic_write_json(self.outputs_file, outputs)
+
+    def read_outputs(self) -> Optional[dict]:
+        try:
+            return json.loads(self.outputs_file.read_text())
+        except FileNotFoundError:
+            return None
+
+    def write_readme(self, **context: Any) -> None:
+        import jinja2
+
+        template = resources.files("ecs_autoscale").joinpath(README_TEMPLATE).read_text()
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+                                 trim_blocks=True, lstrip_blocks=True)
+        text = env.from_string(template).render(stack_dir=self.root, **context)
+        atomic_write(self.readme_file, text.encode())
+
+    def kept_resources(self) -> list[dict]:
+        try:
+            return json.loads(self.kept_file.read_text())["kept"]
+        except FileNotFoundError:
+            return []
+
+    def record_kept(self, entries: list[dict]) -> None:
+        """Append (never replace) records of resources left in AWS on purpose."""
+        known = self.kept_resources()
+        seen = {(e.get("stack_name"), e.get("name")) for e in known}
+        new = [e for e in entries if (e.get("stack_name"), e.get("name")) not in seen]
+        if new:
+            atomic_write_json(self.kept_file, {"kept": known + new})
+
+    def append_log(self, name: str) -> "RunLog":
+        return RunLog(self.log_file(name))
+
+    # ---- lock -----------------------------------------------------------------------------------
+    @contextmanager
+    def locked(self, command: str) -> Iterator[None]:
+        """Hold the folder's lock for the whole command; a second process fails at once.
+
+        flock is released by the kernel when the process dies, so a crashed run never leaves a stale
+        lock; Terraform's own state lock still guards the state underneath (and across machines with
+        the S3 backend).
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+                raise StackDirBusy(f"{self.root} is in use by {holder}; wait for it to finish "
+                                   "(nothing was changed)") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"`ecs-autoscale {command}` (pid {os.getpid()}, since {_now()})\n".encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class PlanFiles:
+    folder: Path
+    kind: str
+
+    @property
+    def binary(self) -> Path:
+        return self.folder / f"{self.kind}.tfplan"
+
+    @property
+    def text(self) -> Path:
+        return self.folder / f"{self.kind}.txt"
+
+    @property
+    def json(self) -> Path:
+        return self.folder / f"{self.kind}.json"
+
+    @property
+    def meta(self) -> Path:
+        return self.folder / f"{self.kind}.meta.json"
+
+
+class RunLog:
+    """Append-only log of one command's Terraform output, with a header per run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(path, "a", encoding="utf-8")
+
+    def section(self, title: str) -> None:
+        self._handle.write(f"\n===== {_now()} {title} =====\n")
+        self._handle.flush()
+
+    def __call__(self, line: str) -> None:
+        self._handle.write(line if line.endswith("\n") else line + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "RunLog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_now() -> str:
+    return _now()

@@ -1,0 +1,94 @@
+"""Shared fixtures for tests that run real Terraform and the `ecs-autoscale` CLI against the emulator.
+
+emulator            (session) URL of the moto-based AWS emulator, started in this process on a free
+                    loopback port. moto keeps ONE in-memory account per process, so everything deployed
+                    in a session is visible to every later test: give each deployment its own StackName
+                    (e.g. `helpers.seed_text(StackName="MyTestStack")`) unless a test owns the seed on purpose.
+provider_mirror_dir (session) folder holding hashicorp/aws 5.100.0 ($ECS_AUTOSCALE_PROVIDER_MIRROR or
+                    /opt/tf-plugins); missing is a failure, never a skip.
+cli_env             (session) environment for a CLI subprocess aimed at the emulator: no AWS_*, TF_* or
+                    ECS_AUTOSCALE_* variable of the machine, no credentials file, proxies on a closed port
+                    (so an accidental download fails fast; loopback is exempt), then
+                    ECS_AUTOSCALE_ENDPOINT_URL and ECS_AUTOSCALE_PROVIDER_MIRROR set.
+ecs_cli             (session) `ecs_cli(*args, env=None, check=True, timeout=900)` runs `ecs-autoscale ARGS`
+                    with cli_env (plus `env`), returns CompletedProcess (text); check=True fails the test
+                    with the command, exit code, stdout and stderr when the exit code is not 0.
+aws_client          (session) `aws_client(service, region="us-west-2")`: a boto3 client on the emulator.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Optional
+
+import pytest
+
+from helpers import CLOSED_PORT_PROXY, provider_mirror
+
+CLI = Path(sys.executable).with_name("ecs-autoscale")
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[str]:
+    from ecs_autoscale.emulator.server import start_background
+
+    # One INFO line per request would bury a failing test's own log.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    url, stop = start_background(port=0)
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="session")
+def provider_mirror_dir() -> Path:
+    return provider_mirror()
+
+
+def hermetic_env(extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """This process's environment without anything that could reach a real AWS account or the network."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "TF_", "ECS_AUTOSCALE_"))
+           and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
+    env.update({
+        "HTTP_PROXY": CLOSED_PORT_PROXY, "HTTPS_PROXY": CLOSED_PORT_PROXY, "NO_PROXY": "127.0.0.1,localhost",
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "CHECKPOINT_DISABLE": "1",
+    })
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture(scope="session")
+def cli_env(emulator: str, provider_mirror_dir: Path) -> dict[str, str]:
+    return hermetic_env({"ECS_AUTOSCALE_ENDPOINT_URL": emulator,
+                         "ECS_AUTOSCALE_PROVIDER_MIRROR": str(provider_mirror_dir)})
+
+
+@pytest.fixture(scope="session")
+def ecs_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess]:
+    def run(*args: object, env: Optional[Mapping[str, str]] = None, check: bool = True,
+            timeout: float = 900) -> subprocess.CompletedProcess:
+        command = [str(CLI), *map(str, args)]
+        proc = subprocess.run(command, env={**cli_env, **(env or {})}, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=timeout)
+        if check and proc.returncode != 0:
+            pytest.fail(f"`ecs-autoscale {' '.join(command[1:])}` exited {proc.returncode}\n"
+                        f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}",
+                        pytrace=False)
+        return proc
+    return run
+
+
+@pytest.fixture(scope="session")
+def aws_client(emulator: str) -> Callable[..., object]:
+    from ecs_autoscale.aws_target import AwsTarget
+
+    target = AwsTarget(endpoint_url=emulator)
+
+    def client(service: str, region: str = "us-west-2"):
+        return target.client(service, region)
+    return client
