@@ -181,11 +181,11 @@ def test_sqs_redrive_policies_and_queue_policy(aws):
         {"Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": dead_arn,
          "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
     sqs.set_queue_attributes(QueueUrl=dead, Attributes={"Policy": policy})
-    allow = json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [dead_arn.replace("dead", "jobs")]})
-    sqs.set_queue_attributes(QueueUrl=dead, Attributes={"RedriveAllowPolicy": allow})
+    allow = {"redrivePermission": "byQueue", "sourceQueueArns": [dead_arn.replace("dead", "jobs")]}
+    sqs.set_queue_attributes(QueueUrl=dead, Attributes={"RedriveAllowPolicy": json.dumps(allow)})
 
     attributes = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["All"])["Attributes"]
-    assert attributes["RedriveAllowPolicy"] == allow
+    assert attributes["RedriveAllowPolicy"] == json.dumps(allow, separators=(",", ":"))  # compact, as AWS
     assert json.loads(attributes["Policy"]) == json.loads(policy)  # not wiped by the other attribute
 
     sqs.set_queue_attributes(QueueUrl=dead, Attributes={"RedriveAllowPolicy": ""})  # how the provider deletes it
