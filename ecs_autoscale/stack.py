@@ -57,8 +57,10 @@ class VideoProcessingStack(TerraformStack):
         if config.backend:
             b = config.backend
             S3Backend(self, bucket=b.bucket, key=b.key, region=b.region or config.region,
-                      dynamodb_table=b.dynamodb_table, use_lockfile=None if b.dynamodb_table else True,
-                      encrypt=True, workspace_key_prefix="ecs-autoscale")
+                      dynamodb_table=b.dynamodb_table, encrypt=True, workspace_key_prefix="ecs-autoscale")
+            if not b.dynamodb_table:
+                # S3-native locking (Terraform >= 1.10); cdktf 0.21's S3Backend predates the argument.
+                self.add_override("terraform.backend.s3.use_lockfile", True)
         else:
             # Relative default path: where state lives is the caller's choice (the CLI keeps it in
             # STACK_DIR through -backend-config), never a path of the machine that synthesized.
