@@ -93,6 +93,17 @@ def test_deploy_without_terminal_or_auto_approve_fails_at_once(ecs_cli, tmp_path
     assert not stack_dir.exists()
 
 
+def test_deploy_of_a_stopped_stack_is_refused_until_resume(ecs_cli, tmp_path):
+    # An apply would restore the limits `stop` lowered: an emergency stop must not be undone silently.
+    stack_dir = tmp_path / "stack"
+    stack_dir.mkdir()
+    (stack_dir / "stopped.json").write_text('{"stopped_at": "2026-11-25T00:00:00Z"}')
+    refused = ecs_cli("deploy", SEED, stack_dir, "--auto-approve", check=False)
+    assert refused.returncode == 1
+    assert "is stopped" in one_line(refused.stderr) and "ecs-autoscale resume" in refused.stderr
+    assert sorted(p.name for p in stack_dir.iterdir()) == ["stopped.json"]
+
+
 def test_provider_mirror_and_endpoint_are_checked_before_anything_runs(ecs_cli, tmp_path):
     stack_dir = tmp_path / "stack"
     bad_mirror = ecs_cli("deploy", SEED, stack_dir, "--auto-approve", "--provider-mirror", tmp_path, check=False)

@@ -170,6 +170,7 @@ def deploy(config_path: Path, stack_dir_path: Path, auto_approve: bool, plan_fil
     """
     if plan_file is None:
         _require_terminal(auto_approve, "deploy")
+    _refuse_while_stopped(stack_dir_path)
     started = time.monotonic()
     deployment = _deployment(config_path, stack_dir_path, target, verbose)
     sd = deployment.stack_dir
@@ -193,6 +194,14 @@ def deploy(config_path: Path, stack_dir_path: Path, auto_approve: bool, plan_fil
     click.echo(f"Deployed {deployment.name} in {time.monotonic() - started:.0f}s: {len(outputs)} outputs in "
                f"{sd.outputs_file}; how to use it: {sd.readme_file}")
 
+
+def _refuse_while_stopped(stack_dir_path: Path) -> None:
+    """An apply would restore the scaling limits `stop` lowered, silently undoing an emergency stop."""
+    from ..client.control import read_stop_record
+
+    if read_stop_record(stack_dir_path) is not None:
+        raise UserError(f"{stack_dir_path} is stopped (`ecs-autoscale stop`); a deploy would re-enable scaling: "
+                        f"run `ecs-autoscale resume {stack_dir_path}` first")
 
 
 def _apply_reviewed_plan(deployment, tf, planfile: Path, meta: dict) -> None:
