@@ -190,10 +190,8 @@ class Terraform:
         code = self.run(args, log=log, ok_codes=(PLAN_NO_CHANGES, PLAN_HAS_CHANGES)).returncode
         return code == PLAN_HAS_CHANGES
 
-    def show_plan(self, planfile: Path) -> tuple[str, dict]:
-        text = self.run(["show", "-no-color", str(planfile)], capture=True).stdout
-        as_json = json.loads(self.run(["show", "-json", str(planfile)], capture=True).stdout)
-        return text, as_json
+    def show_plan_json(self, planfile: Path) -> dict:
+        return json.loads(self.run(["show", "-json", str(planfile)], capture=True).stdout)
 
     def apply_plan(self, planfile: Path, *, progress: Optional[Callable[[str], None]] = None,
                    log: Optional[Callable[[str], None]] = None) -> None:
