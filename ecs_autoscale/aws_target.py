@@ -31,7 +31,8 @@ class AwsTarget:
 
             env.update(emulator_env(self.endpoint_url))
         if cli_config_file is not None:
-            env["TF_CLI_CONFIG_FILE"] = str(cli_config_file)
+            # Absolute: terraform runs in STACK_DIR/terraform, so a relative STACK_DIR would miss it.
+            env["TF_CLI_CONFIG_FILE"] = str(Path(cli_config_file).resolve())
         return env
 
     def client(self, service: str, region: str) -> Any:

@@ -45,6 +45,11 @@ class StackDirMismatch(Exception):
 class StackDir:
     root: Path
 
+    def __post_init__(self) -> None:
+        # Absolute: terraform runs inside STACK_DIR/terraform, so every path handed to it (plan files,
+        # CLI config) must not depend on the caller's working directory.
+        object.__setattr__(self, "root", Path(self.root).absolute())
+
     # ---- layout ---------------------------------------------------------------------------------
     @property
     def terraform_dir(self) -> Path:

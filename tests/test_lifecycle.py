@@ -114,6 +114,15 @@ def test_provider_mirror_and_endpoint_are_checked_before_anything_runs(ecs_cli, 
     assert not stack_dir.exists()
 
 
+def test_plan_works_with_a_relative_stack_dir_as_in_the_readme(cli_env, tmp_path):
+    # `deploy examples/x.yaml stacks/x` is the documented form; terraform runs in STACK_DIR/terraform.
+    model = write_model(tmp_path, seed_text(StackName="RelativeDir"))
+    proc = subprocess.run([str(CLI), "plan", str(model), "stacks/relative"], cwd=tmp_path, env=cli_env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "stacks" / "relative" / "plans" / "review.tfplan").is_file()
+
+
 def test_deploy_writes_every_stack_output_state_plan_and_log(seed, emulator):
     from ecs_autoscale.stack import OUTPUT_DESCRIPTIONS
 
