@@ -48,32 +48,12 @@ class QueueDrivenScaling(Construct):
             self, "tasks", service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
             resource_id=f"service/{cluster_name}/{service.name}", min_capacity=0, max_capacity=design.fleet_size,
         )
-        scale_out = AppautoscalingPolicy(
-            self, "scale_out", name=f"{alarm_prefix}-scale-out", policy_type="StepScaling",
-            service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
-            resource_id=self.target.resource_id,
-            step_scaling_policy_configuration=AppautoscalingPolicyStepScalingPolicyConfiguration(
-                adjustment_type="ChangeInCapacity", metric_aggregation_type="Maximum",
-                cooldown=design.scale_out_cooldown_seconds,
-                step_adjustment=[AppautoscalingPolicyStepScalingPolicyConfigurationStepAdjustment(
-                    metric_interval_lower_bound=str(lower),
-                    metric_interval_upper_bound=None if upper is None else str(upper),
-                    scaling_adjustment=add) for lower, upper, add in design.step_adjustments],
-            ),
-            depends_on=[self.target],
-        )
-        scale_in = AppautoscalingPolicy(
-            self, "scale_in", name=f"{alarm_prefix}-scale-in-when-idle", policy_type="StepScaling",
-            service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
-            resource_id=self.target.resource_id,
-            step_scaling_policy_configuration=AppautoscalingPolicyStepScalingPolicyConfiguration(
-                adjustment_type="ExactCapacity", metric_aggregation_type="Maximum",
-                cooldown=design.scale_in_cooldown_seconds,
-                step_adjustment=[AppautoscalingPolicyStepScalingPolicyConfigurationStepAdjustment(
-                    metric_interval_upper_bound="0", scaling_adjustment=0)],
-            ),
-            depends_on=[self.target],
-        )
+        scale_out = self._step_policy(
+            "scale_out", f"{alarm_prefix}-scale-out", "ChangeInCapacity", design.scale_out_cooldown_seconds,
+            [(str(lower), None if upper is None else str(upper), add) for lower, upper, add in design.step_adjustments])
+        scale_in = self._step_policy(
+            "scale_in", f"{alarm_prefix}-scale-in-when-idle", "ExactCapacity", design.scale_in_cooldown_seconds,
+            [(None, "0", 0)])
         period = design.metric_period_seconds
 
         def queue_metric(id: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
@@ -119,4 +99,19 @@ class QueueDrivenScaling(Construct):
                                                  label="Videos waiting or in progress", return_data=True),
             ],
             alarm_actions=[scale_in.arn],
+        )
+
+    def _step_policy(self, id: str, name: str, adjustment_type: str, cooldown: int,
+                     steps: list[tuple[str | None, str | None, int]]) -> AppautoscalingPolicy:
+        """A step-scaling policy on the service's task count; steps are (lower, upper, adjustment)."""
+        return AppautoscalingPolicy(
+            self, id, name=name, policy_type="StepScaling", service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount", resource_id=self.target.resource_id,
+            step_scaling_policy_configuration=AppautoscalingPolicyStepScalingPolicyConfiguration(
+                adjustment_type=adjustment_type, metric_aggregation_type="Maximum", cooldown=cooldown,
+                step_adjustment=[AppautoscalingPolicyStepScalingPolicyConfigurationStepAdjustment(
+                    metric_interval_lower_bound=lower, metric_interval_upper_bound=upper,
+                    scaling_adjustment=adjustment) for lower, upper, adjustment in steps],
+            ),
+            depends_on=[self.target],
         )
