@@ -177,8 +177,11 @@ class StackDir:
                 holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
                 raise StackDirBusy(f"{self.root} is in use by {holder}; wait for it to finish "
                                    "(nothing was changed)") from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"`ecs-autoscale {command}` (pid {os.getpid()}, since {_now()})\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"`ecs-autoscale {command}` (pid {os.getpid()}, since {_now()})\n".encode(), 0)
+            except OSError as exc:  # e.g. a full disk: stop before Terraform fails to save a state
+                raise OSError(exc.errno, exc.strerror, str(self.lock_file)) from None
             try:
                 yield
             finally:

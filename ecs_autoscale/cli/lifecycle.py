@@ -1,7 +1,10 @@
 """`plan`, `deploy`, `outputs`, `destroy` (one model, one STACK_DIR, workspace = StackName) and `emulator`."""
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -91,10 +94,29 @@ def _failures(stack_dir_path: Path) -> Iterator[None]:
         raise Interrupted("interrupted") from None
     except (NothingDeployed, PlanRejected, StackDirBusy, StackDirMismatch, TerraformMissing, TimeoutError) as exc:
         raise UserError(str(exc)) from None
+    except OSError as exc:
+        if exc.filename is None or exc.errno not in _DISK_PROBLEMS:
+            raise
+        # A full disk or a read-only STACK_DIR; atomic_write left the previous file whole.
+        raise UserError(f"cannot write {exc.filename}: {exc.strerror}{_DISK_HINT}") from None
+    except RuntimeError as exc:
+        # cdktf's synth runs in Node (jsii): its file-system errors arrive as text, e.g.
+        # "Error: ENOSPC: no space left on device, write".
+        code = re.search(r"\b(ENOSPC|EDQUOT|EROFS|EACCES|EPERM)\b", str(exc))
+        if not code:
+            raise
+        from ..stack_dir import StackDir
+
+        raise UserError(f"cannot write {StackDir(stack_dir_path).synth_dir}: "
+                        f"{os.strerror(getattr(errno, code[1]))}{_DISK_HINT}") from None
     except Exception as exc:
         if type(exc).__module__.startswith(("botocore", "boto3")):
             raise UserError(f"AWS: {exc} (check credentials, region and --endpoint-url)") from None
         raise
+
+
+_DISK_PROBLEMS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+_DISK_HINT = " (free some space or fix the permissions, then run the same command again)"
 
 
 def _hint(stderr: str, stack_dir_path: Path) -> str:
