@@ -11,6 +11,19 @@ class UserError(click.ClickException):
         click.echo(f"ecs-autoscale: {self.format_message()}", err=True)
 
 
+class Interrupted(UserError):
+    """Ctrl-C / SIGTERM: exit 130, like a shell."""
+
+    exit_code = 130
+
+
+def check_endpoint(ctx: click.Context, param: click.Parameter, value: "str | None") -> "str | None":
+    """Callback of every `--endpoint-url`: a URL, not a bare host:port."""
+    if value and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{value!r} is not a URL like http://127.0.0.1:4566")
+    return value or None
+
+
 def load_configs(paths):
     """Validate every file, report all broken ones (one line each), then fail if any was broken."""
     from ..config import ConfigError, load_config

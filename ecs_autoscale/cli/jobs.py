@@ -11,25 +11,15 @@ from typing import Iterator, Optional
 
 import click
 
-from .errors import UserError
+from ..aws_target import ENDPOINT_ENV
+from .errors import Interrupted, UserError, check_endpoint
 
-ENDPOINT_ENV = "ECS_AUTOSCALE_ENDPOINT_URL"
 STACK_DIR = click.argument("stack_dir", metavar="STACK_DIR", type=click.Path(file_okay=False, path_type=Path))
-
-
-class Interrupted(UserError):
-    exit_code = 130
-
-
-def _check_endpoint(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
-    if value and not value.startswith(("http://", "https://")):
-        raise click.BadParameter(f"{value!r} is not a URL like http://127.0.0.1:4566")
-    return value or None
 
 
 def stack_options(command):
     """STACK_DIR resolution (outputs.json or --stack-name) and where AWS is (--endpoint-url, --profile)."""
-    @click.option("--endpoint-url", envvar=ENDPOINT_ENV, callback=_check_endpoint, metavar="URL",
+    @click.option("--endpoint-url", envvar=ENDPOINT_ENV, callback=check_endpoint, metavar="URL",
                   help=f"Send every AWS call to this emulator, e.g. http://127.0.0.1:4566. Env: {ENDPOINT_ENV}.")
     @click.option("--profile", metavar="NAME", help="AWS profile; default: the standard credential chain.")
     @click.option("--stack-name", metavar="NAME",

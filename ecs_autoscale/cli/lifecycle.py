@@ -15,20 +15,10 @@ import click
 
 from ..aws_target import ENDPOINT_ENV
 from ..terraform import MIRROR_ENV
-from .errors import UserError, load_configs
+from .errors import Interrupted, UserError, check_endpoint, load_configs
 
 CONFIG_ARG = click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
 STACK_DIR_ARG = click.argument("stack_dir_path", metavar="STACK_DIR", type=click.Path(file_okay=False, path_type=Path))
-
-
-class Interrupted(UserError):
-    exit_code = 130
-
-
-def _check_endpoint(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
-    if value and not value.startswith(("http://", "https://")):
-        raise click.BadParameter(f"{value!r} is not a URL like http://127.0.0.1:4566")
-    return value or None
 
 
 def _check_mirror(ctx: click.Context, param: click.Parameter, value: Optional[Path]) -> Optional[Path]:
@@ -43,7 +33,7 @@ def _check_mirror(ctx: click.Context, param: click.Parameter, value: Optional[Pa
 
 def target_options(command):
     """--endpoint-url, --provider-mirror, --profile and -v, shared by every Terraform command."""
-    @click.option("--endpoint-url", envvar=ENDPOINT_ENV, callback=_check_endpoint, metavar="URL",
+    @click.option("--endpoint-url", envvar=ENDPOINT_ENV, callback=check_endpoint, metavar="URL",
                   help="Send every AWS call (Terraform and boto3) to this emulator, e.g. http://127.0.0.1:4566 "
                        f"from `ecs-autoscale emulator`. Env: {ENDPOINT_ENV}.")
     @click.option("--provider-mirror", envvar=MIRROR_ENV, callback=_check_mirror, metavar="DIR",
