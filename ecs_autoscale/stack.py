@@ -96,7 +96,7 @@ class VideoProcessingStack(TerraformStack):
                            (config.track_config.bucket, config.track_config.key)),
             task_role_name=names.task_role, execution_role_name=names.execution_role,
             log_group_name=names.log_group, capacity_provider_name=fleet.capacity_provider.name, region=config.region,
-            max_tasks=config.fleet_size, log_retention_days=config.log_retention_days,
+            log_retention_days=config.log_retention_days,
             memory_reservation_mib=config.memory_reservation_mib, gpus_per_task=config.gpus_per_task,
             extra_args=config.container_args, extra_environment=dict(config.environment),
             ecr_repository=config.ecr_repository, stop_timeout_seconds=design.container_stop_timeout_seconds),

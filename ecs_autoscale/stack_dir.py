@@ -125,12 +125,6 @@ class StackDir:
     def write_outputs(self, outputs: dict[str, Any]) -> None:
         atomic_write_json(self.outputs_file, outputs)
 
-    def read_outputs(self) -> Optional[dict]:
-        try:
-            return json.loads(self.outputs_file.read_text())
-        except FileNotFoundError:
-            return None
-
     def write_readme(self, **context: Any) -> None:
         import jinja2
 

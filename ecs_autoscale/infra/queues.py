@@ -61,7 +61,3 @@ class VideoQueues(Construct):
             sqs_managed_sse_enabled=True, redrive_policy=redrive, redrive_allow_policy=redrive_allow,
             policy=deny_insecure_transport("sqs", [account.arn("sqs", name)]),
         )
-
-    @property
-    def all(self) -> list[SqsQueue]:
-        return [self.video, self.track, self.dead]

@@ -62,7 +62,6 @@ class ModelServiceProps:
     """Pass the capacity provider resource's `name` attribute (not the plain string) so Terraform
     creates the provider before the cluster association that names it."""
     region: str
-    max_tasks: int
     log_retention_days: int = 30
     memory_reservation_mib: int = 3072
     gpus_per_task: int = 1
