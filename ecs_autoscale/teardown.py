@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .aws_target import AwsTarget
+from .client.control import unprotect_instances
 from .config import ModelConfig
 
 Echo = Callable[[str], None]
@@ -104,11 +105,8 @@ class StackTeardown:
         autoscaling = self._client("autoscaling")
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[names.asg])["AutoScalingGroups"]
         for group in groups:
-            instance_ids = [i["InstanceId"] for i in group.get("Instances", [])]
-            if instance_ids:
-                # Managed termination protection marks busy instances; no task runs any more.
-                autoscaling.set_instance_protection(InstanceIds=instance_ids, AutoScalingGroupName=names.asg,
-                                                    ProtectedFromScaleIn=False)
+            # Managed termination protection marks busy instances; no task runs any more.
+            unprotect_instances(autoscaling, names.asg, [i["InstanceId"] for i in group.get("Instances", [])])
             autoscaling.update_auto_scaling_group(AutoScalingGroupName=names.asg, MinSize=0, DesiredCapacity=0)
         self.echo(f"Scaled {self.config.stack_name} to zero: service at 0 tasks, fleet at 0 instances.")
 

@@ -106,9 +106,7 @@ def stop_stack(aws, info: StackInfo, stack_dir: Path, echo: Callable[[str], None
                                   DesiredCapacity=0)
     instances = _group_instances(asg, info)
     protected = [i["InstanceId"] for i in instances if i.get("ProtectedFromScaleIn")]
-    for start in range(0, len(protected), 50):
-        asg.set_instance_protection(AutoScalingGroupName=info.autoscaling_group_name,
-                                    InstanceIds=protected[start:start + 50], ProtectedFromScaleIn=False)
+    unprotect_instances(asg, info.autoscaling_group_name, protected)
     if protected:
         # The group only re-evaluates protected instances on its next change: ask again.
         asg.set_desired_capacity(AutoScalingGroupName=info.autoscaling_group_name, DesiredCapacity=0)
@@ -187,6 +185,14 @@ def _unprotect_tasks(ecs, info: StackInfo, tasks: list[str]) -> str:
         except Exception as exc:
             problem = error_code(exc) or type(exc).__name__
     return problem
+
+
+def unprotect_instances(asg, group_name: str, instance_ids: list[str]) -> None:
+    """Clear scale-in protection (set by ECS managed termination protection) so the group may terminate
+    them; SetInstanceProtection takes at most 50 instances per call."""
+    for start in range(0, len(instance_ids), 50):
+        asg.set_instance_protection(AutoScalingGroupName=group_name, InstanceIds=instance_ids[start:start + 50],
+                                    ProtectedFromScaleIn=False)
 
 
 def _group_instances(asg, info: StackInfo) -> list[dict]:
