@@ -123,9 +123,3 @@ class VideoProcessingStack(TerraformStack):
         }
         for name, description in OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=values[name], description=description)
-
-    def _allocate_logical_id(self, tf_element) -> str:
-        """Readable, stable addresses for plan review (`aws_sqs_queue.queues_video`), instead of
-        cdktf's hashed ids. Construct paths are unique, so the joined path is too."""
-        parts = [p for p in tf_element.node.path.split("/")[1:] if p != "Default"]
-        return "_".join(parts).replace("-", "_")

@@ -11,7 +11,6 @@ from importlib import resources
 
 import jinja2
 from cdktf import Fn, TerraformResourceLifecycle, Token
-from constructs import Construct
 from cdktf_cdktf_provider_aws.autoscaling_group import (
     AutoscalingGroup, AutoscalingGroupMixedInstancesPolicy, AutoscalingGroupMixedInstancesPolicyInstancesDistribution,
     AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
@@ -37,6 +36,7 @@ from cdktf_cdktf_provider_aws.launch_template import (
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
 
 from .account import AccountContext
+from .component import Component, Scope
 from .policy import Statement, assume_role_policy, policy_document
 
 GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id"
@@ -111,24 +111,25 @@ def root_volume_size(ami: DataAwsAmi, requested_gb: int) -> float:
     return Token.as_number(f"${{max({requested_gb}, {snapshot_sizes}...)}}")
 
 
-class GpuFleet(Construct):
-    def __init__(self, scope: Construct, id: str, props: GpuFleetProps, account: AccountContext) -> None:
+class GpuFleet(Component):
+    def __init__(self, scope: Scope, id: str, props: GpuFleetProps, account: AccountContext) -> None:
         super().__init__(scope, id)
-        vpc = DataAwsVpc(self, "default_vpc", default=True)
-        subnets = DataAwsSubnets(self, "default_subnets",
+        vpc = DataAwsVpc(self.stack, self.child_id("default_vpc"), default=True)
+        subnets = DataAwsSubnets(self.stack, self.child_id("default_subnets"),
                                  filter=[DataAwsSubnetsFilter(name="vpc-id", values=[vpc.id])])
-        ami_id = DataAwsSsmParameter(self, "gpu_ami_id", name=props.ami_parameter).insecure_value
-        ami = DataAwsAmi(self, "gpu_ami", owners=["amazon"], most_recent=True,
+        ami_id = DataAwsSsmParameter(self.stack, self.child_id("gpu_ami_id"), name=props.ami_parameter).insecure_value
+        ami = DataAwsAmi(self.stack, self.child_id("gpu_ami"), owners=["amazon"], most_recent=True,
                          filter=[DataAwsAmiFilter(name="image-id", values=[ami_id])])
 
-        self.role = IamRole(self, "instance_role", name=props.instance_role_name,
+        self.role = IamRole(self.stack, self.child_id("instance_role"), name=props.instance_role_name,
                             assume_role_policy=assume_role_policy("ec2"))
-        IamRolePolicy(self, "instance_policy", name="ecs-agent", role=self.role.id,
+        IamRolePolicy(self.stack, self.child_id("instance_policy"), name="ecs-agent", role=self.role.id,
                       policy=policy_document(instance_statements(account, props)))
-        profile = IamInstanceProfile(self, "instance_profile", name=props.instance_role_name, role=self.role.name)
+        profile = IamInstanceProfile(self.stack, self.child_id("instance_profile"), name=props.instance_role_name,
+                                     role=self.role.name)
 
         self.security_group = SecurityGroup(
-            self, "instances", name=props.security_group_name, vpc_id=vpc.id,
+            self.stack, self.child_id("instances"), name=props.security_group_name, vpc_id=vpc.id,
             description=f"GPU workers of {props.stack_name}: no inbound, outbound to AWS APIs and the image registry",
             # Only TCP 443 and 80 leave the instance. No NAT: AWS APIs are public endpoints. DNS, NTP
             # and instance metadata use link-local addresses that security groups do not filter.
@@ -141,7 +142,7 @@ class GpuFleet(Construct):
         )
         instance_tags = {"Name": f"{props.stack_name}-gpu-worker", **props.tags}
         self.launch_template = LaunchTemplate(
-            self, "launch_template", name=props.launch_template_name, image_id=ami_id,
+            self.stack, self.child_id("launch_template"), name=props.launch_template_name, image_id=ami_id,
             update_default_version=True, vpc_security_group_ids=[self.security_group.id],
             iam_instance_profile=LaunchTemplateIamInstanceProfile(arn=profile.arn),
             user_data=Fn.base64encode(render_user_data(props)),
@@ -159,7 +160,7 @@ class GpuFleet(Construct):
                                 for kind in ("instance", "volume")],
         )
         self.group = AutoscalingGroup(
-            self, "group", name=props.asg_name, min_size=0, max_size=props.max_instances,
+            self.stack, self.child_id("group"), name=props.asg_name, min_size=0, max_size=props.max_instances,
             vpc_zone_identifier=subnets.ids, protect_from_scale_in=True, capacity_rebalance=props.spot,
             health_check_type="EC2", default_instance_warmup=props.instance_warmup_seconds,
             mixed_instances_policy=AutoscalingGroupMixedInstancesPolicy(
@@ -182,7 +183,7 @@ class GpuFleet(Construct):
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_capacity"]),
         )
         self.capacity_provider = EcsCapacityProvider(
-            self, "capacity_provider", name=props.capacity_provider_name,
+            self.stack, self.child_id("capacity_provider"), name=props.capacity_provider_name,
             auto_scaling_group_provider=EcsCapacityProviderAutoScalingGroupProvider(
                 auto_scaling_group_arn=self.group.arn,
                 managed_termination_protection="ENABLED",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from constructs import Construct
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 
 from .account import AccountContext
+from .component import Component, Scope
 from .policy import deny_insecure_transport
 
 RETENTION_SECONDS = 14 * 24 * 3600
@@ -34,13 +34,13 @@ class VideoQueuesProps:
     """Receives of one message before it moves to the dead queue (the original used 600)."""
 
 
-class VideoQueues(Construct):
+class VideoQueues(Component):
     """Policies are inline attributes, with ARNs built from the known names rather than references:
     every separate queue resource (policy, redrive-allow) costs another ~30 s of the provider's
     attribute-propagation wait in a chain, and only the video queue's redrive truly needs the dead
     queue to exist first (SQS checks the target)."""
 
-    def __init__(self, scope: Construct, id: str, props: VideoQueuesProps, account: AccountContext) -> None:
+    def __init__(self, scope: Scope, id: str, props: VideoQueuesProps, account: AccountContext) -> None:
         super().__init__(scope, id)
         video_arn = account.arn("sqs", props.video_queue_name)
         self.dead = self._queue("dead", props.dead_queue_name, props.visibility_timeout_seconds, account,
@@ -56,7 +56,7 @@ class VideoQueues(Construct):
     def _queue(self, id: str, name: str, visibility: int, account: AccountContext,
                redrive: str | None = None, redrive_allow: str | None = None) -> SqsQueue:
         return SqsQueue(
-            self, id, name=name, fifo_queue=True, content_based_deduplication=True,
+            self.stack, self.child_id(id), name=name, fifo_queue=True, content_based_deduplication=True,
             visibility_timeout_seconds=visibility, message_retention_seconds=RETENTION_SECONDS,
             sqs_managed_sse_enabled=True, redrive_policy=redrive, redrive_allow_policy=redrive_allow,
             policy=deny_insecure_transport("sqs", [account.arn("sqs", name)]),

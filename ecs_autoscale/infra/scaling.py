@@ -19,7 +19,6 @@ has been completely idle for ScaleInIdleMinutes, so a running video is never cut
 """
 from __future__ import annotations
 
-from constructs import Construct
 from cdktf_cdktf_provider_aws.appautoscaling_policy import (
     AppautoscalingPolicy, AppautoscalingPolicyStepScalingPolicyConfiguration,
     AppautoscalingPolicyStepScalingPolicyConfigurationStepAdjustment,
@@ -31,6 +30,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
 from cdktf_cdktf_provider_aws.ecs_service import EcsService
 
 from ..scaling_design import ScalingDesign
+from .component import Component, Scope
 
 # Container Insights publishes the desired count once a minute, not at all for a long-idle service, and
 # may land after the SQS datapoint of the same minute. REPEAT carries the last published value over a
@@ -40,12 +40,12 @@ UNCOVERED_BACKLOG = "visible + in_flight - FILL(FILL(desired, REPEAT), 0)"
 PENDING_OR_RUNNING = "visible + in_flight"
 
 
-class QueueDrivenScaling(Construct):
-    def __init__(self, scope: Construct, id: str, *, design: ScalingDesign, cluster_name: str,
+class QueueDrivenScaling(Component):
+    def __init__(self, scope: Scope, id: str, *, design: ScalingDesign, cluster_name: str,
                  service: EcsService, video_queue_name: str, alarm_prefix: str) -> None:
         super().__init__(scope, id)
         self.target = AppautoscalingTarget(
-            self, "tasks", service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
+            self.stack, self.child_id("tasks"), service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
             resource_id=f"service/{cluster_name}/{service.name}", min_capacity=0, max_capacity=design.fleet_size,
         )
         scale_out = self._step_policy(
@@ -67,7 +67,7 @@ class QueueDrivenScaling(Construct):
             namespace="ECS/ContainerInsights", metric_name="DesiredTaskCount",
             dimensions={"ClusterName": cluster_name, "ServiceName": service.name}, period=period, stat="Maximum"))
         self.scale_out_alarm = CloudwatchMetricAlarm(
-            self, "queue_has_videos", alarm_name=f"{alarm_prefix}-queue-has-videos",
+            self.stack, self.child_id("queue_has_videos"), alarm_name=f"{alarm_prefix}-queue-has-videos",
             alarm_description=("Videos waiting or in progress exceed the tasks asked for: add GPU tasks "
                                "(instances follow)."),
             evaluation_periods=design.scale_out_evaluation_periods, threshold=design.scale_out_threshold,
@@ -85,7 +85,7 @@ class QueueDrivenScaling(Construct):
         )
         evaluations = design.scale_in_evaluation_periods
         self.scale_in_alarm = CloudwatchMetricAlarm(
-            self, "queue_idle", alarm_name=f"{alarm_prefix}-queue-idle",
+            self.stack, self.child_id("queue_idle"), alarm_name=f"{alarm_prefix}-queue-idle",
             alarm_description=(f"No video waiting or in progress for {design.scale_in_idle_minutes} min: "
                                "scale tasks to zero (instances follow)."),
             evaluation_periods=evaluations, datapoints_to_alarm=evaluations, threshold=0,
@@ -105,7 +105,7 @@ class QueueDrivenScaling(Construct):
                      steps: list[tuple[str | None, str | None, int]]) -> AppautoscalingPolicy:
         """A step-scaling policy on the service's task count; steps are (lower, upper, adjustment)."""
         return AppautoscalingPolicy(
-            self, id, name=name, policy_type="StepScaling", service_namespace="ecs",
+            self.stack, self.child_id(id), name=name, policy_type="StepScaling", service_namespace="ecs",
             scalable_dimension="ecs:service:DesiredCount", resource_id=self.target.resource_id,
             step_scaling_policy_configuration=AppautoscalingPolicyStepScalingPolicyConfiguration(
                 adjustment_type=adjustment_type, metric_aggregation_type="Maximum", cooldown=cooldown,

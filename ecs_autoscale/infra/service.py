@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from cdktf import TerraformResourceLifecycle
-from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
 from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
@@ -25,6 +24,7 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 
 from .account import AccountContext
+from .component import Component, Scope
 from .policy import Statement, assume_role_policy, policy_document
 
 
@@ -121,19 +121,19 @@ def container_environment(props: ModelServiceProps, c: WorkerContract) -> list[d
     return [{"name": k, "value": merged[k]} for k in sorted(merged)]
 
 
-class ModelService(Construct):
-    def __init__(self, scope: Construct, id: str, props: ModelServiceProps, contract: WorkerContract,
+class ModelService(Component):
+    def __init__(self, scope: Scope, id: str, props: ModelServiceProps, contract: WorkerContract,
                  account: AccountContext) -> None:
         super().__init__(scope, id)
-        self.cluster = EcsCluster(self, "cluster", name=props.cluster_name,
+        self.cluster = EcsCluster(self.stack, self.child_id("cluster"), name=props.cluster_name,
                                   setting=[EcsClusterSetting(name="containerInsights", value="enabled")])
         capacity_providers = EcsClusterCapacityProviders(
-            self, "cluster_capacity_providers", cluster_name=self.cluster.name,
+            self.stack, self.child_id("cluster_capacity_providers"), cluster_name=self.cluster.name,
             capacity_providers=[props.capacity_provider_name],
             default_capacity_provider_strategy=[EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
                 capacity_provider=props.capacity_provider_name, weight=1, base=0)],
         )
-        self.log_group = CloudwatchLogGroup(self, "logs", name=props.log_group_name,
+        self.log_group = CloudwatchLogGroup(self.stack, self.child_id("logs"), name=props.log_group_name,
                                             retention_in_days=props.log_retention_days)
 
         self.task_role = self._role("task_role", props.task_role_name, account,
@@ -155,13 +155,14 @@ class ModelService(Construct):
                 "awslogs-stream-prefix": "task"}},
         }
         self.task_definition = EcsTaskDefinition(
-            self, "task", family=props.task_family, network_mode="bridge", requires_compatibilities=["EC2"],
+            self.stack, self.child_id("task"), family=props.task_family, network_mode="bridge",
+            requires_compatibilities=["EC2"],
             task_role_arn=self.task_role.arn, execution_role_arn=self.execution_role.arn,
             container_definitions=json.dumps([container], sort_keys=True),
             depends_on=[self.log_group],
         )
         self.service = EcsService(
-            self, "service", name=props.service_name, cluster=self.cluster.arn,
+            self.stack, self.child_id("service"), name=props.service_name, cluster=self.cluster.arn,
             task_definition=self.task_definition.arn, desired_count=0,
             deployment_minimum_healthy_percent=0, deployment_maximum_percent=100,
             capacity_provider_strategy=[EcsServiceCapacityProviderStrategy(
@@ -181,6 +182,7 @@ class ModelService(Construct):
               policy_name: str) -> IamRole:
         # Confused-deputy guard: only ECS acting for this account may assume the role.
         trust = assume_role_policy("ecs-tasks", {"StringEquals": {"aws:SourceAccount": account.account_id}})
-        role = IamRole(self, id, name=name, assume_role_policy=trust)
-        IamRolePolicy(self, f"{id}_policy", name=policy_name, role=role.id, policy=policy_document(statements))
+        role = IamRole(self.stack, self.child_id(id), name=name, assume_role_policy=trust)
+        IamRolePolicy(self.stack, self.child_id(f"{id}_policy"), name=policy_name, role=role.id,
+                      policy=policy_document(statements))
         return role

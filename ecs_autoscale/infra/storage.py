@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from constructs import Construct
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule,
@@ -27,6 +26,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 )
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
 
+from .component import Component, Scope
 from .policy import deny_insecure_transport
 
 
@@ -39,25 +39,26 @@ class BucketsProps:
     abort_multipart_days: int = 7
 
 
-class SecureBucket(Construct):
+class SecureBucket(Component):
     """One private, encrypted, TLS-only bucket with a generated globally unique name."""
 
-    def __init__(self, scope: Construct, id: str, *, prefix: str, versioned: bool,
+    def __init__(self, scope: Scope, id: str, *, prefix: str, versioned: bool,
                  noncurrent_days: int, abort_multipart_days: int) -> None:
         super().__init__(scope, id)
-        self.bucket = S3Bucket(self, "bucket", bucket_prefix=prefix, force_destroy=False)
+        self.bucket = S3Bucket(self.stack, self.child_id("bucket"), bucket_prefix=prefix, force_destroy=False)
         bucket_id = self.bucket.id
-        S3BucketPublicAccessBlock(self, "public_access_block", bucket=bucket_id, block_public_acls=True,
-                                  block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
-        S3BucketOwnershipControls(self, "ownership", bucket=bucket_id,
+        S3BucketPublicAccessBlock(self.stack, self.child_id("public_access_block"), bucket=bucket_id,
+                                  block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
+                                  restrict_public_buckets=True)
+        S3BucketOwnershipControls(self.stack, self.child_id("ownership"), bucket=bucket_id,
                                   rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
-        S3BucketServerSideEncryptionConfigurationA(self, "encryption", bucket=bucket_id, rule=[
+        S3BucketServerSideEncryptionConfigurationA(self.stack, self.child_id("encryption"), bucket=bucket_id, rule=[
             S3BucketServerSideEncryptionConfigurationRuleA(
                 apply_server_side_encryption_by_default=(
                     S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
                         sse_algorithm="AES256")),
             )])
-        S3BucketPolicy(self, "tls_only", bucket=bucket_id, policy=deny_insecure_transport(
+        S3BucketPolicy(self.stack, self.child_id("tls_only"), bucket=bucket_id, policy=deny_insecure_transport(
             "s3", [self.bucket.arn, f"{self.bucket.arn}/*"]))
         rules = [S3BucketLifecycleConfigurationRule(
             id="abort-incomplete-multipart-uploads", status="Enabled",
@@ -66,7 +67,7 @@ class SecureBucket(Construct):
                 days_after_initiation=abort_multipart_days)],
         )]
         if versioned:
-            versioning = S3BucketVersioningA(self, "versioning", bucket=bucket_id,
+            versioning = S3BucketVersioningA(self.stack, self.child_id("versioning"), bucket=bucket_id,
                                              versioning_configuration=S3BucketVersioningVersioningConfiguration(
                                                  status="Enabled"))
             rules.append(S3BucketLifecycleConfigurationRule(
@@ -75,7 +76,7 @@ class SecureBucket(Construct):
                 noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
                     noncurrent_days=noncurrent_days)],
             ))
-        lifecycle = S3BucketLifecycleConfiguration(self, "lifecycle", bucket=bucket_id, rule=rules)
+        lifecycle = S3BucketLifecycleConfiguration(self.stack, self.child_id("lifecycle"), bucket=bucket_id, rule=rules)
         if versioned:
             lifecycle.node.add_dependency(versioning)
 
@@ -88,8 +89,8 @@ class SecureBucket(Construct):
         return self.bucket.arn
 
 
-class VideoBuckets(Construct):
-    def __init__(self, scope: Construct, id: str, props: BucketsProps) -> None:
+class VideoBuckets(Component):
+    def __init__(self, scope: Scope, id: str, props: BucketsProps) -> None:
         super().__init__(scope, id)
         self.video = SecureBucket(self, "video", prefix=props.video_bucket_prefix, versioned=False,
                                   noncurrent_days=props.noncurrent_results_days,

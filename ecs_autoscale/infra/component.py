@@ -1,0 +1,37 @@
+"""Base of the stack's building blocks: one component per concern, with readable Terraform addresses.
+
+A component plays the part of a CDK construct (typed props in, resources and references out), but
+adds its Terraform elements straight to the stack, with ids prefixed by its own: the queue `video` of
+component `queues` is `aws_sqs_queue.queues_video`. cdktf uses an element's id unchanged as its
+logical id when the element sits directly in the stack; nested in a construct it gets a hashed id,
+and overriding the stack's id allocation instead costs one Node-to-Python callback per element
+(three jsii round trips, ~40% of each model's synth time: bench/bench_synth.py).
+"""
+from __future__ import annotations
+
+from typing import Union
+
+from cdktf import TerraformStack
+
+
+class Component:
+    def __init__(self, scope: TerraformStack | Component, id: str) -> None:
+        if isinstance(scope, Component):
+            self.stack: TerraformStack = scope.stack
+            self.id = scope.child_id(id)
+        else:
+            self.stack = scope
+            self.id = _address_part(id)
+
+    def child_id(self, id: str) -> str:
+        """Stack-unique id of this component's element or sub-component `id`."""
+        return f"{self.id}_{_address_part(id)}"
+
+
+Scope = Union[TerraformStack, Component]
+"""Where a component goes: the stack itself, or a component that it is part of."""
+
+
+def _address_part(id: str) -> str:
+    # Terraform addresses allow "-", but "_" keeps them valid identifiers in every tool.
+    return id.replace("-", "_")
