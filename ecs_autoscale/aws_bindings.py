@@ -12,6 +12,13 @@ module starts the kernel, it gives the kernel's Node process a preload (`--requi
 NODE_OPTIONS for that process only) that turns exactly those lines into getters requiring on first
 use. Types are still found by the same path (`exports.sqsQueue.SqsQueue`), from the same code.
 
+Both sides, type checks: the generated Python classes check every argument with typeguard inside
+`if __debug__:` blocks (half of each model's Python time), and jsii's Node kernel checks the same
+values against the assembly again. Here cdktf, constructs and the provider modules are compiled as
+`python -O` compiles them (cached in the same `.opt-1.pyc` files), so only Node's check runs: a
+wrong type still fails, with jsii's message. Where that cache cannot be written (a read-only
+installation), modules load normally.
+
 tests/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Import this
 module before cdktf and before any `cdktf_cdktf_provider_aws.*` import (before cdktf: the kernel
 starts with the first jsii assembly; if it is already running, only the Python-side trick applies).
@@ -19,7 +26,9 @@ Set `ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import
 """
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
+import marshal
 import os
 import sys
 import tempfile
@@ -27,6 +36,8 @@ import types
 from pathlib import Path
 
 PACKAGE = "cdktf_cdktf_provider_aws"
+# Generated jsii bindings whose `if __debug__:` type checks duplicate the Node kernel's.
+_WITHOUT_DEBUG_CHECKS = ("cdktf", "constructs", PACKAGE)
 # Node 20 is end-of-life for jsii, which otherwise prints a banner on every run.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -94,6 +105,68 @@ def _start_kernel_with_lazy_index() -> bool:
     return True
 
 
+class _OptimizedSourceLoader(importlib.machinery.SourceFileLoader):
+    """Loads a module compiled with optimize=1, exactly what `python -O` would run, reading and writing
+    the `.opt-1.pyc` that `python -O` itself uses (timestamp-validated, as the default loader does)."""
+
+    def get_code(self, fullname: str):
+        source_path = self.get_filename(fullname)
+        cache = importlib.util.cache_from_source(source_path, optimization=1)
+        stat = os.stat(source_path)
+        header = (importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little")
+                  + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+                  + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
+        try:
+            data = Path(cache).read_bytes()
+            if data[:16] == header:
+                return marshal.loads(data[16:])
+        except (OSError, ValueError, EOFError):
+            pass
+        code = compile(self.get_data(source_path), source_path, "exec", dont_inherit=True, optimize=1)
+        if not sys.dont_write_bytecode:
+            self._cache_bytecode(source_path, cache, header + marshal.dumps(code))  # ignores write errors
+        return code
+
+
+def _writable_cache_folder(cache: str) -> bool:
+    folder = os.path.dirname(cache)  # __pycache__, created on first write if its parent allows
+    return os.access(folder, os.W_OK) if os.path.isdir(folder) else os.access(os.path.dirname(folder), os.W_OK)
+
+
+class _WithoutDebugChecksFinder:
+    """Meta path finder handing the generated bindings to _OptimizedSourceLoader."""
+
+    @staticmethod
+    def find_spec(fullname: str, path=None, target=None):
+        if fullname.split(".")[0] not in _WITHOUT_DEBUG_CHECKS:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
+            return spec
+        cache = importlib.util.cache_from_source(spec.origin, optimization=1)
+        if not os.path.exists(cache) and (sys.dont_write_bytecode or not _writable_cache_folder(cache)):
+            return spec  # no optimized cache and none can be written: compiling on each run would cost more
+        spec.loader = _OptimizedSourceLoader(spec.loader.name, spec.loader.path)
+        return spec
+
+
+def precompile_optimized() -> int:
+    """Write the `.opt-1.pyc` caches of cdktf, constructs and the provider modules the stack uses, as
+    pip writes the regular ones at install time (scripts/bootstrap calls this). Needed only where
+    PYTHONDONTWRITEBYTECODE keeps them from being written on first use. Returns the module count."""
+    import py_compile
+
+    from . import stack  # noqa: F401  (imports exactly the provider modules a synth uses)
+
+    origins = {getattr(module.__spec__, "origin", None) for name, module in list(sys.modules.items())
+               if name.split(".")[0] in _WITHOUT_DEBUG_CHECKS and name != PACKAGE and module.__spec__}
+    sources = sorted(o for o in origins if o and o.endswith(".py"))
+    for source in sources:
+        py_compile.compile(source, cfile=importlib.util.cache_from_source(source, optimization=1), optimize=1,
+                           doraise=True, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    return len(sources)
+
+
 def install_lazy_package() -> types.ModuleType:
     """Make `import cdktf_cdktf_provider_aws.<module>` load only that module (idempotent)."""
     global lazy_index_active
@@ -104,6 +177,8 @@ def install_lazy_package() -> types.ModuleType:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.submodule_search_locations is None:
         raise ImportError(f"{PACKAGE} is not installed; run `pip install -e .`")
+    if not any(isinstance(f, _WithoutDebugChecksFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _WithoutDebugChecksFinder())
     lazy_index_active = _start_kernel_with_lazy_index()
     package = types.ModuleType(PACKAGE, "Lazy stand-in for the provider bindings; see ecs_autoscale.aws_bindings")
     package.__path__ = list(spec.submodule_search_locations)
