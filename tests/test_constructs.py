@@ -182,6 +182,19 @@ def test_only_the_tracks_bucket_is_versioned(case):
     assert attached(doc, "aws_s3_bucket_versioning", by_prefix[config.names.video_bucket_prefix]) == []
 
 
+def test_tracks_lifecycle_waits_for_versioning(case):
+    """Its noncurrent-version rule needs versioning on: the provider documents depends_on for this."""
+    config, doc = case
+    by_prefix = buckets_by_prefix(doc)
+    [versioning] = [name for name, block in doc["resource"]["aws_s3_bucket_versioning"].items()
+                    if block in attached(doc, "aws_s3_bucket_versioning", by_prefix[config.names.tracks_bucket_prefix])]
+    [lifecycle] = attached(doc, "aws_s3_bucket_lifecycle_configuration", by_prefix[config.names.tracks_bucket_prefix])
+    assert lifecycle["depends_on"] == [f"aws_s3_bucket_versioning.{versioning}"]
+    [video_lifecycle] = attached(doc, "aws_s3_bucket_lifecycle_configuration",
+                                 by_prefix[config.names.video_bucket_prefix])
+    assert "depends_on" not in video_lifecycle
+
+
 # --- fleet ------------------------------------------------------------------------------------------------
 def ami_data_sources(doc: dict) -> tuple[str, str]:
     """(ssm parameter data name, ami data name) of the GPU AMI lookup."""

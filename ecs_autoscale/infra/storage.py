@@ -76,9 +76,10 @@ class SecureBucket(Component):
                 noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
                     noncurrent_days=noncurrent_days)],
             ))
-        lifecycle = S3BucketLifecycleConfiguration(self.stack, self.child_id("lifecycle"), bucket=bucket_id, rule=rules)
-        if versioned:
-            lifecycle.node.add_dependency(versioning)
+        # The noncurrent-version rule needs versioning on first (the provider documents depends_on
+        # here); node.add_dependency would write no depends_on in cdktf.
+        S3BucketLifecycleConfiguration(self.stack, self.child_id("lifecycle"), bucket=bucket_id, rule=rules,
+                                       depends_on=[versioning] if versioned else None)
 
     @property
     def name(self) -> str:
