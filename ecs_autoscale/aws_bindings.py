@@ -30,10 +30,13 @@ import importlib.machinery
 import importlib.util
 import marshal
 import os
+import shutil
 import sys
 import tempfile
 import types
 from pathlib import Path
+
+from .synth import NodeUnavailable
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 # Generated jsii bindings whose `if __debug__:` type checks duplicate the Node kernel's.
@@ -89,6 +92,10 @@ def _start_kernel_with_lazy_index() -> bool:
         return False
     if not isinstance(getattr(type(kernel.provider), "_process", None), property):
         return False
+    node = os.environ.get("JSII_NODE", "node")  # what jsii runs
+    if shutil.which(node) is None:
+        raise NodeUnavailable(f"Node.js ({node}) is not on PATH; cdktf needs it to synthesize: install Node.js "
+                              f"20 or newer (https://nodejs.org, or the nodejs package), or set JSII_NODE to it")
     previous = os.environ.get("NODE_OPTIONS")
     with tempfile.TemporaryDirectory(prefix="ecs-autoscale-") as folder:
         preload = Path(folder, "lazy-provider-index.js")
@@ -97,12 +104,31 @@ def _start_kernel_with_lazy_index() -> bool:
         os.environ["NODE_OPTIONS"] = f"{previous or ''} --require {_node_quoted(str(preload))}".strip()
         try:
             kernel.provider._process  # spawns Node and waits for its handshake: the preload has run by now
+        except Exception as exc:
+            _close_failed_node_processes()
+            raise NodeUnavailable(f"Node.js ({node}) exited while starting cdktf's runtime (its own message is "
+                                  f"above): check NODE_OPTIONS and JSII_NODE") from exc
         finally:
             if previous is None:
                 del os.environ["NODE_OPTIONS"]
             else:
                 os.environ["NODE_OPTIONS"] = previous
     return True
+
+
+def _close_failed_node_processes() -> None:
+    """Close the stdin of a Node process that died during jsii's handshake, so jsii's own exit hook
+    (which writes an exit request to it) ends quietly instead of printing a BrokenPipe traceback."""
+    import gc
+
+    from jsii._kernel.providers.process import _NodeProcess
+
+    for obj in gc.get_objects():
+        if isinstance(obj, _NodeProcess) and getattr(obj, "_process", None) is not None:
+            try:
+                obj._process.stdin.close()
+            except OSError:
+                pass  # the close still happened; only the flush of the unsent bytes failed
 
 
 class _OptimizedSourceLoader(importlib.machinery.SourceFileLoader):

@@ -28,6 +28,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 _JSII_PACKAGES = ("cdktf", "cdktf_cdktf_provider_aws", "constructs")
 
 
+class NodeUnavailable(RuntimeError):
+    """cdktf's jsii runtime (Node.js) could not start; the message says why and what to do."""
+
+
 @dataclass(frozen=True)
 class SynthResult:
     stack_name: str

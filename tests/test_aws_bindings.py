@@ -149,6 +149,25 @@ def test_no_jsii_or_node_banner_reaches_the_user(tmp_path):
     assert proc.stdout.splitlines() == [str(out / "stacks" / "Megadetector" / STACK_FILE)]
 
 
+# --- Node.js missing or failing -----------------------------------------------------------------------
+@pytest.mark.parametrize("problem", ["node not on PATH", "NODE_OPTIONS Node refuses"])
+def test_node_that_cannot_start_is_one_clear_line_and_writes_nothing(tmp_path, problem):
+    env = {**os.environ, SILENCER: "20"}
+    if problem == "node not on PATH":
+        env["PATH"] = str(tmp_path / "empty-bin")  # the console script names its Python by absolute path
+        expected = "ecs-autoscale: Node.js (node) is not on PATH; cdktf needs it to synthesize: install Node.js"
+    else:
+        env["NODE_OPTIONS"] = "--no-such-node-flag"
+        expected = "ecs-autoscale: Node.js (node) exited while starting cdktf's runtime (its own message is above)"
+    out = tmp_path / "out"
+    proc = subprocess.run([str(CLI), "synth", str(SEED), "--no-cache", "--out", str(out)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1].startswith(expected), proc.stderr
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr.splitlines()[-1]
+    assert not out.exists()
+
+
 # --- the Node-side preload ---------------------------------------------------------------------------
 def test_kernel_start_leaves_the_users_node_options_alone():
     code = ("import os; os.environ['NODE_OPTIONS'] = '--max-old-space-size=3000'\n"

@@ -52,12 +52,12 @@ def synth(files: tuple[Path, ...], outdir: Path, no_cache: bool) -> None:
     reproducible: the same model gives identical bytes. Unchanged models are served from a cache
     keyed on the model and the tool's version; all files are validated before anything is written.
     """
-    from ..synth import synthesize
+    from ..synth import NodeUnavailable, synthesize
 
     configs = load_configs(files)
     try:
         results = synthesize(configs, outdir, use_cache=not no_cache)
-    except ValueError as exc:
+    except (ValueError, NodeUnavailable) as exc:
         raise UserError(str(exc)) from None
     for result in results:
         click.echo(f"{result.path}{' (unchanged)' if result.cached else ''}")

@@ -71,6 +71,7 @@ def _failures(stack_dir_path: Path) -> Iterator[None]:
     """Expected failures become one line (Terraform's own messages were already shown above it)."""
     from ..deployment import NothingDeployed, PlanRejected
     from ..stack_dir import StackDirBusy, StackDirMismatch
+    from ..synth import NodeUnavailable
     from ..terraform import TerraformFailed, TerraformInterrupted, TerraformMissing
 
     try:
@@ -82,7 +83,8 @@ def _failures(stack_dir_path: Path) -> Iterator[None]:
                           "again to converge") from None
     except KeyboardInterrupt:
         raise Interrupted("interrupted") from None
-    except (NothingDeployed, PlanRejected, StackDirBusy, StackDirMismatch, TerraformMissing, TimeoutError) as exc:
+    except (NodeUnavailable, NothingDeployed, PlanRejected, StackDirBusy, StackDirMismatch, TerraformMissing,
+            TimeoutError) as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
         if exc.filename is None or exc.errno not in _DISK_PROBLEMS:
