@@ -99,7 +99,8 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
     """Write one cdk.tf.json per config; nothing is replaced until every stack synthesized."""
     outdir = Path(outdir)
     names = [c.stack_name for c in configs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    folded = [n.casefold() for n in names]  # IAM names and some file systems ignore case
+    duplicates = sorted({n for n in names if folded.count(n.casefold()) > 1})
     if duplicates:
         raise ValueError(f"StackName {duplicates[0]!r} is used by more than one model file (each needs its own)")
     keys = {c.stack_name: cache_key(c) for c in configs}

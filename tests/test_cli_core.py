@@ -126,8 +126,20 @@ def test_two_files_with_the_same_stack_name_fail_before_writing(tmp_path):
     second = write_model(tmp_path, seed_text(TaskDefinition="other"), "b.yaml")
     out = tmp_path / "out"
     [line] = assert_one_line_failure(run("synth", first, second, "--out", out))
-    assert "Megadetector" in line and "more than one" in line
+    stack_name_line = 1 + seed_text().splitlines().index("StackName: Megadetector")
+    assert line == (f"{second}:{stack_name_line}: StackName: 'Megadetector' is already the StackName of {first} "
+                    "(give each model file its own StackName)")
     assert not out.exists()
+
+
+def test_validate_rejects_a_stack_name_an_earlier_file_uses_even_in_another_case(tmp_path):
+    """IAM role names and macOS folders ignore case: Megadetector and megadetector would collide."""
+    first = write_model(tmp_path, seed_text(), "a.yaml")
+    second = write_model(tmp_path, seed_text(StackName="megadetector"), "b.yaml")
+    proc = run("validate", first, second)
+    [line] = assert_one_line_failure(proc)
+    assert line.startswith(f"{second}:") and f"'megadetector' is already the StackName of {first}" in line
+    assert proc.stdout.splitlines() == [f"{first}: ok (Megadetector, us-west-2, up to 1 x g4dn.xlarge)"]
 
 
 def test_one_broken_file_means_nothing_is_written(tmp_path):

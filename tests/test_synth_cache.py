@@ -180,3 +180,12 @@ def test_only_stale_models_are_resynthesized(tmp_path, pinned_source):
     results = synth.synthesize([a, b2], out)
     assert [(r.stack_name, r.cached) for r in results] == [("ModelA", True), ("ModelB", False)]
     assert kept.stat().st_ino == inode
+
+
+def test_library_refuses_stack_names_differing_only_in_case_before_loading_cdktf(tmp_path):
+    """The CLI reports this with file and line first; the library guards callers that skip the CLI."""
+    upper = load_config(write_model(tmp_path, seed_text(), "a.yaml"))
+    lower = load_config(write_model(tmp_path, seed_text(StackName="megadetector"), "b.yaml"))
+    with pytest.raises(ValueError, match="StackName 'Megadetector' is used by more than one model file"):
+        synth.synthesize([upper, lower], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

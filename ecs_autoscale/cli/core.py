@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UserError, load_configs
+from .errors import UserError, check_model_files, load_configs
 
 MODEL_FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 
@@ -18,20 +18,17 @@ def validate(files: tuple[Path, ...]) -> None:
     Each good file gets an `ok` line on stdout; each broken file gets one line on stderr,
     `FILE:LINE: Field: problem (fix)`. Every file is checked even when an earlier one is broken; the
     exit status is 1 if any file is broken. Unknown keys are errors (with the nearest known key
-    suggested), so a typo never silently deploys a default.
+    suggested), so a typo never silently deploys a default; so is a StackName that an earlier file
+    already uses (ignoring case), since it names the stack's AWS resources.
 
     \b
     Example:
       ecs-autoscale validate examples/*.yaml
     """
-    from ..config import ConfigError, load_config
-
     broken = 0
-    for path in files:
-        try:
-            config = load_config(path)
-        except ConfigError as exc:
-            click.echo(str(exc), err=True)
+    for path, config, error in check_model_files(files):
+        if error:
+            click.echo(error, err=True)
             broken += 1
             continue
         click.echo(f"{path}: ok ({config.stack_name}, {config.region}, up to {config.fleet_size} x "

@@ -24,16 +24,38 @@ def check_endpoint(ctx: click.Context, param: click.Parameter, value: "str | Non
     return value or None
 
 
-def load_configs(paths):
-    """Validate every file, report all broken ones (one line each), then fail if any was broken."""
-    from ..config import ConfigError, load_config
+def check_model_files(paths):
+    """(path, config, None) or (path, None, error line) for every file, in order. Beyond each file's own
+    checks, a StackName already used by an earlier file is an error: it names the stack's folder,
+    Terraform workspace and AWS resources. Compared ignoring case, as IAM names and some file
+    systems do."""
+    from ..config import ConfigError, parse_config
+    from ..yaml_source import load_yaml
 
-    configs, errors = [], []
+    first_file = {}
     for path in paths:
         try:
-            configs.append(load_config(path))
+            doc = load_yaml(path)
+            config = parse_config(doc)
+            earlier = first_file.setdefault(config.stack_name.casefold(), path)
+            if earlier != path:
+                raise ConfigError(path, doc.line_of("StackName"), "StackName",
+                                  f"{config.stack_name!r} is already the StackName of {earlier}",
+                                  "give each model file its own StackName")
         except ConfigError as exc:
-            errors.append(str(exc))
+            yield path, None, str(exc)
+        else:
+            yield path, config, None
+
+
+def load_configs(paths):
+    """Validate every file, report all broken ones (one line each), then fail if any was broken."""
+    configs, errors = [], []
+    for _path, config, error in check_model_files(paths):
+        if error:
+            errors.append(error)
+        else:
+            configs.append(config)
     if errors:
         for line in errors[:-1]:
             click.echo(line, err=True)
