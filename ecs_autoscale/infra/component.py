@@ -15,7 +15,7 @@ from cdktf import TerraformStack
 
 
 class Component:
-    def __init__(self, scope: TerraformStack | Component, id: str) -> None:
+    def __init__(self, scope: Scope, id: str) -> None:
         if isinstance(scope, Component):
             self.stack: TerraformStack = scope.stack
             self.id = scope.child_id(id)
@@ -24,7 +24,8 @@ class Component:
             self.id = _address_part(id)
 
     def child_id(self, id: str) -> str:
-        """Stack-unique id of this component's element or sub-component `id`."""
+        """Stack-wide id of this component's element or sub-component `id` (cdktf refuses a duplicate id
+        in one scope, so a clash fails the synth instead of merging two resources)."""
         return f"{self.id}_{_address_part(id)}"
 
 
