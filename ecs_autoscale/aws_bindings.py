@@ -1,4 +1,4 @@
-"""Fast access to the `cdktf_cdktf_provider_aws` bindings (the only place that knows these tricks).
+"""Fast access to the jsii bindings of cdktf and the AWS provider (the only place that knows these tricks).
 
 Python side: the package's `__init__` eagerly imports all 2,100+ resource modules (8-13 s), and
 importing one submodule runs that `__init__` first. We register a bare package object in `sys.modules`
@@ -17,12 +17,14 @@ Both sides, type checks: the generated Python classes check every argument with 
 values against the assembly again. Here cdktf, constructs and the provider modules are compiled as
 `python -O` compiles them (cached in the same `.opt-1.pyc` files), so only Node's check runs: a
 wrong type still fails, with jsii's message. Where that cache cannot be written (a read-only
-installation), modules load normally.
+installation, or PYTHONDONTWRITEBYTECODE without one), modules load normally. This module also
+turns a Node.js that is missing or fails to start into one clear NodeUnavailable error.
 
 tests/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Import this
 module before cdktf and before any `cdktf_cdktf_provider_aws.*` import (before cdktf: the kernel
 starts with the first jsii assembly; if it is already running, only the Python-side trick applies).
-Set `ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import for both.
+Set `ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import: no lazy package,
+no preload, type checks on.
 """
 from __future__ import annotations
 
