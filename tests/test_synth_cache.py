@@ -182,7 +182,7 @@ def test_only_stale_models_are_resynthesized(tmp_path, pinned_source):
     assert kept.stat().st_ino == inode
 
 
-def test_library_refuses_stack_names_differing_only_in_case_before_loading_cdktf(tmp_path):
+def test_library_refuses_stack_names_differing_only_in_case_and_writes_nothing(tmp_path):
     """The CLI reports this with file and line first; the library guards callers that skip the CLI."""
     upper = load_config(write_model(tmp_path, seed_text(), "a.yaml"))
     lower = load_config(write_model(tmp_path, seed_text(StackName="megadetector"), "b.yaml"))
