@@ -100,7 +100,8 @@ class ModelConfig(BaseModel):
     container_args: tuple[str, ...] = Field((), alias="ContainerArgs")
     memory_reservation_mib: int = Field(3072, alias="MemoryReservationMiB", ge=128, le=1_000_000)
     gpus_per_task: int = Field(1, alias="GpusPerTask", ge=1, le=16)
-    scale_in_idle_minutes: int = Field(15, alias="ScaleInIdleMinutes", ge=1, le=1440)
+    scale_in_idle_minutes: int = Field(5, alias="ScaleInIdleMinutes", ge=1, le=1440)
+    warm_pool: int = Field(0, alias="WarmPool", ge=0, le=1000)
     backend: Optional[StateBackend] = Field(None, alias="Backend")
 
     @field_validator("model_location", "track_config", mode="before")
@@ -180,6 +181,14 @@ class ModelConfig(BaseModel):
     def _consistency(self) -> "ModelConfig":
         if self.timeout_hours * 3600 < 60:
             raise ValueError("TimeoutHours: must be at least one minute (0.02 hours)")
+        if self.warm_pool > self.fleet_size:
+            raise ValueError(f"WarmPool: {self.warm_pool} prepared instances for a FleetSize of {self.fleet_size} "
+                             "would never all be used")
+        # A warm pool needs a plain launch template: EC2 Auto Scaling documented warm pools as unsupported
+        # with a mixed instances policy or Spot (EC2 Auto Scaling User Guide, warm pools, limitations).
+        if self.warm_pool and (self.spot or len(self.instance_types) > 1):
+            raise ValueError("WarmPool: needs one on-demand instance type (warm pools cannot launch Spot or mix "
+                             "instance types)")
         return self
 
     # --- derived values used by the constructs ---
@@ -218,7 +227,8 @@ FIX_HINTS = {
     "ContainerArgs": "a list of extra strings appended to the dettrack command",
     "MemoryReservationMiB": "soft memory limit of the container in MiB, e.g. 3072",
     "GpusPerTask": "GPUs reserved per task, e.g. 1",
-    "ScaleInIdleMinutes": "minutes the queue must be empty before scaling to zero, 1 to 1440",
+    "ScaleInIdleMinutes": "minutes with no video waiting or in progress before an instance leaves, 1 to 1440",
+    "WarmPool": "stopped, prepared instances kept for a ~2-minute start (0 to FleetSize; one on-demand type)",
     "Backend": "a mapping with Bucket and optional Key, Region, DynamoDBTable",
 }
 KNOWN_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values())

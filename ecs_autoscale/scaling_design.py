@@ -1,10 +1,33 @@
-"""The scaling design as plain numbers: one source for the constructs and for `estimate`.
+"""The scaling design as plain numbers: one source for the constructs, the instance agent and `estimate`.
 
 Free of cdktf, so the estimate model and `validate` can read it without loading jsii. Every number
 the deployed stack fixes and the estimate simulates lives here, so the two can never disagree.
+
+How the stack scales (README "How the stack scales" has the figures):
+
+- One actuator: the Auto Scaling group's desired capacity. The ECS service always asks for
+  FleetSize x tasks-per-instance tasks, so tasks follow instances: a registered instance gets its
+  tasks at once, a terminated one takes its tasks with it. No ECS capacity provider: its managed
+  scaling adds one instance per warm-up in a multi-AZ group, waits for a CapacityProviderReservation
+  alarm and takes 15 minutes to scale in (ECS Developer Guide, managed scaling behavior).
+- Out, fast path: `ecs-autoscale submit` sets the group's desired capacity itself as soon as a
+  video is queued (it knows how many videos wait), so the whole fleet launches at once.
+- Out, backstop: a CloudWatch alarm for videos queued by any other client (deepsea-ai ecsprocess,
+  scripts): uncovered videos = waiting + delayed + in progress - tasks the group's desired capacity
+  gives, 1 datapoint out of 3 (a late SQS datapoint cannot hold it OK), step scaling on the group.
+- In: an agent on every instance reads the queue's live counts every `agent_poll_seconds`; after
+  `scale_in_idle_minutes` with nothing waiting, delayed or in progress it drains its instance,
+  kills its idle worker and terminates the instance. Every video is delayed `queue_delay_seconds`
+  on arrival, longer than the agent's check-to-kill time, so a video queued after the last check
+  cannot reach a worker the agent is about to kill: no video is ever cut.
+- In, backstop: if agents cannot act, a CloudWatch alarm sets the group to 0 after a longer idle
+  window; it only looks at windows where the group is above 0, so it never repeats itself.
+- Guard: a worker that never takes a video (bad image, unreadable model) is stopped by the agent
+  after `crash_loop_exits` exits, and by an alarm after `stuck_minutes` without a receive.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .config import ModelConfig
@@ -13,66 +36,103 @@ from .config import ModelConfig
 @dataclass(frozen=True)
 class ScalingDesign:
     fleet_size: int
-    """Upper bound of both the task count and the instance count (one task per GPU instance)."""
+    """Maximum number of GPU instances (FleetSize)."""
+    tasks_per_instance: int = 1
+    """GPUs of the instance type // GpusPerTask: the service places tasks by free GPUs."""
     metric_period_seconds: int = 60
-    """Period of both queue alarms; SQS and Container Insights publish once a minute."""
+    """Period of every alarm; SQS and Auto Scaling group metrics are published once a minute."""
+    queue_delay_seconds: int = 90
+    """DelaySeconds of the video queue. The instance agent kills an idle worker within
+    `agent_stop_seconds` of its last look at the queue, and that look can miss a video queued up to
+    a minute earlier (GetQueueAttributes counts 'may not achieve consistency until at least 1 minute
+    after the producers stop sending messages', SQS API reference). A video stays invisible for this
+    long, more than both together, so no worker can take it before the agent kills that worker. It
+    costs nothing on a cold start (the first worker needs ~4 minutes) and delays a video sent to an
+    idle, running fleet by 90 s."""
+    agent_poll_seconds: int = 15
+    """How often the instance agent reads the queue's live counts (GetQueueAttributes)."""
+    agent_stop_seconds: int = 5
+    """From the agent's last idle check to its worker being killed (drain + docker kill)."""
+    scale_in_idle_minutes: int = 5
+    """Minutes with nothing waiting, delayed or in progress before an instance leaves (ScaleInIdleMinutes)."""
     scale_out_threshold: int = 1
-    """The scale-out alarm fires at this many uncovered videos: videos waiting or in progress
-    (visible + in-flight) minus the tasks already asked for (the service's desired count). Counting
-    asked-for tasks is what stops a repeated alarm from re-adding tasks that still wait for an
-    instance; counting in-flight videos rather than running tasks keeps a started task that has not
-    yet received its video, or a task still stopping after scale-in, from looking like demand."""
-    scale_out_evaluation_periods: int = 1
-    """Scale out on the first period with an uncovered video (the original averaged 5 minutes)."""
-    scale_out_cooldown_seconds: int = 180
-    """The alarm sees a new desired count about 2 minutes after the scaling action (the next 1-minute
-    sample plus about 1 minute until CloudWatch has it); until then the expression still shows the
-    old, larger uncovered backlog. 180 s covers that round trip with a minute to spare for Container
-    Insights arriving later than SQS. Inside the cooldown a larger backlog still adds the difference
-    (Application Auto Scaling counts the initiating step toward the next), so new videos are not
-    ignored; a longer cooldown only delays the top-up step, a shorter one risks double-booking."""
-    scale_out_steps: tuple[tuple[int, int], ...] = ((1, 1), (2, 2), (4, 4), (8, 8))
-    """(uncovered videos at least, tasks to add): a step never adds more tasks than uncovered videos."""
-    scale_in_idle_minutes: int = 15
-    """Minutes visible + in-flight must stay at zero before tasks go to zero: never mid-video."""
-    scale_in_cooldown_seconds: int = 60
-    capacity_target_percent: int = 100
-    """ECS managed scaling target capacity: instances follow tasks exactly."""
-    capacity_minimum_step: int = 1
-    """minimum_scaling_step_size of the capacity provider; a group spanning several Availability
-    Zones or instance types scales out by exactly this many instances at a time."""
-    max_instance_step: int = 10
-    """maximum_scaling_step_size of the capacity provider."""
+    """The backstop alarm fires at this many uncovered videos."""
+    scale_out_evaluation_periods: int = 3
+    scale_out_datapoints_to_alarm: int = 1
+    """1 out of 3: metric math treats a missing SQS datapoint as 0, so the newest datapoint of a
+    1-out-of-1 alarm can read 'covered' while videos wait (CloudWatch User Guide, metric math
+    alarms and missing data); an M-out-of-N alarm is the documented way around it."""
     instance_warmup_seconds: int = 300
+    """Step-scaling warm-up: while launched instances warm up, repeated alarm invocations in the
+    same step add nothing (EC2 Auto Scaling User Guide, step scaling instance warm-up); covers the
+    3-minute window in which the alarm still sees datapoints from before its own scale-out."""
+    backstop_idle_extra_minutes: int = 10
+    """The backstop scale-in alarm waits this much longer than the agents."""
+    stuck_minutes: int = 30
+    """Videos waiting, instances in service, and not one video received for this long: the stack
+    cannot take videos. The alarm notifies and sets the group to 0."""
+    crash_loop_exits: int = 3
+    """Worker exits on one instance, while videos wait and none is in progress, before its agent
+    halts the stack (group max 0, reason tagged on the group, notification)."""
+    warm_pool_size: int = 0
+    """Stopped, prepared instances kept in the group's warm pool (WarmPool)."""
     container_stop_timeout_seconds: int = 60
-    """stopTimeout of the container (and ECS_CONTAINER_STOP_TIMEOUT): a worker running as PID 1
-    without a SIGTERM handler is killed only then, so a stopped task frees its instance this late."""
+    """stopTimeout of the container (and ECS_CONTAINER_STOP_TIMEOUT)."""
+
+    @property
+    def max_tasks(self) -> int:
+        return self.fleet_size * self.tasks_per_instance
+
+    def instances_for(self, videos: int) -> int:
+        """Instances that give every one of `videos` a task, capped at FleetSize."""
+        return min(self.fleet_size, math.ceil(max(0, videos) / self.tasks_per_instance))
 
     @property
     def step_adjustments(self) -> list[tuple[int, int | None, int]]:
-        """(lower, upper, add) bounds relative to the alarm threshold (the expression value minus
-        `scale_out_threshold`), capped at FleetSize; the last step is open-ended."""
-        steps = [(at, min(add, self.fleet_size)) for at, add in self.scale_out_steps]
-        kept: list[tuple[int, int]] = []
-        for at, add in steps:
-            if kept and kept[-1][1] == add:
-                continue  # a step that adds no more than the previous one is redundant
-            kept.append((at, add))
-        threshold = self.scale_out_threshold
+        """(lower, upper, instances to add) of the backstop scale-out policy; bounds are uncovered
+        videos relative to the alarm threshold (Auto Scaling applies the bounds to the metric value
+        minus the threshold). A step never adds more instances than its uncovered videos need;
+        the last step is open-ended."""
+        adds, k = [], 1
+        while k < self.fleet_size:
+            adds.append(k)
+            k *= 2
+        adds.append(self.fleet_size)
         out = []
-        for i, (at, add) in enumerate(kept):
-            upper = kept[i + 1][0] - threshold if i + 1 < len(kept) else None
-            out.append((at - threshold, upper, add))
+        for i, add in enumerate(adds):
+            lower = (add - 1) * self.tasks_per_instance + 1 - self.scale_out_threshold
+            upper = ((adds[i + 1] - 1) * self.tasks_per_instance + 1 - self.scale_out_threshold
+                     if i + 1 < len(adds) else None)
+            out.append((lower, upper, add))
         return out
 
     @property
-    def scale_in_evaluation_periods(self) -> int:
-        return max(1, self.scale_in_idle_minutes * 60 // self.metric_period_seconds)
+    def scale_in_idle_seconds(self) -> int:
+        return self.scale_in_idle_minutes * 60
+
+    @property
+    def backstop_idle_periods(self) -> int:
+        return (self.scale_in_idle_minutes + self.backstop_idle_extra_minutes) * 60 // self.metric_period_seconds
+
+    @property
+    def stuck_periods(self) -> int:
+        return self.stuck_minutes * 60 // self.metric_period_seconds
+
+
+def tasks_per_instance(config: ModelConfig) -> int:
+    """Tasks one instance runs: its GPUs // GpusPerTask (every InstanceTypes entry has the same
+    GPU count: `validate` refuses a mix)."""
+    from .instance_types import lookup
+
+    known = lookup(config.instance_types[0])
+    gpus = known.gpus if known is not None else config.gpus_per_task
+    return max(1, gpus // config.gpus_per_task)
 
 
 def design_for(config: ModelConfig) -> ScalingDesign:
     return ScalingDesign(
         fleet_size=config.fleet_size,
+        tasks_per_instance=tasks_per_instance(config),
         scale_in_idle_minutes=config.scale_in_idle_minutes,
-        max_instance_step=min(config.fleet_size, 10),
+        warm_pool_size=config.warm_pool,
     )
