@@ -14,8 +14,8 @@ from ..instance_types import InstanceTypeError, check_instance_types
 from ..scaling_design import ScalingDesign, design_for
 from .assumptions import Assumptions, Prices, load_prices
 from .costs import CostLine, RunCost, idle_monthly, run_cost
-from .model import MAX_SIMULATED_S, ModelError, Outcome, QueueSettings, Simulation
-from .scaling import DesignScaling, OriginalScaling
+from .model import MAX_SIMULATED_S, FleetSettings, ModelError, Outcome, QueueSettings, Simulation
+from .scaling import SENDERS, DesignScaling, OriginalScaling
 from .workload import Workload, WorkloadError
 
 
@@ -30,6 +30,7 @@ class Estimate:
     """This stack first; the original stack second when compared."""
     costs: list[RunCost]
     idle: list[CostLine]
+    sender: str = "ecs-autoscale"
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -55,30 +56,36 @@ def check_length(workload: Workload, design: ScalingDesign) -> None:
 
 
 def simulate(config: ModelConfig, workload: Workload, rules, assumptions: Assumptions,
-             design: ScalingDesign) -> Outcome:
+             design: ScalingDesign, original: bool = False) -> Outcome:
     queue = QueueSettings(visibility_timeout_s=config.visibility_timeout_seconds,
-                          max_receive_count=config.max_receive_count)
-    return Simulation(workload, queue, design.fleet_size, assumptions, rules,
-                      target_percent=design.capacity_target_percent,
-                      stop_timeout_s=design.container_stop_timeout_seconds).run()
+                          max_receive_count=config.max_receive_count,
+                          delay_s=0 if original else design.queue_delay_seconds)
+    fleet = FleetSettings(fleet_size=design.fleet_size,
+                          tasks_per_instance=1 if original else design.tasks_per_instance,
+                          prepull=not original, warm_pool=0 if original else design.warm_pool_size,
+                          stop_timeout_s=design.container_stop_timeout_seconds)
+    return Simulation(workload, queue, fleet, assumptions, rules).run()
 
 
 def run(config: ModelConfig, workload: Workload, assumptions: Optional[Assumptions] = None,
         prices: Optional[Prices] = None, compare_original: bool = False,
-        design: Optional[ScalingDesign] = None) -> Estimate:
+        design: Optional[ScalingDesign] = None, sender: str = "ecs-autoscale") -> Estimate:
     """Simulate `workload` on the stack `config` deploys. `design` defaults to design_for(config), the
-    object the constructs use; pass another only to explore a design change."""
+    object the constructs use; pass another only to explore a design change. `sender`: who queues the
+    videos, `ecs-autoscale` (submit sizes the group) or `other` (only the backstop alarm sees them)."""
     assumptions = assumptions or Assumptions()
     prices = prices or load_prices()
     design = design or design_for(config)
+    if sender not in SENDERS:
+        raise WorkloadError(f"--sender {sender}: use one of {', '.join(SENDERS)}")
     check_fits(config, prices)
     check_length(workload, design)
-    outcomes = [simulate(config, workload, DesignScaling(design, assumptions), assumptions, design)]
+    outcomes = [simulate(config, workload, DesignScaling(design, assumptions, sender), assumptions, design)]
     if compare_original:
-        outcomes.append(simulate(config, workload, OriginalScaling(assumptions), assumptions, design))
+        outcomes.append(simulate(config, workload, OriginalScaling(assumptions), assumptions, design, original=True))
     estimate = Estimate(config=config, design=design, workload=workload, assumptions=assumptions, prices=prices,
                         outcomes=outcomes, costs=[run_cost(o, config, prices) for o in outcomes],
-                        idle=idle_monthly(config, workload, assumptions, prices))
+                        idle=idle_monthly(config, workload, assumptions, prices, design), sender=sender)
     _advise(estimate)
     return estimate
 
@@ -92,18 +99,16 @@ def _advise(e: Estimate) -> None:
             "the dead queue; raise TimeoutHours above the longest video")
     if ours.interrupted:
         e.warnings.append(
-            f"{ours.interrupted} video(s) received in the minute or two before the idle alarm acted were stopped "
-            f"mid-run (the alarm reads metrics {e.assumptions.sqs_metric_delay_s:g} s old) and retried only after "
-            f"the {config.timeout_hours:g} h visibility timeout")
+            f"{ours.interrupted} video(s) were cut mid-run and retried only after the {config.timeout_hours:g} h "
+            "visibility timeout")
     if ours.videos_dead:
         e.warnings.append(f"{ours.videos_dead} video(s) ended in the dead queue")
-    demand = max((p[1] + p[2] for p in ours.series), default=0)
-    if ours.peak_tasks > demand:
+    margin = e.design.queue_delay_seconds - e.design.agent_stop_seconds
+    if e.assumptions.sqs_count_lag_s >= margin:
         e.warnings.append(
-            f"over-provisioned: up to {ours.peak_tasks} tasks for at most {demand} videos waiting or running; the "
-            f"scale-out alarm still counted asked-for tasks as missing after its "
-            f"{e.design.scale_out_cooldown_seconds} s cooldown (its desired-count datapoint lags "
-            f"{e.assumptions.container_insights_delay_s:g} s + one period)")
+            f"sqs_count_lag_s {e.assumptions.sqs_count_lag_s:g} s is not below the queue delay "
+            f"({e.design.queue_delay_seconds} s) minus the agent's check-to-kill time ({e.design.agent_stop_seconds} s): "
+            "an agent could kill a worker that has just taken a video")
     instance_type = config.instance_types[0]
     if e.prices.hourly(instance_type, config.spot) is None:
         market = "spot" if config.spot else "on_demand"
@@ -116,9 +121,10 @@ def _advise(e: Estimate) -> None:
         e.notes.append(f"priced as {instance_type}, the first of InstanceTypes {', '.join(config.instance_types)}")
     if config.spot:
         e.notes.append("spot prices move hourly and spot interruptions are not modelled")
-    if not e.assumptions.sqs_inactive_wakeup_s:
-        e.notes.append("a queue idle for 6 h or more can publish its first metrics up to 15 min late "
-                       "(--assume sqs_inactive_wakeup_s=900 for that worst case)")
+    if e.assumptions.sqs_inactive_wakeup_s:
+        e.notes.append(f"the queue is assumed idle for 6 h or more, so its CloudWatch metrics resume "
+                       f"{e.assumptions.sqs_inactive_wakeup_s:g} s late (alarms only); "
+                       "--assume sqs_inactive_wakeup_s=0 for a queue in use")
 
 
 __all__ = ["Assumptions", "Estimate", "ModelError", "Outcome", "Workload", "WorkloadError", "run", "load_prices"]

@@ -35,52 +35,57 @@ ENGINEERING = "engineering estimate; measure yours with `ecs-autoscale status` a
 
 @dataclass(frozen=True)
 class Assumptions:
-    # --- CloudWatch and Application Auto Scaling ---
+    # --- CloudWatch alarms and Auto Scaling ---
     sqs_metric_delay_s: float = _a(
         60, "s", "from the end of a 1-minute SQS sample until an alarm can read it",
         "SQS pushes queue metrics to CloudWatch once a minute (SQS Developer Guide, 'Available CloudWatch "
         "metrics for Amazon SQS'); about one more minute until the alarm sees it: " + ENGINEERING)
     sqs_inactive_wakeup_s: float = _a(
-        0, "s", "extra wait before SQS metrics resume for a queue that was idle for 6 h or more",
-        "SQS Developer Guide: metrics of an inactive queue can take up to 15 minutes (900) to resume; 0 "
-        "assumes the queue was used recently")
-    container_insights_delay_s: float = _a(
-        60, "s", "from the end of a 1-minute Container Insights sample (the service's desired task count) "
-        "until the scale-out alarm can read it",
-        "ECS publishes Container Insights service metrics once a minute (ECS Developer Guide, 'Amazon ECS "
-        "Container Insights metrics'); set it above sqs_metric_delay_s to see the alarm repeat the last "
-        "published desired count (FILL REPEAT) over a late minute: " + ENGINEERING)
+        900, "s", "extra wait before SQS metrics resume for a queue nobody touched for 6 h or more",
+        "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS': a queue is inactive after six "
+        "hours without messages or API calls, and 'a delay of up to 15 minutes occurs in CloudWatch metrics "
+        "when a queue is activated from an inactive state'. 900 is a lab that submits every few days; 0 a "
+        "queue in use")
+    asg_metric_delay_s: float = _a(
+        60, "s", "from the end of a 1-minute Auto Scaling group sample (GroupDesiredCapacity, "
+        "GroupInServiceInstances) until an alarm can read it",
+        "EC2 Auto Scaling User Guide, 'Monitor CloudWatch metrics for your Auto Scaling groups': group metrics "
+        "at one-minute granularity, no charge; set it above sqs_metric_delay_s to see FILL(desired, REPEAT) "
+        "carry a late minute: " + ENGINEERING)
     scaling_action_s: float = _a(
-        10, "s", "from an alarm firing to the ECS service's new desired count and its tasks created",
-        ENGINEERING)
-    # --- ECS capacity provider (managed scaling, owned by ECS, not by this stack) ---
+        10, "s", "from an alarm firing to the scaling policy's new desired capacity", ENGINEERING)
+    client_action_s: float = _a(
+        2, "s", "from `submit` queuing a video to its SetDesiredCapacity call taking effect",
+        "two API calls (GetQueueAttributes, SetDesiredCapacity): " + ENGINEERING)
+    asg_action_s: float = _a(10, "s", "from a capacity decision to the Auto Scaling group's launch or "
+                             "terminate request", ENGINEERING)
+    sqs_count_lag_s: float = _a(
+        60, "s", "how far GetQueueAttributes' live counts (read by the instance agent) can lag the queue",
+        "SQS API reference, GetQueueAttributes: the approximate counts 'may not achieve consistency until at "
+        "least 1 minute after the producers stop sending messages'; the queue's delay must exceed this plus "
+        "the agent's check-to-kill time, or a video could be cut")
+    placement_delay_s: float = _a(
+        10, "s", "from capacity changing (an instance registering, a task stopping) to the ECS scheduler "
+        "placing a task there",
+        "ECS places daemon tasks when an instance registers: " + ENGINEERING + "; the original stack's "
+        "replica tasks can wait longer (ECS service throttle logic backs off up to 15 minutes for tasks it "
+        "cannot place), which this model does not charge to it")
+    # --- ECS managed scaling: the original stack's empty instances (this stack has no capacity provider) ---
     capacity_metric_delay_s: float = _a(
         60, "s", "from a CapacityProviderReservation sample until its ECS-managed alarm reads it",
-        "ECS publishes the metric every minute; the high alarm needs 1 datapoint (ECS Developer Guide, "
-        "'Optimize Amazon ECS cluster auto scaling'): " + ENGINEERING)
-    cp_scale_out_interval_s: float = _a(
-        60, "s", "at most one capacity-provider scale-out per this interval while tasks wait",
-        "one ECS-managed alarm evaluation per minute; set 300 (the instance warm-up) if your group only "
-        "grows once per warm-up", minimum=1)
-    cp_multi_az_rule: float = _a(
-        1, "flag", "1: each scale-out adds exactly the minimum step (1 instance); 0: adds what waiting "
-        "tasks need, up to the maximum step",
-        "ECS API reference, ManagedScaling.minimumScalingStepSize: a group spanning more than one "
-        "Availability Zone or instance type scales out by exactly the minimum step; this stack's group "
-        "spans every default-VPC subnet", maximum=1, integer=True)
+        "ECS publishes the metric every minute (ECS Developer Guide, managed scaling behavior): " + ENGINEERING)
     cp_scale_in_datapoints: float = _a(
-        15, "min", "minutes of CapacityProviderReservation below target before idle instances go",
-        "ECS-managed low alarm: 15 datapoints of 1 minute (AWS blog 'Deep Dive on Amazon ECS Cluster "
-        "Auto Scaling')", minimum=1, integer=True)
+        15, "min", "minutes of CapacityProviderReservation below target before empty instances go",
+        "ECS Developer Guide, managed scaling behavior: 'CloudWatch scale-in alarms require 15 data points (15 "
+        "minutes) before the scale-in process ... starts'", minimum=1, integer=True)
     cp_scale_in_fraction: float = _a(
         0.5, "fraction", "largest share of the group removed per capacity-provider scale-in step",
-        "AWS What's New 2022-09-16: ECS scale-in steps remove up to 50% of the group", maximum=1)
+        "ECS Developer Guide, managed scaling behavior: less than 50% each minute; AWS blog 'Faster Scaling-in "
+        "for Amazon ECS Cluster Auto Scaling'", maximum=1)
     cp_scale_in_interval_s: float = _a(
         150, "s", "time between capacity-provider scale-in steps",
         "AWS blog 'Faster Scaling-in for Amazon ECS Cluster Auto Scaling': 334 -> 34 instances in 4 "
         "halving steps in about 10 minutes", minimum=1)
-    asg_action_s: float = _a(10, "s", "from a capacity decision to the Auto Scaling group's launch or "
-                             "terminate request", ENGINEERING)
     # --- EC2 instance and container ---
     instance_pending_s: float = _a(
         45, "s", "EC2 'pending' until 'running' (not billed)",
@@ -88,6 +93,9 @@ class Assumptions:
     instance_boot_s: float = _a(
         90, "s", "'running' until the ECS agent has registered the instance (billed)",
         "ECS GPU-optimized AMI boot with NVIDIA driver and agent start: " + ENGINEERING)
+    docker_ready_s: float = _a(
+        30, "s", "'running' until docker accepts the instance agent's image pull (this stack pulls at boot)",
+        ENGINEERING)
     image_pull_s: float = _a(
         150, "s", "pull of the model image on a fresh instance (skipped when the instance has it)",
         "a 4-5 GB CUDA image from same-region ECR at ~30-50 MB/s download+extract: " + ENGINEERING)
@@ -97,20 +105,101 @@ class Assumptions:
     instance_shutdown_s: float = _a(
         30, "s", "EC2 'shutting-down' until 'terminated' (not billed)",
         "EC2 User Guide, instance lifecycle: shutting-down is not billed; duration " + ENGINEERING)
-    # --- storage and idle cost ---
+    warm_start_s: float = _a(
+        30, "s", "a stopped warm-pool instance from start to 'running' (not billed)",
+        "EC2 Auto Scaling User Guide, warm pools: stopped instances are started on scale-out: " + ENGINEERING)
+    warm_boot_s: float = _a(
+        45, "s", "a warm-pool instance from 'running' to registered with ECS (no first-boot setup, image "
+        "cached)", ENGINEERING)
+    # --- storage ---
     results_mb_per_video: float = _a(
         5, "MB", "size of one video's .tracks.tar.gz kept in the tracks bucket", ENGINEERING)
     video_mb_kept_per_video: float = _a(
         0, "MB", "video left in the video bucket after processing",
         "0: the client's default clean=True deletes each video once processed")
-    container_insights_idle_metrics: float = _a(
-        8, "metrics", "Container Insights metrics still published with zero tasks and instances "
-        "(cluster: instance, task and service counts; service: desired/running/pending task, deployment "
-        "and task-set counts)", "ECS Container Insights metric list: " + ENGINEERING, integer=True)
 
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+@dataclass(frozen=True)
+class AwsRule:
+    """A documented AWS behaviour the design depends on: what it is, where AWS says so, and what the
+    design and this model do about it."""
+
+    name: str
+    rule: str
+    source: str
+    handling: str
+
+
+AWS_RULES = (
+    AwsRule("metric-math-missing-data",
+            "In metric math a missing value counts as 0, and FILL gives an alarm a latest datapoint, so a "
+            "late SQS minute reads as 'no videos' and a 1-out-of-1 alarm stays OK while videos wait.",
+            "CloudWatch User Guide, 'Using metric math' (missing values; FILL in alarms: 'You can work around "
+            "this by using a M out of N alarm')",
+            "backstop scale-out alarm is 1 out of 3; the model computes every datapoint with late or missing "
+            "SQS data as 0"),
+    AwsRule("sqs-inactive-queue",
+            "A queue without messages or API calls for 6 hours stops publishing metrics; they resume up to "
+            "15 minutes late.",
+            "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS'",
+            "submit sizes the group itself and the agents read GetQueueAttributes, so neither waits for "
+            "metrics; alarms only back up other clients (sqs_inactive_wakeup_s, default 900)"),
+    AwsRule("managed-scaling-steps",
+            "An ECS capacity provider whose group spans several Availability Zones or instance types scales "
+            "out by exactly minimumScalingStepSize, and blocks further scale-out while an instance is inside "
+            "instanceWarmupPeriod; it starts at two instances from zero.",
+            "ECS API reference, ManagedScaling; ECS Developer Guide, 'Amazon ECS managed scaling behavior'",
+            "not used: the group is sized directly (submit, step-scaling alarm), the whole fleet at once"),
+    AwsRule("capacity-provider-hop",
+            "Tasks of a capacity provider wait in PROVISIONING for the CapacityProviderReservation metric and "
+            "its alarm before an instance launches; without managed scaling, unplaceable tasks fail and the "
+            "service scheduler backs off up to 15 minutes.",
+            "ECS Developer Guide, managed scaling behavior; 'Service throttle logic'",
+            "no capacity provider: instances launch from the queue signal, daemon tasks follow them"),
+    AwsRule("managed-scale-in",
+            "ECS managed scaling scales in after 15 one-minute datapoints below target, at most 50% a "
+            "minute, and lifts managed termination protection only from empty instances.",
+            "ECS Developer Guide, managed scaling behavior",
+            "this stack: agents terminate idle instances after ScaleInIdleMinutes; modelled for the original "
+            "stack's empty instances (cp_scale_in_*)"),
+    AwsRule("alarm-actions-repeat",
+            "An alarm with an Auto Scaling action invokes it once a minute while it stays in ALARM.",
+            "CloudWatch User Guide, 'Using Amazon CloudWatch alarms' (alarm actions)",
+            "the backstop idle alarm only breaches while the group is above 0, so it stops once it has acted "
+            "and never undoes a later submit; the model re-evaluates every alarm every minute"),
+    AwsRule("original-termination-protection",
+            "The original stack's tasks never scale in and managed termination protection keeps every "
+            "instance that holds a task, so its 180-minute alarm cannot bring a fleet that ran a job to zero.",
+            "deepsea-ai CDK source (ecs_task_autoscaling.ts); ECS Developer Guide, managed termination "
+            "protection",
+            "modelled: the original's instances with tasks stay; the estimate reports them as still running"),
+    AwsRule("sqs-approximate-counts",
+            "GetQueueAttributes counts are approximate and may take a minute to become consistent.",
+            "SQS API reference, GetQueueAttributes",
+            "the video queue delays every message longer than that lag plus the agent's check-to-kill time, so "
+            "an agent never kills a worker that could have taken a new video (sqs_count_lag_s)"),
+    AwsRule("step-scaling-warmup",
+            "While instances added by a step policy warm up, a repeated alarm in the same step adds nothing "
+            "and a larger step adds only the difference.",
+            "EC2 Auto Scaling User Guide, 'Step and simple scaling policies' (instance warm-up)",
+            "the backstop alarm's repeats and its 3-minute window never add instances twice; modelled"),
+    AwsRule("gpu-instance-types",
+            "ECS places a task only where its GPUs are free; the ECS GPU-optimized AL2023 AMI is x86_64 and "
+            "NVIDIA-only.",
+            "ECS Developer Guide, 'Amazon ECS task definitions for GPU workloads' and 'Amazon ECS-optimized "
+            "Linux AMIs'",
+            "validate rejects unknown, non-GPU and arm64 types; one daemon task per GpusPerTask GPUs"),
+    AwsRule("crash-loop",
+            "A worker that dies before receiving leaves videos visible with a receive count that never rises: "
+            "no dead-letter move, no idle, the fleet runs on.",
+            "SQS Developer Guide, dead-letter queues (maxReceiveCount counts receives)",
+            "the agent halts the stack after repeated worker exits while videos wait; an alarm notifies and "
+            "stops the group after StuckMinutes without a receive"),
+)
 
 
 def describe(name: str) -> dict:
@@ -247,4 +336,7 @@ def listing(prices: Optional[Prices] = None) -> str:
     for name, usd in prices.services.items():
         lines.append(f"  price.{name} = {usd:g}")
         lines.append(f"      source: {prices.service_sources[name]}")
+    lines += ["", "AWS rules the design depends on (not overridable; the model applies them):", ""]
+    for rule in AWS_RULES:
+        lines += [f"  {rule.name}: {rule.rule}", f"      source: {rule.source}", f"      design: {rule.handling}"]
     return "\n".join(lines)

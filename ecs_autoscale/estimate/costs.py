@@ -5,16 +5,17 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..config import ModelConfig
+from ..scaling_design import ScalingDesign
 from .assumptions import Assumptions, Prices
 from .model import Outcome
 from .workload import Workload
 
 HOURS_PER_MONTH = 730
 """AWS prices monthly storage and metrics on a 730-hour month."""
-ALARM_METRICS = {"queue-has-videos": 3, "queue-idle": 2, "ECS-managed capacity": 2}
+ALARM_METRICS = {"backstop scale-out": 4, "backstop idle": 4, "stuck videos": 4}
 """Metrics read by the stack's alarms (CloudWatch bills a metric-math alarm per metric it reads):
-queue-has-videos (visible, in flight, desired task count), queue-idle (visible, in flight), and the
-two ECS-managed CapacityProviderReservation alarms (1 each)."""
+backstop scale-out and idle (visible, delayed, in flight, group desired capacity each), stuck videos
+(visible, in flight, received, instances in service). The group metrics themselves are free."""
 STACK_ALARM_METRICS = sum(ALARM_METRICS.values())
 
 
@@ -54,23 +55,27 @@ class CostLine:
     note: str
 
 
-NO_CHARGE_AT_ZERO = ("SQS queues (billed per request; nothing polls at zero), ECS cluster, service and task "
-                     "definition, Auto Scaling group and launch template at 0 instances, IAM roles, an empty log "
-                     "group; no NAT gateway or load balancer exists")
+NO_CHARGE_AT_ZERO = ("SQS queues (billed per request; nothing polls at zero), ECS cluster, services and task "
+                     "definition, Auto Scaling group (and its free group metrics) and launch template at 0 "
+                     "instances, IAM roles, an SNS topic without messages, an empty log group; no NAT gateway, "
+                     "load balancer or Container Insights")
 NOT_COUNTED = ("CloudWatch Logs ingestion while running ($0.50/GB), data transfer, the model image in ECR "
                "(outside this stack)")
 
 
-def idle_monthly(config: ModelConfig, workload: Workload, a: Assumptions, prices: Prices) -> list[CostLine]:
+def idle_monthly(config: ModelConfig, workload: Workload, a: Assumptions, prices: Prices,
+                 design: ScalingDesign) -> list[CostLine]:
     lines = [
         CostLine("CloudWatch alarms", STACK_ALARM_METRICS * prices.service("cloudwatch_alarm_metric_month"),
-                 f"{STACK_ALARM_METRICS} alarm metrics: queue-has-videos (3 metrics), queue-idle (2 metrics), "
-                 "2 ECS-managed capacity alarms"),
-        CostLine("Container Insights", a.container_insights_idle_metrics * prices.service("cloudwatch_custom_metric_month"),
-                 f"about {a.container_insights_idle_metrics:g} count metrics still published at zero"),
+                 f"{STACK_ALARM_METRICS} alarm metrics: " + ", ".join(f"{name} ({n})" for name, n in ALARM_METRICS.items())),
         CostLine("S3 results", workload.videos * a.results_mb_per_video / 1024 * prices.service("s3_standard_gb_month"),
                  f"{workload.videos} x {a.results_mb_per_video:g} MB .tracks.tar.gz; grows with every run"),
     ]
+    if design.warm_pool_size:
+        lines.append(CostLine(
+            "Warm pool volumes", design.warm_pool_size * config.volume_gb * prices.service("ebs_gp3_gb_month"),
+            f"{design.warm_pool_size} stopped instance(s) x {config.volume_gb} GB gp3 root volume (stopped "
+            "instances pay only for their volumes; refills after use are in the run's GPU hours)"))
     if a.video_mb_kept_per_video:
         lines.append(CostLine(
             "S3 videos kept", workload.videos * a.video_mb_kept_per_video / 1024 * prices.service("s3_standard_gb_month"),

@@ -1,28 +1,29 @@
 """Discrete-event model of one stack processing one workload, to the second.
 
-The world: the SQS video queue (visible and in-flight messages, receive counts, visibility timeout,
-dead-letter queue after MaxReceiveCount receives), the ECS service (desired count; tasks waiting for
-an instance, starting, idle, busy, stopping; one task per instance), EC2 instances (pending, booting,
-registered, shutting down) and the per-minute CloudWatch samples every alarm reads. Who changes the
-desired count and the instance count, and when, is a pluggable rule set (`scaling.py`): this stack's,
-read from `ScalingDesign`, or the original stack's. Deterministic: same inputs, same timeline.
+The world: the SQS video queue (delayed, visible and in-flight messages, receive counts, visibility
+timeout, dead-letter queue after MaxReceiveCount receives), the Auto Scaling group (its desired
+capacity, a warm pool of stopped instances, instances pending, booting, registered, draining and
+shutting down, each with GPU slots and an image cache), the ECS service placing tasks on free slots
+of registered instances, and the per-minute CloudWatch samples every alarm reads. Who changes the
+service's desired count and the group's desired capacity, and when, is a pluggable rule set
+(`scaling.py`): this stack's, read from `ScalingDesign`, or the original stack's. Deterministic: same
+inputs, same timeline.
 
-Not modelled: spot interruptions, EC2 capacity shortages, a worker that extends its visibility timeout
-or protects its task from scale-in, upload time before a video is queued.
+Not modelled: spot interruptions, EC2 capacity shortages, upload time before a video is queued.
 """
 from __future__ import annotations
 
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol
 
 from .assumptions import Assumptions
 from .workload import Workload
 
 TICK_S = 60
-"""SQS and the ECS capacity provider publish one datapoint a minute; alarms evaluate once a minute."""
+"""SQS and Auto Scaling group metrics are one datapoint a minute; alarms evaluate once a minute."""
 MAX_SIMULATED_S = 400 * 24 * 3600
 FOREVER = 10**9
 """Run length before the workload starts: the stack idled at zero for as long as any alarm looks back."""
@@ -36,9 +37,8 @@ class ModelError(RuntimeError):
 class Video:
     id: int
     arrival: float
-    state: str = "not yet sent"  # -> visible -> in_flight -> done | dead
+    state: str = "not yet sent"  # -> delayed -> visible -> in_flight -> done | dead
     receives: int = 0
-    received_at: float = 0.0
     first_start: Optional[float] = None
     finished: Optional[float] = None
 
@@ -46,20 +46,32 @@ class Video:
 @dataclass(eq=False)
 class Instance:
     id: int
-    launched: float
-    billed_from: float
+    slots: int
+    """Tasks this instance runs at once (its GPUs // GpusPerTask)."""
+    state: str = "pending"  # warm (stopped in the pool) | pending | booting | registered | draining | ended
     registered: Optional[float] = None
-    task: Optional["Task"] = None
-    image_cached: bool = False
-    ended: Optional[float] = None  # termination started: billing stops
+    image_ready: Optional[float] = None
+    """When the model image is in the instance's cache (None: not pulled, not being pulled)."""
+    tasks: list = field(default_factory=list)
+    billed: list = field(default_factory=list)
+    """[start, end] intervals the instance was running (EC2 bills running instances only)."""
     busy_s: float = 0.0
+    protected: bool = False
+    """Managed termination protection of the original stack: an instance holding a task stays."""
+
+    @property
+    def alive(self) -> bool:
+        return self.state not in ("warm", "ended")
+
+    def active_tasks(self) -> list["Task"]:
+        return [t for t in self.tasks if t.state in ("starting", "idle", "busy")]
 
 
 @dataclass(eq=False)
 class Task:
     id: int
-    state: str = "new"  # -> provisioning (waiting for an instance) -> starting -> idle <-> busy -> stopping -> stopped
-    instance: Optional[Instance] = None
+    instance: Instance
+    state: str = "starting"  # -> idle <-> busy -> stopping -> stopped
     video: Optional[Video] = None
     busy_since: float = 0.0
     attempt: int = 0
@@ -70,46 +82,33 @@ class Sample:
     """One minute's datapoint of every metric an alarm reads."""
 
     visible: int = 0
+    delayed: int = 0
     in_flight: int = 0
-    desired: int = 0
-    """The service's desired task count (Container Insights DesiredTaskCount)."""
-    needed: int = 0
-    """Instances needed (ECS 'M'): instances running a task plus tasks waiting for an instance."""
+    received: int = 0
+    """NumberOfMessagesReceived during the minute."""
+    group_desired: int = 0
+    """GroupDesiredCapacity of the Auto Scaling group."""
+    in_service: int = 0
+    """GroupInServiceInstances: running instances, registered with ECS or still booting."""
     instances: int = 0
-    """Instances in the group (ECS 'N'), booting ones included."""
+    tasks: int = 0
+    """Instances with a task (the original's ECS managed scaling 'M')."""
     missing: bool = False
     """SQS not publishing yet (an inactive queue waking up)."""
 
-
-def reservation_percent(s: Sample) -> float:
-    """ECS CapacityProviderReservation: M / N * 100, with ECS's 200 for 'tasks wait, no instance'."""
-    if s.instances == 0:
-        return 200.0 if s.needed > 0 else 100.0
-    return 100.0 * s.needed / s.instances
+    @property
+    def queued(self) -> int:
+        """Videos waiting, delayed or in progress."""
+        return self.visible + self.delayed + self.in_flight
 
 
 class MetricHistory:
-    """Per-minute samples plus run lengths, so 'the last N datapoints all breach' is O(1)."""
+    """Per-minute samples, read the way an alarm reads them: `delay` seconds after the minute."""
 
-    RUNS = ("idle", "no_visible", "below_target")
-
-    def __init__(self, target_percent: float) -> None:
-        self.target_percent = target_percent
+    def __init__(self) -> None:
         self.samples: list[Sample] = []
-        self._runs: dict[str, list[int]] = {name: [] for name in self.RUNS}
-        self._visible_sum = [0]
 
     def add(self, s: Sample) -> None:
-        checks = {
-            # missing data counts as idle: the scale-in alarm treats missing data as breaching
-            "idle": s.missing or s.visible + s.in_flight == 0,
-            "no_visible": s.visible == 0,
-            "below_target": reservation_percent(s) < self.target_percent,
-        }
-        for name, ok in checks.items():
-            runs = self._runs[name]
-            runs.append((self.run(name, len(runs) - 1) + 1) if ok else 0)
-        self._visible_sum.append(self._visible_sum[-1] + s.visible)
         self.samples.append(s)
 
     def latest(self, now: float, delay: float) -> int:
@@ -120,27 +119,30 @@ class MetricHistory:
     def sample(self, i: int) -> Sample:
         return self.samples[i] if i >= 0 else Sample()
 
-    def run(self, name: str, i: int) -> int:
-        if i < 0:
-            return FOREVER if name in ("idle", "no_visible") else 0
-        return self._runs[name][i]
+    def run(self, i: int, breaching: Callable[[Sample], bool], before_start: bool) -> int:
+        """How many datapoints up to i all breach (before t=0 the stack idled at zero forever)."""
+        count = 0
+        while i >= 0:
+            if not breaching(self.samples[i]):
+                return count
+            count += 1
+            i -= 1
+        return FOREVER if before_start else count
 
-    def maximum(self, metric: str, i: int, count: int) -> int:
-        """Maximum statistic of `metric` over the `count` samples ending at i (0 before t=0)."""
-        return max((getattr(self.sample(j), metric) for j in range(i - count + 1, i + 1)), default=0)
-
-    def mean_visible(self, i: int, count: int) -> float:
+    def mean(self, metric: str, i: int, count: int) -> float:
         """Average of the last `count` samples (before t=0 the queue was empty)."""
-        if i < 0:
-            return 0.0
-        start = max(0, i - count + 1)
-        return (self._visible_sum[i + 1] - self._visible_sum[start]) / count
+        values = [getattr(self.sample(j), metric) for j in range(i - count + 1, i + 1)]
+        return sum(values) / count
 
 
 class ScalingRules(Protocol):
     label: str
 
     def on_tick(self, sim: "Simulation") -> None: ...
+
+    def on_arrival(self, sim: "Simulation", video: Video) -> None: ...
+
+    def on_registered(self, sim: "Simulation", instance: Instance) -> None: ...
 
     def settled(self, sim: "Simulation") -> bool: ...
 
@@ -156,6 +158,17 @@ class LogEvent:
 class QueueSettings:
     visibility_timeout_s: float
     max_receive_count: int
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    fleet_size: int
+    tasks_per_instance: int = 1
+    prepull: bool = False
+    """The instance pulls the model image at boot, before ECS places a task (this stack's user data)."""
+    warm_pool: int = 0
+    stop_timeout_s: float = 60.0
 
 
 @dataclass
@@ -165,10 +178,15 @@ class Outcome:
     label: str
     events: list[LogEvent]
     series: list[tuple[float, int, int, int, int, int]]
-    """(t, visible, in flight, desired tasks, running tasks, instances) at every change."""
+    """(t, visible + delayed, in flight, desired tasks, running tasks, instances) at every change."""
     first_task_running_s: Optional[float]
+    first_video_started_s: Optional[float]
     all_done_s: float
     back_to_zero_s: Optional[float]
+    """None: the fleet does not return to zero by itself (see `still_running`)."""
+    still_running: int
+    """Instances still running when the model stopped looking (the original stack keeps them)."""
+    horizon_s: float
     instance_seconds: float
     busy_seconds: float
     peak_instances: int
@@ -181,6 +199,7 @@ class Outcome:
     """Receives beyond each video's first: retries after a visibility timeout."""
     expired_receives: int
     interrupted: int
+    """Videos cut: their task was stopped mid-video."""
     wait_mean_s: float
     wait_max_s: float
 
@@ -190,35 +209,38 @@ class Outcome:
 
 
 class Simulation:
-    def __init__(self, workload: Workload, queue: QueueSettings, fleet_size: int, assumptions: Assumptions,
-                 rules: ScalingRules, *, target_percent: float, stop_timeout_s: float) -> None:
+    def __init__(self, workload: Workload, queue: QueueSettings, fleet: FleetSettings, assumptions: Assumptions,
+                 rules: ScalingRules) -> None:
         self.workload = workload
         self.queue = queue
-        self.fleet_size = fleet_size
+        self.fleet = fleet
         self.a = assumptions
         self.rules = rules
-        self.stop_timeout_s = stop_timeout_s
         self.now = 0.0
-        self.history = MetricHistory(target_percent)
+        self.history = MetricHistory()
         self.videos = [Video(i + 1, t) for i, t in enumerate(workload.arrival_times())]
         self.visible: deque[Video] = deque()
+        self.delayed = 0
         self.in_flight = 0
-        self.desired = 0
+        self.received_this_minute = 0
+        self.service_desired = 0
+        self.group_desired = 0
+        self.group_max = fleet.fleet_size
+        self.instances: list[Instance] = []
         self.tasks: list[Task] = []
-        self.provisioning: deque[Task] = deque()
         self.idle_tasks: deque[Task] = deque()
-        self.task_counts = {"provisioning": 0, "starting": 0, "idle": 0, "busy": 0, "stopping": 0}
-        self.alive: dict[int, Instance] = {}
-        self.all_instances: list[Instance] = []
         self.events: list[LogEvent] = []
         self.series: list[tuple[float, int, int, int, int, int]] = []
         self._heap: list = []
         self._seq = 0
+        self._placement_pending = False
         self._unsettled_videos = len(self.videos)
         self.first_task_running: Optional[float] = None
         self.back_to_zero: Optional[float] = None
         self.expired_receives = 0
         self.interrupted = 0
+        for _ in range(fleet.warm_pool):
+            self._new_instance("warm")
 
     # --- event queue ----------------------------------------------------------------------------
     def at(self, t: float, fn: Callable, *args, first: bool = False) -> None:
@@ -256,111 +278,232 @@ class Simulation:
         for video in self.videos:
             self.at(video.arrival, self._arrive, video)
 
-    # --- metrics and scaling rules ---------------------------------------------------------------
-    def needed_instances(self) -> int:
-        c = self.task_counts
-        return c["provisioning"] + c["starting"] + c["idle"] + c["busy"] + c["stopping"]
+    # --- metrics ---------------------------------------------------------------------------------
+    def alive(self) -> list[Instance]:
+        return [i for i in self.instances if i.alive]
+
+    def warm_pool(self) -> list[Instance]:
+        return [i for i in self.instances if i.state == "warm"]
+
+    def queued(self) -> int:
+        """Videos waiting, delayed or in progress: what GetQueueAttributes reports."""
+        return len(self.visible) + self.delayed + self.in_flight
 
     def _tick(self) -> None:
+        alive = self.alive()
         self.history.add(Sample(
-            visible=len(self.visible), in_flight=self.in_flight, desired=self.desired, needed=self.needed_instances(),
-            instances=len(self.alive), missing=self.now < self.a.sqs_inactive_wakeup_s))
+            visible=len(self.visible), delayed=self.delayed, in_flight=self.in_flight,
+            received=self.received_this_minute, group_desired=self.group_desired,
+            in_service=sum(i.state in ("booting", "registered", "draining") for i in alive),
+            instances=len(alive), tasks=sum(bool(i.active_tasks()) for i in alive),
+            missing=self.now < self.a.sqs_inactive_wakeup_s))
+        self.received_this_minute = 0
         self.rules.on_tick(self)
         if self._unsettled_videos or not self.rules.settled(self):
             self.at(self.now + TICK_S, self._tick, first=True)
 
+    # --- the Auto Scaling group ------------------------------------------------------------------
+    def _new_instance(self, state: str) -> Instance:
+        instance = Instance(len(self.instances) + 1, self.fleet.tasks_per_instance, state)
+        if state == "warm":
+            instance.image_ready = -math.inf  # prepared: pulled during its first boot, then stopped
+        self.instances.append(instance)
+        return instance
+
+    def set_group_desired(self, count: int, reason: str) -> None:
+        """SetDesiredCapacity / a scaling activity: launch or terminate to reach `count`."""
+        count = max(0, min(count, self.group_max))
+        if count == self.group_desired:
+            return
+        before, self.group_desired = self.group_desired, count
+        alive = self.alive()
+        victims = sorted(alive, key=lambda i: (bool(i.active_tasks()), -i.id))
+        removable = [v for v in victims if not v.protected][:max(0, len(alive) - count)]
+        kept = max(0, len(alive) - count) - len(removable)
+        self.log("capacity", f"{reason}: instances {before} -> {count}"
+                             + (f" ({kept} protected instance{'s' if kept != 1 else ''} stay)" if kept else ""))
+        if count > len(alive):
+            self.after(self.a.asg_action_s, self._launch_missing)
+        for instance in removable:
+            self.after(self.a.asg_action_s, self.terminate, instance, reason)
+
+    def _launch_missing(self) -> None:
+        for _ in range(self.group_desired - len(self.alive())):
+            pool = self.warm_pool()
+            if pool:
+                self._start_from_pool(pool[0])
+            else:
+                self._launch_new(self._new_instance("pending"))
+
+    def _launch_new(self, instance: Instance) -> None:
+        instance.state = "pending"
+        running = self.now + self.a.instance_pending_s
+        instance.billed.append([running, None])
+        if self.fleet.prepull:
+            instance.image_ready = running + self.a.docker_ready_s + self.a.image_pull_s
+        self.at(running, self._running, instance)
+        self.at(running + self.a.instance_boot_s, self._registered, instance)
+
+    def _start_from_pool(self, instance: Instance) -> None:
+        instance.state = "pending"
+        running = self.now + self.a.warm_start_s
+        instance.billed.append([running, None])
+        self.at(running, self._running, instance)
+        self.at(running + self.a.warm_boot_s, self._registered, instance)
+        if self.fleet.warm_pool:
+            self._refill_pool()
+
+    def _refill_pool(self) -> None:
+        """The pool launches a replacement, prepares it (boot and image pull, billed) and stops it."""
+        spare = self._new_instance("preparing")
+        start = self.now + self.a.instance_pending_s
+        spare.billed.append([start, start + self.a.docker_ready_s + self.a.image_pull_s])
+        spare.state = "warm"
+        spare.image_ready = start + self.a.docker_ready_s + self.a.image_pull_s
+
+    def _running(self, instance: Instance) -> None:
+        if instance.state == "pending":
+            instance.state = "booting"
+
+    def _registered(self, instance: Instance) -> None:
+        if instance.state != "booting":
+            return
+        instance.state = "registered"
+        instance.registered = self.now
+        self.rules.on_registered(self, instance)
+        self.request_placement()
+
+    def terminate(self, instance: Instance, reason: str, to_pool: bool = False) -> None:
+        """The instance leaves: its tasks end with it (a busy one cuts its video)."""
+        if not instance.alive:
+            return
+        for task in instance.active_tasks():
+            self._stop_task(task, at_once=True)
+        instance.billed[-1][1] = self.now
+        keep = to_pool and len(self.warm_pool()) < self.fleet.warm_pool
+        instance.state = "warm" if keep else "ended"
+        if not keep:
+            instance.image_ready = None
+        if not self.alive():
+            self.after(self.a.instance_shutdown_s, self._maybe_zero)
+        self.request_placement()
+
+    def _maybe_zero(self) -> None:
+        if not self.alive() and self.back_to_zero is None:
+            self.back_to_zero = self.now
+            self.log("capacity", "back to zero instances")
+
+    def drain(self, instance: Instance) -> None:
+        """UpdateContainerInstancesState DRAINING: no new task is placed on it."""
+        if instance.state == "registered":
+            instance.state = "draining"
+
+    def undrain(self, instance: Instance) -> None:
+        if instance.state == "draining":
+            instance.state = "registered"
+            self.request_placement()
+
     # --- the ECS service -------------------------------------------------------------------------
-    def set_desired(self, count: int, reason: str) -> None:
-        count = max(0, min(count, self.fleet_size))
-        if count == self.desired:
+    def set_service_desired(self, count: int, reason: str) -> None:
+        count = max(0, min(count, self.fleet.fleet_size * self.fleet.tasks_per_instance))
+        if count == self.service_desired:
             return
-        self.log("scale", f"{reason}: tasks {self.desired} -> {count}")
-        self.desired = count
-        self._reconcile()
+        if reason:
+            self.log("scale", f"{reason}: tasks {self.service_desired} -> {count}")
+        self.service_desired = count
+        active = [t for t in self.tasks if t.state in ("starting", "idle", "busy")]
+        if len(active) > count:
+            order = {"starting": 0, "idle": 1, "busy": 2}
+            for task in sorted(active, key=lambda t: (order[t.state], -t.id))[:len(active) - count]:
+                self._stop_task(task)
+        self.request_placement()
 
-    def _set_state(self, task: Task, state: str) -> None:
-        if task.state in self.task_counts:
-            self.task_counts[task.state] -= 1
-        task.state = state
-        if state in self.task_counts:
-            self.task_counts[state] += 1
-
-    def _reconcile(self) -> None:
-        """ECS service scheduler: as many tasks as desired; stop the least useful ones first."""
-        active = [t for t in self.tasks if t.state in ("provisioning", "starting", "idle", "busy")]
-        for _ in range(self.desired - len(active)):
-            task = Task(len(self.tasks) + 1)
-            self.tasks.append(task)
-            self._set_state(task, "provisioning")
-            self.provisioning.append(task)
-        if len(active) > self.desired:
-            order = {"provisioning": 0, "starting": 1, "idle": 2, "busy": 3}
-            for task in sorted(active, key=lambda t: (order[t.state], -t.id))[:len(active) - self.desired]:
-                self._stop(task)
-        self._place()
-
-    def _stop(self, task: Task) -> None:
-        if task.state == "provisioning":
-            self.provisioning.remove(task)
-            self._set_state(task, "stopped")
-            return
-        if task.state == "busy":
-            self._abort_video(task)
-        self._set_state(task, "stopping")
-        # a worker running as PID 1 without a SIGTERM handler is killed only at the container's stopTimeout
-        self.after(self.stop_timeout_s, self._task_stopped, task)
-
-    def _abort_video(self, task: Task) -> None:
-        """The video stays in flight until its visibility timeout, then another task retries it."""
-        task.instance.busy_s += self.now - task.busy_since
-        self.interrupted += 1
-        self.log("video", f"video {task.video.id} interrupted mid-run; retried after the visibility timeout")
-        task.video = None
-        task.attempt += 1
-
-    def _task_stopped(self, task: Task) -> None:
-        self._set_state(task, "stopped")
-        instance = task.instance
-        if instance is not None and instance.task is task:
-            instance.task = None
-        self._place()
+    def request_placement(self) -> None:
+        """The service scheduler places waiting tasks a moment after capacity changes."""
+        if not self._placement_pending:
+            self._placement_pending = True
+            self.after(self.a.placement_delay_s, self._place)
 
     def _place(self) -> None:
-        """distinctInstance: one task per registered instance without a task."""
-        if not self.provisioning:
-            return
-        for instance in sorted(self.alive.values(), key=lambda i: i.id):
-            if not self.provisioning:
+        self._placement_pending = False
+        active = sum(t.state in ("starting", "idle", "busy") for t in self.tasks)
+        missing = self.service_desired - active
+        for instance in sorted(self.alive(), key=lambda i: i.id):
+            if missing <= 0:
                 break
-            if instance.registered is None or instance.task is not None:
+            if instance.state != "registered":
                 continue
-            task = self.provisioning.popleft()
-            task.instance = instance
-            instance.task = task
-            self._set_state(task, "starting")
-            pull = 0.0 if instance.image_cached else self.a.image_pull_s
-            self.after(pull + self.a.task_start_s, self._task_ready, task)
+            free = instance.slots - len(instance.active_tasks())
+            for _ in range(min(free, missing)):
+                self._start_task(instance)
+                missing -= 1
+
+    def _start_task(self, instance: Instance) -> None:
+        task = Task(len(self.tasks) + 1, instance)
+        self.tasks.append(task)
+        instance.tasks.append(task)
+        if instance.image_ready is None:
+            instance.image_ready = self.now + self.a.image_pull_s  # the ECS agent pulls now
+        ready = max(self.now, instance.image_ready) + self.a.task_start_s
+        self.at(ready, self._task_ready, task)
 
     def _task_ready(self, task: Task) -> None:
         if task.state != "starting":
             return
-        task.instance.image_cached = True
         if self.first_task_running is None:
             self.first_task_running = self.now
             self.log("task", "first task running")
         self._become_idle(task)
 
     def _become_idle(self, task: Task) -> None:
-        self._set_state(task, "idle")
+        task.state = "idle"
         self.idle_tasks.append(task)
         self._dispatch()
 
+    def _stop_task(self, task: Task, at_once: bool = False) -> None:
+        if task.state == "busy":
+            self._abort_video(task)
+        task.state = "stopping"
+        if at_once:
+            self._task_stopped(task)
+        else:
+            # a worker running as PID 1 without a SIGTERM handler is killed only at the container's stopTimeout
+            self.after(self.fleet.stop_timeout_s, self._task_stopped, task)
+
+    def _abort_video(self, task: Task) -> None:
+        """The video stays in flight until its visibility timeout, then another task retries it."""
+        task.instance.busy_s += self.now - task.busy_since
+        self.interrupted += 1
+        self.log("video", f"video {task.video.id} cut mid-run; retried after the visibility timeout")
+        task.video = None
+        task.attempt += 1
+
+    def _task_stopped(self, task: Task) -> None:
+        task.state = "stopped"
+        self.request_placement()
+
+    def busy_tasks(self, instance: Instance) -> int:
+        return sum(t.state == "busy" for t in instance.tasks)
+
     # --- the queue and the worker ----------------------------------------------------------------
     def _arrive(self, video: Video) -> None:
-        video.state = "visible"
-        self.visible.append(video)
+        if self.queue.delay_s:
+            video.state = "delayed"
+            self.delayed += 1
+            self.after(self.queue.delay_s, self._delay_over, video)
+        else:
+            self._make_visible(video)
         if video is self.videos[-1] and self.workload.spread_hours:
             self.log("queue", "last video queued")
+        self.rules.on_arrival(self, video)
+
+    def _delay_over(self, video: Video) -> None:
+        self.delayed -= 1
+        self._make_visible(video)
+
+    def _make_visible(self, video: Video) -> None:
+        video.state = "visible"
+        self.visible.append(video)
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -370,12 +513,13 @@ class Simulation:
             if task.state != "idle":
                 continue
             video = self.visible.popleft()
-            video.state, video.received_at = "in_flight", self.now
+            video.state = "in_flight"
             video.receives += 1
             self.in_flight += 1
+            self.received_this_minute += 1
             if video.first_start is None:
                 video.first_start = self.now
-            self._set_state(task, "busy")
+            task.state = "busy"
             task.video, task.busy_since = video, self.now
             task.attempt += 1
             # finishing exactly at the timeout counts as in time: schedule it before the expiry
@@ -404,10 +548,8 @@ class Simulation:
             self._unsettled_videos -= 1
             self.log("video", f"video {video.id} moved to the dead queue after {video.receives} receives")
             return
-        video.state = "visible"
-        self.visible.append(video)
         self.log("video", f"video {video.id} visible again after the visibility timeout (receive {receive})")
-        self._dispatch()
+        self._make_visible(video)
 
     def _settle(self, video: Video, state: str) -> None:
         video.state, video.finished = state, self.now
@@ -416,59 +558,11 @@ class Simulation:
         if not self._unsettled_videos:
             self.log("video", "all videos done")
 
-    # --- the Auto Scaling group ------------------------------------------------------------------
-    def launch(self, count: int, reason: str) -> int:
-        count = min(count, self.fleet_size - len(self.alive))
-        for _ in range(max(0, count)):
-            instance = Instance(len(self.all_instances) + 1, self.now, self.now + self.a.instance_pending_s)
-            self.all_instances.append(instance)
-            self.alive[instance.id] = instance
-            self.after(self.a.instance_pending_s + self.a.instance_boot_s, self._registered, instance)
-        if count > 0:
-            self.log("capacity", f"{reason}: +{count} instance{'s' if count > 1 else ''} ({len(self.alive)} in group)")
-        return max(0, count)
-
-    def _registered(self, instance: Instance) -> None:
-        if instance.ended is not None:
-            return
-        instance.registered = self.now
-        self._place()
-
-    def idle_instances(self) -> list[Instance]:
-        """Instances without a task, registered ones first: the only ones managed termination
-        protection lets the group remove."""
-        free = [i for i in self.alive.values() if i.task is None]
-        return sorted(free, key=lambda i: (i.registered is None, i.id))
-
-    def terminate(self, instances: list[Instance], reason: str) -> None:
-        for instance in instances:
-            if instance.id not in self.alive:
-                continue
-            task = instance.task
-            if task is not None and task.state not in ("stopped",):
-                # only the original stack removes instances that still run a task
-                if task.state == "busy":
-                    self._abort_video(task)
-                self._set_state(task, "stopped")
-            instance.task = None
-            instance.ended = self.now
-            del self.alive[instance.id]
-            self.after(self.a.instance_shutdown_s, self._instance_gone)
-        if instances:
-            self.log("capacity", f"{reason}: -{len(instances)} instance{'s' if len(instances) > 1 else ''} "
-                                 f"({len(self.alive)} in group)")
-        self._reconcile()
-
-    def _instance_gone(self) -> None:
-        if not self.alive and not any(i.ended is not None and i.ended + self.a.instance_shutdown_s > self.now
-                                      for i in self.all_instances):
-            self.back_to_zero = self.now
-            self.log("capacity", "back to zero instances")
-
     # --- bookkeeping -----------------------------------------------------------------------------
     def _record(self) -> None:
-        running = self.task_counts["idle"] + self.task_counts["busy"]
-        point = (self.now, len(self.visible), self.in_flight, self.desired, running, len(self.alive))
+        running = sum(t.state in ("idle", "busy") for t in self.tasks)
+        point = (self.now, len(self.visible) + self.delayed, self.in_flight, self.service_desired, running,
+                 len(self.alive()))
         if self.series and self.series[-1][1:] == point[1:]:
             return
         if self.series and self.series[-1][0] == self.now:
@@ -478,20 +572,22 @@ class Simulation:
 
     def _outcome(self) -> Outcome:
         waits = [v.first_start - v.arrival for v in self.videos if v.first_start is not None]
-        billed = sum(max(0.0, (i.ended if i.ended is not None else self.now) - i.billed_from)
-                     for i in self.all_instances)
-        if self.alive:
-            self.back_to_zero = None
+        billed = sum((end if end is not None else self.now) - start
+                     for i in self.instances for start, end in i.billed)
+        starts = [v.first_start for v in self.videos if v.first_start is not None]
+        still = len(self.alive())
         return Outcome(
             label=self.rules.label, events=sorted(self.events, key=lambda e: e.t), series=self.series,
             first_task_running_s=self.first_task_running,
+            first_video_started_s=min(starts) if starts else None,
             all_done_s=max(v.finished for v in self.videos),
-            back_to_zero_s=self.back_to_zero,
+            back_to_zero_s=None if still else self.back_to_zero,
+            still_running=still, horizon_s=self.now,
             instance_seconds=billed,
-            busy_seconds=sum(i.busy_s for i in self.all_instances),
+            busy_seconds=sum(i.busy_s for i in self.instances),
             peak_instances=max((p[5] for p in self.series), default=0),
             peak_tasks=max((p[4] for p in self.series), default=0),
-            instances_launched=len(self.all_instances),
+            instances_launched=sum(bool(i.billed) for i in self.instances),
             videos_done=sum(v.state == "done" for v in self.videos),
             videos_dead=sum(v.state == "dead" for v in self.videos),
             receives=sum(v.receives for v in self.videos),

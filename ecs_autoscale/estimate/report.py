@@ -26,26 +26,36 @@ def usd(value: Optional[float]) -> str:
 
 
 def _header(e: Estimate) -> list[str]:
-    c = e.config
+    c, d = e.config, e.design
     market = "spot" if c.spot else "on-demand"
     types = "/".join(c.instance_types)
+    per_instance = "one task per instance" if d.tasks_per_instance == 1 else f"{d.tasks_per_instance} tasks per instance"
+    sender = ("`submit` sizes the group as it queues" if e.sender == "ecs-autoscale"
+              else "videos from another client: only the backstop alarm sees them")
+    pool = f", warm pool of {d.warm_pool_size}" if d.warm_pool_size else ""
     return [
-        f"Estimate for {c.stack_name} ({c.region}): up to {c.fleet_size} x {types} {market}, "
-        f"one task per instance",
+        f"Estimate for {c.stack_name} ({c.region}): up to {c.fleet_size} x {types} {market}, {per_instance}{pool}",
         f"Workload: {e.workload.describe()}; TimeoutHours {c.timeout_hours:g}, MaxReceiveCount {c.max_receive_count}",
-        f"Scaling: tasks +{'/+'.join(str(add) for _, _, add in e.design.step_adjustments)} per "
-        f"{e.design.metric_period_seconds // 60}-min alarm on videos without a task "
-        f"(cooldown {e.design.scale_out_cooldown_seconds} s), to 0 after {e.design.scale_in_idle_minutes} idle min; "
-        f"instances follow via the ECS capacity provider",
+        f"Scaling: {sender}; backstop alarm +{'/+'.join(str(add) for _, _, add in d.step_adjustments)} instances "
+        f"({d.scale_out_datapoints_to_alarm} of {d.scale_out_evaluation_periods} 1-min datapoints); each instance "
+        f"leaves after {d.scale_in_idle_minutes} idle min (its agent); videos delayed {d.queue_delay_seconds} s",
         "",
     ]
+
+
+def _zero(o: Outcome) -> str:
+    if o.back_to_zero_s is not None:
+        return clock(o.back_to_zero_s)
+    return f"never ({o.still_running} kept)"
 
 
 def _summary(e: Estimate) -> list[str]:
     rows: list[tuple[str, list[str]]] = [
         ("first task running", [clock(o.first_task_running_s) for o in e.outcomes]),
         ("all videos done", [clock(o.all_done_s) for o in e.outcomes]),
-        ("back to zero instances", [clock(o.back_to_zero_s) for o in e.outcomes]),
+        ("back to zero instances", [_zero(o) for o in e.outcomes]),
+        ("  after the last video", [clock(o.back_to_zero_s - o.all_done_s) if o.back_to_zero_s is not None
+                                    else "-" for o in e.outcomes]),
         ("longest wait to start", [clock(o.wait_max_s) for o in e.outcomes]),
         ("peak tasks / instances", [f"{o.peak_tasks} / {o.peak_instances}" for o in e.outcomes]),
         ("GPU-instance hours", [f"{c.gpu_hours:.2f}" for c in e.costs]),
@@ -53,6 +63,7 @@ def _summary(e: Estimate) -> list[str]:
         ("GPU instance cost", [usd(c.instance_usd) for c in e.costs]),
         ("  + root volumes (gp3)", [usd(c.ebs_usd) for c in e.costs]),
         ("repeat receives / dead-lettered", [f"{o.repeat_receives} / {o.videos_dead}" for o in e.outcomes]),
+        ("videos cut mid-run", [str(o.interrupted) for o in e.outcomes]),
     ]
     label_width = max(len(label) for label, _ in rows) + 2
     widths = [max(len(o.label), *(len(values[i]) for _, values in rows)) + 2 for i, o in enumerate(e.outcomes)]
@@ -63,6 +74,11 @@ def _summary(e: Estimate) -> list[str]:
     as_of = e.prices.spot_as_of if cost.market == "spot" else e.prices.on_demand_as_of
     lines.append(f"(times after the first video is queued; {cost.instance_type} {cost.market} at {price}, "
                  f"{e.prices.region} prices of {as_of})")
+    for o in e.outcomes:
+        if o.back_to_zero_s is None and o.still_running:
+            lines.append(f"({o.label}: {o.still_running} instance(s) still running {clock(o.horizon_s - o.all_done_s)} "
+                         "after the last video, counted up to then; they hold tasks that never scale in, so they "
+                         "run until stopped by hand)")
     return lines
 
 
@@ -110,7 +126,8 @@ def _outcome_json(o: Outcome, cost) -> dict:
     return {
         "label": o.label,
         "first_task_running_s": o.first_task_running_s, "all_done_s": o.all_done_s,
-        "back_to_zero_s": o.back_to_zero_s, "wait_mean_s": o.wait_mean_s, "wait_max_s": o.wait_max_s,
+        "back_to_zero_s": o.back_to_zero_s, "still_running": o.still_running, "horizon_s": o.horizon_s,
+        "first_video_started_s": o.first_video_started_s, "wait_mean_s": o.wait_mean_s, "wait_max_s": o.wait_max_s,
         "peak_tasks": o.peak_tasks, "peak_instances": o.peak_instances, "instances_launched": o.instances_launched,
         "videos_done": o.videos_done, "videos_dead": o.videos_dead, "receives": o.receives,
         "repeat_receives": o.repeat_receives,
@@ -127,7 +144,7 @@ def as_json(e: Estimate) -> dict:
     return {
         "stack_name": c.stack_name, "region": c.region, "fleet_size": c.fleet_size,
         "instance_types": list(c.instance_types), "spot": c.spot,
-        "workload": asdict(e.workload),
+        "workload": asdict(e.workload), "sender": e.sender,
         "design": asdict(e.design),
         "price": {"instance_type": cost.instance_type, "market": cost.market, "usd_per_hour": cost.hourly_usd,
                   "region": e.prices.region, "on_demand_as_of": e.prices.on_demand_as_of,
