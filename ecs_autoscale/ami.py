@@ -19,9 +19,10 @@ AL2_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recom
 AL2023_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
 """Amazon Linux 2023 ECS GPU AMI (x86_64; NVIDIA driver and container toolkit preinstalled)."""
 
-GPU_AMI_PARAMETER = AL2_GPU_AMI_PARAMETER
-"""What the stack launches today. The move to AL2023 (issue 11) changes this one line, plus what AL2
-needed around it (user data, yum egress, root snapshot size)."""
+GPU_AMI_PARAMETER = AL2023_GPU_AMI_PARAMETER
+"""What the stack launches: the AL2 ECS GPU AMI reached end of life on June 30, 2026. AL2023's
+package mirrors are HTTPS (no port-80 egress), its GPU AMI enables ECS GPU support itself, and the
+root volume is still raised at plan time to whatever snapshot size the AMI has (infra/fleet.py)."""
 
 GPU_AMI_PARAMETERS: dict[str, str] = {"x86_64": GPU_AMI_PARAMETER}
 """Per CPU architecture. No arm64 entry: AWS publishes no ECS GPU-optimized AMI for arm64

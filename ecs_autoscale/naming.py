@@ -31,10 +31,9 @@ RULES = {
     "bucket_prefix": NameRule(r"^(?!xn--|sthree-|amzn-s3-demo-)[a-z0-9][a-z0-9.-]*-$", BUCKET_PREFIX_MAX,
                               "S3 bucket prefix", "it may not start with xn--, sthree- or amzn-s3-demo-"),
     "cluster": NameRule(r"^[A-Za-z0-9_-]+$", 255, "ECS cluster name"),
-    # ECS reserves these prefixes; matched in any case, since a deploy that fails halfway costs more
-    # than renaming a stack before anything exists.
-    "capacity_provider": NameRule(r"(?i)^(?!(aws|ecs|fargate))[A-Za-z0-9_-]+$", 255, "ECS capacity provider name",
-                                  "it may not start with aws, ecs or fargate"),
+    "service": NameRule(r"^[A-Za-z][A-Za-z0-9_-]*$", 255, "ECS service name"),
+    "topic": NameRule(r"^[A-Za-z0-9_-]+$", 256, "SNS topic name"),
+    "lifecycle_hook": NameRule(r"^[A-Za-z0-9\-_/]+$", 255, "lifecycle hook name"),
     "asg": NameRule(r"^[^:]+$", 255, "Auto Scaling group name"),
     "launch_template": NameRule(r"^[A-Za-z0-9().\-/_]+$", 128, "launch template name"),
     "role": NameRule(r"^[\w+=,.@-]+$", 64, "IAM role name"),
@@ -82,9 +81,18 @@ class StackNames:
     def service(self) -> str:
         return self.stack
 
+    def worker_service(self, slot: int) -> str:
+        """Daemon service of GPU slot `slot` (1-based): one task per instance each, so an instance with
+        n slots runs n services' tasks. The first keeps the StackName, as before."""
+        return self.stack if slot == 1 else f"{self.stack}-gpu{slot}"
+
     @property
-    def capacity_provider(self) -> str:
-        return f"{self.stack}-gpu"
+    def alerts_topic(self) -> str:
+        return f"{self.stack}-alerts"
+
+    @property
+    def warm_pool_hook(self) -> str:
+        return f"{self.stack}-prepare"
 
     @property
     def asg(self) -> str:
@@ -126,7 +134,9 @@ class StackNames:
             "video bucket prefix": ("bucket_prefix", self.video_bucket_prefix),
             "tracks bucket prefix": ("bucket_prefix", self.tracks_bucket_prefix),
             "cluster": ("cluster", self.cluster),
-            "capacity provider": ("capacity_provider", self.capacity_provider),
+            "worker service": ("service", self.worker_service(16)),
+            "alerts topic": ("topic", self.alerts_topic),
+            "warm-pool lifecycle hook": ("lifecycle_hook", self.warm_pool_hook),
             "autoscaling group": ("asg", self.asg),
             "launch template": ("launch_template", self.launch_template),
             "security group": ("security_group", self.security_group),

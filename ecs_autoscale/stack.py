@@ -11,10 +11,11 @@ from .config import ModelConfig
 from .infra.account import AccountContext
 from .infra.fleet import GpuFleet, GpuFleetProps
 from .infra.queues import VideoQueues, VideoQueuesProps
-from .infra.scaling import QueueDrivenScaling
+from .infra.scaling import QueueBackstopScaling
 from .infra.service import ModelService, ModelServiceProps, WorkerContract
 from .infra.storage import BucketsProps, VideoBuckets
-from .scaling_design import design_for
+from .infra.user_data import AgentSettings, agent_permissions, render_user_data
+from .scaling_design import ScalingDesign, design_for
 
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
 AWS_PROVIDER_CONSTRAINT = "~> 5.100"
@@ -39,9 +40,13 @@ OUTPUT_DESCRIPTIONS = {
     "task_definition_family": "task definition family (TaskDefinition)",
     "task_definition_arn": "task definition revision deployed",
     "autoscaling_group_name": "Auto Scaling group of GPU instances",
-    "capacity_provider_name": "ECS capacity provider linking service and instances",
+    "capacity_provider_name": "none since instances are sized directly (empty; kept so scripts reading it keep working)",
     "log_group_name": "CloudWatch log group of the model container",
+    "alerts_topic_arn": "SNS topic of the stack's alerts (videos stuck, stack halted): subscribe to it",
 }
+ECS_CONFIG_STATIC = {"ECS_ENABLE_GPU_SUPPORT": "true", "ECS_ENABLE_TASK_IAM_ROLE": "true",
+                     "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached", "ECS_ENABLE_CONTAINER_METADATA": "true"}
+"""prefer-cached: the instance agent pulls the image at boot, before ECS places the task."""
 
 
 class VideoProcessingStack(TerraformStack):
@@ -66,45 +71,51 @@ class VideoProcessingStack(TerraformStack):
             # STACK_DIR through -backend-config), never a path of the machine that synthesized.
             LocalBackend(self, path="terraform.tfstate")
         account = AccountContext(self, "account")
+        design = design_for(config)
 
         queues = VideoQueues(self, "queues", VideoQueuesProps(
             video_queue_name=names.video_queue, track_queue_name=names.track_queue,
             dead_queue_name=names.dead_queue, visibility_timeout_seconds=config.visibility_timeout_seconds,
-            max_receive_count=config.max_receive_count), account)
+            max_receive_count=config.max_receive_count,
+            video_delay_seconds=design.queue_delay_seconds), account)
         buckets = VideoBuckets(self, "buckets", BucketsProps(
             video_bucket_prefix=names.video_bucket_prefix, tracks_bucket_prefix=names.tracks_bucket_prefix))
-        design = design_for(config)
-        fleet = GpuFleet(self, "fleet", GpuFleetProps(
-            stack_name=config.stack_name, cluster_name=names.cluster, asg_name=names.asg,
-            launch_template_name=names.launch_template, capacity_provider_name=names.capacity_provider,
-            security_group_name=names.security_group, instance_role_name=names.instance_role,
-            log_group_name=names.log_group, max_instances=config.fleet_size, root_volume_gb=config.volume_gb,
-            instance_types=config.instance_types, spot=config.spot,
-            instance_warmup_seconds=design.instance_warmup_seconds, max_scaling_step=design.max_instance_step,
-            target_capacity_percent=design.capacity_target_percent, min_scaling_step=design.capacity_minimum_step,
-            stop_timeout_seconds=design.container_stop_timeout_seconds, tags=dict(config.tags)), account)
         contract = WorkerContract(
             video_queue_name=names.video_queue, track_queue_name=names.track_queue,
             dead_queue_name=names.dead_queue, video_queue_arn=queues.video.arn, track_queue_arn=queues.track.arn,
             dead_queue_arn=queues.dead.arn, video_bucket_name=buckets.video.name, video_bucket_arn=buckets.video.arn,
             tracks_bucket_name=buckets.tracks.name, tracks_bucket_arn=buckets.tracks.arn)
+        service_names = tuple(names.worker_service(slot) for slot in range(1, design.tasks_per_instance + 1))
         service = ModelService(self, "service", ModelServiceProps(
-            stack_name=config.stack_name, cluster_name=names.cluster, service_name=names.service,
+            stack_name=config.stack_name, cluster_name=names.cluster, service_names=service_names,
             task_family=config.task_definition, container_image=config.container_image,
             track_config_uri=config.track_config.uri, model_location_uri=config.model_location.uri,
             model_objects=((config.model_location.bucket, config.model_location.key),
                            (config.track_config.bucket, config.track_config.key)),
             task_role_name=names.task_role, execution_role_name=names.execution_role,
-            log_group_name=names.log_group, capacity_provider_name=fleet.capacity_provider.name, region=config.region,
+            log_group_name=names.log_group, region=config.region,
             log_retention_days=config.log_retention_days,
             memory_reservation_mib=config.memory_reservation_mib, gpus_per_task=config.gpus_per_task,
             extra_args=config.container_args, extra_environment=dict(config.environment),
             ecr_repository=config.ecr_repository, stop_timeout_seconds=design.container_stop_timeout_seconds),
             contract, account)
-        # The capacity provider must exist (and outlive the service) before the cluster can use it: the
-        # reference to fleet.capacity_provider.name above orders it (node.add_dependency does not in cdktf).
-        QueueDrivenScaling(self, "scaling", design=design, cluster_name=names.cluster, service=service.service,
-                           video_queue_name=names.video_queue, alarm_prefix=config.stack_name)
+        agent = self._agent_settings(config, design)
+        fleet = GpuFleet(self, "fleet", GpuFleetProps(
+            stack_name=config.stack_name, cluster_name=names.cluster, asg_name=names.asg,
+            launch_template_name=names.launch_template,
+            security_group_name=names.security_group, instance_role_name=names.instance_role,
+            log_group_name=names.log_group, max_instances=config.fleet_size, root_volume_gb=config.volume_gb,
+            user_data=render_user_data(agent, ecs_config=self._ecs_config(config, design)),
+            instance_types=config.instance_types, spot=config.spot,
+            warm_pool_size=design.warm_pool_size, warm_pool_hook_name=agent.lifecycle_hook_name or "",
+            instance_warmup_seconds=design.instance_warmup_seconds,
+            agent_statements=tuple(agent_permissions(account, agent, ecr_repository=config.ecr_repository)),
+            tags={**MANAGED_BY_TAG, "ecs-autoscale:stack": config.stack_name, **config.tags}),
+            account, cluster=service.cluster)
+        backstop = QueueBackstopScaling(
+            self, "scaling", design=design, group=fleet.group, asg_name=names.asg,
+            video_queue_name=names.video_queue, alarm_prefix=config.stack_name, topic_name=names.alerts_topic,
+            account=account)
 
         values = {
             "stack_name": config.stack_name, "region": config.region,
@@ -118,8 +129,31 @@ class VideoProcessingStack(TerraformStack):
             "task_definition_family": service.task_definition.family,
             "task_definition_arn": service.task_definition.arn,
             "autoscaling_group_name": fleet.group.name,
-            "capacity_provider_name": fleet.capacity_provider.name,
+            "capacity_provider_name": "",
             "log_group_name": service.log_group.name,
+            "alerts_topic_arn": backstop.topic.arn,
         }
         for name, description in OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=values[name], description=description)
+
+    @staticmethod
+    def _agent_settings(config: ModelConfig, design: ScalingDesign) -> AgentSettings:
+        names = config.names
+        ecr = config.ecr_repository
+        return AgentSettings(
+            region=config.region, stack_name=config.stack_name, cluster_name=names.cluster, asg_name=names.asg,
+            queue_name=names.video_queue, topic_name=names.alerts_topic, task_families=(config.task_definition,),
+            image=config.container_image,
+            ecr_registry=f"{ecr[0]}.dkr.ecr.{ecr[1]}.amazonaws.com" if ecr else None,
+            poll_seconds=design.agent_poll_seconds, idle_seconds=design.scale_in_idle_seconds,
+            crash_loop_exits=design.crash_loop_exits,
+            lifecycle_hook_name=names.warm_pool_hook if design.warm_pool_size else None)
+
+    @staticmethod
+    def _ecs_config(config: ModelConfig, design: ScalingDesign) -> dict:
+        settings = {"ECS_CLUSTER": config.names.cluster, **ECS_CONFIG_STATIC,
+                    "ECS_CONTAINER_STOP_TIMEOUT": f"{design.container_stop_timeout_seconds}s",
+                    "ECS_ENABLE_SPOT_INSTANCE_DRAINING": "true" if config.spot else "false"}
+        if design.warm_pool_size:
+            settings["ECS_WARM_POOLS_CHECK"] = "true"  # ECS Developer Guide: warm pools with ECS
+        return settings

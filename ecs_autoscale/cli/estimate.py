@@ -30,6 +30,9 @@ def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) 
               help="Wall time of one video on one GPU task, download and upload included.")
 @click.option("--arrival", default="burst", show_default=True, metavar="burst|spread:HOURS",
               help="burst: every video queued at once (one `submit`); spread:HOURS: evenly over HOURS.")
+@click.option("--sender", type=click.Choice(["ecs-autoscale", "other"]), default="ecs-autoscale", show_default=True,
+              help="Who queues the videos: `ecs-autoscale submit` (sizes the fleet as it queues) or another client "
+                   "such as deepsea-ai ecsprocess (only the backstop alarm sees its videos).")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
               help="Also draw queue depth, tasks and instances over time to FILE.png.")
 @click.option("--compare-original", is_flag=True,
@@ -40,16 +43,21 @@ def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) 
 @click.option("--list-assumptions", is_flag=True, expose_value=False, is_eager=True, callback=_list_assumptions,
               help="List every assumption with its default, meaning and source, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON instead of text.")
-def estimate(config_file: Path, videos: int, minutes_per_video: float, arrival: str, plot_file: Path | None,
+def estimate(config_file: Path, videos: int, minutes_per_video: float, arrival: str, sender: str,
+             plot_file: Path | None,
              compare_original: bool, overrides: tuple[str, ...], as_json: bool) -> None:
     """Simulate a workload on the stack CONFIG.yaml deploys, before deploying it.
 
-    A discrete-event model of the synthesized scaling design (queue alarms, cooldowns, scale to zero
-    after ScaleInIdleMinutes, the ECS capacity provider, one task per GPU instance, FleetSize, the
-    visibility timeout and retries) prints when the first task runs, when all videos are done and
-    when the fleet is back to zero instances, the GPU-instance hours and their cost, and what the
-    stack costs per month while idle. The scaling numbers come from the same object the Terraform is
-    built from; how fast AWS reacts are named assumptions (--list-assumptions) you can override.
+    A discrete-event model of the synthesized scaling design (submit sizing the fleet, the backstop
+    alarms, the instance agents scaling in after ScaleInIdleMinutes, the queue's delay, tasks per
+    GPU instance, the warm pool, FleetSize, the visibility timeout and retries) prints when the first
+    task runs, when all videos are done, when the fleet is back to zero instances, how many videos
+    were cut mid-run, the GPU-instance hours and their cost, and what the stack costs per month while
+    idle. The scaling numbers come from the same object the Terraform is built from; how fast AWS
+    reacts are named assumptions, and the AWS rules the design relies on are listed with their
+    sources (--list-assumptions). By default the queue is assumed idle for days before the first
+    video (its CloudWatch metrics wake up 15 minutes late); --assume sqs_inactive_wakeup_s=0 for a
+    queue in use.
 
     \b
     Examples:
@@ -57,7 +65,7 @@ def estimate(config_file: Path, videos: int, minutes_per_video: float, arrival: 
       ecs-autoscale estimate examples/fathomnet-spot.yaml --videos 200 --minutes-per-video 12 \\
           --arrival spread:8 --compare-original --plot estimate.png
       ecs-autoscale estimate examples/megadetector.yaml --videos 5 --minutes-per-video 45 \\
-          --assume image_pull_s=300 --assume sqs_inactive_wakeup_s=900
+          --assume image_pull_s=300 --assume sqs_inactive_wakeup_s=0 --sender other
     """
     from .. import estimate as estimating
     from ..estimate import report
@@ -68,7 +76,8 @@ def estimate(config_file: Path, videos: int, minutes_per_video: float, arrival: 
     try:
         assumptions, prices = apply_overrides(overrides)
         workload = Workload(videos, minutes_per_video, parse_arrival(arrival))
-        result = estimating.run(config, workload, assumptions, prices, compare_original=compare_original)
+        result = estimating.run(config, workload, assumptions, prices, compare_original=compare_original,
+                                   sender=sender)
     except (AssumptionError, WorkloadError, estimating.ModelError) as exc:
         raise UserError(str(exc)) from None
     if plot_file is not None:

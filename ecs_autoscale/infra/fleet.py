@@ -1,30 +1,28 @@
-"""The GPU fleet: launch template, Auto Scaling group and the ECS capacity provider that drives it.
+"""The GPU fleet: launch template, Auto Scaling group (optionally with a warm pool) and its instance role.
 
-The group idles at zero instances in the default VPC's subnets (no NAT, no idle cost). ECS managed
-scaling adds instances when tasks wait for capacity and, with managed termination protection, only
-removes instances that run no task, so a video in progress is never killed by instance scale-in.
+The group idles at zero instances (no NAT, no idle cost). Its desired capacity is the stack's only
+actuator (scaling_design.py): `submit` and the backstop alarm raise it, the agent on each instance
+lowers it by terminating its own idle instance. No ECS capacity provider: see scaling_design.py.
+Instances are not protected from scale-in and the group is force-deleted, so `terraform destroy`
+never waits on an instance (terraform-provider-aws #18849); the group depends on the cluster, so
+Terraform removes the instances before the cluster they are registered with.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 
-import jinja2
-from cdktf import Fn, TerraformResourceLifecycle, Token
+from cdktf import Fn, ITerraformDependable, TerraformLocal, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.autoscaling_group import (
-    AutoscalingGroup, AutoscalingGroupMixedInstancesPolicy, AutoscalingGroupMixedInstancesPolicyInstancesDistribution,
-    AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
+    AutoscalingGroup, AutoscalingGroupLaunchTemplate, AutoscalingGroupMixedInstancesPolicy,
+    AutoscalingGroupMixedInstancesPolicyInstancesDistribution, AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
     AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification,
-    AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride, AutoscalingGroupTag,
+    AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride, AutoscalingGroupTag, AutoscalingGroupWarmPool,
 )
+from cdktf_cdktf_provider_aws.autoscaling_lifecycle_hook import AutoscalingLifecycleHook
 from cdktf_cdktf_provider_aws.data_aws_ami import DataAwsAmi, DataAwsAmiFilter
 from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktf_cdktf_provider_aws.data_aws_subnets import DataAwsSubnets, DataAwsSubnetsFilter
 from cdktf_cdktf_provider_aws.data_aws_vpc import DataAwsVpc
-from cdktf_cdktf_provider_aws.ecs_capacity_provider import (
-    EcsCapacityProvider, EcsCapacityProviderAutoScalingGroupProvider,
-    EcsCapacityProviderAutoScalingGroupProviderManagedScaling,
-)
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -47,35 +45,28 @@ class GpuFleetProps:
     cluster_name: str
     asg_name: str
     launch_template_name: str
-    capacity_provider_name: str
     security_group_name: str
     instance_role_name: str
     log_group_name: str
     max_instances: int
     root_volume_gb: int
+    user_data: str
+    """The instance's boot script (infra/user_data.py): ECS agent settings and the instance agent."""
     instance_types: tuple[str, ...] = ("g4dn.xlarge",)
-    """Tried in order; more than one lets the group fall back when a type has no capacity."""
+    """In order of preference; more than one lets the group fall back when a type has no capacity."""
     spot: bool = False
-    """Spot instances (price-capacity-optimized) instead of on-demand."""
+    """Spot instances, types tried in order of preference as far as Spot capacity allows."""
+    warm_pool_size: int = 0
+    """Stopped instances prepared in advance (image pulled); needs one on-demand type (config.py)."""
+    warm_pool_hook_name: str = ""
     ami_parameter: str = GPU_AMI_PARAMETER
     """SSM parameter of the ECS GPU-optimized AMI (named once, in ami.py), resolved at plan time."""
-    image_pull_behavior: str = "prefer-cached"
-    """ECS agent pull policy: reuse a cached image when an instance is reused (faster start)."""
-    stop_timeout_seconds: int = 60
     instance_warmup_seconds: int = 300
-    target_capacity_percent: int = 100
-    min_scaling_step: int = 1
-    max_scaling_step: int = 10
+    agent_statements: tuple[Statement, ...] = ()
+    """What the instance agent needs beyond the ECS agent (infra/user_data.py agent_permissions)."""
     tags: dict = field(default_factory=dict)
-
-
-def render_user_data(props: GpuFleetProps) -> str:
-    template = resources.files("ecs_autoscale").joinpath("templates/user_data.sh.j2").read_text()
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    return env.from_string(template).render(
-        stack_name=props.stack_name, cluster_name=props.cluster_name, spot=props.spot,
-        image_pull_behavior=props.image_pull_behavior, stop_timeout_seconds=props.stop_timeout_seconds,
-    )
+    """Every tag of the stack (ManagedBy, ecs-autoscale:stack, the model file's Tags): provider
+    default_tags do not reach what the group launches, so instances and volumes get them here."""
 
 
 def instance_statements(account: AccountContext, props: GpuFleetProps) -> list[Statement]:
@@ -94,7 +85,14 @@ def instance_statements(account: AccountContext, props: GpuFleetProps) -> list[S
         Statement("EcsAgentDiscovery", ["ecs:DiscoverPollEndpoint", "ec2:DescribeTags"], ["*"]),
         # The docker awslogs driver on EC2 writes with the instance's credentials.
         Statement("ContainerLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:*"]),
+        *props.agent_statements,
     ]
+
+
+def terraform_literal(text: str) -> str:
+    """`text` as a Terraform string that interpolates nothing: every JSON string value is a template,
+    so `${` and `%{` (a shell script's `${VAR}`) are written `$${` and `%%{`."""
+    return text.replace("${", "$${").replace("%{", "%%{")
 
 
 def root_volume_size(ami: DataAwsAmi, requested_gb: int) -> float:
@@ -111,7 +109,8 @@ def root_volume_size(ami: DataAwsAmi, requested_gb: int) -> float:
 
 
 class GpuFleet(Component):
-    def __init__(self, scope: Scope, id: str, props: GpuFleetProps, account: AccountContext) -> None:
+    def __init__(self, scope: Scope, id: str, props: GpuFleetProps, account: AccountContext,
+                 cluster: ITerraformDependable) -> None:
         super().__init__(scope, id)
         vpc = DataAwsVpc(self.stack, self.child_id("default_vpc"), default=True)
         subnets = DataAwsSubnets(self.stack, self.child_id("default_subnets"),
@@ -129,22 +128,24 @@ class GpuFleet(Component):
 
         self.security_group = SecurityGroup(
             self.stack, self.child_id("instances"), name=props.security_group_name, vpc_id=vpc.id,
-            description=f"GPU workers of {props.stack_name}: no inbound, outbound to AWS APIs and the image registry",
-            # Only TCP 443 and 80 leave the instance. No NAT: AWS APIs are public endpoints. DNS, NTP
-            # and instance metadata use link-local addresses that security groups do not filter.
-            egress=[
-                SecurityGroupEgress(description="HTTPS to ECS, ECR, S3, SQS, CloudWatch Logs and the image registry",
-                                    protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"]),
-                SecurityGroupEgress(description="HTTP to the Amazon Linux package repositories (signed packages)",
-                                    protocol="tcp", from_port=80, to_port=80, cidr_blocks=["0.0.0.0/0"]),
-            ],
+            description=f"GPU workers of {props.stack_name}: no inbound, outbound HTTPS only",
+            # Only TCP 443 leaves the instance: AWS APIs, the image registry and the Amazon Linux 2023
+            # package mirrors are all HTTPS. No NAT: AWS APIs are public endpoints. DNS, NTP and
+            # instance metadata use link-local addresses that security groups do not filter.
+            egress=[SecurityGroupEgress(description="HTTPS to AWS APIs (ECS, ECR, S3, SQS, Auto Scaling, SNS, "
+                                                    "CloudWatch Logs) and the image registry",
+                                        protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"])],
         )
-        instance_tags = {"Name": f"{props.stack_name}-gpu-worker", **props.tags}
+        # The boot script stays readable in the JSON and the plan (a local), gzipped only on its way
+        # into the launch template: the instance agent makes it larger than EC2's 16 KB user-data
+        # limit raw; cloud-init unpacks it.
+        user_data = TerraformLocal(self.stack, self.child_id("user_data"), terraform_literal(props.user_data))
         self.launch_template = LaunchTemplate(
             self.stack, self.child_id("launch_template"), name=props.launch_template_name, image_id=ami_id,
+            instance_type=props.instance_types[0] if props.warm_pool_size else None,
             update_default_version=True, vpc_security_group_ids=[self.security_group.id],
             iam_instance_profile=LaunchTemplateIamInstanceProfile(arn=profile.arn),
-            user_data=Fn.base64encode(render_user_data(props)),
+            user_data=Fn.base64gzip(user_data.as_string),
             block_device_mappings=[LaunchTemplateBlockDeviceMappings(
                 device_name=ami.root_device_name,
                 ebs=LaunchTemplateBlockDeviceMappingsEbs(volume_size=root_volume_size(ami, props.root_volume_gb),
@@ -154,44 +155,60 @@ class GpuFleet(Component):
             # IMDSv2 only; hop limit 1 keeps bridge-mode containers away from the instance's credentials.
             metadata_options=LaunchTemplateMetadataOptions(http_endpoint="enabled", http_tokens="required",
                                                            http_put_response_hop_limit=1),
-            monitoring=LaunchTemplateMonitoring(enabled=True),
-            tag_specifications=[LaunchTemplateTagSpecifications(resource_type=kind, tags=instance_tags)
-                                for kind in ("instance", "volume")],
+            # Basic monitoring: detailed monitoring is billed per metric and nothing here reads it.
+            monitoring=LaunchTemplateMonitoring(enabled=False),
+            # The group's tags reach its instances (propagate_at_launch), not their volumes.
+            tag_specifications=[LaunchTemplateTagSpecifications(
+                resource_type="volume", tags={"Name": f"{props.stack_name}-gpu-worker", **props.tags})],
         )
         self.group = AutoscalingGroup(
             self.stack, self.child_id("group"), name=props.asg_name, min_size=0, max_size=props.max_instances,
-            vpc_zone_identifier=subnets.ids, protect_from_scale_in=True, capacity_rebalance=props.spot,
+            vpc_zone_identifier=subnets.ids, capacity_rebalance=props.spot,
             health_check_type="EC2", default_instance_warmup=props.instance_warmup_seconds,
-            mixed_instances_policy=AutoscalingGroupMixedInstancesPolicy(
-                instances_distribution=AutoscalingGroupMixedInstancesPolicyInstancesDistribution(
-                    on_demand_base_capacity=0,
-                    on_demand_percentage_above_base_capacity=0 if props.spot else 100,
-                    on_demand_allocation_strategy="prioritized",
-                    spot_allocation_strategy="price-capacity-optimized",
-                ),
-                launch_template=AutoscalingGroupMixedInstancesPolicyLaunchTemplate(
-                    launch_template_specification=(
-                        AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification(
-                            launch_template_id=self.launch_template.id, version="$Latest")),
-                    override=[AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride(instance_type=t)
-                              for t in props.instance_types],
-                ),
-            ),
-            tag=[AutoscalingGroupTag(key="AmazonECSManaged", value="true", propagate_at_launch=True)],
-            # ECS managed scaling owns the desired count at run time; an apply must never reset it.
+            # The agents terminate idle instances themselves; nothing may keep an instance the stack
+            # no longer wants, and destroy must not wait for one.
+            protect_from_scale_in=False, force_delete=True,
+            # Free one-minute group metrics: the backstop alarms read the desired capacity and the
+            # instances in service (EC2 Auto Scaling User Guide, group metrics).
+            enabled_metrics=["GroupDesiredCapacity", "GroupInServiceInstances"], metrics_granularity="1Minute",
+            **self._launch_spec(props),
+            tag=[AutoscalingGroupTag(key=key, value=value, propagate_at_launch=True)
+                 for key, value in sorted({"Name": f"{props.stack_name}-gpu-worker", **props.tags}.items())],
+            # submit, the alarms and the agents own the desired count at run time; an apply must never
+            # reset a running fleet.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_capacity"]),
+            depends_on=[cluster],
         )
-        self.capacity_provider = EcsCapacityProvider(
-            self.stack, self.child_id("capacity_provider"), name=props.capacity_provider_name,
-            auto_scaling_group_provider=EcsCapacityProviderAutoScalingGroupProvider(
-                auto_scaling_group_arn=self.group.arn,
-                managed_termination_protection="ENABLED",
-                managed_draining="ENABLED",
-                managed_scaling=EcsCapacityProviderAutoScalingGroupProviderManagedScaling(
-                    status="ENABLED", target_capacity=props.target_capacity_percent,
-                    minimum_scaling_step_size=props.min_scaling_step,
-                    maximum_scaling_step_size=props.max_scaling_step,
-                    instance_warmup_period=props.instance_warmup_seconds,
-                ),
+        if props.warm_pool_size:
+            # The agent completes this hook once a warm-pool instance has pulled the image, so the
+            # pool holds prepared instances; an InService launch completes it at once.
+            AutoscalingLifecycleHook(
+                self.stack, self.child_id("prepare_hook"), name=props.warm_pool_hook_name,
+                autoscaling_group_name=self.group.name, lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                heartbeat_timeout=900, default_result="CONTINUE")
+
+    def _launch_spec(self, props: GpuFleetProps) -> dict:
+        template = {"id": self.launch_template.id, "version": "$Latest"}
+        if props.warm_pool_size:
+            # A warm pool needs a plain launch template (no mixed instances policy, no Spot).
+            return {
+                "launch_template": AutoscalingGroupLaunchTemplate(**template),
+                "warm_pool": AutoscalingGroupWarmPool(pool_state="Stopped", min_size=props.warm_pool_size,
+                                                      max_group_prepared_capacity=props.warm_pool_size),
+            }
+        return {"mixed_instances_policy": AutoscalingGroupMixedInstancesPolicy(
+            instances_distribution=AutoscalingGroupMixedInstancesPolicyInstancesDistribution(
+                on_demand_base_capacity=0,
+                on_demand_percentage_above_base_capacity=0 if props.spot else 100,
+                on_demand_allocation_strategy="prioritized",
+                # The only Spot strategy that honours the InstanceTypes order (best effort, capacity
+                # first); price-capacity-optimized ignores it (EC2 Auto Scaling API, InstancesDistribution).
+                spot_allocation_strategy="capacity-optimized-prioritized",
             ),
-        )
+            launch_template=AutoscalingGroupMixedInstancesPolicyLaunchTemplate(
+                launch_template_specification=AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification(
+                    launch_template_id=template["id"], version=template["version"]),
+                override=[AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride(instance_type=t)
+                          for t in props.instance_types],
+            ),
+        )}

@@ -32,6 +32,9 @@ class VideoQueuesProps:
     """How long a received video stays hidden: TimeoutHours. The worker extends it while busy."""
     max_receive_count: int = 3
     """Receives of one message before it moves to the dead queue (the original used 600)."""
+    video_delay_seconds: int = 0
+    """DelaySeconds of the video queue (ScalingDesign.queue_delay_seconds): a new video is invisible
+    this long, which is what lets an instance agent kill an idle worker without cutting a video."""
 
 
 class VideoQueues(Component):
@@ -48,15 +51,16 @@ class VideoQueues(Component):
                                                               "sourceQueueArns": [video_arn]}))
         redrive = _compact_json({"deadLetterTargetArn": self.dead.arn, "maxReceiveCount": props.max_receive_count})
         self.video = self._queue("video", props.video_queue_name, props.visibility_timeout_seconds, account,
-                                 redrive=redrive)
+                                 redrive=redrive, delay=props.video_delay_seconds)
         # No redrive on the track queue: clients peek at results (`status`), and every peek counts as a
         # receive; a SUCCESS must never land in the dead queue, which the contract reads as FAILED.
         self.track = self._queue("track", props.track_queue_name, props.visibility_timeout_seconds, account)
 
     def _queue(self, id: str, name: str, visibility: int, account: AccountContext,
-               redrive: str | None = None, redrive_allow: str | None = None) -> SqsQueue:
+               redrive: str | None = None, redrive_allow: str | None = None, delay: int = 0) -> SqsQueue:
         return SqsQueue(
             self.stack, self.child_id(id), name=name, fifo_queue=True, content_based_deduplication=True,
+            delay_seconds=delay or None,
             visibility_timeout_seconds=visibility, message_retention_seconds=RETENTION_SECONDS,
             sqs_managed_sse_enabled=True, redrive_policy=redrive, redrive_allow_policy=redrive_allow,
             policy=deny_insecure_transport("sqs", [account.arn("sqs", name)]),

@@ -1,117 +1,149 @@
-"""Queue-driven step scaling of the service's task count; instances follow through the capacity provider.
+"""The backstop alarms on the Auto Scaling group, and the alerts topic.
 
-Out: a metric-math alarm on the *uncovered backlog* adds tasks on the first 1-minute period with a
-video no task has been asked for yet, more for a larger backlog:
+The fast paths are elsewhere: `submit` sizes the group as it queues (client/scaling.py) and the agent
+on each instance scales in (agent/instance_agent.py). These alarms catch what those cannot see, with
+numbers from `ScalingDesign`:
 
-    uncovered = visible + in_flight - desired
-
-visible and in_flight are the video queue's ApproximateNumberOfMessages(Not)Visible: the videos
-waiting or in progress, i.e. the tasks needed (one video per task). desired is the service's
-DesiredTaskCount from Container Insights (enabled on the cluster): the tasks already asked for,
-including those still waiting for an instance. A plain visible-message alarm re-fired after each
-cooldown while its tasks were still waiting for instances and doubled the fleet; this one reaches
-zero as soon as every video has a task, booted or not. Application Auto Scaling applies the step
-bounds to the expression's value minus the threshold, like to a plain metric (the scale-in alarm
-below is a metric-math alarm on a step policy too).
-
-In: a metric-math alarm on visible + in-flight messages sets the count to zero only after the queue
-has been completely idle for ScaleInIdleMinutes, so a running video is never cut. Never CPU-based.
+- scale-out: videos queued by any other client. uncovered = visible + delayed + in_flight -
+  tasks_per_instance x FILL(GroupDesiredCapacity, REPEAT); 1 breaching datapoint out of 3, because
+  metric math counts a late SQS datapoint as 0 and would otherwise read "covered" while videos wait
+  (CloudWatch User Guide, metric math and alarms). Steps add instances, never more than the
+  uncovered videos need; the policy's instance warm-up keeps repeats from adding twice.
+- backstop idle: agents that cannot act (no credentials, a broken boot). Sets the group to 0 after
+  a longer idle window than the agents use, counting only minutes in which the group is above 0: the
+  alarm invokes its action every minute while in ALARM, so once at 0 it must turn OK and stop, or it
+  would undo the next `submit`. A missing SQS datapoint (an inactive queue) is never idle.
+- stuck videos: videos wait, nothing is in flight, instances are in service and not one video was
+  received for StuckMinutes: the workers cannot take videos. Notifies the alerts topic and sets the
+  group to 0.
 """
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.appautoscaling_policy import (
-    AppautoscalingPolicy, AppautoscalingPolicyStepScalingPolicyConfiguration,
-    AppautoscalingPolicyStepScalingPolicyConfigurationStepAdjustment,
-)
-from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
+import json
+from typing import Optional
+
+from cdktf_cdktf_provider_aws.autoscaling_group import AutoscalingGroup
+from cdktf_cdktf_provider_aws.autoscaling_policy import AutoscalingPolicy, AutoscalingPolicyStepAdjustment
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
     CloudwatchMetricAlarm, CloudwatchMetricAlarmMetricQuery, CloudwatchMetricAlarmMetricQueryMetric,
 )
-from cdktf_cdktf_provider_aws.ecs_service import EcsService
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 
 from ..scaling_design import ScalingDesign
+from .account import AccountContext
 from .component import Component, Scope
 
-# Container Insights publishes the desired count once a minute, not at all for a long-idle service, and
-# may land after the SQS datapoint of the same minute. REPEAT carries the last published value over a
-# late minute (0 there would count every in-flight video as uncovered and double the fleet); the outer
-# 0 covers a service with no datapoint in the alarm's window, which only happens at zero tasks.
-UNCOVERED_BACKLOG = "visible + in_flight - FILL(FILL(desired, REPEAT), 0)"
-PENDING_OR_RUNNING = "visible + in_flight"
+SQS_METRICS = {"visible": "ApproximateNumberOfMessagesVisible", "delayed": "ApproximateNumberOfMessagesDelayed",
+               "in_flight": "ApproximateNumberOfMessagesNotVisible"}
 
 
-class QueueDrivenScaling(Component):
-    def __init__(self, scope: Scope, id: str, *, design: ScalingDesign, cluster_name: str,
-                 service: EcsService, video_queue_name: str, alarm_prefix: str) -> None:
+def uncovered_expression(tasks_per_instance: int) -> str:
+    return f"visible + delayed + in_flight - {tasks_per_instance} * FILL(desired, REPEAT)"
+
+
+# FILL(x, 1): a missing SQS datapoint (an inactive queue waking up) never reads as idle.
+IDLE_EXPRESSION = ("IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + FILL(in_flight, 1) == 0, "
+                   "1, 0)")
+STUCK_EXPRESSION = ("IF(FILL(visible, 0) >= 1 AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0 AND "
+                    "FILL(in_service, 0) >= 1, 1, 0)")
+
+
+def alerts_topic_policy(account: AccountContext, topic_name: str, alarm_prefix: str) -> str:
+    """CloudWatch may publish for this stack's alarms only; nothing over plain HTTP."""
+    topic = account.arn("sns", topic_name)
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "StackAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+         "Action": "sns:Publish", "Resource": topic,
+         "Condition": {"ArnLike": {"aws:SourceArn": account.arn("cloudwatch", f"alarm:{alarm_prefix}-*")},
+                       "StringEquals": {"aws:SourceAccount": account.account_id}}},
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+         "Resource": topic, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ]}, indent=2, sort_keys=True)
+
+
+class QueueBackstopScaling(Component):
+    def __init__(self, scope: Scope, id: str, *, design: ScalingDesign, group: AutoscalingGroup, asg_name: str,
+                 video_queue_name: str, alarm_prefix: str, topic_name: str, account: AccountContext) -> None:
         super().__init__(scope, id)
-        self.target = AppautoscalingTarget(
-            self.stack, self.child_id("tasks"), service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
-            resource_id=f"service/{cluster_name}/{service.name}", min_capacity=0, max_capacity=design.fleet_size,
-        )
-        scale_out = self._step_policy(
-            "scale_out", f"{alarm_prefix}-scale-out", "ChangeInCapacity", design.scale_out_cooldown_seconds,
-            [(str(lower), None if upper is None else str(upper), add) for lower, upper, add in design.step_adjustments])
-        scale_in = self._step_policy(
-            "scale_in", f"{alarm_prefix}-scale-in-when-idle", "ExactCapacity", design.scale_in_cooldown_seconds,
-            [(None, "0", 0)])
+        self.design = design
+        self.asg_name = asg_name
+        self.queue_name = video_queue_name
+        self.group = group
+        # Not encrypted: CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key,
+        # and the messages carry only the stack's name and state (security/checkov-exceptions.yaml).
+        self.topic = SnsTopic(self.stack, self.child_id("alerts"), name=topic_name,
+                              policy=alerts_topic_policy(account, topic_name, alarm_prefix))
+        scale_out = self._policy("scale_out", f"{alarm_prefix}-add-instances", "ChangeInCapacity",
+                                 [(lower, upper, add) for lower, upper, add in design.step_adjustments],
+                                 warmup=design.instance_warmup_seconds)
+        to_zero = self._policy("to_zero", f"{alarm_prefix}-to-zero", "ExactCapacity", [(0, None, 0)])
         period = design.metric_period_seconds
-
-        def queue_metric(id: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
-            return CloudwatchMetricAlarmMetricQuery(id=id, metric=CloudwatchMetricAlarmMetricQueryMetric(
-                namespace="AWS/SQS", metric_name=name, dimensions={"QueueName": video_queue_name},
-                period=period, stat="Maximum"))
-
-        # One datapoint a minute, so the statistic rarely matters; Maximum errs toward "already asked
-        # for", never toward adding a task twice.
-        desired_tasks = CloudwatchMetricAlarmMetricQuery(id="desired", metric=CloudwatchMetricAlarmMetricQueryMetric(
-            namespace="ECS/ContainerInsights", metric_name="DesiredTaskCount",
-            dimensions={"ClusterName": cluster_name, "ServiceName": service.name}, period=period, stat="Maximum"))
         self.scale_out_alarm = CloudwatchMetricAlarm(
             self.stack, self.child_id("queue_has_videos"), alarm_name=f"{alarm_prefix}-queue-has-videos",
-            alarm_description=("Videos waiting or in progress exceed the tasks asked for: add GPU tasks "
-                               "(instances follow)."),
-            evaluation_periods=design.scale_out_evaluation_periods, threshold=design.scale_out_threshold,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            # No SQS datapoint (a queue waking up): nothing to scale on yet.
-            treat_missing_data="notBreaching",
-            metric_query=[
-                queue_metric("visible", "ApproximateNumberOfMessagesVisible"),
-                queue_metric("in_flight", "ApproximateNumberOfMessagesNotVisible"),
-                desired_tasks,
-                CloudwatchMetricAlarmMetricQuery(id="uncovered", expression=UNCOVERED_BACKLOG,
-                                                 label="Videos without a task asked for", return_data=True),
-            ],
+            alarm_description=("Backstop for videos queued by other clients: videos waiting, delayed or in "
+                               "progress exceed the tasks the group's instances give. Adds GPU instances."),
+            evaluation_periods=design.scale_out_evaluation_periods,
+            datapoints_to_alarm=design.scale_out_datapoints_to_alarm, threshold=design.scale_out_threshold,
+            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
+            metric_query=[*self._queue_metrics(), self._group_metric("desired", "GroupDesiredCapacity"),
+                          self._expression("uncovered", uncovered_expression(design.tasks_per_instance),
+                                           "Videos without a task")],
             alarm_actions=[scale_out.arn],
         )
-        evaluations = design.scale_in_evaluation_periods
-        self.scale_in_alarm = CloudwatchMetricAlarm(
+        idle_periods = design.backstop_idle_periods
+        self.idle_alarm = CloudwatchMetricAlarm(
             self.stack, self.child_id("queue_idle"), alarm_name=f"{alarm_prefix}-queue-idle",
-            alarm_description=(f"No video waiting or in progress for {design.scale_in_idle_minutes} min: "
-                               "scale tasks to zero (instances follow)."),
-            evaluation_periods=evaluations, datapoints_to_alarm=evaluations, threshold=0,
-            comparison_operator="LessThanOrEqualToThreshold",
-            # SQS stops publishing metrics for a long-idle queue: missing data means idle.
-            treat_missing_data="breaching",
-            metric_query=[
-                queue_metric("visible", "ApproximateNumberOfMessagesVisible"),
-                queue_metric("in_flight", "ApproximateNumberOfMessagesNotVisible"),
-                CloudwatchMetricAlarmMetricQuery(id="pending", expression=PENDING_OR_RUNNING,
-                                                 label="Videos waiting or in progress", return_data=True),
-            ],
-            alarm_actions=[scale_in.arn],
+            alarm_description=(f"Backstop for the instance agents: instances up and no video waiting, delayed "
+                               f"or in progress for {idle_periods} min. Sets the group to 0."),
+            evaluation_periods=idle_periods, datapoints_to_alarm=idle_periods, threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
+            metric_query=[*self._queue_metrics(), self._group_metric("desired", "GroupDesiredCapacity"),
+                          self._expression("idle", IDLE_EXPRESSION, "Instances up, queue empty")],
+            alarm_actions=[to_zero.arn],
+        )
+        stuck = design.stuck_periods
+        self.stuck_alarm = CloudwatchMetricAlarm(
+            self.stack, self.child_id("videos_stuck"), alarm_name=f"{alarm_prefix}-videos-stuck",
+            alarm_description=(f"Videos wait, instances are in service, and no worker took a video for {stuck} min: "
+                               "the workers cannot take videos (bad image, unreadable model, no route out). "
+                               "Sets the group to 0. Check `ecs-autoscale status` and the log group."),
+            evaluation_periods=stuck, datapoints_to_alarm=stuck, threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
+            metric_query=[self._sqs_metric("visible", SQS_METRICS["visible"]),
+                          self._sqs_metric("in_flight", SQS_METRICS["in_flight"]),
+                          self._sqs_metric("received", "NumberOfMessagesReceived", stat="Sum"),
+                          self._group_metric("in_service", "GroupInServiceInstances"),
+                          self._expression("stuck", STUCK_EXPRESSION, "Videos wait and none is taken")],
+            alarm_actions=[to_zero.arn, self.topic.arn], ok_actions=[self.topic.arn],
         )
 
-    def _step_policy(self, id: str, name: str, adjustment_type: str, cooldown: int,
-                     steps: list[tuple[str | None, str | None, int]]) -> AppautoscalingPolicy:
-        """A step-scaling policy on the service's task count; steps are (lower, upper, adjustment)."""
-        return AppautoscalingPolicy(
-            self.stack, self.child_id(id), name=name, policy_type="StepScaling", service_namespace="ecs",
-            scalable_dimension="ecs:service:DesiredCount", resource_id=self.target.resource_id,
-            step_scaling_policy_configuration=AppautoscalingPolicyStepScalingPolicyConfiguration(
-                adjustment_type=adjustment_type, metric_aggregation_type="Maximum", cooldown=cooldown,
-                step_adjustment=[AppautoscalingPolicyStepScalingPolicyConfigurationStepAdjustment(
-                    metric_interval_lower_bound=lower, metric_interval_upper_bound=upper,
-                    scaling_adjustment=adjustment) for lower, upper, adjustment in steps],
-            ),
-            depends_on=[self.target],
+    def _sqs_metric(self, id: str, name: str, stat: str = "Maximum") -> CloudwatchMetricAlarmMetricQuery:
+        return CloudwatchMetricAlarmMetricQuery(id=id, metric=CloudwatchMetricAlarmMetricQueryMetric(
+            namespace="AWS/SQS", metric_name=name, dimensions={"QueueName": self.queue_name},
+            period=self.design.metric_period_seconds, stat=stat))
+
+    def _queue_metrics(self) -> list[CloudwatchMetricAlarmMetricQuery]:
+        return [self._sqs_metric(id, name) for id, name in SQS_METRICS.items()]
+
+    def _group_metric(self, id: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
+        # Referencing the group's name orders the alarm after the group (its metrics exist from then).
+        return CloudwatchMetricAlarmMetricQuery(id=id, metric=CloudwatchMetricAlarmMetricQueryMetric(
+            namespace="AWS/AutoScaling", metric_name=name, dimensions={"AutoScalingGroupName": self.group.name},
+            period=self.design.metric_period_seconds, stat="Maximum"))
+
+    @staticmethod
+    def _expression(id: str, expression: str, label: str) -> CloudwatchMetricAlarmMetricQuery:
+        return CloudwatchMetricAlarmMetricQuery(id=id, expression=expression, label=label, return_data=True)
+
+    def _policy(self, id: str, name: str, adjustment_type: str, steps: list[tuple[Optional[int], Optional[int], int]],
+                warmup: Optional[int] = None) -> AutoscalingPolicy:
+        """A step-scaling policy on the group; steps are (lower, upper, adjustment) relative to the threshold."""
+        return AutoscalingPolicy(
+            self.stack, self.child_id(id), name=name, autoscaling_group_name=self.group.name,
+            policy_type="StepScaling", adjustment_type=adjustment_type, metric_aggregation_type="Maximum",
+            estimated_instance_warmup=warmup,
+            step_adjustment=[AutoscalingPolicyStepAdjustment(
+                metric_interval_lower_bound=None if lower is None else str(lower),
+                metric_interval_upper_bound=None if upper is None else str(upper),
+                scaling_adjustment=adjustment) for lower, upper, adjustment in steps],
         )

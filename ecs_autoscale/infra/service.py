@@ -1,4 +1,10 @@
-"""The ECS side: cluster, log group, task and execution roles, the model's task definition, the service.
+"""The ECS side: cluster, log group, task and execution roles, the model's task definition, the services.
+
+The services are DAEMON-scheduled, one per GPU slot of an instance: each places one task on every
+registered instance, so tasks follow the instances the group launches, at once, and leave with them.
+A replica service would need a desired count kept in step with the group, and its tasks that cannot
+be placed yet are retried with a backoff of up to 15 minutes (ECS Developer Guide, service throttle
+logic) — a fresh instance could wait that long for its task.
 
 The container keeps the original worker contract: named StackName, command
 `dettrack -c <track_config> --model-s3 <model_location>`, and the environment PROCESSOR, VIDEO_QUEUE,
@@ -10,15 +16,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
-from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
-    EcsClusterCapacityProviders, EcsClusterCapacityProvidersDefaultCapacityProviderStrategy,
-)
-from cdktf_cdktf_provider_aws.ecs_service import (
-    EcsService, EcsServiceCapacityProviderStrategy, EcsServiceOrderedPlacementStrategy, EcsServicePlacementConstraints,
-)
+from cdktf_cdktf_provider_aws.ecs_service import EcsService
 from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -48,7 +48,8 @@ class WorkerContract:
 class ModelServiceProps:
     stack_name: str
     cluster_name: str
-    service_name: str
+    service_names: tuple[str, ...]
+    """One daemon service per GPU slot of an instance (GPUs of the type // GpusPerTask)."""
     task_family: str
     container_image: str
     track_config_uri: str
@@ -58,9 +59,6 @@ class ModelServiceProps:
     task_role_name: str
     execution_role_name: str
     log_group_name: str
-    capacity_provider_name: str
-    """Pass the capacity provider resource's `name` attribute (not the plain string) so Terraform
-    creates the provider before the cluster association that names it."""
     region: str
     log_retention_days: int = 30
     memory_reservation_mib: int = 3072
@@ -125,14 +123,10 @@ class ModelService(Component):
     def __init__(self, scope: Scope, id: str, props: ModelServiceProps, contract: WorkerContract,
                  account: AccountContext) -> None:
         super().__init__(scope, id)
+        # Container Insights off: nothing reads it (the alarms use the queue's and the group's free
+        # metrics), it bills per metric, and its performance log group outlives the cluster.
         self.cluster = EcsCluster(self.stack, self.child_id("cluster"), name=props.cluster_name,
-                                  setting=[EcsClusterSetting(name="containerInsights", value="enabled")])
-        capacity_providers = EcsClusterCapacityProviders(
-            self.stack, self.child_id("cluster_capacity_providers"), cluster_name=self.cluster.name,
-            capacity_providers=[props.capacity_provider_name],
-            default_capacity_provider_strategy=[EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
-                capacity_provider=props.capacity_provider_name, weight=1, base=0)],
-        )
+                                  setting=[EcsClusterSetting(name="containerInsights", value="disabled")])
         self.log_group = CloudwatchLogGroup(self.stack, self.child_id("logs"), name=props.log_group_name,
                                             retention_in_days=props.log_retention_days)
 
@@ -161,22 +155,17 @@ class ModelService(Component):
             container_definitions=json.dumps([container], sort_keys=True),
             depends_on=[self.log_group],
         )
-        self.service = EcsService(
-            self.stack, self.child_id("service"), name=props.service_name, cluster=self.cluster.arn,
-            task_definition=self.task_definition.arn, desired_count=0,
-            deployment_minimum_healthy_percent=0, deployment_maximum_percent=100,
-            capacity_provider_strategy=[EcsServiceCapacityProviderStrategy(
-                capacity_provider=props.capacity_provider_name, weight=1, base=0)],
-            # One task per GPU instance: the capacity provider then scales instances 1:1 with tasks.
-            placement_constraints=[EcsServicePlacementConstraints(type="distinctInstance")],
-            ordered_placement_strategy=[EcsServiceOrderedPlacementStrategy(type="spread", field="instanceId")],
-            enable_ecs_managed_tags=True, propagate_tags="SERVICE",
-            # ECS rejects a strategy naming a provider the cluster does not have yet; on destroy, the
-            # service must go before the association.
-            depends_on=[capacity_providers],
-            # Step scaling owns the desired count at run time; an apply must never reset a running fleet.
-            lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
-        )
+        self.services = [
+            EcsService(
+                self.stack, self.child_id("service" if slot == 1 else f"service_{slot}"), name=name,
+                cluster=self.cluster.arn, task_definition=self.task_definition.arn,
+                scheduling_strategy="DAEMON", launch_type="EC2",
+                deployment_minimum_healthy_percent=0, deployment_maximum_percent=100,
+                enable_ecs_managed_tags=True, propagate_tags="SERVICE",
+            )
+            for slot, name in enumerate(props.service_names, start=1)
+        ]
+        self.service = self.services[0]
 
     def _role(self, id: str, name: str, account: AccountContext, statements: list[Statement],
               policy_name: str) -> IamRole:
