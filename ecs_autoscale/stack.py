@@ -43,6 +43,9 @@ OUTPUT_DESCRIPTIONS = {
     "capacity_provider_name": "none since instances are sized directly (empty; kept so scripts reading it keep working)",
     "log_group_name": "CloudWatch log group of the model container",
     "alerts_topic_arn": "SNS topic of the stack's alerts (videos stuck, stack halted): subscribe to it",
+    "fleet_size": "FleetSize: the group's maximum, restored by `resume`",
+    "tasks_per_instance": "tasks one instance runs (its GPUs // GpusPerTask): `submit` sizes the group with it",
+    "service_names": "the daemon services (one per GPU slot of an instance), comma-separated",
 }
 ECS_CONFIG_STATIC = {"ECS_ENABLE_GPU_SUPPORT": "true", "ECS_ENABLE_TASK_IAM_ROLE": "true",
                      "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached", "ECS_ENABLE_CONTAINER_METADATA": "true"}
@@ -132,6 +135,8 @@ class VideoProcessingStack(TerraformStack):
             "capacity_provider_name": "",
             "log_group_name": service.log_group.name,
             "alerts_topic_arn": backstop.topic.arn,
+            "fleet_size": config.fleet_size, "tasks_per_instance": design.tasks_per_instance,
+            "service_names": ",".join(service_names),
         }
         for name, description in OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=values[name], description=description)
