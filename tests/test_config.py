@@ -67,7 +67,8 @@ OPTIONAL_DEFAULTS = {
     "ContainerArgs": ("container_args", ()),
     "MemoryReservationMiB": ("memory_reservation_mib", 3072),
     "GpusPerTask": ("gpus_per_task", 1),
-    "ScaleInIdleMinutes": ("scale_in_idle_minutes", 15),
+    "ScaleInIdleMinutes": ("scale_in_idle_minutes", 5),
+    "WarmPool": ("warm_pool", 0),
     "Backend": ("backend", None),
 }
 
@@ -182,12 +183,20 @@ def test_stack_name_must_start_with_a_letter_and_hold_letters_digits_hyphens(tmp
     assert "letter" in error.problem
 
 
-@pytest.mark.parametrize("reserved", ["aws-models", "ecsModel", "fargate1"])
-def test_stack_name_that_makes_an_illegal_capacity_provider_name_is_rejected(tmp_path, reserved):
-    # ECS reserves capacity provider names starting with aws, ecs or fargate.
-    error = config_error(tmp_path, seed_text(StackName=reserved))
-    assert error.field == "StackName"
-    assert "capacity provider" in error.problem
+@pytest.mark.parametrize("text, field, words", [
+    ("WarmPool: 5", "WarmPool", "FleetSize of 1"),
+    ("WarmPool: 1\nSpot: true", "WarmPool", "one on-demand instance type"),
+    ("WarmPool: 1\nInstanceTypes: [g4dn.xlarge, g5.xlarge]", "WarmPool", "one on-demand instance type"),
+    ("WarmPool: -1", "WarmPool", "greater than or equal to 0"),
+])
+def test_warm_pool_needs_room_in_the_fleet_and_a_plain_on_demand_group(tmp_path, text, field, words):
+    error = config_error(tmp_path, seed_text() + text + "\n")
+    assert error.field == field
+    assert words in error.problem
+
+
+def test_warm_pool_within_the_fleet_is_accepted(tmp_path):
+    assert load_text(tmp_path, seed_text(FleetSize="3") + "WarmPool: 3\n").warm_pool == 3
 
 
 def test_derived_names_follow_stack_name():

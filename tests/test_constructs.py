@@ -20,7 +20,7 @@ from helpers import (REPO, SEED, EXAMPLES, hcl_call_argument, load_text, only_re
                      resources, seed_text, synth_in_memory)
 
 SPOT = EXAMPLES / "fathomnet-spot.yaml"
-GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id"
+GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
 FOURTEEN_DAYS = 14 * 24 * 3600
 
 
@@ -240,15 +240,53 @@ def test_instances_require_imdsv2(case):
     assert options["http_put_response_hop_limit"] == 1
 
 
+def user_data_script(doc: dict) -> str:
+    """The boot script: a readable local, gzipped into the launch template as Terraform writes it."""
+    [(local_name, script)] = [(n, v) for n, v in doc["locals"].items() if n.endswith("user_data")]
+    assert launch_template(doc)["user_data"] == "${base64gzip(local." + local_name + ")}"
+    return script.replace("$${", "${").replace("%%{", "%{")
+
+
 def test_user_data_joins_the_cluster_with_gpu_support(case):
     config, doc = case
-    script = hcl_call_argument(launch_template(doc)["user_data"], "base64encode")
+    script = user_data_script(doc)
     assert script.startswith("#!/bin/bash\n")
     settings = dict(line.split("=", 1) for line in script.splitlines() if re.fullmatch(r"ECS_[A-Z_]+=\S*", line))
     assert settings["ECS_CLUSTER"] == config.stack_name == config.names.cluster
     assert settings["ECS_ENABLE_GPU_SUPPORT"] == "true"
-    assert settings["ECS_IMAGE_PULL_BEHAVIOR"] in ("default", "always", "once", "prefer-cached")
+    # the instance agent pulls the image at boot; ECS must then use the cached copy
+    assert settings["ECS_IMAGE_PULL_BEHAVIOR"] == "prefer-cached"
     assert settings["ECS_ENABLE_SPOT_INSTANCE_DRAINING"] == ("true" if config.spot else "false")
+    assert settings["ECS_CONTAINER_STOP_TIMEOUT"] == f"{design_for(config).container_stop_timeout_seconds}s"
+    assert "ECS_WARM_POOLS_CHECK" not in settings  # only with a warm pool
+
+
+def test_user_data_template_text_never_interpolates(case):
+    """A shell `${VAR}` in the script must reach the instance as written, not as a Terraform template."""
+    _, doc = case
+    [raw] = [v for n, v in doc["locals"].items() if n.endswith("user_data")]
+    assert re.search(r"(?<!\$)\$\{", raw) is None and re.search(r"(?<!%)%\{", raw) is None
+
+
+def test_detailed_monitoring_is_off(case):
+    _, doc = case
+    assert launch_template(doc)["monitoring"] == {"enabled": False}
+
+
+def test_instances_and_volumes_carry_the_cost_tags(case, big_fleet):
+    for config, doc in (case, big_fleet):
+        expected = {"ManagedBy": "ecs-autoscale", "ecs-autoscale:stack": config.stack_name, **config.tags}
+        group_tags = {t["key"]: t["value"] for t in autoscaling_group(doc)["tag"] if t["propagate_at_launch"]}
+        assert expected.items() <= group_tags.items()  # the group's tags reach its instances
+        [volumes] = [t for t in launch_template(doc)["tag_specifications"] if t["resource_type"] == "volume"]
+        assert expected.items() <= volumes["tags"].items()
+
+
+def test_only_https_leaves_the_instances(case):
+    _, doc = case
+    group = only_resource(doc, "aws_security_group")
+    assert [(e["protocol"], e["from_port"], e["to_port"]) for e in group["egress"]] == [("tcp", 443, 443)]
+    assert not group.get("ingress")
 
 
 def autoscaling_group(doc: dict) -> dict:
@@ -262,8 +300,33 @@ def test_group_idles_at_zero_and_terraform_never_resets_its_desired_capacity(cas
     assert group["max_size"] == config.fleet_size
     assert "desired_capacity" not in group
     assert "desired_capacity" in group["lifecycle"]["ignore_changes"]
-    assert group["protect_from_scale_in"] is True
-    assert {"key": "AmazonECSManaged", "value": "true", "propagate_at_launch": True} in group["tag"]
+
+
+def test_group_never_keeps_an_instance_and_is_removed_before_its_cluster(case):
+    # Instances unprotected and the group force-deleted: destroy never waits on an instance
+    # (terraform-provider-aws #18849); the cluster they register with goes after them.
+    _, doc = case
+    group = autoscaling_group(doc)
+    assert group["protect_from_scale_in"] is False
+    assert group["force_delete"] is True
+    cluster_logical = next(iter(resources(doc, "aws_ecs_cluster")))
+    assert f"aws_ecs_cluster.{cluster_logical}" in group["depends_on"]
+
+
+def test_group_publishes_the_metrics_the_backstop_alarms_read(case):
+    _, doc = case
+    group = autoscaling_group(doc)
+    read = {q["metric"]["metric_name"] for a in alarms(doc) for q in a["metric_query"]
+            if "metric" in q and q["metric"]["namespace"] == "AWS/AutoScaling"}
+    assert read <= set(group["enabled_metrics"])
+    assert group["metrics_granularity"] == "1Minute"
+
+
+def test_no_capacity_provider_and_no_container_insights(case):
+    _, doc = case
+    assert not resources(doc, "aws_ecs_capacity_provider")
+    assert not resources(doc, "aws_ecs_cluster_capacity_providers")
+    assert only_resource(doc, "aws_ecs_cluster")["setting"] == [{"name": "containerInsights", "value": "disabled"}]
 
 
 def test_group_runs_in_the_default_vpcs_subnets(case):
@@ -288,22 +351,42 @@ def test_on_demand_seed_and_spot_example_distribution(seed_doc, spot_doc):
     on_demand = autoscaling_group(seed_doc)["mixed_instances_policy"]["instances_distribution"]
     assert on_demand["on_demand_base_capacity"] == 0
     assert on_demand["on_demand_percentage_above_base_capacity"] == 100
+    assert on_demand["on_demand_allocation_strategy"] == "prioritized"
     spot = autoscaling_group(spot_doc)["mixed_instances_policy"]["instances_distribution"]
     assert spot["on_demand_base_capacity"] == 0
     assert spot["on_demand_percentage_above_base_capacity"] == 0
-    assert spot["spot_allocation_strategy"] in ("price-capacity-optimized", "capacity-optimized",
-                                                "capacity-optimized-prioritized")
+    # the only Spot strategy that follows InstanceTypes' order of preference
+    assert spot["spot_allocation_strategy"] == "capacity-optimized-prioritized"
 
 
-def test_capacity_provider_scales_the_group_and_protects_busy_instances(case):
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("warm")
+    config = load_text(folder, seed_text(FleetSize="4", WarmPool="2"))
+    return config, synth_in_memory(config)
+
+
+def test_warm_pool_keeps_prepared_stopped_instances_with_a_plain_launch_template(warm):
+    config, doc = warm
+    group = autoscaling_group(doc)
+    assert "mixed_instances_policy" not in group
+    assert group["launch_template"]["id"] == ref("aws_launch_template", name_of(doc, "aws_launch_template",
+                                                                                launch_template(doc)), "id")
+    assert launch_template(doc)["instance_type"] == config.instance_types[0]
+    assert group["warm_pool"] == {"pool_state": "Stopped", "min_size": 2, "max_group_prepared_capacity": 2}
+    hook = only_resource(doc, "aws_autoscaling_lifecycle_hook")
+    assert hook["name"] == config.names.warm_pool_hook
+    assert hook["lifecycle_transition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    assert hook["default_result"] == "CONTINUE"
+    settings = dict(line.split("=", 1) for line in user_data_script(doc).splitlines()
+                    if re.fullmatch(r"ECS_[A-Z_]+=\S*", line))
+    assert settings["ECS_WARM_POOLS_CHECK"] == "true"
+
+
+def test_without_warm_pool_no_lifecycle_hook(case):
     _, doc = case
-    provider = only_resource(doc, "aws_ecs_capacity_provider")["auto_scaling_group_provider"]
-    group_name = name_of(doc, "aws_autoscaling_group", autoscaling_group(doc))
-    assert provider["auto_scaling_group_arn"] == ref("aws_autoscaling_group", group_name, "arn")
-    assert provider["managed_termination_protection"] == "ENABLED"
-    scaling = provider["managed_scaling"]
-    assert scaling["status"] == "ENABLED"
-    assert scaling["target_capacity"] == 100
+    assert not resources(doc, "aws_autoscaling_lifecycle_hook")
+    assert "warm_pool" not in autoscaling_group(doc)
 
 
 # --- service -----------------------------------------------------------------------------------------------
@@ -368,31 +451,27 @@ def service(doc: dict) -> dict:
     return only_resource(doc, "aws_ecs_service")
 
 
-def test_service_starts_at_zero_and_terraform_never_resets_its_count(case):
-    _, doc = case
-    assert service(doc)["desired_count"] == 0
-    assert "desired_count" in service(doc)["lifecycle"]["ignore_changes"]
-
-
-def test_service_places_one_task_per_instance_on_the_capacity_provider(case):
+def test_daemon_service_runs_one_task_on_every_instance(case):
+    # Tasks follow instances: a registered instance gets its task at once, with no desired count to
+    # keep in step and no placement backoff (ECS service throttle logic).
     config, doc = case
-    assert {"type": "distinctInstance"} in service(doc)["placement_constraints"]
-    [strategy] = service(doc)["capacity_provider_strategy"]
-    provider_logical, provider = next(iter(resources(doc, "aws_ecs_capacity_provider").items()))
-    assert strategy["capacity_provider"] in (provider["name"], ref("aws_ecs_capacity_provider", provider_logical,
-                                                                   "name"))
-    assert provider["name"] == config.names.capacity_provider
-    assert "launch_type" not in service(doc)
+    body = service(doc)
+    assert body["scheduling_strategy"] == "DAEMON"
+    assert body["launch_type"] == "EC2"
+    assert "desired_count" not in body and "capacity_provider_strategy" not in body
+    assert body["name"] == config.names.worker_service(1) == config.stack_name
+    task_logical = next(iter(resources(doc, "aws_ecs_task_definition")))
+    assert body["task_definition"] == ref("aws_ecs_task_definition", task_logical, "arn")
 
 
-def test_service_is_created_after_its_capacity_provider_is_attached_to_the_cluster(case):
-    # ECS rejects a service whose strategy names a capacity provider the cluster does not have yet, and
-    # the association needs the provider. Names alone give Terraform no order: a reference must.
-    _, doc = case
-    [(association_logical, association)] = resources(doc, "aws_ecs_cluster_capacity_providers").items()
-    [provider_logical] = resources(doc, "aws_ecs_capacity_provider")
-    assert f"aws_ecs_capacity_provider.{provider_logical}" in references(association)
-    assert f"aws_ecs_cluster_capacity_providers.{association_logical}" in references(service(doc))
+def test_multi_gpu_types_get_one_daemon_service_per_gpu_slot(tmp_path):
+    config = load_text(tmp_path, seed_text(InstanceTypes="[g5.12xlarge]", GpusPerTask="2"))
+    doc = synth_in_memory(config)
+    services = sorted(resources(doc, "aws_ecs_service").values(), key=lambda b: b["name"])
+    assert [b["name"] for b in services] == [config.names.worker_service(1), config.names.worker_service(2)]
+    assert all(b["scheduling_strategy"] == "DAEMON" for b in services)
+    assert container(doc)["resourceRequirements"] == [{"type": "GPU", "value": "2"}]
+    assert doc["output"]["tasks_per_instance"]["value"] == 2
 
 
 # --- scaling -----------------------------------------------------------------------------------------------
@@ -400,103 +479,64 @@ def alarms(doc: dict) -> list[dict]:
     return list(resources(doc, "aws_cloudwatch_metric_alarm").values())
 
 
-def scaling_policy(doc: dict, adjustment_type: str) -> tuple[str, dict]:
-    [found] = [(n, b) for n, b in resources(doc, "aws_appautoscaling_policy").items()
-               if b["step_scaling_policy_configuration"]["adjustment_type"] == adjustment_type]
-    return found
-
-
-def alarm_of(doc: dict, adjustment_type: str) -> dict:
-    policy_name, _ = scaling_policy(doc, adjustment_type)
-    [alarm] = [a for a in alarms(doc) if a["alarm_actions"] == [ref("aws_appautoscaling_policy", policy_name, "arn")]]
+def alarm_named(config, doc: dict, suffix: str) -> dict:
+    [alarm] = [a for a in alarms(doc) if a["alarm_name"] == f"{config.stack_name}-{suffix}"]
     return alarm
 
 
-def test_scale_out_alarm_fires_on_the_first_uncovered_video_within_a_minute(case):
-    # Uncovered backlog: videos waiting or in progress minus the tasks already asked for, so tasks
-    # still waiting for an instance are not asked for again after the cooldown.
+def scaling_policy(doc: dict, adjustment_type: str) -> tuple[str, dict]:
+    [found] = [(n, b) for n, b in resources(doc, "aws_autoscaling_policy").items()
+               if b["adjustment_type"] == adjustment_type]
+    return found
+
+
+def metrics_of(alarm: dict) -> dict:
+    return {q["id"]: q["metric"] for q in alarm["metric_query"] if "metric" in q}
+
+
+def expression_of(alarm: dict) -> str:
+    [expression] = [q for q in alarm["metric_query"] if q.get("return_data")]
+    return expression["expression"]
+
+
+def test_backstop_scale_out_alarm_counts_videos_without_a_task_one_datapoint_of_three(case):
     config, doc = case
-    alarm = alarm_of(doc, "ChangeInCapacity")
-    metrics = {q["id"]: q["metric"] for q in alarm["metric_query"] if "metric" in q}
-    service_logical = next(iter(resources(doc, "aws_ecs_service")))
+    design = design_for(config)
+    alarm = alarm_named(config, doc, "queue-has-videos")
     queue = {"QueueName": config.names.video_queue}
-    assert metrics == {
-        "visible": {"namespace": "AWS/SQS", "metric_name": "ApproximateNumberOfMessagesVisible",
-                    "dimensions": queue, "period": 60, "stat": "Maximum"},
-        "in_flight": {"namespace": "AWS/SQS", "metric_name": "ApproximateNumberOfMessagesNotVisible",
-                      "dimensions": queue, "period": 60, "stat": "Maximum"},
-        "desired": {"namespace": "ECS/ContainerInsights", "metric_name": "DesiredTaskCount",
-                    "dimensions": {"ClusterName": config.names.cluster,
-                                   "ServiceName": ref("aws_ecs_service", service_logical, "name")},
+    group_logical = name_of(doc, "aws_autoscaling_group", autoscaling_group(doc))
+    assert metrics_of(alarm) == {
+        **{id: {"namespace": "AWS/SQS", "metric_name": name, "dimensions": queue, "period": 60, "stat": "Maximum"}
+           for id, name in (("visible", "ApproximateNumberOfMessagesVisible"),
+                            ("delayed", "ApproximateNumberOfMessagesDelayed"),
+                            ("in_flight", "ApproximateNumberOfMessagesNotVisible"))},
+        "desired": {"namespace": "AWS/AutoScaling", "metric_name": "GroupDesiredCapacity",
+                    "dimensions": {"AutoScalingGroupName": ref("aws_autoscaling_group", group_logical, "name")},
                     "period": 60, "stat": "Maximum"},
     }
-    [expression] = [q for q in alarm["metric_query"] if q.get("return_data")]
-    assert expression["expression"] == "visible + in_flight - FILL(FILL(desired, REPEAT), 0)"
-    # the desired count exists only with Container Insights on
-    assert {"name": "containerInsights", "value": "enabled"} in only_resource(doc, "aws_ecs_cluster")["setting"]
-    assert alarm["evaluation_periods"] == 1
-    assert alarm["threshold"] == design_for(config).scale_out_threshold == 1
+    assert expression_of(alarm) == (f"visible + delayed + in_flight - {design.tasks_per_instance} * "
+                                    "FILL(desired, REPEAT)")
+    # M out of N: a late SQS minute reads as 0 in metric math and must not hold the alarm OK
+    assert (alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (1, 3)
+    assert alarm["threshold"] == design.scale_out_threshold == 1
     assert alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
-    _, body = scaling_policy(doc, "ChangeInCapacity")
-    assert body["step_scaling_policy_configuration"]["cooldown"] == design_for(config).scale_out_cooldown_seconds
-
-
-def test_scale_in_alarm_needs_the_queue_idle_including_in_flight_videos(case):
-    config, doc = case
-    alarm = alarm_of(doc, "ExactCapacity")
-    metrics = {q["id"]: q["metric"] for q in alarm["metric_query"] if "metric" in q}
-    assert {m["metric_name"] for m in metrics.values()} == {"ApproximateNumberOfMessagesVisible",
-                                                             "ApproximateNumberOfMessagesNotVisible"}
-    for metric in metrics.values():
-        assert metric["namespace"] == "AWS/SQS"
-        assert metric["dimensions"] == {"QueueName": config.names.video_queue}
-        assert metric["period"] == 60
-    [expression] = [q for q in alarm["metric_query"] if q.get("return_data")]
-    terms = re.split(r"\s*\+\s*", expression["expression"].strip())
-    assert sorted(terms) == sorted(metrics), "the alarm must watch visible + in-flight, nothing else"
-    assert alarm["threshold"] == 0
-    assert alarm["comparison_operator"] == "LessThanOrEqualToThreshold"
-    assert alarm["evaluation_periods"] == config.scale_in_idle_minutes
-    assert alarm.get("datapoints_to_alarm", alarm["evaluation_periods"]) == config.scale_in_idle_minutes
-    policy_name, _ = scaling_policy(doc, "ExactCapacity")
-    assert alarm["alarm_actions"] == [ref("aws_appautoscaling_policy", policy_name, "arn")]
-
-
-def test_scale_in_sets_the_task_count_to_exactly_zero(case):
-    _, doc = case
-    _, body = scaling_policy(doc, "ExactCapacity")
-    [step] = body["step_scaling_policy_configuration"]["step_adjustment"]
-    assert step["scaling_adjustment"] == 0
-    assert step["metric_interval_upper_bound"] == "0"
-    assert step.get("metric_interval_lower_bound") is None
-
-
-def test_scaling_target_is_the_services_task_count_up_to_fleet_size(case):
-    config, doc = case
-    target_logical, target = next(iter(resources(doc, "aws_appautoscaling_target").items()))
-    assert target["min_capacity"] == 0
-    assert target["max_capacity"] == config.fleet_size
-    assert target["scalable_dimension"] == "ecs:service:DesiredCount"
-    service_logical = next(iter(resources(doc, "aws_ecs_service")))
-    assert target["resource_id"] == f"service/{config.names.cluster}/" + ref("aws_ecs_service", service_logical,
-                                                                              "name")
-    for body in resources(doc, "aws_appautoscaling_policy").values():
-        assert body["resource_id"] == ref("aws_appautoscaling_target", target_logical, "resource_id")
-        assert body["policy_type"] == "StepScaling"
+    name, body = scaling_policy(doc, "ChangeInCapacity")
+    assert alarm["alarm_actions"] == [ref("aws_autoscaling_policy", name, "arn")]
+    assert body["autoscaling_group_name"] == ref("aws_autoscaling_group", group_logical, "name")
+    assert body["estimated_instance_warmup"] == design.instance_warmup_seconds
 
 
 def assert_steps_follow_design(config, doc) -> None:
     _, body = scaling_policy(doc, "ChangeInCapacity")
-    steps = body["step_scaling_policy_configuration"]["step_adjustment"]
-    expected = design_for(config).step_adjustments
     as_tuples = [(int(s["metric_interval_lower_bound"]),
                   None if s.get("metric_interval_upper_bound") is None else int(s["metric_interval_upper_bound"]),
-                  s["scaling_adjustment"]) for s in steps]
-    assert as_tuples == expected
-    # Contiguous from the threshold up, open-ended at the top, never adding more than the fleet holds.
+                  s["scaling_adjustment"]) for s in body["step_adjustment"]]
+    assert as_tuples == design_for(config).step_adjustments
+    # Contiguous from the threshold up, open-ended at the top, the last step the whole fleet.
     assert as_tuples[0][0] == 0 and as_tuples[-1][1] is None
     for (_, upper, _), (lower, _, _) in zip(as_tuples, as_tuples[1:]):
         assert upper == lower
+    assert as_tuples[-1][2] == config.fleet_size
     assert all(1 <= add <= config.fleet_size for _, _, add in as_tuples)
 
 
@@ -504,21 +544,74 @@ def test_scale_out_steps_follow_the_scaling_design(case):
     assert_steps_follow_design(*case)
 
 
-def test_scale_out_steps_grow_with_backlog_for_a_big_fleet(big_fleet):
+def test_scale_out_steps_never_add_more_instances_than_uncovered_videos_need(big_fleet):
     config, doc = big_fleet
     assert_steps_follow_design(config, doc)
-    _, body = scaling_policy(doc, "ChangeInCapacity")
-    assert len(body["step_scaling_policy_configuration"]["step_adjustment"]) > 1
+    tpi = design_for(config).tasks_per_instance
+    for lower, _, add in design_for(config).step_adjustments:
+        videos_at_lower = lower + 1  # bounds are relative to the threshold of 1
+        assert add <= -(-videos_at_lower // tpi)
+
+
+def test_backstop_idle_alarm_acts_only_while_the_group_is_up_and_never_on_missing_data(case):
+    config, doc = case
+    design = design_for(config)
+    alarm = alarm_named(config, doc, "queue-idle")
+    assert set(metrics_of(alarm)) == {"visible", "delayed", "in_flight", "desired"}
+    assert expression_of(alarm) == ("IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + "
+                                    "FILL(in_flight, 1) == 0, 1, 0)")
+    periods = config.scale_in_idle_minutes + design.backstop_idle_extra_minutes
+    assert alarm["evaluation_periods"] == alarm["datapoints_to_alarm"] == periods
+    name, body = scaling_policy(doc, "ExactCapacity")
+    assert alarm["alarm_actions"] == [ref("aws_autoscaling_policy", name, "arn")]
+    assert [(s.get("metric_interval_lower_bound"), s.get("metric_interval_upper_bound"), s["scaling_adjustment"])
+            for s in body["step_adjustment"]] == [("0", None, 0)]
+
+
+def test_stuck_alarm_notifies_and_stops_the_group(case):
+    config, doc = case
+    alarm = alarm_named(config, doc, "videos-stuck")
+    assert {m["metric_name"] for m in metrics_of(alarm).values()} == {
+        "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible", "NumberOfMessagesReceived",
+        "GroupInServiceInstances"}
+    assert metrics_of(alarm)["received"]["stat"] == "Sum"
+    assert "in_flight, 0) == 0" in expression_of(alarm)  # busy workers on long videos are not stuck
+    assert alarm["evaluation_periods"] == alarm["datapoints_to_alarm"] == design_for(config).stuck_minutes
+    topic_logical = next(iter(resources(doc, "aws_sns_topic")))
+    policy_name, _ = scaling_policy(doc, "ExactCapacity")
+    assert alarm["alarm_actions"] == [ref("aws_autoscaling_policy", policy_name, "arn"),
+                                      ref("aws_sns_topic", topic_logical, "arn")]
+    assert alarm["ok_actions"] == [ref("aws_sns_topic", topic_logical, "arn")]
+
+
+def test_alerts_topic_takes_only_this_stacks_alarms_over_tls(case):
+    config, doc = case
+    topic = only_resource(doc, "aws_sns_topic")
+    assert topic["name"] == config.names.alerts_topic
+    statements = {s["Sid"]: s for s in json.loads(topic["policy"])["Statement"]}
+    allow = statements["StackAlarmsPublish"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Condition"]["ArnLike"]["aws:SourceArn"].endswith(f":alarm:{config.stack_name}-*")
+    assert statements["DenyInsecureTransport"]["Effect"] == "Deny"
+
+
+def test_video_queue_delay_covers_the_agents_count_lag(case):
+    config, doc = case
+    design = design_for(config)
+    queues = {b["name"]: b for b in resources(doc, "aws_sqs_queue").values()}
+    assert queues[config.names.video_queue]["delay_seconds"] == design.queue_delay_seconds
+    assert design.queue_delay_seconds > 60 + design.agent_stop_seconds  # GetQueueAttributes' minute of lag
+    assert "delay_seconds" not in queues[config.names.track_queue]
 
 
 def test_nothing_scales_on_cpu_or_memory(case):
     _, doc = case
     text = json.dumps(resources(doc, "aws_cloudwatch_metric_alarm")) + json.dumps(
-        resources(doc, "aws_appautoscaling_policy"))
-    for forbidden in ("CPUUtilization", "MemoryUtilization", "ECSServiceAverageCPUUtilization",
-                      "TargetTrackingScaling"):
+        resources(doc, "aws_autoscaling_policy"))
+    for forbidden in ("CPUUtilization", "MemoryUtilization", "TargetTrackingScaling"):
         assert forbidden not in text
-    assert {m for a in alarms(doc) for m in [a.get("namespace")] if m} <= {"AWS/SQS"}
+    assert not resources(doc, "aws_appautoscaling_target")
 
 
 # --- outputs, provider, terraform block ---------------------------------------------------------------------

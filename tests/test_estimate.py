@@ -1,15 +1,15 @@
 """`ecs-autoscale estimate`: the discrete-event model against hand-computed timelines, its link to the
-scaling design the constructs use, and the command as users run it.
+scaling design the constructs use, the AWS rules it applies, and the command as users run it.
 
 The hand computations pin every assumption to the value written below (not to the shipped defaults),
-so a changed default cannot silently re-baseline them. With these values a fresh instance is ready
-    launch request + 45 pending + 90 boot (registered) + 150 image pull + 30 task start = +315 s,
-and it bills from launch + 45. Alarms read the sample of the previous minute (SQS and Container
-Insights both 60 s late) on each minute tick; scaling actions land 10 s after the tick. The scale-out
-alarm reads the uncovered backlog, visible + in flight - desired tasks (threshold 1, steps
-+1/+2/+4/+8 capped at FleetSize, cooldown 180 s); during a cooldown a repeated alarm adds only what
-its step adds beyond the step that started the cooldown. A stopped task frees its instance after
-the container's 60 s stopTimeout.
+so a changed default cannot silently re-baseline them. With these values, after `submit` queues a
+video at t=0 it sizes the group at +2 s; the group launches +10 s later; the instance runs 45 s later
+(billed from then), pulls the image from 30 s after that for 150 s, registers with ECS 90 s after
+running; ECS places the daemon task 10 s after registration and it polls 30 s after the image is
+there. A video is invisible for the queue's 90 s delay. Each agent polls every 15 s from its
+instance's registration and sees the queue as it was 60 s earlier (GetQueueAttributes' lag); after
+ScaleInIdleMinutes of zeros it drains, kills its worker 5 s later and terminates 10 s after that;
+shutting-down takes 30 s.
 """
 from __future__ import annotations
 
@@ -22,179 +22,212 @@ from pathlib import Path
 import pytest
 
 from ecs_autoscale.estimate import Assumptions, Workload, run
-from ecs_autoscale.estimate.assumptions import AssumptionError, apply_overrides, load_prices
+from ecs_autoscale.estimate.assumptions import AWS_RULES, AssumptionError, apply_overrides, listing, load_prices
 from ecs_autoscale.scaling_design import design_for
 from helpers import SEED, load_text, seed_text
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 PINNED = Assumptions(
-    sqs_metric_delay_s=60, sqs_inactive_wakeup_s=0, scaling_action_s=10, capacity_metric_delay_s=60,
-    cp_scale_out_interval_s=60, cp_multi_az_rule=1, cp_scale_in_datapoints=15, cp_scale_in_fraction=0.5,
-    cp_scale_in_interval_s=150, asg_action_s=10, instance_pending_s=45, instance_boot_s=90, image_pull_s=150,
-    task_start_s=30, instance_shutdown_s=30, container_insights_delay_s=60,
+    sqs_metric_delay_s=60, sqs_inactive_wakeup_s=0, asg_metric_delay_s=60, scaling_action_s=10, client_action_s=2,
+    asg_action_s=10, sqs_count_lag_s=60, placement_delay_s=10, capacity_metric_delay_s=60, cp_scale_in_datapoints=15,
+    cp_scale_in_fraction=0.5, cp_scale_in_interval_s=150, instance_pending_s=45, instance_boot_s=90,
+    docker_ready_s=30, image_pull_s=150, task_start_s=30, instance_shutdown_s=30, warm_start_s=30, warm_boot_s=45,
 )
 G4DN_ON_DEMAND = 0.526
 
 
 def fleet(tmp_path, size: int, **keys):
-    return load_text(tmp_path, seed_text(FleetSize=str(size), **keys))
+    return load_text(tmp_path, seed_text(FleetSize=str(size), **{k: str(v) for k, v in keys.items()}))
 
 
-def ours(config, videos: int, minutes: float, **kwargs):
-    return run(config, Workload(videos, minutes), PINNED, **kwargs)
+def ours(config, videos: int, minutes: float, spread: float = 0.0, **kwargs):
+    return run(config, Workload(videos, minutes, spread), kwargs.pop("assumptions", PINNED), **kwargs)
+
+
+def timeline(outcome, kinds=("scale", "capacity", "task")) -> list[tuple[float, str]]:
+    return [(ev.t, ev.text) for ev in outcome.events if ev.kind in kinds]
 
 
 # --- hand-computed timelines ------------------------------------------------------------------------
 def test_one_video_from_zero_and_back(tmp_path):
-    e = ours(fleet(tmp_path, 1), videos=1, minutes=10)
-    o = e.outcomes[0]
-    # sample@60: 1 visible + 0 in flight - 0 desired = 1 uncovered, readable @120 -> +1: tasks 0->1 @130,
-    # cooldown to @310. @180 reads sample@120 (desired still 0): 1 uncovered, +1 inside the cooldown adds
-    # nothing beyond the +1 that started it; from @240 the alarm reads desired 1: 0 uncovered.
-    # Reservation sample@180 (1 task waits, 0 instances) readable @240 -> launch @250; running
-    # @250+315 = 565; video done @565+600 = 1165.
-    assert [(ev.t, ev.text) for ev in o.events if ev.kind in ("scale", "capacity", "task")][:3] == [
-        (130, "scale-out alarm (1 video without a task, step +1): tasks 0 -> 1"),
-        (250, "capacity provider: +1 instance (1 in group)"),
-        (565, "first task running"),
+    o = ours(fleet(tmp_path, 1, ScaleInIdleMinutes=5), videos=1, minutes=10).outcomes[0]
+    # submit @2; launch @12, running @57, registered @147, task placed @157; image @57+30+150 = 237,
+    # task polls @267 and takes the video (visible since @90); done @867. The agents poll from @162 every
+    # 15 s and see the queue 60 s late: empty from the poll @927; 300 s later (@1227) drain, kill @1232,
+    # terminate @1242, gone @1272.
+    assert timeline(o) == [
+        (2, "submit (1 video queued): instances 0 -> 1"),
+        (267, "first task running"),
+        (1242, "agent: instance idle for 5 min, terminated (0 left)"),
+        (1272, "back to zero instances"),
     ]
-    assert o.first_task_running_s == 565
-    assert o.all_done_s == 1165
-    # idle samples @1200..@2040 (15), readable @2100 -> tasks to 0 @2110, stopped @2110+60 = 2170 (the
-    # stopTimeout); 0 uncovered (0 + 0 - 0), so no scale-out follows. Reservation below target from
-    # sample@2220, 15th @3060 readable @3120 -> terminate @3130, gone @3160.
-    assert o.back_to_zero_s == 3160
-    assert o.instance_seconds == 3130 - 295
+    assert o.first_video_started_s == 267 and o.all_done_s == 867
+    assert o.instance_seconds == 1242 - 57
     assert o.busy_seconds == 600
-    assert (o.peak_tasks, o.peak_instances, o.instances_launched) == (1, 1, 1)
-    assert [ev.t for ev in o.events if ev.kind == "scale"] == [130, 2110]
-    assert e.costs[0].instance_usd == pytest.approx((3130 - 295) / 3600 * G4DN_ON_DEMAND)
-    assert e.costs[0].ebs_usd == pytest.approx(10 * 0.08 / 730 * (3130 - 295) / 3600)
+    assert o.interrupted == 0 and o.still_running == 0
 
 
-def test_burst_of_fleet_size_videos(tmp_path):
-    o = ours(fleet(tmp_path, 2), videos=2, minutes=10).outcomes[0]
-    # sample@60: 2 uncovered (2 - 0 desired), breach 1 -> the +2 step (FleetSize 2 caps the steps at
-    # +1/+2) @130; from @240 the alarm reads desired 2: 0 uncovered. The multi-AZ group grows one
-    # instance per minute: @250 and @310.
-    assert [ev.t for ev in o.events if ev.text.startswith("capacity provider: +1")] == [250, 310]
-    # A runs @565 -> done @1165; B runs @310+315 = 625 -> done @1225.
-    assert o.first_task_running_s == 565
-    assert o.all_done_s == 1225
-    assert o.wait_max_s == 625
-    # idle from sample@1260, 15th @2100, readable @2160 -> tasks 0 @2170, stopped @2230; below target
-    # from sample@2280, 15th @3120, readable @3180 -> -1 (half of 2) @3190; next step >= 150 s later,
-    # on the @3360 tick -> -1 @3370, gone @3400.
-    assert [ev.t for ev in o.events if ev.text.startswith("capacity provider (")] == [3190, 3370]
-    assert o.back_to_zero_s == 3400
-    assert o.instance_seconds == (3190 - 295) + (3370 - 355)
-    assert (o.peak_tasks, o.peak_instances, o.videos_done) == (2, 2, 2)
+def test_the_whole_fleet_launches_at_once_and_finishes_in_videos_over_fleet_rounds(tmp_path):
+    # Issue 14: FleetSize 8, 40 videos of 20 min: done within first task + 100 min + a few minutes.
+    o = ours(fleet(tmp_path, 8), videos=40, minutes=20).outcomes[0]
+    assert timeline(o)[0] == (2, "submit (40 videos queued): instances 0 -> 8")
+    assert o.peak_instances == 8 and o.instances_launched == 8
+    assert o.first_task_running_s == 267
+    assert o.all_done_s == 267 + 5 * 20 * 60
+    assert o.back_to_zero_s - o.all_done_s <= 8 * 60
 
 
-def test_one_more_video_than_the_fleet_waits_for_a_free_instance(tmp_path):
+def test_a_burst_smaller_than_the_fleet_gets_one_instance_per_video(tmp_path):
+    o = ours(fleet(tmp_path, 8), videos=3, minutes=10).outcomes[0]
+    assert timeline(o)[0] == (2, "submit (3 videos queued): instances 0 -> 3")
+    assert o.peak_instances == 3
+
+
+def test_multi_gpu_instances_take_one_video_per_gpu_slot(tmp_path):
+    config = fleet(tmp_path, 4, InstanceTypes="[g5.12xlarge]", GpusPerTask=1)
+    assert design_for(config).tasks_per_instance == 4
+    o = ours(config, videos=8, minutes=10).outcomes[0]
+    assert timeline(o)[0] == (2, "submit (8 videos queued): instances 0 -> 2")
+    assert o.peak_tasks == 8 and o.peak_instances == 2
+    assert o.all_done_s == 267 + 600
+
+
+def test_one_more_video_than_the_fleet_waits_for_a_free_worker(tmp_path):
     o = ours(fleet(tmp_path, 2), videos=3, minutes=10).outcomes[0]
-    # sample@60: 3 uncovered, breach 2 -> +2 @130; later 3 - 2 desired = 1 uncovered keeps adding +1
-    # after each cooldown, which FleetSize 2 caps: the same fleet as above. Video 3 waits until A
-    # finishes video 1 @1165, then runs to @1765.
-    assert o.all_done_s == 1765
-    assert o.wait_max_s == 1165
-    assert o.instances_launched == 2 and o.peak_instances == 2 and o.peak_tasks == 2
-    assert o.busy_seconds == 3 * 600
+    assert o.all_done_s == 267 + 2 * 600
+    assert o.wait_max_s == 267 + 600
 
 
 def test_video_longer_than_the_visibility_timeout_is_retried_then_dead_lettered(tmp_path):
-    config = fleet(tmp_path, 1, TimeoutHours="0.1", MaxReceiveCount="2")  # 360 s visibility
-    e = ours(config, videos=1, minutes=10)
+    config = fleet(tmp_path, 1, TimeoutHours=0.25, MaxReceiveCount=2)
+    e = ours(config, videos=1, minutes=20)
     o = e.outcomes[0]
-    # received @565, visible again @925 while the only task is still busy until @1165, received again
-    # @1165, expires @1525 on its 2nd receive -> dead queue.
-    assert (o.videos_done, o.videos_dead, o.repeat_receives) == (0, 1, 1)
-    assert o.all_done_s == 1525
+    assert o.videos_dead == 1 and o.receives == 2 and o.expired_receives == 2
     assert any("outlasts TimeoutHours" in w for w in e.warnings)
 
 
+# --- other clients: the backstop alarm -----------------------------------------------------------------
+def test_videos_from_another_client_start_through_the_backstop_alarm(tmp_path):
+    o = ours(fleet(tmp_path, 1), videos=1, minutes=10, sender="other").outcomes[0]
+    # sample @60 is the first with the video (it arrives just after the @0 tick), readable @120:
+    # 1 uncovered -> +1 @130; launch @140, running @185, registered @275, placed @285, image @365, polls @395.
+    assert timeline(o)[:2] == [(130, "scale-out alarm (1 uncovered video, step +1): instances 0 -> 1"),
+                               (395, "first task running")]
+
+
+def test_the_backstop_alarm_adds_the_fleet_once_despite_repeating(tmp_path):
+    # The alarm holds ALARM for 3 minutes (1 of 3) and re-invokes its policy every minute; the
+    # warm-up rule makes the repeats add nothing (EC2 Auto Scaling step scaling).
+    o = ours(fleet(tmp_path, 8), videos=40, minutes=20, sender="other").outcomes[0]
+    launches = [text for _, text in timeline(o, ("capacity",)) if "scale-out alarm" in text]
+    assert launches == ["scale-out alarm (40 uncovered videos, step +8): instances 0 -> 8"]
+    assert o.peak_instances == 8
+
+
+def test_a_late_sqs_minute_reads_as_covered_and_one_of_three_still_fires(tmp_path):
+    # Metric math counts a missing SQS datapoint as 0 (CloudWatch User Guide): with SQS a minute
+    # later than the group metric, the newest datapoint always reads covered. 1 of 1 never fires;
+    # 1 of 3 (the design) does.
+    config = fleet(tmp_path, 1)
+    late = dataclasses.replace(PINNED, sqs_metric_delay_s=120)
+    design = design_for(config)
+    ok = ours(config, 1, 10, sender="other", assumptions=late).outcomes[0]
+    assert ok.first_task_running_s is not None and ok.all_done_s < 3600
+    one_of_one = dataclasses.replace(design, scale_out_evaluation_periods=1)
+    with pytest.raises(Exception, match="did not settle"):
+        ours(config, 1, 10, sender="other", assumptions=late, design=one_of_one)
+
+
+def test_an_idle_queue_waking_up_costs_submit_nothing_and_other_clients_its_delay(tmp_path):
+    config = fleet(tmp_path, 8)
+    asleep = dataclasses.replace(PINNED, sqs_inactive_wakeup_s=900)
+    for sender, extra in (("ecs-autoscale", 0), ("other", 900)):
+        awake = ours(config, 40, 20, sender=sender).outcomes[0].first_task_running_s
+        woken = ours(config, 40, 20, sender=sender, assumptions=asleep).outcomes[0].first_task_running_s
+        assert woken - awake == pytest.approx(extra, abs=60)
+
+
+# --- never a cut video ------------------------------------------------------------------------------
+@pytest.mark.parametrize("sender", ["ecs-autoscale", "other"])
+@pytest.mark.parametrize("videos, minutes, spread", [(17, 7, 2.9), (5, 20, 2.0), (12, 3, 1.3), (40, 20, 17),
+                                                     (6, 45, 6.1), (9, 11, 0.5)])
+def test_no_video_is_ever_cut_even_trickling_in(tmp_path, sender, videos, minutes, spread):
+    for size in (1, 3):
+        o = ours(fleet(tmp_path, size), videos, minutes, spread, sender=sender).outcomes[0]
+        assert o.interrupted == 0
+        assert o.videos_done == videos and o.back_to_zero_s is not None
+
+
+def test_the_queue_delay_is_what_keeps_agents_from_cutting(tmp_path):
+    # A count lag beyond the delay lets an agent kill a worker that has just taken a video: the model
+    # shows the cut and the estimate warns. (Search the spreads: one of them lands in the window.)
+    config = fleet(tmp_path, 1)
+    lagging = dataclasses.replace(PINNED, sqs_count_lag_s=200)
+    cuts = [ours(config, 6, 10, spread, assumptions=lagging) for spread in (1.65, 1.7, 1.75, 1.8)]
+    assert any(e.outcomes[0].interrupted for e in cuts)
+    assert all(any("could kill a worker" in w for w in e.warnings) for e in cuts)
+
+
+# --- spin-down ---------------------------------------------------------------------------------------
+def test_scale_in_idle_minutes_moves_the_spin_down(tmp_path):
+    five = ours(fleet(tmp_path, 1, ScaleInIdleMinutes=5), 1, 10).outcomes[0]
+    fifteen = ours(fleet(tmp_path, 1, ScaleInIdleMinutes=15), 1, 10).outcomes[0]
+    assert fifteen.back_to_zero_s - five.back_to_zero_s == 600
+
+
+def test_last_video_to_zero_instances_within_eight_minutes_by_default(tmp_path):
+    for videos, minutes in ((1, 10), (40, 20), (7, 33)):
+        o = run(fleet(tmp_path, 8), Workload(videos, minutes)).outcomes[0]  # shipped defaults
+        assert o.back_to_zero_s - o.all_done_s <= 8 * 60
+
+
+def test_the_backstop_idle_alarm_never_undoes_a_later_submit(tmp_path):
+    # Alarm actions repeat every minute in ALARM; the idle alarm only breaches while the group is
+    # above 0, so days at zero leave it OK and a submit is never set back to 0.
+    o = ours(fleet(tmp_path, 2), videos=3, minutes=10, spread=6).outcomes[0]
+    assert not [t for t in timeline(o, ("capacity",)) if "backstop idle" in t[1]]
+    assert o.interrupted == 0
+
+
+# --- warm pool ---------------------------------------------------------------------------------------
+def test_a_warm_pool_starts_the_first_video_in_about_two_minutes_and_shows_its_idle_cost(tmp_path):
+    config = fleet(tmp_path, 4, WarmPool=2)
+    e = ours(config, videos=4, minutes=10)
+    o = e.outcomes[0]
+    # submit @2, start @12 from the pool, running @42, registered @87, placed @97, image cached: polls @127
+    assert o.first_task_running_s == 127
+    lines = {line.item: line.usd_month for line in e.idle}
+    assert lines["Warm pool volumes"] == pytest.approx(2 * config.volume_gb * 0.08)
+
+
+# --- the original stack ------------------------------------------------------------------------------
 def test_original_scaling_one_video_by_hand(tmp_path):
     e = ours(fleet(tmp_path, 1), videos=1, minutes=10, compare_original=True)
     original = e.outcomes[1]
-    assert original.label == "original stack"
-    # 5-minute average reaches 1 with sample@300, readable @360 -> +1 task and +1 instance @370;
-    # running @370+315 = 685, done @1285. No visible message from sample@720: the 180th zero sample is
-    # @11460, readable @11520 -> -1 instance @11530, gone @11560.
-    assert original.first_task_running_s == 685
-    assert original.all_done_s == 1285
-    assert original.back_to_zero_s == 11560
-    assert original.instance_seconds == 11530 - 415
-    assert e.costs[1].gpu_hours > 3 * e.costs[0].gpu_hours
+    # samples @60..@300 hold the video: the 5-sample average reaches 1 at sample 5, readable @360;
+    # +1 task and +1 instance @370; launch @380, running @425, registered @515, placed @525, pulled
+    # @675 (the original pulls when the task is placed), polls @705.
+    assert original.first_task_running_s == 705
+    # its task never scales in and managed termination protection keeps the instance holding it
+    assert original.back_to_zero_s is None and original.still_running == 1
 
 
-# --- estimate and deployment read the same design ---------------------------------------------------------
-def test_scale_in_idle_minutes_in_the_model_file_moves_the_estimate(tmp_path):
-    base = ours(fleet(tmp_path, 1), videos=1, minutes=10).outcomes[0]
-    later = ours(fleet(tmp_path, 1, ScaleInIdleMinutes="30"), videos=1, minutes=10).outcomes[0]
-    # 15 more idle minutes before tasks go to zero, so the instance goes 15 minutes later too
-    assert later.back_to_zero_s - base.back_to_zero_s == 15 * 60
-    assert later.instance_seconds - base.instance_seconds == 15 * 60
-    assert later.all_done_s == base.all_done_s
+def test_ours_starts_sooner_than_the_original_everywhere_it_matters(tmp_path):
+    e = ours(fleet(tmp_path, 8), videos=40, minutes=20, compare_original=True)
+    this, original = e.outcomes
+    assert this.first_task_running_s <= 0.7 * original.first_task_running_s
+    assert this.all_done_s < original.all_done_s
+    assert this.instance_seconds < original.instance_seconds
 
 
-def scale_events(outcome) -> list[tuple[float, str]]:
-    return [(ev.t, ev.text) for ev in outcome.events if ev.kind == "scale"]
-
-
-def test_a_burst_smaller_than_the_fleet_gets_one_task_per_video(tmp_path):
-    e = ours(fleet(tmp_path, 20), videos=10, minutes=30)
-    o = e.outcomes[0]
-    # sample@60: 10 uncovered, breach 9 -> +8 @130, cooldown to @310. @180 reads sample@120 (desired 0,
-    # 10 uncovered: +8 again, inside the cooldown no more than the +8 that started it: nothing); @240
-    # reads sample@180 (desired 8): 2 uncovered, +2 inside the cooldown adds nothing beyond the +8;
-    # @300 reads 2 uncovered again and lands @310, the cooldown over: 10 tasks. From @360 desired 10:
-    # 0 uncovered. No task runs before @565, so a signal without the desired count would re-add.
-    assert scale_events(o)[:2] == [(130, "scale-out alarm (10 videos without a task, step +8): tasks 0 -> 8"),
-                                   (310, "scale-out alarm (2 videos without a task, step +2): tasks 8 -> 10")]
-    assert (o.peak_tasks, o.peak_instances, o.instances_launched) == (10, 10, 10)
-    assert not any(w.startswith("over-provisioned") for w in e.warnings)
-
-
-def test_changing_the_scaling_design_cooldown_moves_the_estimate(tmp_path):
-    config = fleet(tmp_path, 20)
-    design = design_for(config)
-    assert design.scale_out_cooldown_seconds == 180
-    base = ours(config, videos=10, minutes=30)
-    # A 60 s cooldown ends before the alarm can see the desired count it raised: +8 @130, cooldown to
-    # @190; @180 still reads desired 0 (10 uncovered) and lands @190, out of the cooldown: +8 -> 16;
-    # @240 reads sample@180 (desired 8, 2 uncovered) -> +2 @250 -> 18 tasks and instances for 10 videos.
-    short = ours(config, videos=10, minutes=30, design=dataclasses.replace(design, scale_out_cooldown_seconds=60))
-    assert [t for t, _ in scale_events(short.outcomes[0])[:3]] == [130, 190, 250]
-    assert (short.outcomes[0].peak_tasks, short.outcomes[0].peak_instances) == (18, 18)
-    assert short.outcomes[0].instance_seconds > base.outcomes[0].instance_seconds
-    assert any(w.startswith("over-provisioned: up to 18 tasks for at most 10 videos") for w in short.warnings)
-    # A 900 s cooldown delays the +2 top-up to @1030: the last two videos start later.
-    slow = ours(config, videos=10, minutes=30,
-                design=dataclasses.replace(design, scale_out_cooldown_seconds=900)).outcomes[0]
-    assert scale_events(slow)[1][0] == 1030
-    assert slow.all_done_s > base.outcomes[0].all_done_s and slow.peak_tasks == 10
-
-
-def test_the_cooldown_absorbs_container_insights_a_minute_later_than_sqs(tmp_path):
-    config = fleet(tmp_path, 20)
-    late = dataclasses.replace(PINNED, container_insights_delay_s=120)
-    o = run(config, Workload(10, 30), late).outcomes[0]
-    # @300 reads SQS sample@240 and the newest desired count, sample@180 (8): 2 uncovered -> +2 @310.
-    # Before that the alarm repeats desired 0 (10 uncovered) only inside the cooldown.
-    assert [t for t, _ in scale_events(o)[:2]] == [130, 310]
-    assert (o.peak_tasks, o.peak_instances) == (10, 10)
-    # Two minutes late, @300 still reads desired 0 (sample@120): +8 out of the cooldown -> 16 and more.
-    later = run(config, Workload(10, 30), dataclasses.replace(PINNED, container_insights_delay_s=180)).outcomes[0]
-    assert later.peak_tasks > 10
-
-
-def test_the_design_stop_timeout_moves_the_estimate(tmp_path):
+# --- the design object is the estimate's source -------------------------------------------------------
+def test_changing_the_scaling_design_moves_the_estimate(tmp_path):
     config = fleet(tmp_path, 1)
-    base = ours(config, videos=1, minutes=10).outcomes[0]
-    slower = ours(config, videos=1, minutes=10,
-                  design=dataclasses.replace(design_for(config), container_stop_timeout_seconds=120)).outcomes[0]
-    # the task frees its instance 60 s later, so reservation drops below target a minute later
-    assert slower.back_to_zero_s - base.back_to_zero_s == 60
+    base = ours(config, 1, 10).outcomes[0]
+    patient = ours(config, 1, 10, design=dataclasses.replace(design_for(config), scale_in_idle_minutes=7)).outcomes[0]
+    assert patient.back_to_zero_s - base.back_to_zero_s == 120
+    later = ours(config, 1, 10, design=dataclasses.replace(design_for(config), queue_delay_seconds=400)).outcomes[0]
+    assert later.first_video_started_s == 400 and later.first_task_running_s == base.first_task_running_s
 
 
 def test_assumptions_move_the_estimate(tmp_path):
@@ -210,14 +243,23 @@ def test_assumptions_move_the_estimate(tmp_path):
     ("image_pull_s", "expected NAME=VALUE"),
     ("image_pul_s=3", "did you mean image_pull_s?"),
     ("image_pull_s=fast", "not a number"),
-    ("container_insights_delay_s=-1", "must be at least 0"),
-    ("cp_multi_az_rule=2", "must be from 0 to 1"),
+    ("asg_metric_delay_s=-1", "must be at least 0"),
+    ("cp_scale_in_fraction=2", "must be from 0 to 1"),
     ("price.g4dn.xlarge.spot=-0.1", "cannot be negative"),
 ])
 def test_bad_assumption_is_a_one_line_error(item, message):
     with pytest.raises(AssumptionError) as caught:
         apply_overrides([item])
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_every_aws_rule_of_the_issue_is_listed_with_a_source():
+    text = listing()
+    for rule in AWS_RULES:
+        assert rule.name in text and rule.source in text and rule.handling in text
+    assert {"metric-math-missing-data", "sqs-inactive-queue", "managed-scaling-steps", "capacity-provider-hop",
+            "managed-scale-in", "alarm-actions-repeat", "original-termination-protection", "gpu-instance-types",
+            "crash-loop"} <= {rule.name for rule in AWS_RULES}
 
 
 def test_workload_beyond_the_model_horizon_is_refused_up_front(tmp_path):
@@ -238,8 +280,9 @@ def test_every_default_instance_type_has_a_dated_price():
 def test_idle_cost_lists_what_costs_money_at_zero(tmp_path):
     e = ours(fleet(tmp_path, 1), videos=100, minutes=5)
     lines = {line.item: line.usd_month for line in e.idle}
-    # 7 alarm metrics at $0.10: queue-has-videos 3 (visible, in flight, desired), queue-idle 2, ECS 2
-    assert lines["CloudWatch alarms"] == pytest.approx(0.70)
+    # 12 alarm metrics at $0.10: scale-out 4 (visible, delayed, in flight, desired), idle 4, stuck 4
+    assert lines["CloudWatch alarms"] == pytest.approx(1.20)
+    assert "Container Insights" not in lines
     assert lines["S3 results"] == pytest.approx(100 * 5 / 1024 * 0.023)
 
 
@@ -256,8 +299,9 @@ def test_cli_prints_the_timeline_and_costs():
     out = proc.stdout
     assert proc.stderr == ""
     for expected in ("first task running", "all videos done", "back to zero instances", "GPU-instance hours",
-                     "this stack", "original stack", "Timeline (this stack):", "0:09:25  first task running",
-                     "Cost of the deployed stack while at zero: $3.10/month"):
+                     "this stack", "original stack", "Timeline (this stack):", "0:04:27  first task running",
+                     "never (1 kept)", "videos cut mid-run",
+                     "Cost of the deployed stack while at zero: $1.20/month"):
         assert expected in out, expected
 
 
@@ -267,7 +311,8 @@ def test_cli_json_and_plot(tmp_path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["stack_name"] == "Megadetector" and doc["runs"][0]["videos_done"] == 3
-    assert doc["design"]["scale_in_idle_minutes"] == 15
+    assert doc["design"]["scale_in_idle_minutes"] == 5
+    assert doc["sender"] == "ecs-autoscale" and doc["runs"][0]["interrupted"] == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in png.parent.iterdir()] == ["estimate.png"]  # no temp file left behind
 
