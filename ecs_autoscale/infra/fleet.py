@@ -35,11 +35,10 @@ from cdktf_cdktf_provider_aws.launch_template import (
 )
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
 
+from ..ami import GPU_AMI_PARAMETER
 from .account import AccountContext
 from .component import Component, Scope
 from .policy import Statement, assume_role_policy, policy_document
-
-GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id"
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class GpuFleetProps:
     spot: bool = False
     """Spot instances (price-capacity-optimized) instead of on-demand."""
     ami_parameter: str = GPU_AMI_PARAMETER
-    """SSM parameter of the ECS GPU-optimized Amazon Linux 2 AMI, resolved at plan time."""
+    """SSM parameter of the ECS GPU-optimized AMI (named once, in ami.py), resolved at plan time."""
     image_pull_behavior: str = "prefer-cached"
     """ECS agent pull policy: reuse a cached image when an instance is reused (faster start)."""
     stop_timeout_seconds: int = 60
