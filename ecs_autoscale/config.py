@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .instance_types import InstanceTypeError, check_instance_types
 from .naming import StackNames, max_stack_name_length, STACK_NAME_RE
 from .yaml_source import ConfigError, YamlDocument, load_yaml
 
@@ -207,7 +208,8 @@ FIX_HINTS = {
     "model_location": "e.g. s3://my-models/Megadetector.pt",
     "track_config": "e.g. s3://my-configs/strong_sort_benthic.yaml",
     "Region": "an AWS region such as us-west-2",
-    "InstanceTypes": "a list such as [g4dn.xlarge, g5.xlarge]",
+    "InstanceTypes": "a list of NVIDIA GPU types such as [g4dn.xlarge, g5.xlarge]; "
+                     "`ecs-autoscale validate --list-instance-types` lists them",
     "Spot": "true or false",
     "MaxReceiveCount": "receives before a video message moves to the dead queue, 1 to 1000",
     "LogRetentionDays": "one of the CloudWatch retention periods, e.g. 30",
@@ -289,12 +291,22 @@ def _first_error(doc: YamlDocument, exc: ValidationError) -> ConfigError:
     return ConfigError(doc.path, doc.line_of(field or ""), field, message, FIX_HINTS.get(top or "", ""))
 
 
+def _check_instance_types(doc: YamlDocument, config: ModelConfig) -> None:
+    """InstanceTypes against the shipped instance-type table (instance_types.py), with GpusPerTask."""
+    try:
+        check_instance_types(config.instance_types, config.gpus_per_task)
+    except InstanceTypeError as exc:
+        raise ConfigError(doc.path, doc.line_of(exc.field), exc.field, exc.problem, exc.fix) from None
+
+
 def parse_config(doc: YamlDocument) -> ModelConfig:
     _check_keys(doc)
     try:
-        return ModelConfig.model_validate(doc.data)
+        config = ModelConfig.model_validate(doc.data)
     except ValidationError as exc:
         raise _first_error(doc, exc) from None
+    _check_instance_types(doc, config)
+    return config
 
 
 def load_config(path: str | Path) -> ModelConfig:

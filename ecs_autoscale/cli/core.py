@@ -11,20 +11,32 @@ MODEL_FILES = click.argument("files", nargs=-1, required=True, type=click.Path(d
 
 
 @click.command()
-@MODEL_FILES
-def validate(files: tuple[Path, ...]) -> None:
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--list-instance-types", is_flag=True,
+              help="Print the NVIDIA GPU instance types InstanceTypes accepts (GPUs, vCPUs, memory, arch) and exit.")
+def validate(files: tuple[Path, ...], list_instance_types: bool) -> None:
     """Check model FILES without touching AWS or writing anything.
 
     Each good file gets an `ok` line on stdout; each broken file gets one line on stderr,
     `FILE:LINE: Field: problem (fix)`. Every file is checked even when an earlier one is broken; the
     exit status is 1 if any file is broken. Unknown keys are errors (with the nearest known key
     suggested), so a typo never silently deploys a default; so is a StackName that an earlier file
-    already uses (ignoring case), since it names the stack's AWS resources.
+    already uses (ignoring case), since it names the stack's AWS resources. InstanceTypes must be
+    NVIDIA GPU types of the shipped, dated table (one architecture, one GPU count, GpusPerTask
+    dividing it): `--list-instance-types` prints that table.
 
     \b
-    Example:
+    Examples:
       ecs-autoscale validate examples/*.yaml
+      ecs-autoscale validate --list-instance-types
     """
+    if list_instance_types:
+        from ..instance_types import table_text
+
+        click.echo(table_text())
+        return
+    if not files:
+        raise click.UsageError("Missing argument 'FILES...' (or use --list-instance-types).")
     broken = 0
     for path, config, error in check_model_files(files):
         if error:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..config import ModelConfig
+from ..instance_types import InstanceTypeError, check_instance_types
 from ..scaling_design import ScalingDesign, design_for
 from .assumptions import Assumptions, Prices, load_prices
 from .costs import CostLine, RunCost, idle_monthly, run_cost
@@ -34,11 +35,12 @@ class Estimate:
 
 
 def check_fits(config: ModelConfig, prices: Prices) -> None:
-    """Refuse what can never run, rather than simulate a fleet that never starts a task."""
-    gpus = prices.instance(config.instance_types[0]).gpus
-    if gpus is not None and config.gpus_per_task > gpus:
-        raise WorkloadError(f"GpusPerTask {config.gpus_per_task} exceeds the {gpus} GPU of "
-                            f"{config.instance_types[0]}: no task could start (lower GpusPerTask or pick a larger type)")
+    """Refuse what can never run, rather than simulate a fleet that never starts a task. The GPUs come
+    from the instance-type table `validate` uses (a config built in code skips `validate`)."""
+    try:
+        check_instance_types(config.instance_types, config.gpus_per_task)
+    except InstanceTypeError as exc:
+        raise WorkloadError(str(exc)) from None
 
 
 def check_length(workload: Workload, design: ScalingDesign) -> None:
