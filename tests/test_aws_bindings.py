@@ -111,7 +111,7 @@ def _command_built(args: tuple[str, ...]) -> bool:
 
 
 @pytest.mark.parametrize("args", [("--help",), ("validate", str(SEED)), ("validate", "--list-instance-types"),
-                                  ("status", "--help"), ("outputs", "--help")],
+                                  ("doctor", "--help"), ("status", "--help"), ("outputs", "--help")],
                          ids=lambda a: " ".join(a).replace(str(SEED), "SEED"))
 def test_commands_without_synthesis_never_load_cdktf_or_jsii(args):
     if not _command_built(args):

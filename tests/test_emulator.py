@@ -261,3 +261,30 @@ def test_appautoscaling_scaling_activities_answer(aws):
         ServiceNamespace="ecs", ResourceId="service/emutest-none/emutest-none",
         ScalableDimension="ecs:service:DesiredCount")
     assert activities["ScalingActivities"] == []
+
+
+def test_default_vpc_routes_to_an_internet_gateway(aws):
+    ec2 = aws("ec2")
+    [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    [igw] = ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
+    [main] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+                                                {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw["InternetGatewayId"]}.items() <= \
+        next(r for r in main["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0").items()
+
+
+def test_ec2_vcpu_quotas_answer_and_follow_the_environment(aws, monkeypatch):
+    from ecs_autoscale.emulator.patches import QUOTAS_ENV
+
+    quotas = aws("service-quotas")
+    quota = quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-DB2E81BA")["Quota"]
+    assert (quota["QuotaName"], quota["Value"]) == ("Running On-Demand G and VT instances", 256.0)
+    monkeypatch.setenv(QUOTAS_ENV, "L-DB2E81BA=8,L-3819A6DF=default:0")
+    assert quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-DB2E81BA")["Quota"]["Value"] == 8.0
+    with pytest.raises(ClientError) as unset:
+        quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-3819A6DF")
+    assert unset.value.response["Error"]["Code"] == "NoSuchResourceException"
+    assert quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode="L-3819A6DF")["Quota"]["Value"] == 0.0
+    # Other quotas keep moto's own answers.
+    assert quotas.get_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE")["Quota"]["QuotaCode"] == "L-F678F1CE"

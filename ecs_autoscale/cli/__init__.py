@@ -13,6 +13,7 @@ COMMANDS = {
     "validate": ("core", "validate", "Check model files; one line per problem (FILE:LINE: Field: problem (fix))."),
     "synth": ("core", "synth", "Write Terraform JSON per model to DIR/stacks/<StackName>/cdk.tf.json."),
     "plan": ("lifecycle", "plan", "Save a reviewable plan (binary, text, JSON) of a model in STACK_DIR."),
+    "doctor": ("doctor", "doctor", "Read-only pre-flight of an AWS account for a model; one line per finding."),
     "deploy": ("lifecycle", "deploy", "Synthesize, plan, confirm, apply; write STACK_DIR/outputs.json and README.md."),
     "outputs": ("lifecycle", "outputs", "Re-read the deployed stack's outputs into STACK_DIR/outputs.json."),
     "destroy": ("lifecycle", "destroy", "Scale to zero, then remove the stack (results bucket kept by default)."),

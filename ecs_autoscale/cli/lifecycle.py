@@ -67,8 +67,9 @@ def _require_terminal(auto_approve: bool, command: str) -> None:
 
 
 @contextmanager
-def _failures(stack_dir_path: Path) -> Iterator[None]:
-    """Expected failures become one line (Terraform's own messages were already shown above it)."""
+def _failures(stack_dir_path: Path, config_path: Optional[Path] = None) -> Iterator[None]:
+    """Expected failures become one line (Terraform's own messages were already shown above it);
+    with `config_path`, a failure whose cause `doctor` checks suggests running it."""
     from ..deployment import NothingDeployed, PlanRejected
     from ..stack_dir import StackDirBusy, StackDirMismatch
     from ..synth import NodeUnavailable
@@ -77,7 +78,7 @@ def _failures(stack_dir_path: Path) -> Iterator[None]:
     try:
         yield
     except TerraformFailed as exc:
-        raise UserError(f"{exc}{_hint(exc.stderr, stack_dir_path)}") from None
+        raise UserError(f"{exc}{_hint(exc.stderr, stack_dir_path, config_path)}") from None
     except TerraformInterrupted:
         raise Interrupted("interrupted: Terraform stopped cleanly and saved the state; run the same command "
                           "again to converge") from None
@@ -111,7 +112,7 @@ _DISK_PROBLEMS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.E
 _DISK_HINT = " (free some space or fix the permissions, then run the same command again)"
 
 
-def _hint(stderr: str, stack_dir_path: Path) -> str:
+def _hint(stderr: str, stack_dir_path: Path, config_path: Optional[Path] = None) -> str:
     if "Saved plan is stale" in stderr:
         return ": the stack changed after the plan was saved; run `ecs-autoscale plan` again and review it"
     if "Error acquiring the state lock" in stderr:
@@ -119,6 +120,12 @@ def _hint(stderr: str, stack_dir_path: Path) -> str:
                 f"run `terraform force-unlock LOCK_ID` in {stack_dir_path / 'terraform'}")
     if "Failed to query available provider packages" in stderr or "Failed to install provider" in stderr:
         return f": hashicorp/aws could not be installed; offline, pass --provider-mirror DIR or set {MIRROR_ENV}"
+    if config_path is not None:
+        from ..doctor.hints import doctor_hint
+
+        doctor = doctor_hint(stderr, config_path)
+        if doctor:
+            return f" (see the messages above; {doctor}; logs in {stack_dir_path / 'logs'})"
     return f" (see the messages above; logs in {stack_dir_path / 'logs'})"
 
 
@@ -142,7 +149,7 @@ def plan(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> None
           --plan-file stacks/megadetector/plans/review.tfplan
     """
     deployment = _deployment(config_path, stack_dir_path, target, verbose)
-    with _failures(stack_dir_path), deployment.stack_dir.locked("plan"):
+    with _failures(stack_dir_path, config_path), deployment.stack_dir.locked("plan"):
         tf = deployment.prepare()
         summary = deployment.save_review_plan(tf)
         files = deployment.stack_dir.plan_files("review")
@@ -188,7 +195,7 @@ def deploy(config_path: Path, stack_dir_path: Path, auto_approve: bool, plan_fil
     started = time.monotonic()
     deployment = _deployment(config_path, stack_dir_path, target, verbose)
     sd = deployment.stack_dir
-    with _failures(stack_dir_path), sd.locked("deploy"):
+    with _failures(stack_dir_path, config_path), sd.locked("deploy"):
         if plan_file is not None:
             tf = deployment.prepare()
             meta = deployment.check_review_plan(plan_file)
@@ -368,7 +375,9 @@ def emulator(port: int) -> None:
     """Run a local AWS emulator (moto plus this stack's patches) on 127.0.0.1, in the foreground.
 
     Everything lives in memory and is gone when it stops (Ctrl-C). Point the other commands at it with
-    --endpoint-url or ECS_AUTOSCALE_ENDPOINT_URL. Needs the `emulator` extra (moto).
+    --endpoint-url or ECS_AUTOSCALE_ENDPOINT_URL. Needs the `emulator` extra (moto). Its GPU vCPU
+    quotas (for `doctor`) are 256 vCPUs; set ECS_AUTOSCALE_EMULATOR_QUOTAS before starting it to
+    change them, e.g. L-DB2E81BA=8 (On-Demand G and VT) or L-3819A6DF=0 (Spot G and VT).
 
     \b
     Example (two terminals, no AWS account needed):

@@ -13,6 +13,22 @@ import json
 import os
 from typing import Any
 
+# `GetServiceQuota` answers for these EC2 vCPU quotas (code -> name, emulator default in vCPUs). The
+# names and codes are AWS's (EC2 User Guide, "On-Demand Instance quotas" and "Spot Instance quotas");
+# the default is the emulator's, generous so that `doctor` passes unless a test lowers it.
+EC2_VCPU_QUOTAS = {
+    "L-DB2E81BA": ("Running On-Demand G and VT instances", 256.0),
+    "L-417A185B": ("Running On-Demand P instances", 256.0),
+    "L-3819A6DF": ("All G and VT Spot Instance Requests", 256.0),
+    "L-7212CCBC": ("All P4, P3 and P2 Spot Instance Requests", 256.0),
+    "L-C4BD4855": ("All P5 Spot Instance Requests", 256.0),
+}
+QUOTAS_ENV = "ECS_AUTOSCALE_EMULATOR_QUOTAS"
+"""Overrides, read at every call so a test can change them while the emulator runs: `CODE=VALUE`
+sets the applied quota (GetServiceQuota), `CODE=default:VALUE` leaves it unset (GetServiceQuota
+answers NoSuchResourceException, as AWS does for some never-raised quotas) with VALUE as the AWS
+default (GetAWSDefaultServiceQuota). Example: `L-DB2E81BA=8,L-3819A6DF=default:0`."""
+
 _applied = False
 
 
@@ -33,6 +49,8 @@ def apply_all() -> None:
         ec2_launch_template_own_tags,
         autoscaling_group_stores_params,
         s3_bucket_policy_secure_transport,
+        ec2_default_vpc_reaches_the_internet,
+        servicequotas_ec2_vcpu_quotas,
     ):
         patch()
     _applied = True
@@ -399,3 +417,82 @@ def s3_bucket_policy_secure_transport() -> None:
         return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(action, resource)
 
     FakeBucket.get_permission = get_permission
+
+
+# --- EC2 networking ----------------------------------------------------------------------------
+
+
+def ec2_default_vpc_reaches_the_internet() -> None:
+    """Gap: moto's default VPC has no internet gateway and its main route table only the local
+    route, so every default subnet looks private (`doctor` reports no route out). AWS attaches an
+    internet gateway and routes 0.0.0.0/0 to it in the main route table of every default VPC
+    (VPC User Guide, "Default VPCs", https://docs.aws.amazon.com/vpc/latest/userguide/default-vpc.html)."""
+    from moto.ec2.models.vpcs import VPCBackend
+
+    def create(original: Any) -> Any:
+        def create_default_vpc(self: Any) -> Any:
+            vpc = original(self)
+            igw = self.create_internet_gateway()
+            self.attach_internet_gateway(igw.id, vpc.id)
+            [main] = [t for t in self.route_tables.values() if t.vpc_id == vpc.id and t.main_association_id]
+            self.create_route(main.id, "0.0.0.0/0", gateway_id=igw.id)
+            return vpc
+
+        return create_default_vpc
+
+    _wrap(VPCBackend, "create_default_vpc", create)
+
+
+# --- Service Quotas ----------------------------------------------------------------------------
+
+
+def emulated_quotas() -> dict[str, tuple[float | None, float]]:
+    """code -> (applied value or None, AWS default): EC2_VCPU_QUOTAS with the $ECS_AUTOSCALE_EMULATOR_QUOTAS
+    overrides."""
+    values = {code: (default, default) for code, (_, default) in EC2_VCPU_QUOTAS.items()}
+    for item in filter(None, (part.strip() for part in os.environ.get(QUOTAS_ENV, "").split(","))):
+        code, _, value = item.partition("=")
+        if value.startswith("default:"):
+            values[code] = (None, float(value.removeprefix("default:")))
+        else:
+            values[code] = (float(value), float(value))
+    return values
+
+
+def servicequotas_ec2_vcpu_quotas() -> None:
+    """Gap: moto's Service Quotas knows only VPC quotas (GetServiceQuota for EC2 answers
+    NoSuchResourceException) and has no GetAWSDefaultServiceQuota. `doctor` reads the GPU vCPU
+    quotas (EC2_VCPU_QUOTAS): answer those with the emulator's values, set per call through
+    $ECS_AUTOSCALE_EMULATOR_QUOTAS."""
+    from moto.servicequotas.exceptions import NoSuchResource
+    from moto.servicequotas.models import ServiceQuotasBackend
+    from moto.servicequotas.responses import ServiceQuotasResponse
+
+    def quota(backend: Any, code: str, value: float) -> dict[str, Any]:
+        return {
+            "ServiceCode": "ec2", "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+            "QuotaArn": f"arn:aws:servicequotas:{backend.region_name}:{backend.account_id}:ec2/{code}",
+            "QuotaCode": code, "QuotaName": EC2_VCPU_QUOTAS[code][0], "Value": value,
+            "Unit": "None", "Adjustable": True, "GlobalQuota": False,
+        }
+
+    def get(original: Any) -> Any:
+        def get_service_quota(self: Any, service_code: str, quota_code: str) -> dict[str, Any]:
+            if service_code != "ec2" or quota_code not in EC2_VCPU_QUOTAS:
+                return original(self, service_code, quota_code)
+            applied, _ = emulated_quotas()[quota_code]
+            if applied is None:
+                raise NoSuchResource
+            return quota(self, quota_code, applied)
+
+        return get_service_quota
+
+    def get_aws_default_service_quota(self: Any) -> str:
+        params = json.loads(self.body)
+        code = str(params.get("QuotaCode"))
+        if params.get("ServiceCode") != "ec2" or code not in EC2_VCPU_QUOTAS:
+            raise NoSuchResource
+        return json.dumps({"Quota": quota(self.backend, code, emulated_quotas()[code][1])})
+
+    _wrap(ServiceQuotasBackend, "get_service_quota", get)
+    ServiceQuotasResponse.get_aws_default_service_quota = get_aws_default_service_quota

@@ -1,0 +1,115 @@
+"""Does the network the fleet launches into have a route out?
+
+A GPU instance must reach ECS, ECR, SQS, S3 and CloudWatch Logs, or it is billed while its tasks
+never start. The launch template asks for no public IP, so an instance gets one only from its
+subnet's "auto-assign public IPv4" setting (MapPublicIpOnLaunch). A subnet therefore reaches AWS
+when its route table sends 0.0.0.0/0 to an internet gateway and it assigns public IPs, or sends it
+to a NAT gateway (or instance, interface, transit gateway), or when the VPC has endpoints for every
+service the instance and the worker call. Security groups and network ACLs are not checked.
+
+`check_network(ec2, region)` checks the default VPC's default-for-AZ subnets (what the stack uses
+when the model file names no network); `vpc_id`/`subnet_ids` check a named network.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from .findings import Finding, aws_error, fail, ok, warn
+
+CHECK = "network"
+# What an ECS container instance and the worker reach (ECS agent endpoints, image pull, queues,
+# objects, logs): https://docs.aws.amazon.com/AmazonECS/latest/developerguide/vpc-endpoints.html
+ENDPOINT_SERVICES = ("ecs", "ecs-agent", "ecs-telemetry", "ecr.api", "ecr.dkr", "s3", "sqs", "logs")
+NON_IGW_TARGETS = ("NatGatewayId", "InstanceId", "NetworkInterfaceId", "TransitGatewayId")
+
+
+def check_network(ec2, region: str, vpc_id: Optional[str] = None,
+                  subnet_ids: Optional[Sequence[str]] = None) -> Finding:
+    chosen = _default_network(ec2, region) if vpc_id is None and not subnet_ids else \
+        _named_network(ec2, vpc_id, subnet_ids)
+    if isinstance(chosen, Finding):
+        return chosen
+    where, vpc_id, subnets = chosen
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    endpoints = {e["ServiceName"] for e in ec2.describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"] if e.get("State", "available") == "available"}
+    via_endpoints = all(f"com.amazonaws.{region}.{service}" in endpoints for service in ENDPOINT_SERVICES)
+    ways, blocked = set(), []
+    for subnet in subnets:
+        way = _way_out(subnet, _route_table(tables, subnet["SubnetId"]), via_endpoints)
+        if way.startswith("no "):
+            blocked.append(f"{subnet['SubnetId']} ({subnet['AvailabilityZone']}): {way}")
+        else:
+            ways.add(way)
+    fix = ("route 0.0.0.0/0 to a NAT gateway, or to an internet gateway with auto-assign public IPv4 on, or add "
+           f"VPC endpoints for {', '.join(ENDPOINT_SERVICES)}")
+    if not ways:
+        return fail(CHECK, f"no subnet of {where} has a route out, so instances never reach ECS: "
+                           f"{'; '.join(blocked)}", fix)
+    if blocked:
+        return warn(CHECK, f"{len(blocked)} of {len(subnets)} subnets of {where} have no route out, and instances "
+                           f"launched there never reach ECS: {'; '.join(blocked)}", fix + ", or leave them out")
+    zones = ", ".join(sorted(s["AvailabilityZone"] for s in subnets))
+    count = f"{len(subnets)} subnet{'s' if len(subnets) > 1 else ''} ({zones}) reach{'es' if len(subnets) == 1 else ''}"
+    return ok(CHECK, f"{where}: {count} AWS {' and '.join(sorted(ways))}")
+
+
+def _default_network(ec2, region: str):
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        return fail(CHECK, f"no default VPC in {region}: the fleet has no subnet to launch in",
+                    f"create one: aws ec2 create-default-vpc --region {region}")
+    vpc_id = vpcs[0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    if not subnets:
+        return fail(CHECK, f"the default VPC {vpc_id} in {region} has no default subnet",
+                    f"create them: aws ec2 create-default-subnet --availability-zone ZONE --region {region}")
+    return f"the default VPC {vpc_id}", vpc_id, subnets
+
+
+def _named_network(ec2, vpc_id: Optional[str], subnet_ids: Optional[Sequence[str]]):
+    try:
+        if subnet_ids:
+            subnets = ec2.describe_subnets(SubnetIds=list(subnet_ids))["Subnets"]
+        else:
+            ec2.describe_vpcs(VpcIds=[vpc_id])
+            subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    except Exception as exc:
+        code, message = aws_error(exc)
+        if code.endswith(".NotFound") or code.endswith(".Malformed"):
+            return fail(CHECK, message, "fix the VPC or subnet IDs")
+        raise
+    vpcs = {s["VpcId"] for s in subnets}
+    if vpc_id and vpcs - {vpc_id}:
+        strays = ", ".join(s["SubnetId"] for s in subnets if s["VpcId"] != vpc_id)
+        return fail(CHECK, f"{strays} not in {vpc_id}", f"list subnets of {vpc_id}")
+    if len(vpcs) != 1:
+        return fail(CHECK, f"the subnets are in {len(vpcs) or 'no'} VPCs ({', '.join(sorted(vpcs))})",
+                    "list subnets of one VPC")
+    [vpc_id] = vpcs
+    return f"VPC {vpc_id}", vpc_id, subnets
+
+
+def _route_table(tables: list[dict], subnet_id: str) -> Optional[dict]:
+    """The subnet's explicitly associated table, else the VPC's main table."""
+    for table in tables:
+        if any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
+            return table
+    return next((t for t in tables if any(a.get("Main") for a in t.get("Associations", []))), None)
+
+
+def _way_out(subnet: dict, table: Optional[dict], via_endpoints: bool) -> str:
+    """How the subnet reaches AWS ("through ..."), or why not ("no ...")."""
+    routes = [r for r in (table or {}).get("Routes", [])
+              if r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("State", "active") == "active"]
+    for route in routes:
+        if str(route.get("GatewayId", "")).startswith("igw-"):
+            if subnet.get("MapPublicIpOnLaunch"):
+                return "through an internet gateway"
+            if via_endpoints:
+                return "through VPC endpoints"
+            return "no public IP on launch (its route goes to an internet gateway)"
+        if any(route.get(target) for target in NON_IGW_TARGETS):
+            return "through NAT"
+    return "through VPC endpoints" if via_endpoints else "no 0.0.0.0/0 route"
