@@ -178,7 +178,7 @@ class Outcome:
     label: str
     events: list[LogEvent]
     series: list[tuple[float, int, int, int, int, int]]
-    """(t, visible + delayed, in flight, desired tasks, running tasks, instances) at every change."""
+    """(t, visible + delayed, in flight, group desired capacity, running tasks, instances) at every change."""
     first_task_running_s: Optional[float]
     first_video_started_s: Optional[float]
     all_done_s: float
@@ -561,7 +561,7 @@ class Simulation:
     # --- bookkeeping -----------------------------------------------------------------------------
     def _record(self) -> None:
         running = sum(t.state in ("idle", "busy") for t in self.tasks)
-        point = (self.now, len(self.visible) + self.delayed, self.in_flight, self.service_desired, running,
+        point = (self.now, len(self.visible) + self.delayed, self.in_flight, self.group_desired, running,
                  len(self.alive()))
         if self.series and self.series[-1][1:] == point[1:]:
             return

@@ -43,7 +43,7 @@ def render(e: Estimate) -> bytes:
         for column, label, color, axis, style in (
             (1, "videos waiting (visible)", "tab:blue", ax, "-"),
             (2, "videos in progress (in flight)", "tab:cyan", ax, "-"),
-            (3, "desired tasks", "tab:orange", fleet, ":"),
+            (3, "desired instances (group)", "tab:red", fleet, ":"),
             (4, "tasks running", "tab:orange", fleet, "-"),
             (5, "GPU instances", "tab:red", fleet, "-"),
         ):
@@ -60,7 +60,7 @@ def render(e: Estimate) -> bytes:
         fleet.set_ylim(0, max(1, e.config.fleet_size) * 1.15)
         ax.set_ylim(bottom=0)
         ax.set_title(f"{outcome.label}: first task {clock(outcome.first_task_running_s)}, all done "
-                     f"{clock(outcome.all_done_s)}, zero instances {clock(outcome.back_to_zero_s)}; "
+                     f"{clock(outcome.all_done_s)}, zero instances {clock(outcome.back_to_zero_s) if outcome.back_to_zero_s is not None else 'never'}; "
                      f"{cost.gpu_hours:.1f} GPU-h, {usd(cost.total_usd)}", fontsize=10)
         ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
