@@ -75,6 +75,7 @@ class ScriptedAgent(ia.Agent):
     def __init__(self, tmp_path, answers):
         super().__init__({**SETTINGS.agent_config(), "state_dir": str(tmp_path / "state")})
         self.iid, self.account, self.queue, self.answers, self.calls = "i-0123", "123456789012", "url", answers, []
+        self.delay = 90  # the queue's DelaySeconds, as read with the counts
 
     def call(self, service, action, params, region=None):
         self.calls.append((action, params.get("status", params.get("ShouldDecrementDesiredCapacity"))))
@@ -100,7 +101,7 @@ def docker(tmp_path, monkeypatch):
 
 
 def queue(*counts):
-    return {"Attributes": dict(zip(ia.COUNTS, map(str, counts), strict=True))}
+    return {"Attributes": {**dict(zip(ia.COUNTS, map(str, counts), strict=True)), "DelaySeconds": "90"}}
 
 
 def test_scale_in_drains_kills_this_stacks_workers_rechecks_then_terminates(tmp_path, docker):
@@ -108,7 +109,7 @@ def test_scale_in_drains_kills_this_stacks_workers_rechecks_then_terminates(tmp_
                                      "GetQueueAttributes": queue(0, 0, 0),
                                      "TerminateInstanceInAutoScalingGroup": "<ok/>"})
     agent.idle = 1.0
-    agent.scale_in(ARN, RUNNING)
+    agent.scale_in(ARN, RUNNING, time.time())
     assert agent.calls == [("UpdateContainerInstancesState", "DRAINING"), ("GetQueueAttributes", None),
                            ("TerminateInstanceInAutoScalingGroup", "true")]
     assert docker.commands() == [["kill", "c1"]]  # not the other stack's container
@@ -126,15 +127,25 @@ def test_scale_in_stays_in_service_when_the_recheck_or_the_terminate_says_so(tmp
     agent = ScriptedAgent(tmp_path, {"UpdateContainerInstancesState": {"failures": []},
                                      "GetQueueAttributes": [recheck], "TerminateInstanceInAutoScalingGroup": terminate})
     agent.idle = 1.0
-    agent.scale_in(ARN, RUNNING)
+    agent.scale_in(ARN, RUNNING, time.time())
     assert agent.calls[-1] == ("UpdateContainerInstancesState", "ACTIVE")  # ECS places the daemon task again
     assert agent.idle is None and not agent.done and not agent.draining
     assert docker.commands() == [["kill", "c1"]]
 
 
+def test_scale_in_kills_nothing_when_aws_was_too_slow_for_the_queue_delay(tmp_path, docker):
+    # The look was 21 s ago: with DelaySeconds 90, a video sent just after it, not yet in the (1-minute
+    # late) counts, may be delivered within 90 - 60 - 10 s of the kill margin: too late to kill safely.
+    agent = ScriptedAgent(tmp_path, {"UpdateContainerInstancesState": {"failures": []}})
+    agent.idle = 1.0
+    agent.scale_in(ARN, RUNNING, time.time() - 21)
+    assert agent.calls == [("UpdateContainerInstancesState", "DRAINING"), ("UpdateContainerInstancesState", "ACTIVE")]
+    assert docker.commands() == [] and agent.idle is None and not agent.done
+
+
 def test_scale_in_kills_nothing_when_draining_fails(tmp_path, docker):
     agent = ScriptedAgent(tmp_path, {"UpdateContainerInstancesState": {"failures": [{"reason": "MISSING"}]}})
-    agent.scale_in(ARN, RUNNING)
+    agent.scale_in(ARN, RUNNING, time.time())
     assert agent.calls == [("UpdateContainerInstancesState", "DRAINING")] and docker.commands() == []
 
 

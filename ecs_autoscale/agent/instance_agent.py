@@ -13,6 +13,9 @@ APIS = {'sqs': ('1.0', 'AmazonSQS'), 'ecs': ('1.1', 'AmazonEC2ContainerServiceV2
         'ecr': ('1.1', 'AmazonEC2ContainerRegistry_V20150921'), 'autoscaling': ('2011-01-01', ''),
         'sns': ('2010-03-31', '')}
 COUNTS = ['ApproximateNumberOfMessages' + s for s in ('', 'NotVisible', 'Delayed')]  # waiting, in flight, delayed
+# A video sent after the agent's last look is delayed DelaySeconds; the counts may lag 1 minute (SQS API
+# Reference, GetQueueAttributes). Workers must be dead before delay - LAG after the look (10 s to kill them).
+LAG = 70
 LOCAL = ur.build_opener(ur.ProxyHandler({}))  # IMDS and the ECS agent: never through a proxy
 log = print
 
@@ -54,7 +57,7 @@ def sign(url, headers, body, region, service, creds, now):
     h = {k.lower(): ' '.join(v.split()) for k, v in headers.items()}
     h.update({'host': u.netloc, 'x-amz-date': stamp}, **({'x-amz-security-token': creds[2]} if creds[2] else {}))
     names = ';'.join(sorted(h))
-    req = '\n'.join(['POST', urllib.parse.quote(u.path or '/', safe='/~'), '',
+    req = '\n'.join(['POST', u.path or '/', '',  # the agent's paths need no encoding
                      ''.join('%s:%s\n' % kv for kv in sorted(h.items())), names, hashlib.sha256(body).hexdigest()])
     scope = '%s/%s/%s/aws4_request' % (stamp[:8], region, service)
     key = ('AWS4' + creds[1]).encode()
@@ -79,6 +82,7 @@ class Agent:
         vars(self).update(DEFAULTS, **cfg)  # the settings become attributes
         self.started = time.time()
         self.iid = self.queue = self.idle = self.seen = None
+        self.delay = 0
         self.creds = (0, None)
         self.exits, self.killed = {}, set()
         self.in_service = not self.lifecycle_hook_name
@@ -126,12 +130,9 @@ class Agent:
             time.sleep(2 ** attempt * random.uniform(0.5, 1))
 
     def pull(self):
-        """Pre-pull the image: ECS (ECS_IMAGE_PULL_BEHAVIOR=prefer-cached) then starts from the cache."""
+        """Pre-pull the image: ECS (ECS_IMAGE_PULL_BEHAVIOR=prefer-cached) then starts from the cache. The
+        systemd unit starts after docker (Wants=, After=docker.service)."""
         registry = self.ecr_registry
-        for _ in range(120):
-            if docker('info', timeout=30)[0] == 0:
-                break
-            time.sleep(5)
         try:
             if registry:  # <account>.dkr.ecr.<region>.amazonaws.com: a token of that region's ECR
                 data = self.call('ecr', 'GetAuthorizationToken', {}, registry.split('.')[3])
@@ -149,9 +150,9 @@ class Agent:
             self.call('autoscaling', 'CompleteLifecycleAction', {
                 'LifecycleHookName': self.lifecycle_hook_name, 'AutoScalingGroupName': self.asg_name,
                 'InstanceId': self.iid, 'LifecycleActionResult': 'CONTINUE'})
-            log('lifecycle action completed')
+            log('lifecycle hook completed')
         except AwsError as e:
-            log('lifecycle action: %s' % e)
+            log('lifecycle hook: %s' % e)
 
     def lifecycle(self):
         # With a warm pool the launch hook pauses both the launch into the pool and the move to InService;
@@ -172,10 +173,12 @@ class Agent:
             threading.Thread(target=self.pull, daemon=True).start()
         return self.in_service
 
-    def counts(self):  # (waiting, in flight, delayed) videos, or None
+    def counts(self):  # (waiting, in flight, delayed) videos, or None; and the queue's DelaySeconds
         try:
-            a = self.call('sqs', 'GetQueueAttributes', {'QueueUrl': self.queue, 'AttributeNames': COUNTS})
-            return tuple(int(a['Attributes'][k]) for k in COUNTS)
+            a = self.call('sqs', 'GetQueueAttributes', {'QueueUrl': self.queue,
+                                                        'AttributeNames': COUNTS + ['DelaySeconds']})['Attributes']
+            self.delay = int(a['DelaySeconds'])
+            return tuple(int(a[k]) for k in COUNTS)
         except Exception as e:
             log('queue: %s' % e)
 
@@ -215,16 +218,18 @@ class Agent:
         except AwsError as e:
             log('container instance %s: %s' % (status, e))
 
-    def scale_in(self, arn, tasks):
+    def scale_in(self, arn, tasks, looked):
         if arn and not self.set_state(arn, 'DRAINING'):
             return
         ids = [c['DockerId'] for t in self.tasks(tasks, False) for c in t.get('Containers') or [] if c.get('DockerId')]
-        if ids:
-            self.killed.update(ids)
-            log('docker kill %s: %s' % (' '.join(ids), docker('kill', *ids, timeout=60)[1]))
-        # DelaySeconds outlasts the counts' lag plus the time from the previous look to the kill: a video
-        # sent since is still delayed now, and no worker is left here to receive it.
-        again = self.counts()
+        if time.time() - looked > self.delay - LAG:  # AWS was slow: a video sent since the look may reach a worker
+            log('%d s after the look, DelaySeconds %d: not killing' % (time.time() - looked, self.delay))
+            again = None
+        else:
+            if ids:
+                self.killed.update(ids)
+                log('docker kill %s: %s' % (' '.join(ids), docker('kill', *ids, timeout=60)[1]))
+            again = self.counts()  # a video sent since the look is still delayed, and no worker here takes it
         if again == (0, 0, 0):
             try:
                 self.call('autoscaling', 'TerminateInstanceInAutoScalingGroup', {
@@ -292,7 +297,7 @@ class Agent:
         elif scale_in_due(self.idle, now, self.idle_seconds) and (
                 arn or meta is not None and waited >= self.register_timeout_seconds):
             log('queue %s for %d s: scale-in' % (counts, now - self.idle))
-            self.scale_in(arn, tasks)
+            self.scale_in(arn, tasks, now)
 
     def run(self, cycles=None):
         n = 0
@@ -308,7 +313,7 @@ class Agent:
 if __name__ == '__main__':
     p = argparse.ArgumentParser()
     p.add_argument('--config', default='/etc/ecs-autoscale/agent.json')
-    p.add_argument('--cycles', type=int, help='stop after N cycles (tests)')
+    p.add_argument('--cycles', type=int)  # stop after N cycles (tests)
     a = p.parse_args()
     with open(a.config) as f:
         Agent(json.load(f)).run(a.cycles)
