@@ -14,7 +14,8 @@ from .infra.queues import VideoQueues, VideoQueuesProps
 from .infra.scaling import QueueBackstopScaling
 from .infra.service import ModelService, ModelServiceProps, WorkerContract
 from .infra.storage import BucketsProps, VideoBuckets
-from .infra.user_data import AgentSettings, agent_permissions, render_user_data
+from .infra.policy import Statement
+from .infra.user_data import AgentSettings, agent_permissions, ecs_agent_config, ecr_registry_of, render_user_data
 from .scaling_design import ScalingDesign, design_for
 
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
@@ -47,9 +48,7 @@ OUTPUT_DESCRIPTIONS = {
     "tasks_per_instance": "tasks one instance runs (its GPUs // GpusPerTask): `submit` sizes the group with it",
     "service_names": "the daemon services (one per GPU slot of an instance), comma-separated",
 }
-ECS_CONFIG_STATIC = {"ECS_ENABLE_GPU_SUPPORT": "true", "ECS_ENABLE_TASK_IAM_ROLE": "true",
-                     "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached", "ECS_ENABLE_CONTAINER_METADATA": "true"}
-"""prefer-cached: the instance agent pulls the image at boot, before ECS places the task."""
+
 
 
 class VideoProcessingStack(TerraformStack):
@@ -108,11 +107,15 @@ class VideoProcessingStack(TerraformStack):
             launch_template_name=names.launch_template,
             security_group_name=names.security_group, instance_role_name=names.instance_role,
             log_group_name=names.log_group, max_instances=config.fleet_size, root_volume_gb=config.volume_gb,
-            user_data=render_user_data(agent, ecs_config=self._ecs_config(config, design)),
+            user_data=render_user_data(agent, ecs_config=ecs_agent_config(
+                agent, spot=config.spot, stop_timeout_seconds=design.container_stop_timeout_seconds,
+                warm_pool=bool(design.warm_pool_size))),
             instance_types=config.instance_types, spot=config.spot,
             warm_pool_size=design.warm_pool_size, warm_pool_hook_name=agent.lifecycle_hook_name or "",
             instance_warmup_seconds=design.instance_warmup_seconds,
-            agent_statements=tuple(agent_permissions(account, agent, ecr_repository=config.ecr_repository)),
+            agent_statements=tuple(Statement(p.sid, p.actions, p.resources, condition=p.condition or {})
+                                   for p in agent_permissions(agent, partition=account.partition,
+                                                              region=account.region, account_id=account.account_id)),
             tags={**MANAGED_BY_TAG, "ecs-autoscale:stack": config.stack_name, **config.tags}),
             account, cluster=service.cluster)
         backstop = QueueBackstopScaling(
@@ -144,21 +147,10 @@ class VideoProcessingStack(TerraformStack):
     @staticmethod
     def _agent_settings(config: ModelConfig, design: ScalingDesign) -> AgentSettings:
         names = config.names
-        ecr = config.ecr_repository
         return AgentSettings(
             region=config.region, stack_name=config.stack_name, cluster_name=names.cluster, asg_name=names.asg,
             queue_name=names.video_queue, topic_name=names.alerts_topic, task_families=(config.task_definition,),
-            image=config.container_image,
-            ecr_registry=f"{ecr[0]}.dkr.ecr.{ecr[1]}.amazonaws.com" if ecr else None,
+            image=config.container_image, ecr_registry=ecr_registry_of(config.container_image),
             poll_seconds=design.agent_poll_seconds, idle_seconds=design.scale_in_idle_seconds,
             crash_loop_exits=design.crash_loop_exits,
             lifecycle_hook_name=names.warm_pool_hook if design.warm_pool_size else None)
-
-    @staticmethod
-    def _ecs_config(config: ModelConfig, design: ScalingDesign) -> dict:
-        settings = {"ECS_CLUSTER": config.names.cluster, **ECS_CONFIG_STATIC,
-                    "ECS_CONTAINER_STOP_TIMEOUT": f"{design.container_stop_timeout_seconds}s",
-                    "ECS_ENABLE_SPOT_INSTANCE_DRAINING": "true" if config.spot else "false"}
-        if design.warm_pool_size:
-            settings["ECS_WARM_POOLS_CHECK"] = "true"  # ECS Developer Guide: warm pools with ECS
-        return settings

@@ -48,6 +48,7 @@ def apply_all() -> None:
         sqs_set_attributes_keeps_policy,
         ec2_launch_template_own_tags,
         autoscaling_group_stores_params,
+        autoscaling_complete_lifecycle_action,
         s3_bucket_policy_secure_transport,
         ec2_default_vpc_reaches_the_internet,
         servicequotas_ec2_vcpu_quotas,
@@ -379,6 +380,38 @@ def autoscaling_group_stores_params() -> None:
     _wrap(AutoScalingResponse, "create_auto_scaling_group", storing(_ASG_CREATE_PARAMS))
     _wrap(AutoScalingResponse, "update_auto_scaling_group", storing(_ASG_UPDATE_PARAMS))
     _wrap(FakeAutoScalingGroup, "update", keep_mixed_policy)
+
+
+def autoscaling_complete_lifecycle_action() -> None:
+    """Gap: CompleteLifecycleAction is not implemented (moto stores lifecycle hooks but models no
+    instance waiting on one). The instance agent completes the warm pool's launch hook with it. Check what
+    AWS checks that moto can know (the hook exists on the group, the instance is in the group or the
+    token is given, the result is CONTINUE or ABANDON) and record each completion in the backend's
+    `completed_lifecycle_actions` list, the only trace there can be."""
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    def complete_lifecycle_action(self: Any) -> Any:
+        backend = self.autoscaling_backend
+        group, hook = self._get_param("AutoScalingGroupName"), self._get_param("LifecycleHookName")
+        instance, token = self._get_param("InstanceId"), self._get_param("LifecycleActionToken")
+        result = self._get_param("LifecycleActionResult")
+        if f"{group}_{hook}" not in backend.lifecycle_hooks:
+            raise ValidationError(f"No Lifecycle Hook named {hook} found for Auto Scaling group {group}")
+        if result not in ("CONTINUE", "ABANDON"):
+            raise ValidationError(f"Invalid LifecycleActionResult {result}: CONTINUE or ABANDON")
+        members = {s.instance.id for s in backend.autoscaling_groups[group].instance_states}
+        if not token and instance not in members:
+            raise ValidationError(f"No active Lifecycle Action found with instance ID {instance}")
+        if not hasattr(backend, "completed_lifecycle_actions"):
+            backend.completed_lifecycle_actions = []
+        backend.completed_lifecycle_actions.append(
+            {"AutoScalingGroupName": group, "LifecycleHookName": hook, "InstanceId": instance,
+             "LifecycleActionToken": token, "LifecycleActionResult": result})
+        return EmptyResult()
+
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
 
 
 # --- S3 ----------------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""What an EC2 instance offers the instance agent, faked on loopback for tests (AWS itself is the emulator).
+
+FakeInstance   the instance metadata service (IMDSv2 only: GETs without a session token get 401, as with
+               HttpTokens=required) and the ECS agent's introspection endpoint, in threads. Change
+               `lifecycle_state`, `metadata` and `tasks` while the agent runs.
+fake_docker    a `docker` executable that logs every call (JSON lines), answers `inspect` from a file and
+               can send a video to the queue when asked to `kill` (a video arriving during scale-in).
+agent_script   the agent exactly as the rendered user data carries it.
+run_agent      runs that script as `python3 instance_agent.py --config FILE --cycles N`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Optional
+
+ACCOUNT = "123456789012"  # moto's default account
+ROLE = "ecs-autoscale-test-instance-role"
+
+
+class FakeInstance:
+    def __init__(self, instance_id: str, region: str = "us-west-2", cluster: str = "cluster") -> None:
+        self.instance_id, self.region = instance_id, region
+        self.lifecycle_state = "InService"
+        self.metadata: dict = {"Cluster": cluster, "ContainerInstanceArn": None, "Version": "fake ECS agent"}
+        self.tasks: list[dict] = []
+        self.unauthorized = 0
+        self._servers = [self._serve(self._imds), self._serve(self._introspection)]
+        self.imds_url, self.introspection_url = (f"http://127.0.0.1:{s.server_port}" for s in self._servers)
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+
+    def __enter__(self) -> "FakeInstance":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _serve(self, answer) -> ThreadingHTTPServer:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._reply(*answer(self.command, self.path, self.headers))
+
+            do_PUT = do_GET
+
+            def _reply(self, status: int, body: str) -> None:
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return server
+
+    def _imds(self, method: str, path: str, headers) -> tuple[int, str]:
+        if method == "PUT":
+            ok = path == "/latest/api/token" and headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+            return (200, "session-token") if ok else (400, "")
+        if headers.get("X-aws-ec2-metadata-token") != "session-token":
+            self.unauthorized += 1
+            return 401, ""
+        answers = {
+            "/latest/meta-data/iam/security-credentials/": ROLE,
+            f"/latest/meta-data/iam/security-credentials/{ROLE}": json.dumps({
+                "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAFAKEINSTANCEKEY",
+                "SecretAccessKey": "fake-secret", "Token": "fake-session-token",
+                "Expiration": "2099-01-01T00:00:00Z"}),
+            "/latest/dynamic/instance-identity/document": json.dumps({
+                "instanceId": self.instance_id, "accountId": ACCOUNT, "region": self.region}),
+            "/latest/meta-data/autoscaling/target-lifecycle-state": self.lifecycle_state,
+            "/latest/meta-data/services/domain": "amazonaws.com",
+            "/latest/meta-data/services/partition": "aws",
+        }
+        return (200, answers[path]) if path in answers else (404, "")
+
+    def _introspection(self, method: str, path: str, headers) -> tuple[int, str]:
+        if path == "/v1/metadata":
+            return 200, json.dumps(self.metadata)
+        if path == "/v1/tasks":
+            return 200, json.dumps({"Tasks": self.tasks})
+        return 404, ""
+
+
+def task(arn: str, family: str, status: str, *docker_ids: str) -> dict:
+    """A task as ECS agent introspection shows it (v1/tasks)."""
+    return {"Arn": arn, "DesiredStatus": status, "KnownStatus": status, "Family": family, "Version": "1",
+            "Containers": [{"DockerId": i, "DockerName": f"ecs-{family}-{i}", "Name": "worker"} for i in docker_ids]}
+
+
+FAKE_DOCKER = """#!{python}
+import json, os, sys
+args = sys.argv[1:]
+entry = {{"args": args}}
+if args[:1] == ["login"]:
+    entry["stdin"] = sys.stdin.read()
+with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
+    log.write(json.dumps(entry) + "\\n")
+if args[:1] == ["inspect"]:
+    print(json.load(open(os.environ["FAKE_DOCKER_STATES"]))[args[-1]])
+if args[:1] == ["kill"] and os.environ.get("FAKE_DOCKER_SEND_ON_KILL"):
+    import boto3
+    target = json.loads(os.environ["FAKE_DOCKER_SEND_ON_KILL"])
+    sqs = boto3.client("sqs", region_name="us-west-2", endpoint_url=target["endpoint"],
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    sqs.send_message(QueueUrl=target["queue_url"], MessageBody="{{}}", MessageGroupId="late",
+                     MessageDeduplicationId="late-video")
+"""
+
+
+class FakeDocker:
+    def __init__(self, folder: Path) -> None:
+        self.bin = folder / "bin"
+        self.bin.mkdir()
+        (self.bin / "docker").write_text(FAKE_DOCKER.format(python=sys.executable))
+        (self.bin / "docker").chmod(0o755)
+        self.log, self.states = folder / "docker.log", folder / "docker-states.json"
+        self.log.write_text("")
+        self.states.write_text("{}")
+        self.env = {"FAKE_DOCKER_LOG": str(self.log), "FAKE_DOCKER_STATES": str(self.states)}
+
+    def set_states(self, states: dict[str, str]) -> None:
+        """docker inspect answers: {id: "EXITCODE|FINISHEDAT|ERROR"}."""
+        self.states.write_text(json.dumps(states))
+
+    def calls(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def commands(self) -> list[list[str]]:
+        return [c["args"] for c in self.calls()]
+
+
+def agent_script(folder: Path, user_data: str) -> Path:
+    """The agent file user data writes (between its here-document markers), saved in folder."""
+    body = user_data.split("<<'AGENT_PY'\n", 1)[1].split("\nAGENT_PY\n", 1)[0]
+    path = folder / "instance_agent.py"
+    path.write_text(body + "\n")
+    return path
+
+
+def run_agent(script: Path, config: dict, docker: FakeDocker, cycles: int, *, timeout: float = 60,
+              extra_env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    config_file = script.with_name("agent.json")
+    config_file.write_text(json.dumps(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(docker.env, PATH=f"{docker.bin}{os.pathsep}{env.get('PATH', '')}",
+               NO_PROXY="127.0.0.1,localhost", **(extra_env or {}))
+    proc = subprocess.run([sys.executable, str(script), "--config", str(config_file), "--cycles", str(cycles)],
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
