@@ -32,15 +32,27 @@ FAILING_MODEL = ("sh -c 'case \"$VIDEO_PATH\" in *broken*) echo \"decoder error:
 
 
 # ---- no AWS: layout and formats ---------------------------------------------------------------------
-@pytest.mark.parametrize("path, key", [
+# Expected keys are what deepsea-ai 1.25's own get_prefix gives (checked against it in test_deepsea_ai.py),
+# except for paths without a marker, where deepsea-ai's message key is the unusable `//clip.mp4`.
+VIDEO_KEY_CASES = [
     ("/Volumes/M3/mezzanine/dive-1234/clip.mov", "M3/mezzanine/dive-1234/clip.mov"),
     ("/mnt/data/dive/clip.MP4", "data/dive/clip.MP4"),
     ("/Users/ann/Movies/clip.mkv", "ann/Movies/clip.mkv"),
-    ("/home/ann/mnt/clip.avi", "ann/mnt/clip.avi"),          # the FIRST anchor wins
-    ("/data/videos/clip.mp4", "data/videos/clip.mp4"),       # no anchor: the path after the root
-    ("/data/homework/clip.mp4", "data/homework/clip.mp4"),   # anchors are whole folder names
-])
-def test_video_key_keeps_the_path_after_the_first_anchor(path, key):
+    ("/home/alice/Volumes/M3/clip.mov", "M3/clip.mov"),       # Volumes/ is looked for before home/
+    ("/Volumes/A/Volumes/B/clip.mov", "B/clip.mov"),          # after the LAST occurrence
+    ("/Users/bob/myVolumes/x/clip.mov", "x/clip.mov"),        # a substring match
+    ("/Volumes/clip.mov", "Volumes/clip.mov"),                # the marker is in the path, not in the folder
+    ("/home/ann/mnt/clip.avi", "home/ann/mnt/clip.avi"),      # mnt/ before home/, and mnt is the folder itself
+    ("/data/home/clip.mov", "data/home/clip.mov"),
+]
+NO_MARKER_CASES = [
+    ("/data/videos/clip.mp4", "data/videos/clip.mp4"),        # no marker: the path after the root
+    ("/data/homework/clip.mp4", "data/homework/clip.mp4"),    # `home/` is not in `homework/`
+]
+
+
+@pytest.mark.parametrize("path, key", VIDEO_KEY_CASES + NO_MARKER_CASES)
+def test_video_key_is_deepsea_ais_key(path, key):
     from ecs_autoscale.client.uploads import video_key
 
     assert video_key(Path(path)) == key

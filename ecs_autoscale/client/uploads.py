@@ -1,12 +1,23 @@
 """Finding videos on disk and uploading them to the video bucket under the original key layout.
 
-Key layout (ecsprocess): the absolute path after its first `Volumes/`, `mnt/`, `Users/` or `home/`
-folder, e.g. /Volumes/M3/dive-1234/clip.mov -> M3/dive-1234/clip.mov; a path without one of those
-folders keeps everything after the root. Workers write results under the same prefix.
+Key layout: exactly deepsea-ai's `ecsprocess` (its `upload_tag.get_prefix`), so one video sent by
+either client is one object and one job. Of the markers `Volumes/`, `mnt/`, `Users/`, `home/`, in that
+order, the first one found anywhere in the absolute path (a substring: `myVolumes/` counts) is used; the
+key is the text of the video's folder after the LAST occurrence of that marker, then the file name:
+  /Volumes/M3/dive-1234/clip.mov      -> M3/dive-1234/clip.mov
+  /home/alice/Volumes/M3/clip.mov     -> M3/clip.mov        (Volumes/ is looked for before home/)
+  /Volumes/A/Volumes/B/clip.mov       -> B/clip.mov         (the last occurrence)
+  /Users/bob/myVolumes/x/clip.mov     -> x/clip.mov         (substring match)
+  /Volumes/clip.mov                   -> Volumes/clip.mov   (the folder itself does not end in the marker)
+A path with no marker keeps everything after the root (/data/v/clip.mov -> data/v/clip.mov), where
+deepsea-ai would send the unusable key `//clip.mov`. deepsea-ai applies the rule to the path as typed
+(a relative path loses its folders); this client to the absolute path. Workers write results under
+the same prefix.
 """
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -16,7 +27,7 @@ from . import JobsError
 from .aws import error_code
 
 VIDEO_SUFFIXES = (".mov", ".avi", ".mp4", ".mpg", ".mpeg", ".m4v", ".wmv", ".mkv")
-KEY_ANCHORS = ("Volumes", "mnt", "Users", "home")
+KEY_MARKERS = ("Volumes/", "mnt/", "Users/", "home/")  # deepsea-ai's order; the first one found wins
 DEFAULT_PART_SIZE_MB = 64
 MIN_PART_SIZE_MB = 5  # S3's smallest multipart part
 
@@ -38,12 +49,15 @@ def is_video(path: Path) -> bool:
 
 def video_key(path: Path) -> str:
     """S3 key of a local video (see module docstring)."""
-    parts = Path(os.path.abspath(path)).parts[1:]  # without the root '/'
-    folders = parts[:-1]
-    for index, part in enumerate(folders):
-        if part in KEY_ANCHORS:
-            return str(PurePosixPath(*parts[index + 1:]))
-    return str(PurePosixPath(*parts))
+    full = PurePosixPath(Path(os.path.abspath(path)).as_posix())
+    text, folder = str(full), str(full.parent)
+    for marker in KEY_MARKERS:
+        if marker in text:
+            prefix = folder.split(marker)[-1].lstrip("/")
+            if prefix:
+                return f"{prefix}/{full.name}"
+            break
+    return text.lstrip("/")
 
 
 def _hidden(path: Path, root: Path) -> bool:
