@@ -101,6 +101,7 @@ class ModelConfig(BaseModel):
     gpus_per_task: int = Field(1, alias="GpusPerTask", ge=1, le=16)
     scale_in_idle_minutes: int = Field(15, alias="ScaleInIdleMinutes", ge=1, le=1440)
     backend: Optional[StateBackend] = Field(None, alias="Backend")
+    cloudformation_lookup: bool = Field(True, alias="CloudFormationLookup")
 
     @field_validator("model_location", "track_config", mode="before")
     @classmethod
@@ -218,6 +219,8 @@ FIX_HINTS = {
     "GpusPerTask": "GPUs reserved per task, e.g. 1",
     "ScaleInIdleMinutes": "minutes the queue must be empty before scaling to zero, 1 to 1440",
     "Backend": "a mapping with Bucket and optional Key, Region, DynamoDBTable",
+    "CloudFormationLookup": "true (default): a CloudFormation stack named StackName lets `deepsea-ai ecsprocess "
+                            "--cluster StackName` find this stack; false where CloudFormation may not be used",
 }
 KNOWN_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values())
 NESTED_KEYS = {"Backend": tuple(f.alias for f in StateBackend.model_fields.values())}

@@ -10,9 +10,10 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from .config import ModelConfig
 from .infra.account import AccountContext
 from .infra.fleet import GpuFleet, GpuFleetProps
+from .infra.lookup import DeepseaAiLookup, LookupProps
 from .infra.queues import VideoQueues, VideoQueuesProps
 from .infra.scaling import QueueDrivenScaling
-from .infra.service import ModelService, ModelServiceProps, WorkerContract
+from .infra.service import ModelService, ModelServiceProps, WorkerContract, contract_environment
 from .infra.storage import BucketsProps, VideoBuckets
 from .scaling_design import design_for
 
@@ -101,6 +102,11 @@ class VideoProcessingStack(TerraformStack):
             extra_args=config.container_args, extra_environment=dict(config.environment),
             ecr_repository=config.ecr_repository, stop_timeout_seconds=design.container_stop_timeout_seconds),
             contract, account)
+        if config.cloudformation_lookup:
+            DeepseaAiLookup(self, "lookup", LookupProps(
+                stack_name=names.lookup_stack, family=names.lookup_family, role_name=names.lookup_role,
+                container_image=config.container_image,
+                environment=contract_environment(config.stack_name, config.region, contract)), account)
         # The capacity provider must exist (and outlive the service) before the cluster can use it: the
         # reference to fleet.capacity_provider.name above orders it (node.add_dependency does not in cdktf).
         QueueDrivenScaling(self, "scaling", design=design, cluster_name=names.cluster, service=service.service,

@@ -69,6 +69,7 @@ OPTIONAL_DEFAULTS = {
     "GpusPerTask": ("gpus_per_task", 1),
     "ScaleInIdleMinutes": ("scale_in_idle_minutes", 15),
     "Backend": ("backend", None),
+    "CloudFormationLookup": ("cloudformation_lookup", True),
 }
 
 
