@@ -13,7 +13,6 @@ cap, and retries through network drops (network_retry.py).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -23,9 +22,10 @@ from .aws import error_code
 from .ledger import FAILED, SENDING, JobLedger
 from .messages import (caller_user_name, deduplication_id, encode_body, job_body, message_group_id,
                        new_message_uuid)
-from .stack_info import StackInfo
 from .network_retry import SEND_WINDOW_SECONDS, NetworkRetry
-from .uploads import DEFAULT_PART_SIZE_MB, ByteProgress, Video, collect_videos, ensure_uploaded, transfer_config
+from .stack_info import StackInfo
+from .uploads import (DEFAULT_PART_SIZE_MB, ByteProgress, RewindableBytes, Video, collect_videos, ensure_uploaded,
+                      transfer_config)
 
 JOB_NAME_MAX = 256
 
@@ -138,7 +138,7 @@ def _send_all(aws, info: StackInfo, ledger: JobLedger, todo: list[Video], report
     with ByteProgress(total, f"Uploading {len(todo)} video(s)", enabled=progress) as bar:
         for index, video in enumerate(todo):
             try:
-                counted = _Counted(bar)
+                counted = RewindableBytes(bar)
                 if retry.run(f"uploading {video.key}", lambda: ensure_uploaded(
                         s3, info.video_bucket, video, config, counted, options.tags), on_retry=counted.rewind):
                     report.uploaded.append(video)
@@ -166,23 +166,6 @@ def _send_all(aws, info: StackInfo, ledger: JobLedger, todo: list[Video], report
                 report.failed = (video, " ".join(str(exc).split()) if error_code(exc) else f"{type(exc).__name__}: {exc}")
                 report.not_attempted = todo[index + 1:]
                 return
-
-
-class _Counted:
-    """Progress callback that can take back the bytes of an upload attempt that is started over."""
-
-    def __init__(self, bar: Callable[[int], None]) -> None:
-        self.bar, self.sent, self.lock = bar, 0, threading.Lock()
-
-    def __call__(self, count: int) -> None:  # called from the transfer's threads
-        with self.lock:
-            self.sent += count
-        self.bar(count)
-
-    def rewind(self) -> None:
-        with self.lock:
-            sent, self.sent = self.sent, 0
-        self.bar(-sent)
 
 
 def _new_entry(video: Video, job: str, attempt: int, clean: bool, args: str, user_name: str) -> dict:

@@ -209,3 +209,20 @@ class ByteProgress:
         if self._bar:
             with self._lock:
                 self._bar.update(count)
+
+
+class RewindableBytes:
+    """Progress callback that can take back the bytes of an upload attempt that is started over."""
+
+    def __init__(self, bar: Callable[[int], None]) -> None:
+        self.bar, self.sent, self.lock = bar, 0, threading.Lock()
+
+    def __call__(self, count: int) -> None:  # called from the transfer's threads
+        with self.lock:
+            self.sent += count
+        self.bar(count)
+
+    def rewind(self) -> None:
+        with self.lock:
+            sent, self.sent = self.sent, 0
+        self.bar(-sent)
