@@ -103,6 +103,7 @@ class ModelConfig(BaseModel):
     scale_in_idle_minutes: int = Field(5, alias="ScaleInIdleMinutes", ge=1, le=1440)
     warm_pool: int = Field(0, alias="WarmPool", ge=0, le=1000)
     backend: Optional[StateBackend] = Field(None, alias="Backend")
+    cloudformation_lookup: bool = Field(True, alias="CloudFormationLookup")
 
     @field_validator("model_location", "track_config", mode="before")
     @classmethod
@@ -230,6 +231,8 @@ FIX_HINTS = {
     "ScaleInIdleMinutes": "minutes with no video waiting or in progress before an instance leaves, 1 to 1440",
     "WarmPool": "stopped, prepared instances kept for a ~2-minute start (0 to FleetSize; one on-demand type)",
     "Backend": "a mapping with Bucket and optional Key, Region, DynamoDBTable",
+    "CloudFormationLookup": "true (default): a CloudFormation stack named StackName lets `deepsea-ai ecsprocess "
+                            "--cluster StackName` find this stack; false where CloudFormation may not be used",
 }
 KNOWN_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values())
 NESTED_KEYS = {"Backend": tuple(f.alias for f in StateBackend.model_fields.values())}

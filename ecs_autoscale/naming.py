@@ -39,6 +39,8 @@ RULES = {
     "role": NameRule(r"^[\w+=,.@-]+$", 64, "IAM role name"),
     "log_group": NameRule(r"^[\w\-/.#]+$", 512, "CloudWatch log group name"),
     "alarm": NameRule(r"^[^\x00-\x1f]+$", 255, "CloudWatch alarm name"),
+    "task_family": NameRule(r"^[A-Za-z0-9_-]+$", 255, "ECS task definition family"),
+    "cfn_stack": NameRule(r"^[A-Za-z][A-Za-z0-9-]*$", 128, "CloudFormation stack name"),
     "security_group": NameRule(r"^[\w .:/()#,@\[\]+=&;{}!$*-]+$", 255, "security group name"),
 }
 
@@ -122,6 +124,21 @@ class StackNames:
     def log_group(self) -> str:
         return f"/ecs/{self.stack}"
 
+    @property
+    def lookup_stack(self) -> str:
+        """The CloudFormation stack deepsea-ai looks up (`ecsprocess --cluster StackName`)."""
+        return self.stack
+
+    @property
+    def lookup_family(self) -> str:
+        """Task definition family of the lookup stack's record (never run; not the worker's family)."""
+        return f"{self.stack}-deepsea-ai-lookup"
+
+    @property
+    def lookup_role(self) -> str:
+        """Service role CloudFormation acts with for the lookup stack."""
+        return f"{self.stack}-cfn-lookup"
+
     def alarm(self, purpose: str) -> str:
         return f"{self.stack}-{purpose}"
 
@@ -144,6 +161,9 @@ class StackNames:
             "execution role": ("role", self.execution_role),
             "instance role": ("role", self.instance_role),
             "log group": ("log_group", self.log_group),
+            "lookup stack": ("cfn_stack", self.lookup_stack),
+            "lookup task family": ("task_family", self.lookup_family),
+            "lookup role": ("role", self.lookup_role),
             "scale-out alarm": ("alarm", self.alarm("queue-has-videos")),
         }
 

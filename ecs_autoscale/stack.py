@@ -10,9 +10,10 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from .config import ModelConfig
 from .infra.account import AccountContext
 from .infra.fleet import GpuFleet, GpuFleetProps
+from .infra.lookup import DeepseaAiLookup, LookupProps
 from .infra.queues import VideoQueues, VideoQueuesProps
 from .infra.scaling import QueueBackstopScaling
-from .infra.service import ModelService, ModelServiceProps, WorkerContract
+from .infra.service import ModelService, ModelServiceProps, WorkerContract, contract_environment
 from .infra.storage import BucketsProps, VideoBuckets
 from .infra.policy import Statement
 from .infra.user_data import AgentSettings, agent_permissions, ecs_agent_config, ecr_registry_of, render_user_data
@@ -122,6 +123,11 @@ class VideoProcessingStack(TerraformStack):
             self, "scaling", design=design, group=fleet.group, asg_name=names.asg,
             video_queue_name=names.video_queue, alarm_prefix=config.stack_name, topic_name=names.alerts_topic,
             account=account)
+        if config.cloudformation_lookup:
+            DeepseaAiLookup(self, "lookup", LookupProps(
+                stack_name=names.lookup_stack, family=names.lookup_family, role_name=names.lookup_role,
+                container_image=config.container_image,
+                environment=contract_environment(config.stack_name, config.region, contract)), account)
 
         values = {
             "stack_name": config.stack_name, "region": config.region,

@@ -70,6 +70,7 @@ OPTIONAL_DEFAULTS = {
     "ScaleInIdleMinutes": ("scale_in_idle_minutes", 5),
     "WarmPool": ("warm_pool", 0),
     "Backend": ("backend", None),
+    "CloudFormationLookup": ("cloudformation_lookup", True),
 }
 
 

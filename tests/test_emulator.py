@@ -162,6 +162,33 @@ def test_ec2_task_definition_accepts_memory_reservation_alone(aws):
     assert container["memoryReservation"] == 256
 
 
+def test_cloudformation_task_definition_update_keeps_its_environment_and_delete_deregisters(aws):
+    """The deepsea-ai lookup stack's path: create, update (new environment), unchanged update, delete."""
+    cf, ecs = aws("cloudformation"), aws("ecs")
+
+    def template(value: str) -> str:
+        return json.dumps({"Resources": {"Record": {"Type": "AWS::ECS::TaskDefinition", "Properties": {
+            "Family": "emutest-record", "RequiresCompatibilities": ["EC2"], "ContainerDefinitions": [{
+                "Name": "w", "Image": "w:1", "MemoryReservation": 128,
+                "Environment": [{"Name": "VIDEO_QUEUE", "Value": value}]}]}}}})
+
+    def record() -> dict:
+        (summary,) = cf.list_stack_resources(StackName="emutest-record")["StackResourceSummaries"]
+        return ecs.describe_task_definition(taskDefinition=summary["PhysicalResourceId"])["taskDefinition"]
+
+    cf.create_stack(StackName="emutest-record", TemplateBody=template("q1"))
+    assert record()["containerDefinitions"][0]["environment"] == [{"name": "VIDEO_QUEUE", "value": "q1"}]
+    cf.update_stack(StackName="emutest-record", TemplateBody=template("q2"))
+    second = record()
+    assert second["revision"] == 2 and second["containerDefinitions"][0]["environment"] == [
+        {"name": "VIDEO_QUEUE", "value": "q2"}]
+    assert ecs.list_task_definitions(familyPrefix="emutest-record")["taskDefinitionArns"] == [second["taskDefinitionArn"]]
+    cf.update_stack(StackName="emutest-record", TemplateBody=template("q2") + " ")  # no change: same revision
+    assert record()["revision"] == 2
+    cf.delete_stack(StackName="emutest-record")
+    assert ecs.list_task_definitions(familyPrefix="emutest-record")["taskDefinitionArns"] == []
+
+
 def test_aws_managed_policies_exist(aws):
     arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
     assert aws("iam").get_policy(PolicyArn=arn)["Policy"]["Arn"] == arn

@@ -8,8 +8,9 @@ written here from the model file, not from the construct code:
   `*` only for the actions AWS documents as taking no resource (NO_RESOURCE_ACTIONS);
 - each role holds exactly the grants in EXPECTED_GRANTS (the instance role: only what the ECS agent
   needs), so any new permission is a reviewed change of this file;
-- trust policies let only ecs-tasks (task, execution roles; this account only) or ec2 (instance role)
-  assume a role, and no managed or standalone policy is attached anywhere;
+- trust policies let only ecs-tasks (task, execution roles; this account only), ec2 (instance role) or
+  cloudformation (the deepsea-ai lookup stack's service role) assume a role, and no managed or
+  standalone policy is attached anywhere;
 - bucket and queue resource policies only deny (TLS-only); they grant nothing to anyone.
 """
 from __future__ import annotations
@@ -31,7 +32,9 @@ MODELS = [SEED, EXAMPLES / "fathomnet-spot.yaml"]
 # - ecs:DiscoverPollEndpoint: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
 # - ec2:DescribeTags (all EC2 Describe* actions): https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html
 # - ecr:GetAuthorizationToken: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerregistry.html
-NO_RESOURCE_ACTIONS = frozenset({"ecs:DiscoverPollEndpoint", "ec2:DescribeTags", "ecr:GetAuthorizationToken"})
+# - ecs:DescribeTaskDefinition, ecs:DeregisterTaskDefinition: the ECS page above (no resource type, no condition key)
+NO_RESOURCE_ACTIONS = frozenset({"ecs:DiscoverPollEndpoint", "ec2:DescribeTags", "ecr:GetAuthorizationToken",
+                                 "ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"})
 
 # role -> {resource label -> actions}; labels are resolved to this stack's ARNs by `own_resources`.
 EXPECTED_GRANTS = {
@@ -76,9 +79,16 @@ EXPECTED_GRANTS = {
         "track config object": {"s3:GetObject"},
         "own tasks": {"ecs:UpdateTaskProtection", "ecs:GetTaskProtection"},
     },
+    # CloudFormation keeping the deepsea-ai lookup record (infra/lookup.py): register and tag task definitions
+    # of the lookup family only; read and deregister take no resource in IAM.
+    "cfn-lookup": {
+        "lookup task definitions": {"ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UntagResource",
+                                    "ecs:ListTagsForResource"},
+        "*": {"ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"},
+    },
 }
 TRUSTED_SERVICE = {"instance": "ec2.amazonaws.com", "execution": "ecs-tasks.amazonaws.com",
-                   "task": "ecs-tasks.amazonaws.com"}
+                   "task": "ecs-tasks.amazonaws.com", "cfn-lookup": "cloudformation.amazonaws.com"}
 ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
                        r"(?P<repo>[a-z0-9._/-]+?)(?:[:@].*)?$")
 S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.+)$")
@@ -139,6 +149,7 @@ def own_resources(doc: dict, model: dict) -> dict[str, set[str]]:
         "autoscaling group": {f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:"
                               f"autoScalingGroupName/{stack}-gpu-fleet"},
         "alerts topic": {f"arn:{partition}:sns:{region}:{account}:{stack}-alerts"},
+        "lookup task definitions": {f"{ecs}:task-definition/{stack}-deepsea-ai-lookup:*"},
     }
     image = ECR_IMAGE.match(model["ContainerImage"])
     if image:
@@ -151,7 +162,7 @@ def role_kind(role_name: str, stack: str) -> str:
     for kind in EXPECTED_GRANTS:
         if role_name == f"{stack}-{kind}":
             return kind
-    raise AssertionError(f"unexpected IAM role {role_name!r} (not {stack}-instance/-execution/-task)")
+    raise AssertionError(f"unexpected IAM role {role_name!r} (not {stack}-instance/-execution/-task/-cfn-lookup)")
 
 
 def role_policies(doc: dict, stack: str) -> dict[str, list[dict]]:
@@ -260,7 +271,7 @@ def test_instance_role_carries_only_what_the_ecs_agent_needs(stack):
     assert not {a for a in actions if a.startswith("sqs:") and a not in ("sqs:GetQueueAttributes", "sqs:GetQueueUrl")}
 
 
-def test_roles_trust_only_ecs_tasks_or_ec2(stack):
+def test_roles_trust_only_ecs_tasks_ec2_or_cloudformation(stack):
     doc, model = stack
     account = f"${{data.aws_caller_identity.{only_name(doc, 'data', 'aws_caller_identity')}.account_id}}"
     roles = doc["resource"]["aws_iam_role"]
@@ -272,8 +283,10 @@ def test_roles_trust_only_ecs_tasks_or_ec2(stack):
         st = trust["Statement"][0]
         assert (st["Effect"], st["Action"], st["Principal"]) == ("Allow", "sts:AssumeRole",
                                                                  {"Service": TRUSTED_SERVICE[kind]}), role["name"]
-        if kind != "instance":  # confused-deputy guard: ECS acting for this account only
+        if kind in ("task", "execution"):  # confused-deputy guard: ECS acting for this account only
             assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}, role["name"]
+        else:  # EC2 and CloudFormation service roles: iam:PassRole (same account only) is the guard
+            assert "Condition" not in st, role["name"]
         assert not {"managed_policy_arns", "inline_policy", "permissions_boundary"} & set(role), role["name"]
 
 

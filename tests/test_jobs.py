@@ -32,15 +32,27 @@ FAILING_MODEL = ("sh -c 'case \"$VIDEO_PATH\" in *broken*) echo \"decoder error:
 
 
 # ---- no AWS: layout and formats ---------------------------------------------------------------------
-@pytest.mark.parametrize("path, key", [
+# Expected keys are what deepsea-ai 1.25's own get_prefix gives (checked against it in test_deepsea_ai.py),
+# except for paths without a marker, where deepsea-ai's message key is the unusable `//clip.mp4`.
+VIDEO_KEY_CASES = [
     ("/Volumes/M3/mezzanine/dive-1234/clip.mov", "M3/mezzanine/dive-1234/clip.mov"),
     ("/mnt/data/dive/clip.MP4", "data/dive/clip.MP4"),
     ("/Users/ann/Movies/clip.mkv", "ann/Movies/clip.mkv"),
-    ("/home/ann/mnt/clip.avi", "ann/mnt/clip.avi"),          # the FIRST anchor wins
-    ("/data/videos/clip.mp4", "data/videos/clip.mp4"),       # no anchor: the path after the root
-    ("/data/homework/clip.mp4", "data/homework/clip.mp4"),   # anchors are whole folder names
-])
-def test_video_key_keeps_the_path_after_the_first_anchor(path, key):
+    ("/home/alice/Volumes/M3/clip.mov", "M3/clip.mov"),       # Volumes/ is looked for before home/
+    ("/Volumes/A/Volumes/B/clip.mov", "B/clip.mov"),          # after the LAST occurrence
+    ("/Users/bob/myVolumes/x/clip.mov", "x/clip.mov"),        # a substring match
+    ("/Volumes/clip.mov", "Volumes/clip.mov"),                # the marker is in the path, not in the folder
+    ("/home/ann/mnt/clip.avi", "home/ann/mnt/clip.avi"),      # mnt/ before home/, and mnt is the folder itself
+    ("/data/home/clip.mov", "data/home/clip.mov"),
+]
+NO_MARKER_CASES = [
+    ("/data/videos/clip.mp4", "data/videos/clip.mp4"),        # no marker: the path after the root
+    ("/data/homework/clip.mp4", "data/homework/clip.mp4"),    # `home/` is not in `homework/`
+]
+
+
+@pytest.mark.parametrize("path, key", VIDEO_KEY_CASES + NO_MARKER_CASES)
+def test_video_key_is_deepsea_ais_key(path, key):
     from ecs_autoscale.client.uploads import video_key
 
     assert video_key(Path(path)) == key
@@ -453,3 +465,85 @@ def test_missing_outputs_is_one_line_naming_the_fix(ecs_cli, tmp_path):
 def test_unknown_job_lists_the_known_ones(ecs_cli, stack_dir):
     proc = ecs_cli("results", stack_dir, "--job", "nope", check=False)
     assert proc.returncode == 1 and "job 'nope': no ledger" in proc.stderr and "dive-1" in proc.stderr
+
+
+# ---- what deepsea-ai users have on uploads: --exclude, tags, a bandwidth cap, network drops ----------------
+TAGS_INI = "[tags]\norganization = mbari\nproject_number = 902005\nstage = test\napplication = detection\n"
+
+
+@pytest.mark.emulator
+def test_exclude_and_tags_from_a_deepsea_config_on_new_and_existing_objects(tmp_path, ecs_cli, stack_dir, outputs,
+                                                                           s3, sqs):
+    folder = make_videos(tmp_path, {"dive-8/x.mov": 100, "dive-8/x_proxy.mov": 100, "dive-8/tmp/y.mov": 100,
+                                    "dive-8/there.mp4": 50}) / "dive-8"
+    # Already in the bucket (same size) with a tag of its own: kept, not uploaded again, tags merged.
+    s3.put_object(Bucket=outputs["video_bucket"], Key="dive-8/there.mp4", Body=(folder / "there.mp4").read_bytes(),
+                  Tagging="keep=me")
+    ini = tmp_path / "config.ini"
+    ini.write_text(TAGS_INI)
+    before = depth(sqs, outputs["video_queue_url"])[0]
+    proc = ecs_cli("submit", stack_dir, folder, "--job", "dive-8", "--exclude", "_proxy", "-e", "tmp/",
+                   "--tags-from", ini, "--tag", "mbari:stage=prod")
+    assert "2 video(s) queued now (1 uploaded)" in proc.stdout and "2 excluded" in proc.stdout
+    assert depth(sqs, outputs["video_queue_url"])[0] == before + 2
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=outputs["video_bucket"],
+                                                                 Key="dive-8/x.mov")["TagSet"]}
+    assert set(tags) == {"mbari:project-number", "mbari:owner", "mbari:description", "mbari:stage",
+                         "mbari:application", "mbari:deletion-date", "mbari:created-by"}
+    assert tags["mbari:stage"] == "prod" and tags["mbari:project-number"] == "902005"  # --tag wins
+    assert tags["mbari:owner"] == tags["mbari:created-by"] and tags["mbari:description"].startswith("Video uploaded")
+    merged = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=outputs["video_bucket"],
+                                                                   Key="dive-8/there.mp4")["TagSet"]}
+    assert merged == {**tags, "keep": "me"}
+    for key in ("dive-8/x_proxy.mov", "dive-8/tmp/y.mov"):
+        with pytest.raises(Exception, match="404|Not Found"):
+            s3.head_object(Bucket=outputs["video_bucket"], Key=key)
+
+
+@pytest.mark.emulator
+def test_bad_tags_fail_in_one_line_before_anything_is_sent(tmp_path, ecs_cli, stack_dir, outputs, sqs):
+    folder = make_videos(tmp_path, {"dive-9/x.mov": 100}) / "dive-9"
+    before = depth(sqs, outputs["video_queue_url"])
+    proc = ecs_cli("submit", stack_dir, folder, "--job", "dive-9", "--tag", "aws:owner=me", check=False)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "not a legal S3 tag key" in proc.stderr
+    assert depth(sqs, outputs["video_queue_url"]) == before and not (stack_dir / "jobs" / "dive-9.json").exists()
+
+
+@pytest.mark.emulator
+def test_upload_rate_cap_slows_the_upload(tmp_path, ecs_cli, stack_dir):
+    folder = make_videos(tmp_path, {"dive-10/big.mov": 3 * 1024 * 1024}) / "dive-10"
+    started = time.monotonic()
+    proc = ecs_cli("submit", stack_dir, folder, "--job", "dive-10", "--max-upload-rate", "1MiB/s")
+    assert "1 video(s) queued now (1 uploaded)" in proc.stdout
+    assert time.monotonic() - started >= 2.0  # 3 MiB at 1 MiB/s (the limiter allows a short first burst)
+    bad = ecs_cli("submit", stack_dir, folder, "--job", "dive-10", "--max-upload-rate", "fast", check=False)
+    assert bad.returncode == 2 and "is not a rate such as 20MB/s" in bad.stderr
+
+
+@pytest.mark.emulator
+def test_submit_rides_out_a_network_drop(tmp_path, cli_env, stack_dir, outputs, sqs, s3, emulator):
+    import threading
+
+    from conftest import CLI
+    from test_faults import Outage
+
+    folder = make_videos(tmp_path, {"dive-11/far.mov": 2 * 1024 * 1024}) / "dive-11"
+    relay = Outage(emulator)
+    relay.up()
+    relay.down()  # the network is down when the submit starts ...
+    before = depth(sqs, outputs["video_queue_url"])[0]
+    back = threading.Timer(3.0, relay.up)  # ... and back 3 s later, on the same port
+    back.start()
+    try:
+        # One SDK attempt per call: the SDK's own retries last seconds, ours minutes.
+        env = {**cli_env, "ECS_AUTOSCALE_ENDPOINT_URL": relay.url, "AWS_MAX_ATTEMPTS": "1"}
+        proc = subprocess.run([str(CLI), "submit", str(stack_dir), str(folder), "--job", "dive-11"], env=env,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        back.join()
+        relay.down()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "network problem while asking AWS who you are (EndpointConnectionError); retrying in 5 s" in proc.stderr
+    assert "1 video(s) queued now (1 uploaded)" in proc.stdout
+    assert depth(sqs, outputs["video_queue_url"])[0] == before + 1
+    assert s3.head_object(Bucket=outputs["video_bucket"], Key="dive-11/far.mov")["ContentLength"] == 2 * 1024 * 1024

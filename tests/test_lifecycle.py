@@ -177,6 +177,26 @@ def test_task_definition_carries_the_worker_environment_contract(seed, aws_clien
     }
 
 
+def test_cloudformation_lookup_stack_lists_a_task_definition_with_the_same_contract(seed, aws_client):
+    """What deepsea-ai reads: ListStackResources(StackName) -> first AWS::ECS::TaskDefinition -> its env."""
+    stack_dir, _ = seed
+    outputs = outputs_of(stack_dir)
+    ecs = aws_client("ecs")
+    (stack,) = aws_client("cloudformation").describe_stacks(StackName="Megadetector")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE" and stack["RoleARN"].endswith(":role/Megadetector-cfn-lookup")
+    assert {"Key": "ecs-autoscale:stack", "Value": "Megadetector"} in stack["Tags"]
+    summaries = aws_client("cloudformation").list_stack_resources(StackName="Megadetector")["StackResourceSummaries"]
+    assert [r["ResourceType"] for r in summaries] == ["AWS::ECS::TaskDefinition"]
+    record = ecs.describe_task_definition(taskDefinition=summaries[0]["PhysicalResourceId"])["taskDefinition"]
+    worker = ecs.describe_task_definition(taskDefinition=outputs["task_definition_arn"])["taskDefinition"]
+    assert record["family"] == "Megadetector-deepsea-ai-lookup" != worker["family"]
+    assert "taskRoleArn" not in record and "executionRoleArn" not in record
+
+    def env(task):
+        return {e["name"]: e["value"] for e in task["containerDefinitions"][0]["environment"]}
+    assert env(record) == env(worker)
+
+
 def test_second_deploy_and_plan_after_deploy_report_no_changes(seed, ecs_cli):
     stack_dir, _ = seed
     serial = state_of(stack_dir, "Megadetector")["serial"]
@@ -316,6 +336,11 @@ def test_destroy_refuses_queued_videos_then_keeps_only_the_results_bucket(seed, 
     groups = aws_client("ec2").describe_security_groups(
         Filters=[{"Name": "group-name", "Values": ["Megadetector-gpu-instances"]}])["SecurityGroups"]
     assert groups == []
+    # The deepsea-ai lookup stack is gone, and CloudFormation deregistered its task definition.
+    with pytest.raises(Exception, match="does not exist"):
+        aws_client("cloudformation").describe_stacks(StackName="Megadetector")
+    assert aws_client("ecs").list_task_definitions(familyPrefix="Megadetector-deepsea-ai-lookup",
+                                                   status="ACTIVE")["taskDefinitionArns"] == []
 
     # The other model, in its own STACK_DIR and workspace, is untouched.
     other = outputs_of(fathomnet)

@@ -79,6 +79,33 @@ def _aws_problem(exc: Exception) -> str:
     return f"AWS: {text} (check credentials, region and --endpoint-url)"
 
 
+def deepsea_option(command):
+    """--deepsea-db: where deepsea-ai's job cache is, so jobs its `ecsprocess` sent are seen here."""
+    from ..client.deepsea_cache import CACHE_ENV
+
+    @click.option("--deepsea-db", "deepsea_db", envvar=CACHE_ENV, metavar="PATH",
+                  help="deepsea-ai's job cache (sqlite_job_cache_*.db, or the folder holding it; several joined "
+                       "by ':'), so jobs sent by `deepsea-ai ecsprocess --cluster StackName` count here. "
+                       f"Default: the current folder, deepsea-ai's default job_db_path. Env: {CACHE_ENV}.")
+    @functools.wraps(command)
+    def wrapper(*args, deepsea_db, **kwargs):
+        from ..client.deepsea_cache import DeepseaCache
+
+        return command(*args, deepsea=DeepseaCache.from_option(deepsea_db), **kwargs)
+    return wrapper
+
+
+def _rate(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[int]:
+    if value is None:
+        return None
+    from ..client.uploads import parse_rate
+
+    try:
+        return parse_rate(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -99,36 +126,66 @@ def _size(n: int) -> str:
 @click.option("--retry-failed", is_flag=True, help="Queue again the job's videos whose processing failed.")
 @click.option("--part-size", type=click.IntRange(5, 5120), default=64, show_default=True, metavar="MB",
               help="Upload part size; larger videos upload in parallel parts of this size.")
+@click.option("-e", "--exclude", multiple=True, metavar="TEXT",
+              help="Leave out videos whose path under the folder contains TEXT (repeatable), like deepsea-ai's "
+                   "--exclude; e.g. --exclude _proxy --exclude tmp/.")
+@click.option("--tag", "tag_values", multiple=True, metavar="KEY=VALUE",
+              help="S3 object tag for every uploaded video (repeatable; at most 10 tags in all).")
+@click.option("--tags-from", type=click.Path(dir_okay=False, path_type=Path), metavar="CONFIG.ini",
+              help="Tag uploads as deepsea-ai does from this config's [tags] section (organization, "
+                   "project_number, stage, application); --tag values win.")
+@click.option("--max-upload-rate", callback=_rate, metavar="RATE",
+              help="Cap the upload bandwidth, e.g. 20MB/s, 500KB/s or 100Mbit/s (a plain number is MB/s). "
+                   "Default: no cap.")
+@click.option("--retry-minutes", type=click.FloatRange(0, 24 * 60), default=30, show_default=True, metavar="MIN",
+              help="Keep retrying a video's upload for this long while the network is down (0: never).")
+@deepsea_option
 @stack_options
 def submit(stack_dir: Path, inputs, job: str, clean: bool, extra_args: str, dry_run: bool, retry_failed: bool,
-           part_size: int, aws, info) -> None:
-    """Upload videos and queue one job message per video, like ecsprocess.
+           part_size: int, exclude, tag_values, tags_from: Optional[Path], max_upload_rate: Optional[int],
+           retry_minutes: float, deepsea, aws, info) -> None:
+    """Upload videos and queue one job message per video, like deepsea-ai's ecsprocess.
 
     Folders are searched recursively for .mov .avi .mp4 .mpg .mpeg .m4v .wmv .mkv files (any case;
     other and hidden files are ignored). Each video is uploaded to the stack's video bucket under the
-    path after its first Volumes/, mnt/, Users/ or home/ folder (objects already there are not uploaded
-    again), then gets one FIFO message in the format the dettrack worker reads.
+    key deepsea-ai gives it: its folder after the last occurrence of the first of Volumes/, mnt/,
+    Users/, home/ found in the path, plus its name (objects already there are not uploaded again),
+    then gets one FIFO message with deepsea-ai's body, which the dettrack worker reads.
 
     Safe to re-run: STACK_DIR/jobs/<NAME>.json records every message sent, so a second run of the same
-    command queues only the videos that are not queued yet (never a second job for one video). If a
-    video fails part-way, the videos queued and not queued are listed, and the exit status is 1.
+    command queues only the videos that are not queued yet (never a second job for one video); videos
+    `deepsea-ai ecsprocess` queued for the same job (see --deepsea-db) count as queued. Network drops
+    are ridden out (--retry-minutes). If a video fails part-way, the videos queued and not queued are
+    listed, and the exit status is 1.
 
     \b
     Examples:
       ecs-autoscale submit stacks/megadetector /Volumes/M3/dive-1234/ --job dive-1234
       ecs-autoscale submit stacks/megadetector clip1.mov clip2.mp4 --job test --clean --dry-run
+      ecs-autoscale submit stacks/megadetector /Volumes/M3/dive-1234/ --job dive-1234 \\
+          --exclude _proxy --tags-from ~/deepsea/config.ini --max-upload-rate 50MB/s
     """
-    from ..client.submit import plan_submission, submit_videos
+    from ..client.network_retry import NetworkRetry
+    from ..client.submit import SubmitOptions, check_job_name, plan_submission, submit_videos
 
+    check_job_name(job)
+    tags = _upload_tags(aws, tag_values, tags_from, inputs)  # checked before anything is sent, dry run too
+    options = SubmitOptions(exclude=tuple(exclude), tags=tags, max_bandwidth=max_upload_rate,
+                            retry=NetworkRetry(minutes=retry_minutes, echo=lambda line: click.echo(line, err=True)),
+                            deepsea=deepsea)
     if dry_run:
-        report, _, todo = plan_submission(stack_dir, inputs, job, retry_failed)
+        from ..client.deepsea_cache import sync_deepsea_jobs
+
+        sync_deepsea_jobs(aws, info, stack_dir, deepsea, [job])
+        report, _, todo = plan_submission(stack_dir, inputs, job, retry_failed, options.exclude)
         for video in todo:
             click.echo(f"would queue  {video.key}  ({video.path}, {_size(video.size)})")
         for video, state in report.already:
             click.echo(f"already      {video.key}  ({state})")
         click.echo(f"Dry run, job {job}: {len(todo)} video(s) would be uploaded if missing and queued, "
-                   f"{len(report.already)} already queued, {len(report.ignored)} non-video file(s) ignored "
-                   f"(stack {info.stack_name}, bucket {info.video_bucket}).")
+                   f"{len(report.already)} already queued, {len(report.ignored)} non-video file(s) ignored"
+                   + (f", {len(report.excluded)} excluded" if report.excluded else "")
+                   + f" (stack {info.stack_name}, bucket {info.video_bucket}).")
         return
     from ..client.control import read_stop_record
 
@@ -136,12 +193,14 @@ def submit(stack_dir: Path, inputs, job: str, clean: bool, extra_args: str, dry_
     if stopped:
         click.echo(f"Note: {info.stack_name} is stopped since {stopped['stopped_at']}; the videos wait in the queue "
                    f"until `ecs-autoscale resume {stack_dir}`.", err=True)
-    report = submit_videos(aws, info, stack_dir, inputs, job, clean=clean, args=extra_args, retry_failed=retry_failed,
-                           part_size_mb=part_size, progress=True, echo=click.echo)
+    report = submit_videos(aws, info, stack_dir, inputs, job, clean=clean, args=extra_args,
+                           retry_failed=retry_failed, part_size_mb=part_size, progress=True, echo=click.echo,
+                           options=options)
     for video, state in report.already:
         click.echo(f"already {video.key} ({state})")
     summary = (f"Job {job}: {len(report.queued)} video(s) queued now ({len(report.uploaded)} uploaded), "
-               f"{len(report.already)} already queued before, {len(report.ignored)} non-video file(s) ignored.")
+               f"{len(report.already)} already queued before, {len(report.ignored)} non-video file(s) ignored"
+               + (f", {len(report.excluded)} excluded." if report.excluded else "."))
     if report.failed is None:
         click.echo(summary + f" Follow it with `ecs-autoscale status {stack_dir} --job {job}`.")
         return
@@ -155,6 +214,19 @@ def submit(stack_dir: Path, inputs, job: str, clean: bool, extra_args: str, dry_
     raise (Interrupted if report.interrupted else UserError)(message)
 
 
+def _upload_tags(aws, tag_values, tags_from: Optional[Path], inputs) -> dict:
+    from ..client.messages import caller_user_name
+    from ..client.object_tags import check_tags, deepsea_config_tags, parse_tag_options
+
+    tags = {}
+    if tags_from is not None:
+        user = caller_user_name(aws("sts"))
+        where = ", ".join(str(p) for p in inputs)
+        tags = check_tags(deepsea_config_tags(tags_from, user, f"Video uploaded from {where} by user {user}"),
+                          f"--tags-from {tags_from}")
+    return check_tags({**tags, **parse_tag_options(tag_values)}, "--tag" if not tags_from else "tags")
+
+
 # ---- status ------------------------------------------------------------------------------------------
 @click.command()
 @STACK_DIR
@@ -163,15 +235,18 @@ def submit(stack_dir: Path, inputs, job: str, clean: bool, extra_args: str, dry_
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
 @click.option("--interval", type=click.IntRange(1, 3600), default=30, show_default=True, metavar="SECONDS",
               help="Refresh period of --watch.")
+@deepsea_option
 @stack_options
-def status(stack_dir: Path, job: Optional[str], as_json: bool, watch: bool, interval: int, aws, info) -> None:
+def status(stack_dir: Path, job: Optional[str], as_json: bool, watch: bool, interval: int, deepsea, aws,
+           info) -> None:
     """Queues, tasks, instances, scaling activity and the state of each video of a job.
 
     Video states: done (results key shown), failed (error shown), queued / running / pending (queued
     or running: SQS cannot tell which without taking messages from the workers), unsent (a submit was
     interrupted; re-run it), unknown. Results are found in the tracks bucket and failures in the dead
     queue, which is only peeked (messages released at once): nothing is consumed, and the track and
-    video queues are never read.
+    video queues are never read. Jobs sent by `deepsea-ai ecsprocess` are read from its job cache
+    (--deepsea-db); dead-queue messages held by deepsea-ai's `monitor` are reported as held.
 
     \b
     Examples:
@@ -183,7 +258,7 @@ def status(stack_dir: Path, job: Optional[str], as_json: bool, watch: bool, inte
     from ..client.status_text import format_status
 
     def show() -> None:
-        current = collect_status(aws, info, stack_dir, job)
+        current = collect_status(aws, info, stack_dir, job, deepsea=deepsea)
         if as_json:
             click.echo(json.dumps(current, indent=None if watch else 2, sort_keys=True))
         else:
@@ -207,8 +282,9 @@ def status(stack_dir: Path, job: Optional[str], as_json: bool, watch: bool, inte
 @STACK_DIR
 @click.argument("dest", required=False, default=".", metavar="[DEST]", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--job", required=True, metavar="NAME", help="The job whose results to download.")
+@deepsea_option
 @stack_options
-def results(stack_dir: Path, dest: Path, job: str, aws, info) -> None:
+def results(stack_dir: Path, dest: Path, job: str, deepsea, aws, info) -> None:
     """Download the .tracks.tar.gz results of a job's finished videos into DEST (default: here).
 
     Files keep the bucket's layout (DEST/<video folder>/<video>.tracks.tar.gz). Results already in
@@ -221,7 +297,7 @@ def results(stack_dir: Path, dest: Path, job: str, aws, info) -> None:
     """
     from ..client.results import download_results
 
-    report = download_results(aws, info, stack_dir, job, dest, progress=True)
+    report = download_results(aws, info, stack_dir, job, dest, progress=True, deepsea=deepsea)
     for video, path in report.downloaded:
         click.echo(f"downloaded {path}")
     waiting = ", ".join(f"{len(v)} {state}" for state, v in sorted(report.not_ready.items()))

@@ -70,6 +70,7 @@ def _require_terminal(auto_approve: bool, command: str) -> None:
 def _failures(stack_dir_path: Path, config_path: Optional[Path] = None) -> Iterator[None]:
     """Expected failures become one line (Terraform's own messages were already shown above it);
     with `config_path`, a failure whose cause `doctor` checks suggests running it."""
+    from ..cfn_guard import StackNameTaken
     from ..deployment import NothingDeployed, PlanRejected
     from ..stack_dir import StackDirBusy, StackDirMismatch
     from ..synth import NodeUnavailable
@@ -84,8 +85,8 @@ def _failures(stack_dir_path: Path, config_path: Optional[Path] = None) -> Itera
                           "again to converge") from None
     except KeyboardInterrupt:
         raise Interrupted("interrupted") from None
-    except (NodeUnavailable, NothingDeployed, PlanRejected, StackDirBusy, StackDirMismatch, TerraformMissing,
-            TimeoutError) as exc:
+    except (NodeUnavailable, NothingDeployed, PlanRejected, StackDirBusy, StackDirMismatch, StackNameTaken,
+            TerraformMissing, TimeoutError) as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:
         if exc.filename is None or exc.errno not in _DISK_PROBLEMS:
@@ -149,6 +150,7 @@ def plan(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> None
           --plan-file stacks/megadetector/plans/review.tfplan
     """
     deployment = _deployment(config_path, stack_dir_path, target, verbose)
+    _check_lookup_name(deployment, stack_dir_path)
     with _failures(stack_dir_path, config_path), deployment.stack_dir.locked("plan"):
         tf = deployment.prepare()
         summary = deployment.save_review_plan(tf)
@@ -194,6 +196,7 @@ def deploy(config_path: Path, stack_dir_path: Path, auto_approve: bool, plan_fil
     _refuse_while_stopped(stack_dir_path)
     started = time.monotonic()
     deployment = _deployment(config_path, stack_dir_path, target, verbose)
+    _check_lookup_name(deployment, stack_dir_path)
     sd = deployment.stack_dir
     with _failures(stack_dir_path, config_path), sd.locked("deploy"):
         if plan_file is not None:
@@ -214,6 +217,17 @@ def deploy(config_path: Path, stack_dir_path: Path, auto_approve: bool, plan_fil
         outputs = deployment.refresh_outputs(tf)
     click.echo(f"Deployed {deployment.name} in {time.monotonic() - started:.0f}s: {len(outputs)} outputs in "
                f"{sd.outputs_file}; how to use it: {sd.readme_file}")
+
+
+def _check_lookup_name(deployment, stack_dir_path: Path) -> None:
+    """Before anything is written: the deepsea-ai lookup stack's name must not belong to another
+    CloudFormation stack (the original CDK stack: the migration case)."""
+    from ..cfn_guard import check_lookup_name_free
+
+    with _failures(stack_dir_path):
+        note = check_lookup_name_free(deployment.target, deployment.config)
+    if note:
+        click.echo(note, err=True)
 
 
 def _refuse_while_stopped(stack_dir_path: Path) -> None:

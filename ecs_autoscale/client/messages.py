@@ -1,9 +1,12 @@
-"""The video job message, exactly as `ecsprocess` sends it and `dettrack` parses it.
+"""The video job message, exactly as deepsea-ai 1.25's `ecsprocess` sends it and `dettrack` parses it.
 
-Body (JSON): {"video": KEY, "clean": "True"|"False", "user_name": USER, "metadata_b64":
-base64(json({"message_uuid": UUID4})), "job_name": JOB, "args": EXTRA_ARGS}. The worker echoes these
-fields back with "status" ("SUCCESS" + "results" to the track queue, "FAILED" + "error" to the dead
-queue), which is how a result is matched to the message that asked for it (message_uuid).
+Body (JSON, indented by 4 like deepsea-ai's): {"video": KEY, "clean": "True"|"False", "user_name": USER,
+"metadata_b64": base64(json({"message_uuid": UUID4})), "job_name": JOB, "args": EXTRA_ARGS}, in that
+order; "args" only when extra arguments are given (surrounding double quotes stripped, as deepsea-ai
+does). USER is the last `/` part of the caller's ARN cut at `@` ("Unknown" when STS cannot tell).
+The worker echoes these fields back with "status" ("SUCCESS" + "results" to the track queue,
+"FAILED" + "error" to the dead queue), which is how a result is matched to the message that asked
+for it (message_uuid).
 """
 from __future__ import annotations
 
@@ -38,18 +41,21 @@ def decode_metadata(metadata_b64: str) -> dict:
 
 
 def job_body(video_key: str, job_name: str, clean: bool, user_name: str, args: str, message_uuid: str) -> dict:
-    return {
+    body = {
         "video": video_key,
         "clean": "True" if clean else "False",
         "user_name": user_name,
         "metadata_b64": encode_metadata(message_uuid),
         "job_name": job_name,
-        "args": args,
     }
+    args = (args or "").strip('"')
+    if args:
+        body["args"] = args
+    return body
 
 
 def encode_body(body: dict) -> str:
-    return json.dumps(body)
+    return json.dumps(body, indent=4)
 
 
 def parse_body(text: str) -> Optional[dict]:
@@ -80,13 +86,20 @@ def deduplication_id(job_name: str, video_key: str, attempt: int = 1) -> str:
     return hashlib.sha256(f"{job_name}\n{video_key}\n{attempt}".encode()).hexdigest()
 
 
-def caller_user_name(sts) -> str:
-    """IAM user (or assumed-role session) name of the caller, as ecsprocess reports it; the local user
-    name when AWS cannot tell."""
-    try:
-        arn = sts.get_caller_identity()["Arn"]
-        return arn.rsplit("/", 1)[-1] if "/" in arn else arn.rsplit(":", 1)[-1]
-    except Exception:  # no STS access: the name is informational only
-        import getpass
+def user_name_of(arn: str) -> str:
+    """deepsea-ai's user name of a caller ARN: the last `/` part, cut at `@` (an assumed-role session
+    named after an e-mail address gives the address's local part; the root ARN stays whole)."""
+    return arn.split("/")[-1].split("@")[0]
 
-        return getpass.getuser()
+
+def caller_user_name(sts) -> str:
+    """The caller's user name as deepsea-ai sends it; "Unknown" (deepsea-ai's word) when STS refuses or
+    there are no credentials. A network failure is raised (the caller retries it)."""
+    from .network_retry import is_network_error
+
+    try:
+        return user_name_of(sts.get_caller_identity()["Arn"])
+    except Exception as exc:  # no STS access: the name is informational only
+        if is_network_error(exc):
+            raise
+        return "Unknown"

@@ -49,7 +49,11 @@ def _place(tmp: str, local: Path) -> bool:
     return True
 
 
-def download_results(aws, info: StackInfo, stack_dir: Path, job: str, dest: Path, progress: bool = True) -> DownloadReport:
+def download_results(aws, info: StackInfo, stack_dir: Path, job: str, dest: Path, progress: bool = True,
+                     deepsea=None) -> DownloadReport:
+    from .deepsea_cache import sync_deepsea_jobs
+
+    sync_deepsea_jobs(aws, info, stack_dir, deepsea, [job])  # a job sent by deepsea-ai's ecsprocess
     select_jobs(stack_dir, job)  # a clear error for an unknown job
     report = job_reports(aws, info, stack_dir, [job], queue_depth(aws("sqs"), info.video_queue_url))[job]
     s3 = aws("s3")

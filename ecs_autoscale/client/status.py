@@ -14,6 +14,12 @@ Per-video state, from the most to the least certain source:
             and the results are not at the expected key).
 Outcomes seen are cached in the job ledger, so they survive the messages being consumed later.
 
+Jobs sent by deepsea-ai's `ecsprocess` are read from its local job cache into the ledger first
+(deepsea_cache.py). deepsea-ai's `monitor` receives track and dead messages and never releases them:
+results are still found in the tracks bucket, outcomes it recorded in its cache are taken from there,
+and when dead-queue messages are held by another reader the report says so (`held_dead_messages`):
+their videos show `unknown` until the messages' visibility timeout ends.
+
 The queues are read without stealing: the dead queue (no redrive policy) is peeked by receiving with a
 short visibility and releasing at once (visibility 0). The track queue is never received from: its
 redrive policy moves a message to the dead queue after a few receives, so every peek would use up one
@@ -268,7 +274,11 @@ def job_reports(aws, info: StackInfo, stack_dir: Path, job_names: list[str], vid
     ledgers = [JobLedger.load(stack_dir, name) for name in job_names]
     views = [JobView(ledger) for ledger in ledgers]
     dead: dict = {}
+    held = 0
     if any(view.unresolved() for view in views):
+        # Dead-queue messages in flight before our peek are held by another reader (deepsea-ai's
+        # `monitor` never releases them): a peek cannot see them.
+        held = queue_depth(aws("sqs"), info.dead_queue_url)["in_flight"]
         try:
             messages, _ = peek_messages(aws("sqs"), info.dead_queue_url)
         except JobsError:  # a dead queue with a redrive policy (not ours): failures show up as `unknown`
@@ -278,7 +288,12 @@ def job_reports(aws, info: StackInfo, stack_dir: Path, job_names: list[str], vid
     for view in views:
         if view.refresh(aws("s3"), info.tracks_bucket, dead):
             _save_outcomes(view.ledger)
-        reports[view.ledger.job_name] = view.report(video_queue)
+        report = view.report(video_queue)
+        if held and report["counts"]["unknown"]:
+            report["held_dead_messages"] = held
+            report["note"] = (f"{held} dead-queue message(s) are held by another reader (e.g. deepsea-ai monitor): "
+                              "failures among the unknown videos show again when their visibility timeout ends")
+        reports[view.ledger.job_name] = report
     return reports
 
 
@@ -302,14 +317,17 @@ def select_jobs(stack_dir: Path, job: Optional[str]) -> list[str]:
         return known
     if job not in known:
         hint = f"known jobs: {', '.join(known)}" if known else "no job was submitted from this STACK_DIR"
-        raise JobsError(f"job {job!r}: no ledger in {Path(stack_dir) / 'jobs'} ({hint})")
+        raise JobsError(f"job {job!r}: no ledger in {Path(stack_dir) / 'jobs'} and not in a deepsea-ai job cache "
+                        f"({hint}; a job sent by deepsea-ai: point --deepsea-db at its sqlite_job_cache_*.db)")
     return [job]
 
 
-def collect_status(aws, info: StackInfo, stack_dir: Path, job: Optional[str] = None) -> dict:
-    """Everything `status` shows, as one JSON-ready dict."""
+def collect_status(aws, info: StackInfo, stack_dir: Path, job: Optional[str] = None, deepsea=None) -> dict:
+    """Everything `status` shows, as one JSON-ready dict (`deepsea`: a DeepseaCache to read jobs from)."""
     from .control import read_stop_record
+    from .deepsea_cache import sync_deepsea_jobs
 
+    sync_deepsea_jobs(aws, info, stack_dir, deepsea, None if job is None else [job])
     sqs = aws("sqs")
     queues = {"video": queue_depth(sqs, info.video_queue_url), "track": queue_depth(sqs, info.track_queue_url),
               "dead": queue_depth(sqs, info.dead_queue_url)}

@@ -43,6 +43,8 @@ def format_status(status: dict, job_detail: bool = True) -> str:
     for report in jobs.values():
         counts = ", ".join(f"{n} {state}" for state, n in report["counts"].items() if n)
         lines.append(f"Job {report['job']}: {report['total']} video(s): {counts or 'none'}")
+        if report.get("note"):
+            lines.append(f"  note: {report['note']}")
         if job_detail:
             lines += _video_lines(report)
     return "\n".join(lines)

@@ -5,6 +5,11 @@ upload, and a failure part-way leaves an exact record: what is queued is in the 
 reported, and a re-run sends only the missing videos. Never a duplicate job for one video: videos in
 the ledger are skipped; a send interrupted before it was recorded is repeated with the same body and
 deduplication id, which SQS drops within its 5-minute window if the first one got through.
+Videos that deepsea-ai's `ecsprocess` queued for the same job (its local job cache, deepsea_cache.py)
+are in the ledger too, so they are not queued again either.
+
+`SubmitOptions` carries what deepsea-ai users have on uploads: --exclude, S3 object tags, a bandwidth
+cap, and retries through network drops (network_retry.py).
 """
 from __future__ import annotations
 
@@ -17,10 +22,25 @@ from .aws import error_code
 from .ledger import FAILED, SENDING, JobLedger
 from .messages import (caller_user_name, deduplication_id, encode_body, job_body, message_group_id,
                        new_message_uuid)
+from .network_retry import SEND_WINDOW_SECONDS, NetworkRetry
 from .stack_info import StackInfo
-from .uploads import DEFAULT_PART_SIZE_MB, ByteProgress, Video, collect_videos, ensure_uploaded, transfer_config
+from .uploads import (DEFAULT_PART_SIZE_MB, ByteProgress, RewindableBytes, Video, collect_videos, ensure_uploaded,
+                      transfer_config)
 
 JOB_NAME_MAX = 256
+
+
+@dataclass
+class SubmitOptions:
+    exclude: tuple[str, ...] = ()
+    """Leave out videos whose path under the input folder contains one of these strings."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """S3 object tags for every video uploaded (object_tags.py)."""
+    max_bandwidth: Optional[int] = None
+    """Upload cap in bytes per second (None: none)."""
+    retry: NetworkRetry = field(default_factory=NetworkRetry)
+    deepsea: Optional[object] = None
+    """A deepsea_cache.DeepseaCache: jobs deepsea-ai queued count as queued."""
 
 
 @dataclass
@@ -29,6 +49,8 @@ class SubmitReport:
     found: list[Video] = field(default_factory=list)
     ignored: list[Path] = field(default_factory=list)
     """Non-video files met in folders."""
+    excluded: list[Path] = field(default_factory=list)
+    """Videos left out by --exclude."""
     already: list[tuple[Video, str]] = field(default_factory=list)
     """(video, state in the ledger): queued by an earlier run, not sent again."""
     queued: list[Video] = field(default_factory=list)
@@ -50,15 +72,18 @@ def check_job_name(job: str) -> str:
     return job
 
 
-def plan_submission(stack_dir: Path, inputs: Sequence[Path], job: str, retry_failed: bool) -> tuple[SubmitReport, JobLedger, list[Video]]:
+def plan_submission(stack_dir: Path, inputs: Sequence[Path], job: str, retry_failed: bool,
+                    exclude: Sequence[str] = ()) -> tuple[SubmitReport, JobLedger, list[Video]]:
     """Which videos this run would send (no AWS call): (report so far, ledger, videos to send)."""
     check_job_name(job)
-    videos, ignored = collect_videos(inputs)
+    skipped: list[Path] = []
+    videos, ignored = collect_videos(inputs, exclude, skipped)
     if not videos:
+        left_out = f"; {len(skipped)} excluded by --exclude" if skipped else ""
         raise JobsError(f"no videos in {', '.join(map(str, inputs))} (accepted suffixes: .mov .avi .mp4 .mpg .mpeg "
-                        ".m4v .wmv .mkv, any case)")
+                        f".m4v .wmv .mkv, any case{left_out})")
     ledger = JobLedger.load(stack_dir, job)
-    report = SubmitReport(job=job, found=videos, ignored=ignored)
+    report = SubmitReport(job=job, found=videos, ignored=ignored, excluded=skipped)
     todo = []
     for video in videos:
         state = ledger.videos.get(video.key, {}).get("state")
@@ -75,13 +100,19 @@ def _needs_send(state: Optional[str], retry_failed: bool) -> bool:
 
 def submit_videos(aws, info: StackInfo, stack_dir: Path, inputs: Sequence[Path], job: str, *, clean: bool = False,
                   args: str = "", retry_failed: bool = False, part_size_mb: int = DEFAULT_PART_SIZE_MB,
-                  progress: bool = True, echo: Callable[[str], None] = lambda _: None) -> SubmitReport:
+                  progress: bool = True, echo: Callable[[str], None] = lambda _: None,
+                  options: Optional[SubmitOptions] = None) -> SubmitReport:
+    from .deepsea_cache import sync_deepsea_jobs
+
+    options = options or SubmitOptions()
+    check_job_name(job)
+    sync_deepsea_jobs(aws, info, stack_dir, options.deepsea, [job])
     if retry_failed:  # outcomes are only known once looked up
         from .status import job_reports, queue_depth
 
         if JobLedger.load(stack_dir, job).exists:
             job_reports(aws, info, stack_dir, [job], queue_depth(aws("sqs"), info.video_queue_url))
-    report, ledger, todo = plan_submission(stack_dir, inputs, job, retry_failed)
+    report, ledger, todo = plan_submission(stack_dir, inputs, job, retry_failed, options.exclude)
     if not todo:
         return report
     with ledger.locked(wait=False) as ok:
@@ -92,28 +123,33 @@ def submit_videos(aws, info: StackInfo, stack_dir: Path, inputs: Sequence[Path],
         ledger.data["stack_name"] = info.stack_name
         todo = [v for v in todo if _needs_send(ledger.videos.get(v.key, {}).get("state"), retry_failed)]
         _send_all(aws, info, ledger, todo, report, clean=clean, args=args, part_size_mb=part_size_mb,
-                  progress=progress, echo=echo)
+                  progress=progress, echo=echo, options=options)
     return report
 
 
 def _send_all(aws, info: StackInfo, ledger: JobLedger, todo: list[Video], report: SubmitReport, *, clean: bool,
-              args: str, part_size_mb: int, progress: bool, echo: Callable[[str], None]) -> None:
+              args: str, part_size_mb: int, progress: bool, echo: Callable[[str], None],
+              options: SubmitOptions) -> None:
     s3, sqs = aws("s3"), aws("sqs")
-    user_name = caller_user_name(aws("sts"))
-    config = transfer_config(part_size_mb)
+    retry = options.retry
+    user_name = retry.run("asking AWS who you are", lambda: caller_user_name(aws("sts")))
+    config = transfer_config(part_size_mb, options.max_bandwidth)
     total = sum(v.size for v in todo)
     with ByteProgress(total, f"Uploading {len(todo)} video(s)", enabled=progress) as bar:
         for index, video in enumerate(todo):
             try:
-                if ensure_uploaded(s3, info.video_bucket, video, config, bar):
+                counted = RewindableBytes(bar)
+                if retry.run(f"uploading {video.key}", lambda: ensure_uploaded(
+                        s3, info.video_bucket, video, config, counted, options.tags), on_retry=counted.rewind):
                     report.uploaded.append(video)
                 else:
                     bar(video.size)
                 entry = ledger.begin_send(video.key, lambda attempt: _new_entry(video, ledger.job_name, attempt,
                                                                                  clean, args, user_name))
-                response = sqs.send_message(QueueUrl=info.video_queue_url, MessageBody=encode_body(entry["body"]),
-                                            MessageGroupId=entry["message_group_id"],
-                                            MessageDeduplicationId=entry["deduplication_id"])
+                response = retry.run(f"queueing {video.key}", lambda: sqs.send_message(
+                    QueueUrl=info.video_queue_url, MessageBody=encode_body(entry["body"]),
+                    MessageGroupId=entry["message_group_id"], MessageDeduplicationId=entry["deduplication_id"]),
+                    window_seconds=SEND_WINDOW_SECONDS)
                 ledger.mark_queued(video.key, response["MessageId"])
                 report.queued.append(video)
                 echo(f"queued  {video.key}")

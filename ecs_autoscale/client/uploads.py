@@ -1,12 +1,23 @@
 """Finding videos on disk and uploading them to the video bucket under the original key layout.
 
-Key layout (ecsprocess): the absolute path after its first `Volumes/`, `mnt/`, `Users/` or `home/`
-folder, e.g. /Volumes/M3/dive-1234/clip.mov -> M3/dive-1234/clip.mov; a path without one of those
-folders keeps everything after the root. Workers write results under the same prefix.
+Key layout: exactly deepsea-ai's `ecsprocess` (its `upload_tag.get_prefix`), so one video sent by
+either client is one object and one job. Of the markers `Volumes/`, `mnt/`, `Users/`, `home/`, in that
+order, the first one found anywhere in the absolute path (a substring: `myVolumes/` counts) is used; the
+key is the text of the video's folder after the LAST occurrence of that marker, then the file name:
+  /Volumes/M3/dive-1234/clip.mov      -> M3/dive-1234/clip.mov
+  /home/alice/Volumes/M3/clip.mov     -> M3/clip.mov        (Volumes/ is looked for before home/)
+  /Volumes/A/Volumes/B/clip.mov       -> B/clip.mov         (the last occurrence)
+  /Users/bob/myVolumes/x/clip.mov     -> x/clip.mov         (substring match)
+  /Volumes/clip.mov                   -> Volumes/clip.mov   (the folder itself does not end in the marker)
+A path with no marker keeps everything after the root (/data/v/clip.mov -> data/v/clip.mov), where
+deepsea-ai would send the unusable key `//clip.mov`. deepsea-ai applies the rule to the path as typed
+(a relative path loses its folders); this client to the absolute path. Workers write results under
+the same prefix.
 """
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -16,7 +27,7 @@ from . import JobsError
 from .aws import error_code
 
 VIDEO_SUFFIXES = (".mov", ".avi", ".mp4", ".mpg", ".mpeg", ".m4v", ".wmv", ".mkv")
-KEY_ANCHORS = ("Volumes", "mnt", "Users", "home")
+KEY_MARKERS = ("Volumes/", "mnt/", "Users/", "home/")  # deepsea-ai's order; the first one found wins
 DEFAULT_PART_SIZE_MB = 64
 MIN_PART_SIZE_MB = 5  # S3's smallest multipart part
 
@@ -38,12 +49,15 @@ def is_video(path: Path) -> bool:
 
 def video_key(path: Path) -> str:
     """S3 key of a local video (see module docstring)."""
-    parts = Path(os.path.abspath(path)).parts[1:]  # without the root '/'
-    folders = parts[:-1]
-    for index, part in enumerate(folders):
-        if part in KEY_ANCHORS:
-            return str(PurePosixPath(*parts[index + 1:]))
-    return str(PurePosixPath(*parts))
+    full = PurePosixPath(Path(os.path.abspath(path)).as_posix())
+    text, folder = str(full), str(full.parent)
+    for marker in KEY_MARKERS:
+        if marker in text:
+            prefix = folder.split(marker)[-1].lstrip("/")
+            if prefix:
+                return f"{prefix}/{full.name}"
+            break
+    return text.lstrip("/")
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -51,14 +65,24 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def collect_videos(inputs: Sequence[Path]) -> tuple[list[Video], list[Path]]:
+def excluded(relative: str, exclude: Sequence[str]) -> bool:
+    """deepsea-ai's --exclude: any of the strings occurs in the path (as given under the input folder,
+    folders included, so `--exclude tmp` also skips tmp/clip.mov; deepsea-ai only tests file names)."""
+    return any(text and text in relative for text in exclude)
+
+
+def collect_videos(inputs: Sequence[Path], exclude: Sequence[str] = (),
+                   skipped: Optional[list[Path]] = None) -> tuple[list[Video], list[Path]]:
     """(videos in a stable order, ignored non-video files) from files and folders (searched recursively).
 
     A file named explicitly must be a video; inside folders, other files and hidden entries are ignored.
-    Two inputs that map to one S3 key would be one job: refused, with both paths.
+    Videos whose path under its input (or file name, for a file given) contains an `exclude` string are
+    left out and appended to `skipped`. Two inputs that map to one S3 key would be one job: refused,
+    with both paths.
     """
     videos: dict[str, Video] = {}
     ignored: list[Path] = []
+    skipped = [] if skipped is None else skipped
 
     def add(path: Path) -> None:
         key = video_key(path)
@@ -79,23 +103,51 @@ def collect_videos(inputs: Sequence[Path]) -> tuple[list[Video], list[Path]]:
             for found in sorted(p for p in path.rglob("*") if p.is_file()):
                 if _hidden(found, path):
                     continue
-                if is_video(found):
-                    add(found)
-                else:
+                if not is_video(found):
                     ignored.append(found)
+                elif excluded(found.relative_to(path).as_posix(), exclude):
+                    skipped.append(found)
+                else:
+                    add(found)
         elif is_video(path):
-            add(path)
+            if excluded(path.name, exclude):
+                skipped.append(path)
+            else:
+                add(path)
         else:
             raise JobsError(f"{path}: not a video (accepted suffixes: {' '.join(VIDEO_SUFFIXES)}, any case)")
     return list(videos.values()), ignored
 
 
-def transfer_config(part_size_mb: int = DEFAULT_PART_SIZE_MB):
-    """Multipart above one part, parts uploaded in parallel (boto3 TransferConfig)."""
+def transfer_config(part_size_mb: int = DEFAULT_PART_SIZE_MB, max_bandwidth: Optional[int] = None):
+    """Multipart above one part, parts uploaded in parallel (boto3 TransferConfig); `max_bandwidth`
+    (bytes per second) caps the upload rate of all parts together (None: no cap)."""
     from boto3.s3.transfer import TransferConfig
 
     part = max(MIN_PART_SIZE_MB, int(part_size_mb)) * 1024 * 1024
-    return TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=8)
+    return TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=8,
+                          max_bandwidth=max_bandwidth)
+
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmg]?)(i?)(b|bits?|bytes?)?(?:/s)?\s*$", re.I)
+
+
+def parse_rate(text: str) -> int:
+    """Bytes per second from '20' (MB/s), '20MB/s', '500KB/s', '1.5GB/s', '100Mbit/s', '64MiB/s'.
+    K/M/G are powers of 1000 (Ki/Mi/Gi of 1024); B is bytes, only 'bit' counts bits."""
+    match = _RATE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a rate such as 20MB/s, 500KB/s or 100Mbit/s")
+    number, prefix, binary, unit = float(match[1]), match[2].lower(), match[3], match[4] or ""
+    if not prefix and not unit:
+        prefix = "m"  # a plain number is MB/s
+    scale = {"": 1, "k": 1, "m": 2, "g": 3}[prefix]
+    factor = (1024 if binary else 1000) ** scale if prefix else 1
+    bits = unit.lower().startswith("bit")
+    rate = number * factor / (8 if bits else 1)
+    if rate < 1024:
+        raise ValueError(f"{text!r} is below 1024 bytes/s")
+    return int(rate)
 
 
 def remote_size(s3, bucket: str, key: str) -> Optional[int]:
@@ -108,19 +160,26 @@ def remote_size(s3, bucket: str, key: str) -> Optional[int]:
         raise
 
 
-def ensure_uploaded(s3, bucket: str, video: Video, config, on_bytes: Callable[[int], None]) -> bool:
+def ensure_uploaded(s3, bucket: str, video: Video, config, on_bytes: Callable[[int], None],
+                    tags: Optional[dict[str, str]] = None) -> bool:
     """Upload `video` unless the bucket already holds it; True when it was uploaded.
 
     An object of the same size is taken as this video (the original skipped any existing object); one
-    of another size is a different video under the same key and is never overwritten.
+    of another size is a different video under the same key and is never overwritten. `tags` go on
+    the new object, or are added to the one already there (deepsea-ai tags every video it meets).
     """
+    from .object_tags import merge_object_tags, upload_tagging
+
     existing = remote_size(s3, bucket, video.key)
     if existing == video.size:
+        merge_object_tags(s3, bucket, video.key, tags or {})
         return False
     if existing is not None:
         raise JobsError(f"s3://{bucket}/{video.key} already holds a different object ({existing} bytes, "
                         f"{video.path} has {video.size}): rename the local file or remove that object")
-    s3.upload_file(str(video.path), bucket, video.key, Config=config, Callback=on_bytes)
+    tagging = upload_tagging(tags or {})
+    s3.upload_file(str(video.path), bucket, video.key, Config=config, Callback=on_bytes,
+                   ExtraArgs={"Tagging": tagging} if tagging else None)
     return True
 
 
@@ -150,3 +209,20 @@ class ByteProgress:
         if self._bar:
             with self._lock:
                 self._bar.update(count)
+
+
+class RewindableBytes:
+    """Progress callback that can take back the bytes of an upload attempt that is started over."""
+
+    def __init__(self, bar: Callable[[int], None]) -> None:
+        self.bar, self.sent, self.lock = bar, 0, threading.Lock()
+
+    def __call__(self, count: int) -> None:  # called from the transfer's threads
+        with self.lock:
+            self.sent += count
+        self.bar(count)
+
+    def rewind(self) -> None:
+        with self.lock:
+            sent, self.sent = self.sent, 0
+        self.bar(-sent)

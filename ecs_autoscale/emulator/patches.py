@@ -44,6 +44,7 @@ def apply_all() -> None:
         ecs_service_optional_network_configuration,
         ecs_service_stores_create_params,
         ecs_task_definition_memory_reservation,
+        cloudformation_ecs_task_definition,
         sqs_queue_attributes,
         sqs_set_attributes_keeps_policy,
         ec2_launch_template_own_tags,
@@ -250,6 +251,43 @@ def ecs_task_definition_memory_reservation() -> None:
                 raise TaskDefinitionMemoryError(cd.get("name", cd.get("Name")))
 
     EC2ContainerServiceBackend._validate_container_defs = staticmethod(_validate_container_defs)
+
+
+def cloudformation_ecs_task_definition() -> None:
+    """Gaps in AWS::ECS::TaskDefinition created through CloudFormation (the deepsea-ai lookup stack,
+    infra/lookup.py):
+    - a stack update registers the new revision with the template's PascalCase keys as they are
+      (`Environment`, `Name`), unlike a create, so DescribeTaskDefinition then shows no `environment`
+      and deepsea-ai finds no queue; it also replaces the revision when nothing changed. AWS registers
+      a new revision (and deregisters the old one) only when the definition changed.
+    - deleting the stack leaves the task definition ACTIVE; AWS deregisters it."""
+    from moto.ecs.models import TaskDefinition, ecs_backends
+    from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+
+    create = TaskDefinition.create_from_cloudformation_json.__func__
+
+    def update_from_cloudformation_json(cls: Any, original_resource: Any, new_resource_name: str,
+                                        cloudformation_json: Any, account_id: str, region_name: str) -> Any:
+        properties = cloudformation_json["Properties"]
+        wanted = remap_nested_keys(properties.get("ContainerDefinitions", []), pascal_to_camelcase)
+        current = [{k: v for k, v in d.items() if k in w} for d, w in
+                   zip(original_resource.container_definitions, wanted)]
+        if (properties.get("Family", original_resource.family) == original_resource.family
+                and len(current) == len(wanted) and current == wanted):
+            return original_resource
+        ecs_backends[account_id][region_name].deregister_task_definition(original_resource.arn)
+        return create(cls, new_resource_name, cloudformation_json, account_id, region_name)
+
+    def delete_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+                                        region_name: str) -> None:
+        backend = ecs_backends[account_id][region_name]
+        try:
+            backend.deregister_task_definition(resource_name)
+        except Exception:  # already deregistered (or never registered): nothing to delete, as in AWS
+            pass
+
+    TaskDefinition.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+    TaskDefinition.delete_from_cloudformation_json = classmethod(delete_from_cloudformation_json)
 
 
 # --- SQS ---------------------------------------------------------------------

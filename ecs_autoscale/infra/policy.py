@@ -9,7 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
-ASSUME_ROLE_SERVICES = {"ecs-tasks": "ecs-tasks.amazonaws.com", "ec2": "ec2.amazonaws.com"}
+ASSUME_ROLE_SERVICES = {"ecs-tasks": "ecs-tasks.amazonaws.com", "ec2": "ec2.amazonaws.com",
+                        "cloudformation": "cloudformation.amazonaws.com"}
 
 
 @dataclass(frozen=True)

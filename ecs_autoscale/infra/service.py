@@ -104,17 +104,22 @@ def execution_statements(account: AccountContext, props: ModelServiceProps) -> l
     return statements
 
 
-def container_environment(props: ModelServiceProps, c: WorkerContract) -> list[dict]:
-    contract = {
-        "PROCESSOR": props.stack_name,
+def contract_environment(stack_name: str, region: str, c: WorkerContract, max_call_attempts: int = 6) -> dict:
+    """The worker contract's variables (also what deepsea-ai reads to find the queues and buckets)."""
+    return {
+        "PROCESSOR": stack_name,
         "VIDEO_QUEUE": c.video_queue_name,
         "TRACK_QUEUE": c.track_queue_name,
         "DEAD_QUEUE": c.dead_queue_name,
         "VIDEO_BUCKET": c.video_bucket_name,
         "TRACK_BUCKET": c.tracks_bucket_name,
-        "AWS_REGION": props.region,
-        "DEFAULT_MAX_CALL_ATTEMPTS": str(props.max_call_attempts),
+        "AWS_REGION": region,
+        "DEFAULT_MAX_CALL_ATTEMPTS": str(max_call_attempts),
     }
+
+
+def container_environment(props: ModelServiceProps, c: WorkerContract) -> list[dict]:
+    contract = contract_environment(props.stack_name, props.region, c, props.max_call_attempts)
     merged = {**props.extra_environment, **contract}
     return [{"name": k, "value": merged[k]} for k in sorted(merged)]
 

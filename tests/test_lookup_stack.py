@@ -1,0 +1,89 @@
+"""The deepsea-ai lookup stack as synthesized (infra/lookup.py): a CloudFormation stack named StackName whose
+template holds only a task definition with the worker contract's environment, made by a service role
+that may touch nothing else; `CloudFormationLookup: false` leaves it out. Deployed behaviour (moto's
+CloudFormation, with emulator patches) is tested in test_lifecycle.py and test_deepsea_ai.py."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import SEED, load_text, only_resource, resources, seed_text, synth_in_memory
+
+
+@pytest.fixture(scope="module")
+def seed_doc():
+    from ecs_autoscale.config import load_config
+
+    return synth_in_memory(load_config(SEED))
+
+
+@pytest.fixture(scope="module")
+def template(seed_doc) -> dict:
+    return json.loads(only_resource(seed_doc, "aws_cloudformation_stack")["template_body"])
+
+
+def test_stack_is_named_stack_name_and_made_by_its_own_role(seed_doc):
+    stack = only_resource(seed_doc, "aws_cloudformation_stack")
+    assert stack["name"] == "Megadetector"
+    assert stack["iam_role_arn"] == "${aws_iam_role.lookup_role.arn}"
+    assert stack["on_failure"] == "DELETE"  # a failed create never leaves a ROLLBACK_COMPLETE stack on the name
+    # CloudFormation needs the role's policy to delete the record: destroy removes the stack first.
+    assert stack["depends_on"] == ["aws_iam_role_policy.lookup_role_policy"]
+    assert not {"capabilities", "parameters", "template_url", "notification_arns"} & set(stack)
+
+
+def test_template_holds_one_task_definition_and_nothing_that_grants_or_runs(template):
+    assert set(template) == {"AWSTemplateFormatVersion", "Description", "Resources"}
+    (resource,) = template["Resources"].values()
+    assert resource["Type"] == "AWS::ECS::TaskDefinition"
+    props = resource["Properties"]
+    assert props["Family"] == "Megadetector-deepsea-ai-lookup"
+    assert not {"TaskRoleArn", "ExecutionRoleArn", "Volumes", "Cpu", "Memory"} & set(props)
+    (container,) = props["ContainerDefinitions"]
+    assert container["Name"] == "Megadetector"
+    assert not {"Command", "EntryPoint", "LogConfiguration", "ResourceRequirements", "Secrets"} & set(container)
+    assert "never run" in container["DockerLabels"]["ecs-autoscale.purpose"]
+    # What AWS requires of an EC2 task definition's container: a name, an image, a memory figure.
+    assert container["Image"] and container["MemoryReservation"] > 0 and props["RequiresCompatibilities"] == ["EC2"]
+
+
+def test_environment_is_the_worker_containers_contract(seed_doc, template):
+    from ecs_autoscale.config import CONTRACT_ENV
+
+    (resource,) = template["Resources"].values()
+    record = {e["Name"]: e["Value"] for e in resource["Properties"]["ContainerDefinitions"][0]["Environment"]}
+    worker = json.loads(only_resource(seed_doc, "aws_ecs_task_definition")["container_definitions"])[0]
+    worker_env = {e["name"]: e["value"] for e in worker["environment"]}
+    assert set(record) == set(CONTRACT_ENV)
+    assert record == {k: worker_env[k] for k in CONTRACT_ENV}
+    # deepsea-ai reads these six; the bucket names are Terraform references resolved at apply time.
+    assert record["VIDEO_BUCKET"] == "${aws_s3_bucket.buckets_video_bucket.bucket}"
+    assert record["VIDEO_QUEUE"] == "Megadetector-video.fifo"
+
+
+def test_extra_environment_stays_out_of_the_record(tmp_path):
+    doc = synth_in_memory(load_text(tmp_path, seed_text(Environment="{LOG_LEVEL: DEBUG}")))
+    text = only_resource(doc, "aws_cloudformation_stack")["template_body"]
+    assert "LOG_LEVEL" not in text
+
+
+def test_opt_out_leaves_no_cloudformation_and_no_lookup_role(tmp_path):
+    doc = synth_in_memory(load_text(tmp_path, seed_text(CloudFormationLookup="false")))
+    assert resources(doc, "aws_cloudformation_stack") == {}
+    assert all(not r["name"].endswith("-cfn-lookup") for r in resources(doc, "aws_iam_role").values())
+
+
+def test_opt_out_must_be_a_boolean(tmp_path):
+    from ecs_autoscale.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"CloudFormationLookup: .*(CloudFormation may not be used)"):
+        load_text(tmp_path, seed_text(CloudFormationLookup="'no'"))
+
+
+def test_lookup_names_fit_aws_limits_for_the_longest_stack_name():
+    from ecs_autoscale.naming import StackNames, max_stack_name_length
+
+    names = StackNames("A" * max_stack_name_length())
+    assert names.problems() == []
+    assert len(names.lookup_role) <= 64 and len(names.lookup_family) <= 255
