@@ -72,8 +72,9 @@ class ScalingDesign:
     """Videos waiting, instances in service, and not one video received for this long: the stack
     cannot take videos. The alarm notifies and sets the group to 0."""
     crash_loop_exits: int = 3
-    """Worker exits on one instance, while videos wait and none is in progress, before its agent
-    halts the stack (group max 0, reason tagged on the group, notification)."""
+    """Worker exits on one instance within `crash_window_seconds`, while videos wait and none is in
+    progress, before its agent halts the stack (group max 0, reason tagged on the group, notification)."""
+    crash_window_seconds: int = 900
     warm_pool_size: int = 0
     """Stopped, prepared instances kept in the group's warm pool (WarmPool)."""
     container_stop_timeout_seconds: int = 60

@@ -158,5 +158,5 @@ class VideoProcessingStack(TerraformStack):
             queue_name=names.video_queue, topic_name=names.alerts_topic, task_families=(config.task_definition,),
             image=config.container_image, ecr_registry=ecr_registry_of(config.container_image),
             poll_seconds=design.agent_poll_seconds, idle_seconds=design.scale_in_idle_seconds,
-            crash_loop_exits=design.crash_loop_exits,
+            crash_loop_exits=design.crash_loop_exits, crash_window_seconds=design.crash_window_seconds,
             lifecycle_hook_name=names.warm_pool_hook if design.warm_pool_size else None)

@@ -200,6 +200,19 @@ def test_a_warm_pool_starts_the_first_video_in_about_two_minutes_and_shows_its_i
     assert lines["Warm pool volumes"] == pytest.approx(2 * config.volume_gb * 0.08)
 
 
+# --- workers that cannot take videos ------------------------------------------------------------------
+def test_a_stack_whose_workers_cannot_take_videos_stops_spending_within_half_an_hour(tmp_path):
+    e = run(fleet(tmp_path, 8), Workload(40, 20, workers_fail=True), PINNED,
+                                                   compare_original=True)
+    this, original = e.outcomes
+    halted = [(t, text) for t, text in timeline(this, ("capacity",)) if "agent halted the stack" in text]
+    assert len(halted) == 1 and halted[0][0] <= 30 * 60
+    assert this.back_to_zero_s <= 30 * 60 and this.all_done_s is None and this.first_video_started_s is None
+    # the original has no guard: its fleet runs the whole day the model watches
+    assert original.back_to_zero_s is None and original.still_running == 8
+    assert original.instance_seconds > 20 * this.instance_seconds
+
+
 # --- the original stack ------------------------------------------------------------------------------
 def test_original_scaling_one_video_by_hand(tmp_path):
     e = ours(fleet(tmp_path, 1), videos=1, minutes=10, compare_original=True)

@@ -33,6 +33,9 @@ def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) 
 @click.option("--sender", type=click.Choice(["ecs-autoscale", "other"]), default="ecs-autoscale", show_default=True,
               help="Who queues the videos: `ecs-autoscale submit` (sizes the fleet as it queues) or another client "
                    "such as deepsea-ai ecsprocess (only the backstop alarm sees its videos).")
+@click.option("--workers-fail", is_flag=True,
+              help="Every worker exits before it takes a video (a bad image, an unreadable model): see when the "
+                   "stack stops spending.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
               help="Also draw queue depth, tasks and instances over time to FILE.png.")
 @click.option("--compare-original", is_flag=True,
@@ -44,7 +47,7 @@ def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) 
               help="List every assumption with its default, meaning and source, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON instead of text.")
 def estimate(config_file: Path, videos: int, minutes_per_video: float, arrival: str, sender: str,
-             plot_file: Path | None,
+             workers_fail: bool, plot_file: Path | None,
              compare_original: bool, overrides: tuple[str, ...], as_json: bool) -> None:
     """Simulate a workload on the stack CONFIG.yaml deploys, before deploying it.
 
@@ -75,7 +78,7 @@ def estimate(config_file: Path, videos: int, minutes_per_video: float, arrival: 
     config = load_configs([config_file])[0]
     try:
         assumptions, prices = apply_overrides(overrides)
-        workload = Workload(videos, minutes_per_video, parse_arrival(arrival))
+        workload = Workload(videos, minutes_per_video, parse_arrival(arrival), workers_fail=workers_fail)
         result = estimating.run(config, workload, assumptions, prices, compare_original=compare_original,
                                    sender=sender)
     except (AssumptionError, WorkloadError, estimating.ModelError) as exc:

@@ -197,8 +197,9 @@ AWS_RULES = (
             "A worker that dies before receiving leaves videos visible with a receive count that never rises: "
             "no dead-letter move, no idle, the fleet runs on.",
             "SQS Developer Guide, dead-letter queues (maxReceiveCount counts receives)",
-            "the agent halts the stack after repeated worker exits while videos wait; an alarm notifies and "
-            "stops the group after StuckMinutes without a receive"),
+            "the agent halts the stack after 3 worker exits in 15 min while videos wait; an alarm notifies and "
+            "stops the group after 30 min without a receive; modelled with --workers-fail (the model restarts a "
+            "failed worker after placement_delay_s, without ECS's restart backoff)"),
 )
 
 

@@ -13,6 +13,7 @@ Not modelled: spot interruptions, EC2 capacity shortages, upload time before a v
 """
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
@@ -25,6 +26,8 @@ from .workload import Workload
 TICK_S = 60
 """SQS and Auto Scaling group metrics are one datapoint a minute; alarms evaluate once a minute."""
 MAX_SIMULATED_S = 400 * 24 * 3600
+FAILING_HORIZON_S = 24 * 3600
+"""With workers that never take a video nothing settles: the model watches one day."""
 FOREVER = 10**9
 """Run length before the workload starts: the stack idled at zero for as long as any alarm looks back."""
 
@@ -53,6 +56,8 @@ class Instance:
     image_ready: Optional[float] = None
     """When the model image is in the instance's cache (None: not pulled, not being pulled)."""
     tasks: list = field(default_factory=list)
+    exits: list = field(default_factory=list)
+    """When this instance's workers exited on their own (a crash loop)."""
     billed: list = field(default_factory=list)
     """[start, end] intervals the instance was running (EC2 bills running instances only)."""
     busy_s: float = 0.0
@@ -181,7 +186,8 @@ class Outcome:
     """(t, visible + delayed, in flight, group desired capacity, running tasks, instances) at every change."""
     first_task_running_s: Optional[float]
     first_video_started_s: Optional[float]
-    all_done_s: float
+    all_done_s: Optional[float]
+    """None: not every video was done or dead-lettered when the model stopped (workers that fail)."""
     back_to_zero_s: Optional[float]
     """None: the fleet does not return to zero by itself (see `still_running`)."""
     still_running: int
@@ -200,8 +206,9 @@ class Outcome:
     expired_receives: int
     interrupted: int
     """Videos cut: their task was stopped mid-video."""
-    wait_mean_s: float
-    wait_max_s: float
+    wait_mean_s: Optional[float]
+    wait_max_s: Optional[float]
+    """None: no video started."""
 
     @property
     def idle_seconds(self) -> float:
@@ -260,6 +267,8 @@ class Simulation:
         self.at(0.0, self._tick, first=True)
         while self._heap:
             t, _, _, fn, args = heapq.heappop(self._heap)
+            if self.workload.workers_fail and t > FAILING_HORIZON_S:
+                break
             if t > MAX_SIMULATED_S:
                 raise ModelError(f"{self.rules.label}: the workload did not settle within "
                                  f"{MAX_SIMULATED_S // 86400} simulated days; check --minutes-per-video and TimeoutHours")
@@ -285,6 +294,18 @@ class Simulation:
     def warm_pool(self) -> list[Instance]:
         return [i for i in self.instances if i.state == "warm"]
 
+    def waiting_and_in_flight(self, lag_s: float) -> tuple[int, int]:
+        """(waiting + delayed, in flight) as GetQueueAttributes reports them: `lag_s` seconds old."""
+        t = self.now - lag_s
+        k = bisect.bisect_right([p[0] for p in self.series], t) - 1
+        return (self.series[k][1], self.series[k][2]) if k >= 0 else (0, 0)
+
+    def waiting_and_in_flight(self, lag_s: float) -> tuple[int, int]:
+        """(waiting + delayed, in flight) as GetQueueAttributes reports them: `lag_s` seconds old."""
+        t = self.now - lag_s
+        k = bisect.bisect_right([p[0] for p in self.series], t) - 1
+        return (self.series[k][1], self.series[k][2]) if k >= 0 else (0, 0)
+
     def queued(self) -> int:
         """Videos waiting, delayed or in progress: what GetQueueAttributes reports."""
         return len(self.visible) + self.delayed + self.in_flight
@@ -299,7 +320,8 @@ class Simulation:
             missing=self.now < self.a.sqs_inactive_wakeup_s))
         self.received_this_minute = 0
         self.rules.on_tick(self)
-        if self._unsettled_videos or not self.rules.settled(self):
+        watching = not (self.workload.workers_fail and self.now >= FAILING_HORIZON_S)
+        if watching and (self._unsettled_videos or not self.rules.settled(self)):
             self.at(self.now + TICK_S, self._tick, first=True)
 
     # --- the Auto Scaling group ------------------------------------------------------------------
@@ -450,6 +472,11 @@ class Simulation:
     def _task_ready(self, task: Task) -> None:
         if task.state != "starting":
             return
+        if self.workload.workers_fail:
+            task.state = "stopped"  # exits before it takes a video; ECS starts it again
+            task.instance.exits.append(self.now)
+            self.request_placement()
+            return
         if self.first_task_running is None:
             self.first_task_running = self.now
             self.log("task", "first task running")
@@ -580,7 +607,7 @@ class Simulation:
             label=self.rules.label, events=sorted(self.events, key=lambda e: e.t), series=self.series,
             first_task_running_s=self.first_task_running,
             first_video_started_s=min(starts) if starts else None,
-            all_done_s=max(v.finished for v in self.videos),
+            all_done_s=None if self._unsettled_videos else max(v.finished for v in self.videos),
             back_to_zero_s=None if still else self.back_to_zero,
             still_running=still, horizon_s=self.now,
             instance_seconds=billed,
@@ -594,6 +621,6 @@ class Simulation:
             repeat_receives=sum(max(0, v.receives - 1) for v in self.videos),
             expired_receives=self.expired_receives,
             interrupted=self.interrupted,
-            wait_mean_s=sum(waits) / len(waits) if waits else 0.0,
-            wait_max_s=max(waits, default=0.0),
+            wait_mean_s=sum(waits) / len(waits) if waits else None,
+            wait_max_s=max(waits, default=None),
         )

@@ -35,7 +35,7 @@ def _steps(series, end: float, column: int, scale: float) -> tuple[list[float], 
 
 def render(e: Estimate) -> bytes:
     plt = _pyplot()
-    end = max(max(o.back_to_zero_s or o.all_done_s, o.series[-1][0]) for o in e.outcomes)
+    end = max(max(o.back_to_zero_s or o.all_done_s or 0, o.series[-1][0]) for o in e.outcomes)
     scale, unit = (3600.0, "hours") if end > 3 * 3600 else (60.0, "minutes")
     fig, axes = plt.subplots(len(e.outcomes), 1, figsize=(10, 3.8 * len(e.outcomes)), sharex=True, squeeze=False)
     for ax, outcome, cost in zip(axes[:, 0], e.outcomes, e.costs):

@@ -54,7 +54,8 @@ def _summary(e: Estimate) -> list[str]:
         ("first task running", [clock(o.first_task_running_s) for o in e.outcomes]),
         ("all videos done", [clock(o.all_done_s) for o in e.outcomes]),
         ("back to zero instances", [_zero(o) for o in e.outcomes]),
-        ("  after the last video", [clock(o.back_to_zero_s - o.all_done_s) if o.back_to_zero_s is not None
+        ("  after the last video", [clock(o.back_to_zero_s - o.all_done_s)
+                                    if o.back_to_zero_s is not None and o.all_done_s is not None
                                     else "-" for o in e.outcomes]),
         ("longest wait to start", [clock(o.wait_max_s) for o in e.outcomes]),
         ("peak tasks / instances", [f"{o.peak_tasks} / {o.peak_instances}" for o in e.outcomes]),
@@ -75,10 +76,13 @@ def _summary(e: Estimate) -> list[str]:
     lines.append(f"(times after the first video is queued; {cost.instance_type} {cost.market} at {price}, "
                  f"{e.prices.region} prices of {as_of})")
     for o in e.outcomes:
-        if o.back_to_zero_s is None and o.still_running:
+        if o.back_to_zero_s is None and o.still_running and o.all_done_s is not None:
             lines.append(f"({o.label}: {o.still_running} instance(s) still running {clock(o.horizon_s - o.all_done_s)} "
                          "after the last video, counted up to then; they hold tasks that never scale in, so they "
                          "run until stopped by hand)")
+        elif o.all_done_s is None:
+            lines.append(f"({o.label}: videos still waiting when the model stopped at {clock(o.horizon_s)}"
+                         + (f", {o.still_running} instance(s) still running" if o.still_running else "") + ")")
     return lines
 
 

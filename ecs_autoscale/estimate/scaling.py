@@ -8,7 +8,6 @@ are listed, with their sources, by `ecs-autoscale estimate --list-assumptions`.
 """
 from __future__ import annotations
 
-import bisect
 import math
 from typing import Callable, Optional
 
@@ -139,14 +138,22 @@ class DesignScaling:
 
     def _live_count(self, sim: Simulation) -> int:
         """What GetQueueAttributes reports now: the queue as it was `sqs_count_lag_s` ago."""
-        t = sim.now - self.a.sqs_count_lag_s
-        series = sim.series
-        k = bisect.bisect_right([p[0] for p in series], t) - 1
-        lagged = series[k][1] + series[k][2] if k >= 0 else 0
-        return lagged
+        return sum(sim.waiting_and_in_flight(self.a.sqs_count_lag_s))
+
+    def _crash_loop(self, sim: Simulation, instance: Instance) -> bool:
+        """The agent's guard: enough worker exits on this instance while videos wait and none is taken."""
+        recent = [t for t in instance.exits if sim.now - t <= self.design.crash_window_seconds]
+        waiting, in_flight = sim.waiting_and_in_flight(self.a.sqs_count_lag_s)
+        if len(recent) < self.design.crash_loop_exits or not waiting or in_flight or self.halted:
+            return False
+        self.halted = True
+        sim.group_max = 0
+        sim.set_group_desired(0, f"agent halted the stack ({len(recent)} worker exits in "
+                                 f"{self.design.crash_window_seconds // 60} min, videos waiting, none taken)")
+        return True
 
     def _poll(self, sim: Simulation, instance: Instance) -> None:
-        if instance.state != "registered":
+        if instance.state != "registered" or self._crash_loop(sim, instance):
             return
         if self._live_count(sim) > 0:
             self.idle_since[instance.id] = None

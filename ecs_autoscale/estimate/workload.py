@@ -18,6 +18,8 @@ class Workload:
     """Wall time of one video on one task, download and upload included."""
     spread_hours: float = 0.0
     """0: every video is queued at once (a `submit` of a folder); else evenly over this many hours."""
+    workers_fail: bool = False
+    """Every worker exits before it takes a video (a bad image, an unreadable model object)."""
 
     def __post_init__(self) -> None:
         if self.videos < 1:
@@ -40,7 +42,8 @@ class Workload:
     def describe(self) -> str:
         arrival = ("all queued at once" if self.spread_hours == 0
                    else f"arriving evenly over {self.spread_hours:g} h")
-        return f"{self.videos} video{'s' if self.videos != 1 else ''} x {self.minutes_per_video:g} min, {arrival}"
+        text = f"{self.videos} video{'s' if self.videos != 1 else ''} x {self.minutes_per_video:g} min, {arrival}"
+        return text + ("; every worker exits before taking a video" if self.workers_fail else "")
 
 
 def parse_arrival(text: str) -> float:
