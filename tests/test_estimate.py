@@ -202,8 +202,7 @@ def test_a_warm_pool_starts_the_first_video_in_about_two_minutes_and_shows_its_i
 
 # --- workers that cannot take videos ------------------------------------------------------------------
 def test_a_stack_whose_workers_cannot_take_videos_stops_spending_within_half_an_hour(tmp_path):
-    e = run(fleet(tmp_path, 8), Workload(40, 20, workers_fail=True), PINNED,
-                                                   compare_original=True)
+    e = run(fleet(tmp_path, 8), Workload(40, 20, workers_fail=True), PINNED, compare_original=True)
     this, original = e.outcomes
     halted = [(t, text) for t, text in timeline(this, ("capacity",)) if "agent halted the stack" in text]
     assert len(halted) == 1 and halted[0][0] <= 30 * 60

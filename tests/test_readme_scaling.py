@@ -18,12 +18,13 @@ FLEET = EXAMPLES / "megadetector-fleet.yaml"
 START, END = "<!-- scaling-figures:start -->", "<!-- scaling-figures:end -->"
 
 
-def estimate(*overrides: str, sender: str = "ecs-autoscale", spread: float = 0.0, **keys):
+def estimate(*overrides: str, sender: str = "ecs-autoscale", spread: float = 0.0, fail: bool = False, **keys):
     config = load_config(FLEET)
     if keys:
         config = config.model_copy(update=keys)
     assumptions, prices = apply_overrides(overrides)
-    return run(config, Workload(40, 20, spread), assumptions, prices, compare_original=True, sender=sender)
+    return run(config, Workload(40, 20, spread, workers_fail=fail), assumptions, prices, compare_original=True,
+               sender=sender)
 
 
 def ratio(ours: float, original: float) -> str:
@@ -36,6 +37,7 @@ def table() -> str:
     warm = estimate(warm_pool=2)
     other = estimate(sender="other")
     trickle = [estimate(sender=s, spread=h) for s in ("ecs-autoscale", "other") for h in (6.5, 17)]
+    failing = estimate(fail=True)
     ours, orig = idle.outcomes
     a_ours, a_orig = active.outcomes
     pool = next(line.usd_month for line in warm.idle if line.item == "Warm pool volumes")
@@ -70,6 +72,8 @@ def table() -> str:
         ("with `WarmPool: 2`: first task running", "", clock(warm.outcomes[0].first_task_running_s), "~0:02:00",
          "the file plus `WarmPool: 2`"),
         ("with `WarmPool: 2`: idle cost", "", f"${pool:.2f}/month", "shown", "same"),
+        ("workers that cannot take videos: spending stops after", "never (runs until stopped)",
+         clock(failing.outcomes[0].back_to_zero_s), "~0:30:00", "`--workers-fail`"),
     ]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
 
