@@ -52,6 +52,7 @@ def apply_all() -> None:
         s3_bucket_policy_secure_transport,
         ec2_default_vpc_reaches_the_internet,
         servicequotas_ec2_vcpu_quotas,
+        ecs_list_tasks_by_service,
     ):
         patch()
     _applied = True
@@ -529,3 +530,28 @@ def servicequotas_ec2_vcpu_quotas() -> None:
 
     _wrap(ServiceQuotasBackend, "get_service_quota", get)
     ServiceQuotasResponse.get_aws_default_service_quota = get_aws_default_service_quota
+
+
+# --- ECS: what `stop` relies on ---------------------------------------------------------------
+
+
+def ecs_list_tasks_by_service() -> None:
+    """Gap: ListTasks ignores `serviceName` and returns every task of the cluster (moto starts no
+    service tasks, so it has nothing to filter on). ECS puts each task a service starts in the group
+    `service:<name>`: filter on that, so `stop` finds exactly the workers of the stack's services
+    (tests start such tasks with RunTask(group="service:NAME"))."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    def list_tasks(original: Any) -> Any:
+        def filtered(self: Any, *args: Any, **kwargs: Any) -> Any:
+            service = kwargs.get("service_name") or (args[4] if len(args) > 4 else None)
+            tasks = original(self, *args, **kwargs)
+            if not service:
+                return tasks
+            name = service.rsplit("/", 1)[-1]
+            return [t for t in tasks if getattr(t, "group", None) == f"service:{name}"]
+
+        return filtered
+
+    _wrap(EC2ContainerServiceBackend, "list_tasks", list_tasks)
+
