@@ -53,6 +53,8 @@ def apply_all() -> None:
         ec2_default_vpc_reaches_the_internet,
         servicequotas_ec2_vcpu_quotas,
         ecs_list_tasks_by_service,
+        ecs_delete_cluster_refuses_container_instances,
+        autoscaling_scale_in_spares_standby,
     ):
         patch()
     _applied = True
@@ -532,7 +534,7 @@ def servicequotas_ec2_vcpu_quotas() -> None:
     ServiceQuotasResponse.get_aws_default_service_quota = get_aws_default_service_quota
 
 
-# --- ECS: what `stop` relies on ---------------------------------------------------------------
+# --- ECS: what `stop` and `destroy` rely on ------------------------------------------------------
 
 
 def ecs_list_tasks_by_service() -> None:
@@ -554,4 +556,50 @@ def ecs_list_tasks_by_service() -> None:
         return filtered
 
     _wrap(EC2ContainerServiceBackend, "list_tasks", list_tasks)
+
+
+def ecs_delete_cluster_refuses_container_instances() -> None:
+    """Gap: DeleteCluster succeeds while container instances are registered; AWS refuses with
+    ClusterContainsContainerInstancesException (ECS API reference, DeleteCluster). Without it the
+    emulator could never show why `destroy` deregisters what terminated instances leave behind."""
+    from moto.ecs.exceptions import ECSException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    class ClusterContainsContainerInstances(ECSException):
+        def __init__(self) -> None:
+            super().__init__("ClusterContainsContainerInstancesException",
+                             "The Cluster cannot be deleted while Container Instances are active or draining.")
+
+    def delete(original: Any) -> Any:
+        def delete_cluster(self: Any, cluster_str: str) -> Any:
+            name = cluster_str.split("/")[-1]
+            if any(ci.status in ("ACTIVE", "DRAINING") for ci in self.container_instances.get(name, {}).values()):
+                raise ClusterContainsContainerInstances()
+            return original(self, cluster_str)
+
+        return delete_cluster
+
+    _wrap(EC2ContainerServiceBackend, "delete_cluster", delete)
+
+
+def autoscaling_scale_in_spares_standby() -> None:
+    """Gap: lowering the desired capacity counts only InService instances but terminates the first
+    unprotected ones of any state, Standby included, so an InService instance survives a desired
+    capacity of 0. AWS never terminates a Standby instance on scale-in: it stays in the group until it
+    leaves standby or is terminated. `destroy` waits for such an instance (tests use one as an
+    instance that takes long to go)."""
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    def spare(original: Any) -> Any:
+        def set_desired_capacity(self: Any, new_capacity: Any) -> None:
+            standby = [s for s in self.instance_states if s.lifecycle_state == "Standby"]
+            self.instance_states = [s for s in self.instance_states if s.lifecycle_state != "Standby"]
+            try:
+                original(self, new_capacity)
+            finally:
+                self.instance_states = [*self.instance_states, *standby]
+
+        return set_desired_capacity
+
+    _wrap(FakeAutoScalingGroup, "set_desired_capacity", spare)
 
