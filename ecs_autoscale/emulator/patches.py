@@ -55,6 +55,8 @@ def apply_all() -> None:
         ecs_list_tasks_by_service,
         ecs_delete_cluster_refuses_container_instances,
         autoscaling_scale_in_spares_standby,
+        autoscaling_policy_round_trip,
+        ecs_daemon_service_maximum_percent,
     ):
         patch()
     _applied = True
@@ -603,3 +605,49 @@ def autoscaling_scale_in_spares_standby() -> None:
 
     _wrap(FakeAutoScalingGroup, "set_desired_capacity", spare)
 
+
+def autoscaling_policy_round_trip() -> None:
+    """Gaps in aws_autoscaling_policy round-trips, each planning an update after every apply:
+    - DescribePolicies never returns `Enabled` (PutScalingPolicy drops it): the provider reads every
+      policy as disabled (`enabled = false -> true`). AWS stores it, true unless the request says
+      otherwise (EC2 Auto Scaling API, PutScalingPolicy).
+    - A step or simple policy comes back with `PredictiveScalingConfiguration: {}`, which the provider
+      reads as a block to remove. AWS returns that member only for predictive policies."""
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    def put(original: Any) -> Any:
+        def put_scaling_policy(self: Any) -> Any:
+            result = original(self)
+            name, group = self._get_param("PolicyName"), self._get_param("AutoScalingGroupName")
+            enabled = self._get_param("Enabled")
+            for policy in self.autoscaling_backend.policies.values():
+                if policy.name == name and policy.auto_scaling_group_name == group:
+                    policy.enabled = str(enabled).lower() != "false" if enabled is not None else True
+                    policy.predictive_scaling_configuration = policy.predictive_scaling_configuration or None
+            return result
+
+        return put_scaling_policy
+
+    _wrap(AutoScalingResponse, "put_scaling_policy", put)
+
+
+def ecs_daemon_service_maximum_percent() -> None:
+    """Gap: a DAEMON service created without deploymentConfiguration.maximumPercent (the provider sends
+    only minimumHealthyPercent for daemons) reads back 0; AWS fills in 100, the daemon default (ECS API,
+    DeploymentConfiguration), so every plan after the apply showed deployment_maximum_percent 0 -> 100."""
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def create(original: Any) -> Any:
+        def create_service(self: Any) -> Any:
+            result = original(self)
+            if self._get_param("schedulingStrategy") == "DAEMON":
+                service = self.ecs_backend._get_service(self._get_param("cluster", "default"),
+                                                        self._get_param("serviceName"))
+                config = dict(getattr(service, "deployment_configuration", None) or {})
+                config.setdefault("maximumPercent", 100)
+                service.deployment_configuration = config
+            return result
+
+        return create_service
+
+    _wrap(EC2ContainerServiceResponse, "create_service", create)
