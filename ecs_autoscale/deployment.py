@@ -12,13 +12,16 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .aws_target import AwsTarget
 from .config import ModelConfig
 from .fileio import atomic_write, atomic_write_json
 from .stack_dir import PlanFiles, StackDir, utc_now
 from .terraform import ApplyProgress, PlanSummary, Terraform, provider_mirror_config, summarize_plan
+
+if TYPE_CHECKING:
+    from .teardown import DestroyOptions, DestroyPlan, StackTeardown
 
 Echo = Callable[[str], None]
 STACK_FILE = "cdk.tf.json"
@@ -186,6 +189,43 @@ class Deployment:
                                     endpoint_url=self.target.endpoint_url, updated=utc_now())
 
     # ---- destroy --------------------------------------------------------------------------------
+    def plan_destroy(self, tf: Terraform, options: "DestroyOptions") -> Optional["DestroyPlan"]:
+        """What a destroy would remove and keep (None: the state manages nothing); changes nothing."""
+        from .teardown import plan_destroy, results_bucket_addresses
+
+        managed = [a for a in tf.state_list() if not a.startswith("data.")]
+        if not managed:
+            return None
+        try:
+            outputs = tf.outputs()
+        except Exception:  # a state without outputs (interrupted first apply): the guards find the names
+            outputs = {}
+        return plan_destroy(self._teardown(outputs), managed, results_bucket_addresses(self.synthesized_json()),
+                            options)
+
+    def run_destroy(self, tf: Terraform, plan: "DestroyPlan") -> None:
+        """Carry out `plan`: fleet to zero (waiting), leftover container instances deregistered, the kept
+        bucket recorded, buckets emptied when asked, then `terraform destroy`."""
+        teardown = self._teardown(dict(plan.outputs))
+        teardown.scale_to_zero(plan.options.instance_wait_seconds)
+        teardown.deregister_container_instances()
+        if plan.keep:
+            self.stack_dir.record_kept([{
+                "stack_name": self.name, "region": self.config.region, "resource": "s3 bucket (results)",
+                "name": plan.tracks_bucket, "addresses": list(plan.keep), "kept_at": utc_now(),
+                "delete_with": f"aws s3 rb s3://{plan.tracks_bucket} --force (after deleting all versions)"}])
+        if plan.deletes_results:
+            self.echo(f"Deleted {teardown.empty_bucket(plan.tracks_bucket)} object versions from {plan.tracks_bucket}.")
+        if plan.first_upload and plan.options.delete_uploaded_videos:
+            self.echo(f"Deleted {teardown.empty_bucket(plan.video_bucket)} object versions from {plan.video_bucket}.")
+        self.destroy(tf, keep=list(plan.keep), progress_total=len(plan.removing))
+        self.after_destroy()
+
+    def _teardown(self, outputs: dict) -> "StackTeardown":
+        from .teardown import StackTeardown
+
+        return StackTeardown(target=self.target, config=self.config, outputs=outputs, echo=self.echo)
+
     def destroy(self, tf: Terraform, *, keep: list[str], progress_total: int) -> None:
         """Remove `keep` from the state (AWS keeps them), then destroy everything else."""
         if keep:

@@ -37,6 +37,7 @@ RULES = {
     "asg": NameRule(r"^[^:]+$", 255, "Auto Scaling group name"),
     "launch_template": NameRule(r"^[A-Za-z0-9().\-/_]+$", 128, "launch template name"),
     "role": NameRule(r"^[\w+=,.@-]+$", 64, "IAM role name"),
+    "policy": NameRule(r"^[\w+=,.@-]+$", 128, "IAM policy name"),
     "log_group": NameRule(r"^[\w\-/.#]+$", 512, "CloudWatch log group name"),
     "alarm": NameRule(r"^[^\x00-\x1f]+$", 255, "CloudWatch alarm name"),
     "task_family": NameRule(r"^[A-Za-z0-9_-]+$", 255, "ECS task definition family"),
@@ -121,6 +122,11 @@ class StackNames:
         return f"{self.stack}-instance"
 
     @property
+    def client_policy(self) -> str:
+        """Managed policy for the users who run the client (infra/client_policy.py)."""
+        return f"{self.stack}-client"
+
+    @property
     def log_group(self) -> str:
         return f"/ecs/{self.stack}"
 
@@ -160,6 +166,7 @@ class StackNames:
             "task role": ("role", self.task_role),
             "execution role": ("role", self.execution_role),
             "instance role": ("role", self.instance_role),
+            "client policy": ("policy", self.client_policy),
             "log group": ("log_group", self.log_group),
             "lookup stack": ("cfn_stack", self.lookup_stack),
             "lookup task family": ("task_family", self.lookup_family),

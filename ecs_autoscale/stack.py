@@ -15,7 +15,10 @@ from .infra.queues import VideoQueues, VideoQueuesProps
 from .infra.scaling import QueueBackstopScaling
 from .infra.service import ModelService, ModelServiceProps, WorkerContract, contract_environment
 from .infra.storage import BucketsProps, VideoBuckets
-from .infra.policy import Statement
+from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
+
+from .infra.client_policy import client_statements
+from .infra.policy import Statement, policy_document
 from .infra.user_data import AgentSettings, agent_permissions, ecs_agent_config, ecr_registry_of, render_user_data
 from .scaling_design import ScalingDesign, design_for
 
@@ -48,6 +51,7 @@ OUTPUT_DESCRIPTIONS = {
     "fleet_size": "FleetSize: the group's maximum, restored by `resume`",
     "tasks_per_instance": "tasks one instance runs (its GPUs // GpusPerTask): `submit` sizes the group with it",
     "service_names": "the daemon services (one per GPU slot of an instance), comma-separated",
+    "client_policy_arn": "IAM policy to attach to whoever runs submit/status/results/stop/resume on this stack",
 }
 
 
@@ -123,6 +127,13 @@ class VideoProcessingStack(TerraformStack):
             self, "scaling", design=design, group=fleet.group, asg_name=names.asg,
             video_queue_name=names.video_queue, alarm_prefix=config.stack_name, topic_name=names.alerts_topic,
             account=account)
+        # Attached to nobody: the users who run the client are the account's to choose.
+        client_policy = IamPolicy(
+            self, "client_policy", name=names.client_policy,
+            description=f"Run the ecs-autoscale client (submit, status, results, stop, resume) on {config.stack_name}",
+            policy=policy_document(client_statements(account, names, video_bucket_arn=buckets.video.arn,
+                                                     tracks_bucket_arn=buckets.tracks.arn,
+                                                     fleet_size=config.fleet_size)))
         if config.cloudformation_lookup:
             DeepseaAiLookup(self, "lookup", LookupProps(
                 stack_name=names.lookup_stack, family=names.lookup_family, role_name=names.lookup_role,
@@ -145,7 +156,7 @@ class VideoProcessingStack(TerraformStack):
             "log_group_name": service.log_group.name,
             "alerts_topic_arn": backstop.topic.arn,
             "fleet_size": config.fleet_size, "tasks_per_instance": design.tasks_per_instance,
-            "service_names": ",".join(service_names),
+            "service_names": ",".join(service_names), "client_policy_arn": client_policy.arn,
         }
         for name, description in OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=values[name], description=description)

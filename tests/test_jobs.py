@@ -24,6 +24,7 @@ import pytest
 from helpers import CLOSED_PORT_PROXY, REPO, seed_text, write_model
 
 STACK_NAME = "Jobs-Test-Stack"
+FLEET_SIZE, TASKS_PER_INSTANCE = 3, 4
 WORKER = REPO / "examples" / "reference_worker.py"
 BODY_KEYS = {"video", "clean", "user_name", "metadata_b64", "job_name", "args"}
 # Fails on videos whose name contains "broken", like a model meeting a corrupt file.
@@ -105,28 +106,68 @@ def test_ledger_file_names_are_safe_and_distinct():
     assert spaced != other and "/" not in spaced + other and spaced.startswith("DocRicketts-dive-1423-")
 
 
+OUTPUTS = {  # as `ecs-autoscale deploy` writes them: numbers stay numbers, service_names is comma-separated
+    "stack_name": "S", "region": "us-west-2", "video_queue_name": "S-video.fifo", "video_queue_url": "u1",
+    "track_queue_name": "S-track.fifo", "track_queue_url": "u2", "dead_queue_name": "S-dead.fifo",
+    "dead_queue_url": "u3", "video_bucket": "s-video-1", "tracks_bucket": "s-tracks-1", "cluster_name": "S",
+    "service_name": "S", "autoscaling_group_name": "S-gpu-fleet", "task_definition_family": "fam",
+    "service_names": "S,S-gpu2", "tasks_per_instance": 2, "fleet_size": 3,
+    "alerts_topic_arn": "arn:aws:sns:us-west-2:123456789012:S-alerts", "capacity_provider_name": "",
+}
+
+
 def test_outputs_are_read_flat_or_in_terraform_output_json_shape(tmp_path):
     from ecs_autoscale.client import JobsError
-    from ecs_autoscale.client.stack_info import StackInfo, load_stack_info
+    from ecs_autoscale.client.stack_info import load_stack_info
 
-    flat = {f: f"{f}-value" for f in StackInfo.__dataclass_fields__}
-    (tmp_path / "outputs.json").write_text(json.dumps({k: {"value": v, "type": "string"} for k, v in flat.items()}))
-    assert load_stack_info(tmp_path) == StackInfo(**flat)
-    del flat["video_queue_url"]
-    (tmp_path / "outputs.json").write_text(json.dumps(flat))
+    (tmp_path / "outputs.json").write_text(json.dumps({k: {"value": v, "type": "string"} for k, v in OUTPUTS.items()}))
+    info = load_stack_info(tmp_path)
+    assert (info.services, info.tasks_per_instance, info.fleet_size) == (("S", "S-gpu2"), 2, 3)
+    assert info.video_queue_url == "u1" and info.alerts_topic_arn.endswith(":S-alerts")
+    (tmp_path / "outputs.json").write_text(json.dumps(OUTPUTS))
+    assert load_stack_info(tmp_path) == info
+    (tmp_path / "outputs.json").write_text(json.dumps({**OUTPUTS, "video_queue_url": None}))
     with pytest.raises(JobsError, match="outputs.json: missing video_queue_url .*ecs-autoscale outputs"):
         load_stack_info(tmp_path)
+    (tmp_path / "outputs.json").write_text(json.dumps({**OUTPUTS, "tasks_per_instance": "two"}))
+    with pytest.raises(JobsError, match="tasks_per_instance = 'two' is not what the stack writes"):
+        load_stack_info(tmp_path)
+
+
+def test_outputs_of_a_stack_deployed_before_group_sizing_get_safe_defaults(tmp_path):
+    from ecs_autoscale.client.stack_info import load_stack_info
+
+    old = {k: v for k, v in OUTPUTS.items()
+           if k not in ("service_names", "tasks_per_instance", "fleet_size", "alerts_topic_arn")}
+    (tmp_path / "outputs.json").write_text(json.dumps(old))
+    info = load_stack_info(tmp_path)
+    # One task per instance, the one service; FleetSize is read from the group when `resume` needs it.
+    assert (info.services, info.tasks_per_instance, info.fleet_size) == (("S",), 1, None)
+    assert [info.instances_for(n, 3) for n in (0, 1, 2, 3, 9)] == [0, 1, 2, 3, 3]
+
+
+def test_client_and_instance_agent_name_the_halted_tag_alike():
+    from ecs_autoscale.client.scaling import HALTED_TAG
+    from ecs_autoscale.infra.user_data import HALTED_TAG as AGENT_TAG
+
+    assert HALTED_TAG == AGENT_TAG
 
 
 # ---- the deployed stack ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def stack_dir(tmp_path_factory, ecs_cli) -> Path:
+def stack_dir(tmp_path_factory, ecs_cli, aws_client) -> Path:
     """One real deployment of the seed model (dashed StackName) for the whole file."""
     folder = tmp_path_factory.mktemp("jobs")
-    model = write_model(folder, seed_text(StackName=STACK_NAME, FleetSize=2))
+    # 4 GPUs per instance: 4 daemon services, 4 videos per instance when `submit` sizes the group.
+    model = write_model(folder, seed_text(StackName=STACK_NAME, FleetSize=FLEET_SIZE,
+                                          InstanceTypes="[g4dn.12xlarge]"))
     target = folder / "stack"
     ecs_cli("deploy", model, target, "--auto-approve", timeout=1200)
-    assert json.loads((target / "outputs.json").read_text())["stack_name"] == STACK_NAME
+    outputs = json.loads((target / "outputs.json").read_text())
+    assert outputs["stack_name"] == STACK_NAME and outputs["tasks_per_instance"] == TASKS_PER_INSTANCE
+    # The queue's 90 s delay protects workers from the instance agent, which does not run here; without
+    # it the reference worker takes each video at once, as a worker of a busy fleet would.
+    aws_client("sqs").set_queue_attributes(QueueUrl=outputs["video_queue_url"], Attributes={"DelaySeconds": "0"})
     return target
 
 
@@ -237,6 +278,21 @@ def test_submit_queues_exactly_the_videos_with_ecsprocess_bodies(dive, outputs, 
     assert {k for k, v in ledger["videos"].items() if v["state"] == "queued"} == DIVE_VIDEOS
 
 
+def group_of(aws_client, outputs: dict) -> dict:
+    return aws_client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[outputs["autoscaling_group_name"]])["AutoScalingGroups"][0]
+
+
+@pytest.mark.emulator
+def test_submit_starts_the_instances_its_videos_need_with_the_first_video(dive, aws_client, outputs):
+    # 4 videos, 4 workers per instance: one instance, asked for right after the first video was queued.
+    assert group_of(aws_client, outputs)["DesiredCapacity"] == 1
+    lines = dive["first"].stdout.splitlines()
+    sized = [i for i, line in enumerate(lines) if line.startswith("GPU instances:")]
+    assert [lines[i] for i in sized] == ["GPU instances: 0 -> 1 (for 1 video(s))."]
+    assert lines[sized[0] - 1].startswith("queued  ") and sum(1 for x in lines[:sized[0]] if "queued  " in x) == 1
+
+
 @pytest.mark.emulator
 def test_second_submit_of_the_same_folder_queues_nothing_new(dive, ecs_cli, stack_dir, outputs, sqs):
     again = ecs_cli("submit", stack_dir, dive["folder"], "--job", "dive-1")
@@ -289,7 +345,7 @@ def test_status_json_reports_done_and_the_failure_with_its_error(processed, ecs_
     assert videos["M3/dive-1/b.MP4"]["results"] == "M3/dive-1/b.tracks.tar.gz"
     assert "decoder error: corrupt stream" in videos["M3/dive-1/broken.avi"]["error"]
     assert report["jobs"]["dive-1"]["counts"]["done"] == 3
-    assert report["queues"]["video"] == {"visible": 0, "in_flight": 0}
+    assert report["queues"]["video"] == {"visible": 0, "delayed": 0, "in_flight": 0}
     # Read without stealing: the result and failure messages are all still there, none in flight.
     assert depth(sqs, outputs["dead_queue_url"]) == dead_before and dead_before[1] == 0
     assert depth(sqs, outputs["track_queue_url"]) == track_before
@@ -378,6 +434,30 @@ def test_dry_run_lists_and_sends_nothing(tmp_path, ecs_cli, stack_dir, outputs, 
     assert not (stack_dir / "jobs" / "dive-4.json").exists()
 
 
+# ---- sizing the group ------------------------------------------------------------------------------------
+@pytest.mark.emulator
+def test_submit_raises_the_group_as_videos_need_up_to_fleet_size_and_never_lowers_it(
+        tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client):
+    import math
+
+    asg = aws_client("autoscaling")
+    asg.set_desired_capacity(AutoScalingGroupName=outputs["autoscaling_group_name"], DesiredCapacity=0)
+    waiting = sum(depth(sqs, outputs["video_queue_url"]))  # left by earlier tests: counted too
+    folder = make_videos(tmp_path, {f"sizing/{n}.mp4": 10 + n for n in range(9)}) / "sizing"
+    big = ecs_cli("submit", stack_dir, folder, "--job", "sizing")
+    expected = min(FLEET_SIZE, math.ceil((waiting + 9) / TASKS_PER_INSTANCE))
+    assert group_of(aws_client, outputs)["DesiredCapacity"] == expected == FLEET_SIZE
+    sized = [line for line in big.stdout.splitlines() if line.startswith("GPU instances:")]
+    # Raised while the videos were being queued, only when they needed more (not once per video).
+    assert 1 <= len(sized) <= FLEET_SIZE and all(" -> " in line for line in sized)
+    assert f" -> {FLEET_SIZE} (for " in sized[-1]
+
+    small = make_videos(tmp_path, {"sizing-small/one.mp4": 5}) / "sizing-small"
+    again = ecs_cli("submit", stack_dir, small, "--job", "sizing-small")
+    assert group_of(aws_client, outputs)["DesiredCapacity"] == FLEET_SIZE  # one more video: nothing lowered
+    assert f"GPU instances: {FLEET_SIZE}, unchanged (for " in again.stdout
+
+
 # ---- the worker gives a video back when ECS stops it ----------------------------------------------------
 @pytest.mark.emulator
 def test_worker_releases_its_video_on_sigterm(tmp_path, ecs_cli, stack_dir, emulator, outputs, sqs):
@@ -405,42 +485,140 @@ def test_worker_releases_its_video_on_sigterm(tmp_path, ecs_cli, stack_dir, emul
 
 
 # ---- stop and resume ------------------------------------------------------------------------------------
+def start_workers(aws_client, outputs: dict, instance_ids: list[str]) -> tuple[list[str], str]:
+    """What ECS runs on the fleet, which moto does not start: a container instance per GPU instance and a
+    worker per daemon service on one of them (RunTask in the group `service:NAME` ECS gives service
+    tasks), plus a task of no service. Returns (worker task ARNs, the other task's ARN)."""
+    ecs = aws_client("ecs")
+    cluster = outputs["cluster_name"]
+    for instance_id in instance_ids:
+        ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=json.dumps(
+            {"instanceId": instance_id, "region": outputs["region"], "accountId": "123456789012"}))
+    family = ecs.register_task_definition(family="jobs-test-stand-in", containerDefinitions=[
+        {"name": "w", "image": "busybox", "memory": 64}])["taskDefinition"]["taskDefinitionArn"]
+    workers = [ecs.run_task(cluster=cluster, taskDefinition=family, group=f"service:{name}",
+                            startedBy="ecs-svc/1234")["tasks"][0]["taskArn"]
+               for name in outputs["service_names"].split(",")]
+    other = ecs.run_task(cluster=cluster, taskDefinition=family, group="family:jobs-test-stand-in")["tasks"][0]
+    return workers, other["taskArn"]
+
+
 @pytest.mark.emulator
-def test_stop_brings_tasks_and_instances_to_zero_keeping_queued_videos_and_resume_restores(
+def test_stop_brings_instances_and_workers_to_zero_keeping_queued_videos_and_resume_restores(
         tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client):
     folder = make_videos(tmp_path, {"dive-6/p.mov": 10, "dive-6/q.mov": 20}) / "dive-6"
     ecs_cli("submit", stack_dir, folder, "--job", "dive-6")
-    # As the queue alarm and ECS managed scaling would have: one task, one protected instance.
     asg, ecs = aws_client("autoscaling"), aws_client("ecs")
-    asg.set_desired_capacity(AutoScalingGroupName=outputs["autoscaling_group_name"], DesiredCapacity=1)
-    ecs.update_service(cluster=outputs["cluster_name"], service=outputs["service_name"], desiredCount=1)
-    running = status_json(ecs_cli, stack_dir, "dive-6")
-    assert running["fleet"]["instances"][0]["protected"] and running["service"]["desired"] == 1
+    asg.set_desired_capacity(AutoScalingGroupName=outputs["autoscaling_group_name"], DesiredCapacity=2)
+    instances = [i["InstanceId"] for i in group_of(aws_client, outputs)["Instances"]]
+    workers, other = start_workers(aws_client, outputs, instances)
     queued = depth(sqs, outputs["video_queue_url"])
     dead = depth(sqs, outputs["dead_queue_url"])
     bodies = sorted(m["Body"] for m in peek(sqs, outputs["video_queue_url"]))
 
     stopped = ecs_cli("stop", stack_dir)
     assert f"Stopped {STACK_NAME}" in stopped.stdout
+    assert f"Stopped {TASKS_PER_INSTANCE} worker task(s); their videos return to the queue." in stopped.stdout
     after = status_json(ecs_cli, stack_dir, "dive-6")
-    assert after["service"]["desired"] == 0
-    assert (after["fleet"]["desired"], after["fleet"]["max"], after["fleet"]["instances"]) == (0, 0, [])
-    assert all(after["task_scaling"]["suspended"].values())
-    assert after["stopped"] is not None
+    assert (after["fleet"]["min"], after["fleet"]["max"], after["fleet"]["desired"]) == (0, 0, 0)
+    assert after["fleet"]["instances"] == []
+    described = {t["taskArn"]: t for t in ecs.describe_tasks(cluster=outputs["cluster_name"],
+                                                             tasks=[*workers, other])["tasks"]}
+    # desiredStatus: moto walks lastStatus through its own states on every describe.
+    assert {described[w]["desiredStatus"] for w in workers} == {"STOPPED"}
+    assert all("ecs-autoscale stop" in described[w]["stoppedReason"] for w in workers)
+    assert described[other]["desiredStatus"] == "RUNNING"  # not a worker of this stack's services
+    arns = ecs.list_container_instances(cluster=outputs["cluster_name"])["containerInstanceArns"]
+    assert {c["status"] for c in ecs.describe_container_instances(
+        cluster=outputs["cluster_name"], containerInstances=arns)["containerInstances"]} == {"DRAINING"}
+    assert after["stopped"] is not None and after["attention"][0].startswith("STOPPED since")
     assert {v["state"] for v in after["jobs"]["dive-6"]["videos"]} == {"queued"}
     assert depth(sqs, outputs["video_queue_url"]) == queued  # every pending video still queued
     assert sorted(m["Body"] for m in peek(sqs, outputs["video_queue_url"])) == bodies
     assert depth(sqs, outputs["dead_queue_url"]) == dead    # nothing moved to the dead queue
-    assert "STOPPED since" in ecs_cli("status", stack_dir).stdout
+    assert "STOPPED since" in ecs_cli("status", stack_dir).stdout.splitlines()[1]
+    assert json.loads((stack_dir / "stopped.json").read_text())["asg"] == {"min": 0, "max": FLEET_SIZE, "desired": 2}
 
-    ecs_cli("stop", stack_dir)  # a second stop keeps the first record (resume must restore max 2, not 0)
+    ecs_cli("stop", stack_dir)  # a second stop keeps the first record (resume must restore max 3, not 0)
+    late = make_videos(tmp_path, {"dive-6b/r.mov": 30}) / "dive-6b"
+    sent = ecs_cli("submit", stack_dir, late, "--job", "dive-6b")  # accepted, but nothing will run it yet
+    assert f"will not process these videos until `ecs-autoscale resume {stack_dir}`: it is stopped since" in sent.stdout
+    assert group_of(aws_client, outputs)["DesiredCapacity"] == 0
+    assert depth(sqs, outputs["video_queue_url"]) == (queued[0] + 1, queued[1])
+
     resumed = ecs_cli("resume", stack_dir)
-    assert f"Resumed {STACK_NAME}" in resumed.stdout
+    assert "Restoring what `stop` recorded" in resumed.stdout and f"Resumed {STACK_NAME}" in resumed.stdout
     back = status_json(ecs_cli, stack_dir, "dive-6")
-    assert (back["fleet"]["min"], back["fleet"]["max"], back["fleet"]["desired"]) == (0, 2, 1)
-    assert back["service"]["desired"] == 1 and not any(back["task_scaling"]["suspended"].values())
-    assert back["stopped"] is None and not (stack_dir / "stopped.json").exists()
+    assert (back["fleet"]["min"], back["fleet"]["max"], back["fleet"]["desired"]) == (0, FLEET_SIZE, 2)
+    assert back["stopped"] is None and back["attention"] == [] and not (stack_dir / "stopped.json").exists()
     assert "nothing to resume" in ecs_cli("resume", stack_dir).stdout
+
+
+@pytest.mark.emulator
+def test_a_halted_stack_says_why_first_keeps_new_videos_and_resume_lifts_the_halt(
+        tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client):
+    from ecs_autoscale.client.scaling import HALTED_TAG
+
+    group, asg, cloudwatch = outputs["autoscaling_group_name"], aws_client("autoscaling"), aws_client("cloudwatch")
+    reason = "2026-12-03T10:00:00Z 3 worker exits while videos waited, last: exit code 1"
+    # What the instance agent does on a crash loop, and what the stuck alarm says after 30 minutes.
+    asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, MaxSize=0, DesiredCapacity=0)
+    asg.create_or_update_tags(Tags=[{"ResourceId": group, "ResourceType": "auto-scaling-group", "Key": HALTED_TAG,
+                                     "Value": reason, "PropagateAtLaunch": False}])
+    stuck = f"{STACK_NAME}-videos-stuck"
+    cloudwatch.set_alarm_state(AlarmName=stuck, StateValue="ALARM",
+                               StateReason="Threshold Crossed: 30 out of the last 30 datapoints were >= 1.0")
+    try:
+        lines = ecs_cli("status", stack_dir).stdout.splitlines()
+        assert lines[1] == (f"  HALTED by an instance agent: {reason}. Workers could not take videos: check the image "
+                            f"and model files and the log group /ecs/{STACK_NAME}, then "
+                            f"`ecs-autoscale resume {stack_dir}`.")
+        assert lines[2].startswith("  VIDEOS STUCK since ") and "30 out of the last 30 datapoints" in lines[2]
+
+        before = depth(sqs, outputs["video_queue_url"])[0]
+        folder = make_videos(tmp_path, {"dive-8/halted.mov": 10}) / "dive-8"
+        sent = ecs_cli("submit", stack_dir, folder, "--job", "dive-8")
+        assert f"will not process these videos until `ecs-autoscale resume {stack_dir}`: it was halted: {reason}" \
+            in sent.stdout
+        assert depth(sqs, outputs["video_queue_url"])[0] == before + 1  # queued all the same
+        assert group_of(aws_client, outputs)["DesiredCapacity"] == 0
+
+        resumed = ecs_cli("resume", stack_dir)
+        assert f"halted by an instance agent: restoring the stack's defaults, instances 0..{FLEET_SIZE}" in resumed.stdout
+        after = group_of(aws_client, outputs)
+        assert (after["MinSize"], after["MaxSize"]) == (0, FLEET_SIZE) and after["DesiredCapacity"] >= 1
+        assert HALTED_TAG not in {t["Key"] for t in after["Tags"]}
+        assert [line for line in status_json(ecs_cli, stack_dir)["attention"] if "HALTED" in line] == []
+    finally:
+        cloudwatch.set_alarm_state(AlarmName=stuck, StateValue="OK", StateReason="test over")
+
+
+@pytest.mark.emulator
+def test_status_shows_the_warm_pool_and_a_missing_part_as_one_line(stack_dir, outputs, aws_client, emulator,
+                                                                   tmp_path):
+    import dataclasses
+
+    from ecs_autoscale.client.aws import AwsClients
+    from ecs_autoscale.client.stack_info import load_stack_info
+    from ecs_autoscale.client.status import collect_status
+    from ecs_autoscale.client.status_text import format_status
+
+    asg = aws_client("autoscaling")
+    asg.put_warm_pool(AutoScalingGroupName=outputs["autoscaling_group_name"], MinSize=1, PoolState="Stopped")
+    try:
+        text = format_status(collect_status(AwsClients(outputs["region"], emulator), load_stack_info(stack_dir),
+                                            stack_dir, "dive-1"))
+    finally:
+        asg.delete_warm_pool(AutoScalingGroupName=outputs["autoscaling_group_name"])
+    assert "  warm pool (Stopped, min 1): empty" in text
+    assert f"  {STACK_NAME}-queue-has-videos" in text
+
+    gone = dataclasses.replace(load_stack_info(stack_dir), stack_name="Gone", cluster_name="Gone",
+                               service_name="Gone", service_names=("Gone",), autoscaling_group_name="Gone-gpu-fleet")
+    text = format_status(collect_status(AwsClients(outputs["region"], emulator), gone, tmp_path))
+    assert "Workers           not readable (ClusterNotFoundException)" in text
+    assert "Instances         Auto Scaling group not found" in text
+    assert "  Gone-videos-stuck                        not found" in text
 
 
 # ---- finding a stack without outputs.json ---------------------------------------------------------------

@@ -129,7 +129,9 @@ def test_deploy_writes_every_stack_output_state_plan_and_log(seed, emulator):
     stack_dir, deployed = seed
     outputs = outputs_of(stack_dir)
     assert set(outputs) == set(OUTPUT_DESCRIPTIONS)
-    assert all(value not in ("", None) for value in outputs.values()), outputs
+    # capacity_provider_name stays, empty, for scripts that read it (the group is sized directly now).
+    assert outputs["capacity_provider_name"] == ""
+    assert all(value not in ("", None) for name, value in outputs.items() if name != "capacity_provider_name"), outputs
     assert outputs["stack_name"] == "Megadetector" and outputs["region"] == "us-west-2"
     assert outputs["video_queue_name"] == "Megadetector-video.fifo"
     assert outputs["video_queue_url"].startswith(emulator)
@@ -285,7 +287,39 @@ def test_reviewed_plan_is_applied_exactly_and_a_changed_or_stale_one_is_refused(
 
 
 # --- destroy -------------------------------------------------------------------------------------------------
-def test_destroy_refuses_queued_videos_then_keeps_only_the_results_bucket(seed, fathomnet, ecs_cli, aws_client):
+@pytest.fixture(scope="module")
+def lingering(seed, aws_client):
+    """The seed's group with two instances: one in Standby (AWS never scales it in: an instance that is
+    slow to go), and one registered with the cluster, whose container instance outlives it as one
+    whose agent was disconnected at termination does (ECS deregisters only connected ones)."""
+    stack_dir, _ = seed
+    outputs = outputs_of(stack_dir)
+    asg, group = aws_client("autoscaling"), outputs["autoscaling_group_name"]
+    asg.update_auto_scaling_group(AutoScalingGroupName=group, MaxSize=2, DesiredCapacity=2)
+    standby, registered = [i["InstanceId"] for i in asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]]
+    asg.enter_standby(AutoScalingGroupName=group, InstanceIds=[standby], ShouldDecrementDesiredCapacity=True)
+    aws_client("ecs").register_container_instance(cluster=outputs["cluster_name"], instanceIdentityDocument=json.dumps(
+        {"instanceId": registered, "region": outputs["region"], "accountId": "123456789012"}))
+    return {"group": group, "standby": standby}
+
+
+def test_destroy_gives_up_in_one_line_while_an_instance_stays_and_removes_nothing(seed, lingering, ecs_cli):
+    stack_dir, _ = seed
+    before = managed_addresses(state_of(stack_dir, "Megadetector"))
+    stuck = ecs_cli("destroy", SEED, stack_dir, "--auto-approve", "--instance-wait-seconds", "2", check=False)
+    assert stuck.returncode == 1
+    assert f"waiting for 1 instance(s) of {lingering['group']} to terminate: 1 Standby ({lingering['standby']})" \
+        in stuck.stdout
+    line = one_line(stuck.stderr)
+    assert f"1 instance(s) still in {lingering['group']} after 2s (1 Standby ({lingering['standby']}))" in line
+    assert "nothing was removed" in line and "--instance-wait-seconds" in line
+    assert managed_addresses(state_of(stack_dir, "Megadetector")) == before
+    assert (stack_dir / "outputs.json").exists()
+
+
+def test_destroy_refuses_queued_videos_then_keeps_only_the_results_bucket(seed, fathomnet, lingering, ecs_cli,
+                                                                        aws_client, cli_env):
     stack_dir, _ = seed
     outputs = outputs_of(stack_dir)
     sqs, s3 = aws_client("sqs"), aws_client("s3")
@@ -306,10 +340,23 @@ def test_destroy_refuses_queued_videos_then_keeps_only_the_results_bucket(seed, 
     s3.delete_object(Bucket=outputs["video_bucket"], Key="dive/a.mp4")
 
     s3.put_object(Bucket=outputs["tracks_bucket"], Key="dive/a.tracks.tar.gz", Body=b"result")
-    destroyed = ecs_cli("destroy", SEED, stack_dir, "--auto-approve")
-    assert "Scaled Megadetector to zero" in destroyed.stdout
-    assert f"keeps the results bucket {outputs['tracks_bucket']} (1 object(s))" in destroyed.stdout
-    assert f"kept the results bucket {outputs['tracks_bucket']}" in destroyed.stdout
+    destroy = start_cli(cli_env, "destroy", SEED, stack_dir, "--auto-approve")
+    try:
+        # It waits, saying for what, until the group holds no instance; then the standby one goes.
+        seen = "".join(read_until(destroy, rf"waiting for 1 instance\(s\) of {lingering['group']} to terminate: "
+                                           "1 Standby"))
+        aws_client("autoscaling").terminate_instance_in_auto_scaling_group(
+            InstanceId=lingering["standby"], ShouldDecrementDesiredCapacity=False)
+        rest, errors = destroy.communicate(timeout=900)
+    finally:
+        if destroy.poll() is None:
+            destroy.kill()
+    assert destroy.returncode == 0, errors
+    assert f"keeps the results bucket {outputs['tracks_bucket']} (1 object(s))" in seen
+    assert "Scaled Megadetector to zero: group Megadetector-gpu-fleet holds no instance." in rest
+    # The container instance its terminated instance left would have made DeleteCluster fail.
+    assert "Deregistered 1 container instance(s) left in cluster Megadetector" in rest
+    assert f"kept the results bucket {outputs['tracks_bucket']}" in rest
 
     # Terraform manages nothing any more; the kept bucket is recorded; outputs of deleted queues are gone.
     assert managed_addresses(state_of(stack_dir, "Megadetector")) == set()

@@ -152,6 +152,12 @@ def submit(stack_dir: Path, inputs, job: str, clean: bool, extra_args: str, dry_
     Users/, home/ found in the path, plus its name (objects already there are not uploaded again),
     then gets one FIFO message with deepsea-ai's body, which the dettrack worker reads.
 
+    GPU instances start with the first video: right after queuing it, submit sets the Auto Scaling
+    group's desired capacity to the instances the queued videos need (videos / tasks per instance,
+    at most FleetSize), and raises it again as more videos are queued; it never lowers it (idle
+    instances remove themselves). A halted or stopped stack still gets the videos, which wait in the
+    queue until `ecs-autoscale resume STACK_DIR`.
+
     Safe to re-run: STACK_DIR/jobs/<NAME>.json records every message sent, so a second run of the same
     command queues only the videos that are not queued yet (never a second job for one video); videos
     `deepsea-ai ecsprocess` queued for the same job (see --deepsea-db) count as queued. Network drops
@@ -187,12 +193,6 @@ def submit(stack_dir: Path, inputs, job: str, clean: bool, extra_args: str, dry_
                    + (f", {len(report.excluded)} excluded" if report.excluded else "")
                    + f" (stack {info.stack_name}, bucket {info.video_bucket}).")
         return
-    from ..client.control import read_stop_record
-
-    stopped = read_stop_record(stack_dir)
-    if stopped:
-        click.echo(f"Note: {info.stack_name} is stopped since {stopped['stopped_at']}; the videos wait in the queue "
-                   f"until `ecs-autoscale resume {stack_dir}`.", err=True)
     report = submit_videos(aws, info, stack_dir, inputs, job, clean=clean, args=extra_args,
                            retry_failed=retry_failed, part_size_mb=part_size, progress=True, echo=click.echo,
                            options=options)
@@ -239,9 +239,11 @@ def _upload_tags(aws, tag_values, tags_from: Optional[Path], inputs) -> dict:
 @stack_options
 def status(stack_dir: Path, job: Optional[str], as_json: bool, watch: bool, interval: int, deepsea, aws,
            info) -> None:
-    """Queues, tasks, instances, scaling activity and the state of each video of a job.
+    """Why nothing runs (if so), queues, workers, instances, alarms, and the state of each video.
 
-    Video states: done (results key shown), failed (error shown), queued / running / pending (queued
+    The first lines say why nothing processes videos when that is the case: the stack halted by an
+    instance agent (workers kept failing: the reason and the fix), the videos-stuck alarm in ALARM,
+    or a stop. Read-only: it changes nothing in AWS. Video states: done (results key shown), failed (error shown), queued / running / pending (queued
     or running: SQS cannot tell which without taking messages from the workers), unsent (a submit was
     interrupted; re-run it), unknown. Results are found in the tracks bucket and failures in the dead
     queue, which is only peeked (messages released at once): nothing is consumed, and the track and
@@ -316,36 +318,40 @@ def results(stack_dir: Path, dest: Path, job: str, deepsea, aws, info) -> None:
 @STACK_DIR
 @stack_options
 def stop(stack_dir: Path, aws, info) -> None:
-    """Emergency stop: tasks and instances to zero, every queued video kept.
+    """Emergency stop: GPU instances and workers to zero, every queued video kept.
 
-    Suspends queue-driven scaling, sets the service to 0 tasks (clearing task scale-in protection and
-    stopping running tasks), and sets the Auto Scaling group to 0 instances (clearing the instances'
-    managed termination protection). Queues are not touched: nothing is deleted or moved to the dead
-    queue; videos in progress return to the queue. STACK_DIR/stopped.json records the previous
-    settings; `ecs-autoscale resume STACK_DIR` restores them. Running `stop` again is harmless.
+    Sets the Auto Scaling group to min 0, max 0, desired 0 (nothing can raise it again: not submit,
+    not the stack's alarm), drains the cluster's instances and stops the running workers, whose
+    videos go back to the queue. Queues are not touched: nothing is deleted or moved to the dead
+    queue. STACK_DIR/stopped.json records the group's previous limits; `ecs-autoscale resume
+    STACK_DIR` restores them. Running `stop` again is harmless; `deploy` is refused while stopped.
 
     \b
     Example:
       ecs-autoscale stop stacks/megadetector && ecs-autoscale status stacks/megadetector
     """
     from ..client.control import stop_stack
-    from ..client.status import queue_depth
+    from ..client.scaling import queue_counts
 
     stop_stack(aws, info, stack_dir, echo=click.echo)
-    depth = queue_depth(aws("sqs"), info.video_queue_url)
-    click.echo(f"Stopped {info.stack_name}. Queued videos kept: {depth['visible']} waiting, {depth['in_flight']} in "
-               f"flight (back in the queue when their visibility timeout ends). Undo: ecs-autoscale resume {stack_dir}")
+    counts = queue_counts(aws("sqs"), info.video_queue_url)
+    click.echo(f"Stopped {info.stack_name}. Queued videos kept: {counts.waiting + counts.delayed} waiting, "
+               f"{counts.in_flight} in flight (back in the queue when their visibility timeout ends). "
+               f"Undo: ecs-autoscale resume {stack_dir}")
 
 
 @click.command()
 @STACK_DIR
 @stack_options
 def resume(stack_dir: Path, aws, info) -> None:
-    """Undo `stop`: restore the instance limits, task count and queue-driven scaling recorded by it.
+    """Undo `stop`, or a halt by an instance agent: let the GPU fleet run again.
 
-    Restores exactly what STACK_DIR/stopped.json recorded. Without that file (stopped from another
-    machine), restores the stack's defaults: 0 tasks, instances 0..FleetSize, scaling on. On a stack
-    that is not stopped it changes nothing.
+    Restores the group limits STACK_DIR/stopped.json recorded, or without that file (the stack was
+    halted by an instance agent after repeated worker crashes, or stopped from another machine) the
+    stack's defaults: instances 0..FleetSize. Then starts the instances the queued videos need and
+    removes the `ecs-autoscale:halted` tag. Fix the cause of a halt first (`ecs-autoscale status`
+    shows it: check the image, the model files and the log group), or the workers fail again. On a
+    stack that is neither stopped nor halted it changes nothing.
 
     \b
     Example:
@@ -354,4 +360,4 @@ def resume(stack_dir: Path, aws, info) -> None:
     from ..client.control import resume_stack
 
     if resume_stack(aws, info, stack_dir, echo=click.echo) is not None:
-        click.echo(f"Resumed {info.stack_name}: queued videos start processing as scaling brings tasks up.")
+        click.echo(f"Resumed {info.stack_name}: follow it with `ecs-autoscale status {stack_dir}`.")

@@ -231,12 +231,12 @@ def _check_lookup_name(deployment, stack_dir_path: Path) -> None:
 
 
 def _refuse_while_stopped(stack_dir_path: Path) -> None:
-    """An apply would restore the scaling limits `stop` lowered, silently undoing an emergency stop."""
+    """An apply would restore the group's maximum `stop` lowered to 0, silently undoing an emergency stop."""
     from ..client.control import read_stop_record
 
     if read_stop_record(stack_dir_path) is not None:
-        raise UserError(f"{stack_dir_path} is stopped (`ecs-autoscale stop`); a deploy would re-enable scaling: "
-                        f"run `ecs-autoscale resume {stack_dir_path}` first")
+        raise UserError(f"{stack_dir_path} is stopped (`ecs-autoscale stop`); a deploy would let the GPU fleet "
+                        f"grow again: run `ecs-autoscale resume {stack_dir_path}` first")
 
 
 def _apply_reviewed_plan(deployment, tf, planfile: Path, meta: dict) -> None:
@@ -290,16 +290,22 @@ def outputs(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> N
               help="Destroy even while videos wait or run in the video queue (their jobs are lost).")
 @click.option("--delete-uploaded-videos", is_flag=True,
               help="Destroy even when the video bucket still holds uploaded videos (they are deleted).")
+@click.option("--instance-wait-seconds", type=click.IntRange(1, 7200), default=600, show_default=True,
+              metavar="SECONDS", help="How long to wait for the GPU instances to terminate before removing "
+                                      "anything; past it, destroy stops with what is still running.")
 @target_options
 def destroy(config_path: Path, stack_dir_path: Path, auto_approve: bool, delete_results: bool,
-            discard_queued_videos: bool, delete_uploaded_videos: bool, target, verbose: bool) -> None:
-    """Tear down CONFIG.yaml's stack: scale to zero, then remove it, keeping the results.
+            discard_queued_videos: bool, delete_uploaded_videos: bool, instance_wait_seconds: int, target,
+            verbose: bool) -> None:
+    """Tear down CONFIG.yaml's stack: instances to zero, then remove it, keeping the results.
 
     Refuses while videos are queued or in progress, and while the video bucket holds uploads, unless
-    told otherwise. Then scales the service to 0 tasks and the fleet to 0 instances and removes every
-    resource except the tracks (results) bucket: that bucket and its settings are taken out of the
-    Terraform state (AWS keeps them) and recorded in STACK_DIR/kept-resources.json and README.md.
-    STACK_DIR/outputs.json is removed since its queues no longer exist.
+    told otherwise. Then sets the Auto Scaling group to 0 and waits (with progress) until its GPU
+    instances are gone, deregisters any container instance the cluster still lists (so deleting the
+    cluster cannot fail), and removes every resource except the tracks (results) bucket: that bucket
+    and its settings are taken out of the Terraform state (AWS keeps them) and recorded in
+    STACK_DIR/kept-resources.json and README.md. STACK_DIR/outputs.json is removed since its queues
+    no longer exist.
 
     \b
     Examples:
@@ -307,78 +313,37 @@ def destroy(config_path: Path, stack_dir_path: Path, auto_approve: bool, delete_
       ecs-autoscale destroy examples/megadetector.yaml stacks/megadetector --auto-approve \\
           --delete-results-bucket-and-results    # everything, results included
     """
+    from ..teardown import DestroyOptions
+
     _require_terminal(auto_approve, "destroy")
     started = time.monotonic()
     deployment = _deployment(config_path, stack_dir_path, target, verbose)
     sd = deployment.stack_dir
+    options = DestroyOptions(delete_results=delete_results, discard_queued_videos=discard_queued_videos,
+                             delete_uploaded_videos=delete_uploaded_videos,
+                             instance_wait_seconds=instance_wait_seconds)
     with _failures(stack_dir_path):
         deployment.require_deployed_here()
     with _failures(stack_dir_path), sd.locked("destroy"):
         tf = deployment.prepare(create_workspace=False)
-        deployed = tf.state_list()
-        managed = [a for a in deployed if not a.startswith("data.")]
-        if not managed:
+        plan = deployment.plan_destroy(tf, options)
+        if plan is None:
             deployment.after_destroy()
             click.echo(f"Nothing to destroy: {deployment.name} has no resources in its state.")
             return
-        from ..teardown import StackTeardown, results_bucket_addresses
-
-        try:
-            current_outputs = tf.outputs()
-        except Exception:
-            current_outputs = {}
-        teardown = StackTeardown(target=target, config=deployment.config, outputs=current_outputs, echo=click.echo)
-        results_addresses = [a for a in results_bucket_addresses(deployment.synthesized_json()) if a in managed]
-        keep = [] if delete_results else results_addresses
-        tracks_bucket = current_outputs.get("tracks_bucket")
-        video_bucket = current_outputs.get("video_bucket")
-
-        queued = teardown.videos_in_queue()
-        if queued and not discard_queued_videos:
-            raise UserError(f"{queued} video(s) are queued or in progress in {deployment.config.names.video_queue}; "
-                            "wait for them (`ecs-autoscale status`), or pass --discard-queued-videos")
-        upload = teardown.first_object(video_bucket)
-        if upload and not delete_uploaded_videos:
-            raise UserError(f"the video bucket {video_bucket} still holds uploaded videos (e.g. {upload}); "
-                            "download what you need, then pass --delete-uploaded-videos")
-        results, more = teardown.count_objects(tracks_bucket)
-        removing = [a for a in managed if a not in keep]
-        click.echo(f"Destroy {deployment.name} ({deployment.config.region}): removes {len(removing)} resources.")
-        if keep:
-            click.echo(f"  keeps the results bucket {tracks_bucket} ({results}{'+' if more else ''} object(s)) "
-                       f"and its {len(keep) - 1} settings; they leave Terraform's state, AWS keeps them")
-        elif results_addresses:
-            click.echo(f"  ! DELETES the results bucket {tracks_bucket} and its {results}{'+' if more else ''} "
-                       "result(s), all versions")
-        if queued:
-            click.echo(f"  ! discards {queued} queued or running video(s)")
+        if plan.refusal():
+            raise UserError(plan.refusal())
+        for line in plan.summary(deployment.config.region):
+            click.echo(line)
         if not auto_approve and not click.confirm(f"Destroy {deployment.name}?", default=False):
             raise UserError("cancelled: nothing was changed")
-
-        teardown.scale_to_zero()
-        if keep:
-            sd.record_kept([{"stack_name": deployment.name, "region": deployment.config.region,
-                             "resource": "s3 bucket (results)", "name": tracks_bucket, "addresses": keep,
-                             "kept_at": _utc_now(),
-                             "delete_with": f"aws s3 rb s3://{tracks_bucket} --force (after deleting all versions)"}])
-        if delete_results and results_addresses and tracks_bucket:  # only a bucket this state still manages
-            click.echo(f"Deleted {teardown.empty_bucket(tracks_bucket)} object versions from {tracks_bucket}.")
-        if upload and delete_uploaded_videos:
-            click.echo(f"Deleted {teardown.empty_bucket(video_bucket)} object versions from {video_bucket}.")
-        deployment.destroy(tf, keep=keep, progress_total=len(removing))
-        deployment.after_destroy()
+        deployment.run_destroy(tf, plan)
     click.echo(f"Destroyed {deployment.name} in {time.monotonic() - started:.0f}s"
-               + (f"; kept the results bucket {tracks_bucket} (recorded in {sd.kept_file})" if keep else "."))
+               + (f"; kept the results bucket {plan.tracks_bucket} (recorded in {sd.kept_file})" if plan.keep else "."))
     earlier = [k["name"] for k in sd.kept_resources()
-               if k.get("stack_name") == deployment.name and not (keep and k["name"] == tracks_bucket)]
+               if k.get("stack_name") == deployment.name and not (plan.keep and k["name"] == plan.tracks_bucket)]
     if earlier:
         click.echo(f"Still in AWS, kept by an earlier destroy: {', '.join(earlier)} (see {sd.kept_file})")
-
-
-def _utc_now() -> str:
-    from ..stack_dir import utc_now
-
-    return utc_now()
 
 
 # ---- emulator -------------------------------------------------------------------------------------

@@ -1,25 +1,29 @@
 """Emergency stop and resume of a stack, keeping every queued video.
 
+The Auto Scaling group's desired capacity is the stack's one actuator and the workers are daemon tasks
+that come and go with the instances (scaling_design.py), so stopping the stack is stopping its group.
 Why each step of `stop` (order matters):
-1. Record the current settings in STACK_DIR/stopped.json first (kept by a repeated `stop`), so an
-   interrupted stop can still be resumed exactly.
-2. Suspend the service's scalable target (dynamic in/out and scheduled scaling): the queue alarms stay
-   in ALARM while videos wait, and would otherwise raise the task count again right away.
-3. Service desired count 0; clear ECS task scale-in protection (the worker sets it while it processes a
-   video, and ECS never stops a protected task on scale-in), then stop each task. A stopped worker's
-   video message is not deleted: it becomes visible again when its visibility timeout ends (the
-   reference worker releases it at once on SIGTERM).
-4. Auto Scaling group max 0 (and min/desired 0): ECS managed scaling can then launch nothing. With
-   managed termination protection, instances that ran tasks are protected from scale-in, so a lower
-   desired count alone would leave them running; their protection is cleared, then the desired count
-   is set to 0 again so the group terminates them (managed draining lets ECS drain them first).
+1. Record the group's min/max/desired in STACK_DIR/stopped.json first (kept by a repeated `stop`), so
+   an interrupted stop can still be resumed exactly.
+2. Group min 0, max 0, desired 0: the instances terminate, and nothing raises the group again: the
+   fast path of `submit` and the backstop alarm stay within MaxSize, and `deploy` (which would restore
+   MaxSize) is refused while stopped.json exists.
+3. Clear the scale-in protection of any instance still protected. This stack protects none, but a
+   group deployed by an older version (ECS managed termination protection) may still hold protected
+   instances, which a lower desired capacity never terminates.
+4. Drain the container instances, then stop every task of the daemon services. Each worker gets
+   SIGTERM now, not whenever its instance shuts down; draining first keeps the daemon scheduler from
+   starting a worker again on an instance that is going away (it could take a video only to be cut,
+   which counts toward MaxReceiveCount). A stopped worker's video message is not deleted: it is
+   visible again when its visibility timeout ends, at once with the reference worker (it releases it
+   on SIGTERM).
 Queues are never touched: nothing is received, moved to the dead queue or deleted (the original
 `ecsshutdown` moved queued videos to the dead queue and deleted results).
 
-`resume` restores exactly what stopped.json recorded: group min/max/desired, service desired count and
-the scalable target's previous suspended state (scaling the user had suspended stays suspended).
-A `deploy` while stopped would also re-enable scaling (Terraform manages max_size and suspended_state):
-resume first.
+`resume` restores the recorded min/max/desired, raises the desired capacity to what the queue needs
+(never lowers it: client/scaling.py) and removes the `ecs-autoscale:halted` tag. Without a record (the
+instance agent halted the stack, or the record was lost) it sets min 0, max FleetSize (output
+`fleet_size`), desired what the queue needs.
 """
 from __future__ import annotations
 
@@ -30,14 +34,13 @@ from typing import Callable, Optional
 from . import JobsError
 from .aws import error_code
 from .ledger import utc_now
+from .scaling import HALTED_TAG, Group, raise_group, read_group
 from .stack_info import StackInfo
 from ..fileio import atomic_write_json
 
 STOP_RECORD = "stopped.json"
-ALL_SUSPENDED = {"DynamicScalingInSuspended": True, "DynamicScalingOutSuspended": True,
-                 "ScheduledScalingSuspended": True}
-NOTHING_SUSPENDED = {k: False for k in ALL_SUSPENDED}
-DIMENSION = "ecs:service:DesiredCount"
+STOP_REASON = "ecs-autoscale stop (emergency stop)"
+Echo = Callable[[str], None]
 
 
 def stop_record_path(stack_dir: Path) -> Path:
@@ -55,146 +58,134 @@ def read_stop_record(stack_dir: Path) -> Optional[dict]:
                         "remove it (resume then falls back to the stack's defaults)") from None
 
 
-def _current_settings(aws, info: StackInfo) -> dict:
-    from .status import fleet_state, scaling_state, service_state
-
-    fleet = fleet_state(aws("autoscaling"), info)
-    if fleet is None:
-        raise JobsError(f"Auto Scaling group {info.autoscaling_group_name} not found in {info.region} "
-                        "(is the stack deployed? `ecs-autoscale outputs` refreshes outputs.json)")
-    target = scaling_state(aws("application-autoscaling"), info)
-    return {
-        "stack_name": info.stack_name,
-        "service_desired": service_state(aws("ecs"), info)["desired"],
-        "asg": {"min": fleet["min"], "max": fleet["max"], "desired": fleet["desired"]},
-        "scalable_target": None if target is None else {"min": target["min"], "max": target["max"],
-                                                         "suspended": target["suspended"]},
-    }
-
-
-def stop_stack(aws, info: StackInfo, stack_dir: Path, echo: Callable[[str], None] = lambda _: None) -> dict:
-    """Bring tasks and instances to zero; returns the settings `resume` will restore."""
-    previous = read_stop_record(stack_dir)
-    if previous and previous.get("stack_name") != info.stack_name:
-        raise JobsError(f"{stop_record_path(stack_dir)} belongs to stack {previous.get('stack_name')!r}, not "
-                        f"{info.stack_name!r} (use this stack's own STACK_DIR)")
-    if previous is None:
-        record = {**_current_settings(aws, info), "stopped_at": utc_now()}
-        atomic_write_json(stop_record_path(stack_dir), record)
-    else:
-        record = previous
-        echo(f"Already stopped since {record['stopped_at']}: applying the stop again (the recorded settings "
-             "are kept for `resume`).")
-
-    aas, ecs, asg = aws("application-autoscaling"), aws("ecs"), aws("autoscaling")
-    if record["scalable_target"] is not None:
-        aas.register_scalable_target(ServiceNamespace="ecs", ResourceId=info.scalable_target_id,
-                                     ScalableDimension=DIMENSION, SuspendedState=ALL_SUSPENDED)
-        echo("Queue-driven task scaling suspended.")
-    ecs.update_service(cluster=info.cluster_name, service=info.service_name, desiredCount=0)
-    echo(f"Service {info.service_name}: desired tasks 0 (was {record['service_desired']}).")
-    tasks = _service_tasks(ecs, info)
-    if tasks:
-        problem = _unprotect_tasks(ecs, info, tasks)
-        if problem:
-            echo(f"Could not clear task scale-in protection ({problem}); stopping the tasks anyway.")
-        for task in tasks:
-            ecs.stop_task(cluster=info.cluster_name, task=task, reason="ecs-autoscale stop (emergency stop)")
-        echo(f"Stopped {len(tasks)} task(s); their videos return to the queue.")
-
-    asg.update_auto_scaling_group(AutoScalingGroupName=info.autoscaling_group_name, MinSize=0, MaxSize=0,
-                                  DesiredCapacity=0)
-    instances = _group_instances(asg, info)
-    protected = [i["InstanceId"] for i in instances if i.get("ProtectedFromScaleIn")]
-    unprotect_instances(asg, info.autoscaling_group_name, protected)
-    if protected:
-        # The group only re-evaluates protected instances on its next change: ask again.
-        asg.set_desired_capacity(AutoScalingGroupName=info.autoscaling_group_name, DesiredCapacity=0)
-    echo(f"Auto Scaling group {info.autoscaling_group_name}: max 0 (was {record['asg']['max']}), "
-         f"{len(instances)} instance(s) terminating" + (f", {len(protected)} unprotected first." if protected else "."))
-    return record
-
-
-def resume_stack(aws, info: StackInfo, stack_dir: Path,
-                 echo: Callable[[str], None] = lambda _: None) -> Optional[dict]:
-    """Undo `stop`: restore the recorded settings, then remove the record. None when not stopped."""
+def _own_record(stack_dir: Path, info: StackInfo) -> Optional[dict]:
     record = read_stop_record(stack_dir)
-    if record is None:
-        record = _fallback_record(aws, info)
-        if record is None:
-            echo(f"{info.stack_name} is not stopped (instances allowed, task scaling active): nothing to resume.")
-            return None
-        echo("No stopped.json in STACK_DIR (stopped from elsewhere?): restoring the stack's defaults: "
-             f"instances 0..{record['asg']['max']}, 0 tasks, queue-driven scaling on.")
-    elif record.get("stack_name") != info.stack_name:
+    if record is not None and record.get("stack_name") != info.stack_name:
         raise JobsError(f"{stop_record_path(stack_dir)} belongs to stack {record.get('stack_name')!r}, not "
                         f"{info.stack_name!r} (use this stack's own STACK_DIR)")
-    aas, ecs, asg = aws("application-autoscaling"), aws("ecs"), aws("autoscaling")
-    g = record["asg"]
-    asg.update_auto_scaling_group(AutoScalingGroupName=info.autoscaling_group_name, MinSize=g["min"],
-                                  MaxSize=g["max"], DesiredCapacity=g["desired"])
-    echo(f"Auto Scaling group {info.autoscaling_group_name}: min {g['min']}, max {g['max']}, desired {g['desired']}.")
-    ecs.update_service(cluster=info.cluster_name, service=info.service_name, desiredCount=record["service_desired"])
-    echo(f"Service {info.service_name}: desired tasks {record['service_desired']}.")
-    target = record.get("scalable_target")
-    if target is not None:
-        aas.register_scalable_target(ServiceNamespace="ecs", ResourceId=info.scalable_target_id,
-                                     ScalableDimension=DIMENSION, SuspendedState=target["suspended"])
-        off = [k for k, v in target["suspended"].items() if v]
-        echo("Queue-driven task scaling resumed." if not off else
-             f"Task scaling restored as it was before the stop (still suspended: {', '.join(off)}).")
-    stop_record_path(stack_dir).unlink(missing_ok=True)
     return record
 
 
-def _fallback_record(aws, info: StackInfo) -> Optional[dict]:
-    from .status import fleet_state, scaling_state
-
-    target = scaling_state(aws("application-autoscaling"), info)
-    fleet = fleet_state(aws("autoscaling"), info)
-    if fleet is None:
-        raise JobsError(f"Auto Scaling group {info.autoscaling_group_name} not found in {info.region}")
-    if fleet["max"] > 0 and (target is None or not any(target["suspended"].values())):
-        return None
-    if target is None:
-        raise JobsError(f"{info.stack_name}: no scalable target for {info.scalable_target_id}, so the fleet size "
-                        "is unknown; redeploy with `ecs-autoscale deploy` to restore it")
-    # One task per instance: the stack's instance maximum equals its task maximum (FleetSize).
-    return {"stack_name": info.stack_name, "service_desired": 0,
-            "asg": {"min": 0, "max": int(target["max"]), "desired": 0},
-            "scalable_target": {"min": target["min"], "max": target["max"], "suspended": NOTHING_SUSPENDED}}
+def _group(aws, info: StackInfo) -> Group:
+    group = read_group(aws("autoscaling"), info.autoscaling_group_name)
+    if group is None:
+        raise JobsError(f"Auto Scaling group {info.autoscaling_group_name} not found in {info.region} "
+                        "(is the stack deployed? `ecs-autoscale outputs` refreshes outputs.json)")
+    return group
 
 
-def _service_tasks(ecs, info: StackInfo) -> list[str]:
+# ---- stop ---------------------------------------------------------------------------------------------
+def stop_stack(aws, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: None) -> dict:
+    """Bring instances and tasks to zero; returns the settings `resume` will restore."""
+    record = _own_record(stack_dir, info)
+    group = _group(aws, info)
+    if record is None:
+        # A group already at max 0 (halted by an agent, stopped elsewhere) has nothing worth restoring:
+        # None makes `resume` restore the stack's defaults instead of 0.
+        limits = None if group.stopped else {"min": group.min, "max": group.max, "desired": group.desired}
+        record = {"stack_name": info.stack_name, "stopped_at": utc_now(), "asg": limits}
+        atomic_write_json(stop_record_path(stack_dir), record)
+    else:
+        echo(f"Already stopped since {record['stopped_at']}: applying the stop again (the recorded settings "
+             "are kept for `resume`).")
+    asg = aws("autoscaling")
+    asg.update_auto_scaling_group(AutoScalingGroupName=group.name, MinSize=0, MaxSize=0, DesiredCapacity=0)
+    protected = [i["InstanceId"] for i in group.instances if i.get("ProtectedFromScaleIn")]
+    if protected:
+        unprotect_instances(asg, group.name, protected)
+        # The group only re-evaluates protected instances on its next change: ask again.
+        asg.set_desired_capacity(AutoScalingGroupName=group.name, DesiredCapacity=0)
+    was = record["asg"]["max"] if record.get("asg") else "already 0"
+    echo(f"Auto Scaling group {group.name}: min 0, max 0 (was {was}), desired 0; "
+         f"{len(group.instances)} instance(s) terminating" + (f", {len(protected)} unprotected first." if protected
+                                                                else "."))
+    stopped = stop_worker_tasks(aws("ecs"), info, echo)
+    if stopped:
+        echo(f"Stopped {stopped} worker task(s); their videos return to the queue.")
+    return record
+
+
+def stop_worker_tasks(ecs, info: StackInfo, echo: Echo) -> int:
+    """Drain the cluster's instances, then stop every task of the daemon services; returns tasks stopped.
+    Draining is best effort (StopTask alone still releases the videos)."""
+    problem = _drain_instances(ecs, info.cluster_name)
+    if problem:
+        echo(f"Could not drain the container instances ({problem}); stopping the tasks anyway.")
+    tasks = service_tasks(ecs, info)
+    for task in tasks:
+        ecs.stop_task(cluster=info.cluster_name, task=task, reason=STOP_REASON)
+    return len(tasks)
+
+
+def _drain_instances(ecs, cluster: str) -> str:
+    """Set ACTIVE container instances to DRAINING; the problem met ('' if none)."""
+    try:
+        arns = [arn for page in ecs.get_paginator("list_container_instances").paginate(cluster=cluster, status="ACTIVE")
+                for arn in page.get("containerInstanceArns", [])]
+        for start in range(0, len(arns), 10):  # UpdateContainerInstancesState takes at most 10
+            ecs.update_container_instances_state(cluster=cluster, containerInstances=arns[start:start + 10],
+                                                 status="DRAINING")
+    except Exception as exc:  # permissions, an instance deregistering meanwhile
+        return error_code(exc) or type(exc).__name__
+    return ""
+
+
+def service_tasks(ecs, info: StackInfo) -> list[str]:
+    """ARNs of the tasks (running or starting) of every worker service."""
     tasks = []
-    for status in ("RUNNING", "PENDING"):
-        for page in ecs.get_paginator("list_tasks").paginate(cluster=info.cluster_name, serviceName=info.service_name,
-                                                              desiredStatus=status):
+    for service in info.services:
+        for page in ecs.get_paginator("list_tasks").paginate(cluster=info.cluster_name, serviceName=service,
+                                                              desiredStatus="RUNNING"):
             tasks += page.get("taskArns", [])
     return sorted(set(tasks))
 
 
-def _unprotect_tasks(ecs, info: StackInfo, tasks: list[str]) -> str:
-    """Clear scale-in protection; the problem met ('' if none). Best effort: StopTask ends a task
-    whatever its protection (protection only blocks scale-in), so a failure here must not stop the stop."""
-    problem = ""
-    for start in range(0, len(tasks), 10):  # UpdateTaskProtection takes at most 10 tasks
-        try:
-            ecs.update_task_protection(cluster=info.cluster_name, tasks=tasks[start:start + 10],
-                                       protectionEnabled=False)
-        except Exception as exc:
-            problem = error_code(exc) or type(exc).__name__
-    return problem
-
-
 def unprotect_instances(asg, group_name: str, instance_ids: list[str]) -> None:
-    """Clear scale-in protection (set by ECS managed termination protection) so the group may terminate
-    them; SetInstanceProtection takes at most 50 instances per call."""
+    """Clear scale-in protection (set by an older version's ECS managed termination protection) so the
+    group may terminate them; SetInstanceProtection takes at most 50 instances per call."""
     for start in range(0, len(instance_ids), 50):
         asg.set_instance_protection(AutoScalingGroupName=group_name, InstanceIds=instance_ids[start:start + 50],
                                     ProtectedFromScaleIn=False)
 
 
-def _group_instances(asg, info: StackInfo) -> list[dict]:
-    groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[info.autoscaling_group_name])["AutoScalingGroups"]
-    return groups[0].get("Instances", []) if groups else []
+# ---- resume -------------------------------------------------------------------------------------------
+def resume_stack(aws, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: None) -> Optional[dict]:
+    """Undo `stop` or an agent's halt; returns the group limits restored, None when there was nothing to undo."""
+    record = _own_record(stack_dir, info)
+    group = _group(aws, info)
+    if record is None and group.halted is None and not group.stopped:
+        echo(f"{info.stack_name} is neither stopped nor halted (group {group.min}..{group.max}, desired "
+             f"{group.desired}): nothing to resume.")
+        return None
+    limits = _limits_to_restore(info, group, record, echo)
+    asg = aws("autoscaling")
+    asg.update_auto_scaling_group(AutoScalingGroupName=group.name, MinSize=limits["min"], MaxSize=limits["max"],
+                                  DesiredCapacity=limits["desired"])
+    if group.halted is not None:
+        # The agent's halt reason is kept in the output of this command, not on the group.
+        asg.delete_tags(Tags=[{"ResourceId": group.name, "ResourceType": "auto-scaling-group", "Key": HALTED_TAG}])
+        echo(f"Removed the halt of {group.halted!r}.")
+    restored = Group(name=group.name, min=limits["min"], max=limits["max"], desired=limits["desired"], halted=None,
+                     instances=group.instances)
+    sizing = raise_group(aws, info, restored)
+    echo(f"Auto Scaling group {group.name}: min {limits['min']}, max {limits['max']}, desired {sizing.after} "
+         f"({sizing.videos} video(s) queued).")
+    stop_record_path(stack_dir).unlink(missing_ok=True)
+    return {**limits, "desired": sizing.after}
+
+
+def _limits_to_restore(info: StackInfo, group: Group, record: Optional[dict], echo: Echo) -> dict:
+    if record is not None and record.get("asg"):
+        g = record["asg"]
+        echo(f"Restoring what `stop` recorded at {record.get('stopped_at', '?')}: min {g['min']}, max {g['max']}, "
+             f"desired {g['desired']}.")
+        return {"min": int(g["min"]), "max": int(g["max"]), "desired": int(g["desired"])}
+    fleet = info.fleet_size or (group.max if group.max > 0 else None)
+    if not fleet:
+        raise JobsError(f"{info.stack_name}: FleetSize unknown (outputs.json has no fleet_size and the group's "
+                        "maximum is 0): refresh outputs.json with `ecs-autoscale outputs CONFIG STACK_DIR`, then "
+                        "resume again")
+    why = ("halted by an instance agent" if group.halted is not None else
+           "already at 0 when `stop` ran" if record is not None else "stopped without a record in STACK_DIR")
+    echo(f"{info.stack_name} was {why}: restoring the stack's defaults, instances 0..{fleet}.")
+    return {"min": 0, "max": fleet, "desired": 0}

@@ -6,7 +6,11 @@ Two sources, no CloudFormation:
 - the stack's StackName, for a stack deployed from another machine: the ECS service (named StackName in
   a cluster named StackName, or found by the `ecs-autoscale:stack` tag) leads to the task definition,
   whose environment is the worker contract (VIDEO_QUEUE, TRACK_QUEUE, DEAD_QUEUE, VIDEO_BUCKET,
-  TRACK_BUCKET), and to the capacity provider, which names the Auto Scaling group.
+  TRACK_BUCKET, PROCESSOR = StackName); the other names follow from StackName (naming.py).
+
+Outputs added with the group-sizing design (fleet_size, tasks_per_instance, service_names,
+alerts_topic_arn) may be missing from an older outputs.json: one task per instance, the first service
+only, and the fleet size read from the group's MaxSize when it is needed (`resume`).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from . import JobsError
+from ..naming import StackNames
 
 OUTPUTS_FILE = "outputs.json"
 STACK_TAG = "ecs-autoscale:stack"
@@ -38,13 +43,26 @@ class StackInfo:
     cluster_name: str
     service_name: str
     autoscaling_group_name: str
-    capacity_provider_name: str = ""
     task_definition_family: str = ""
+    service_names: tuple[str, ...] = ()
+    """The daemon services (one per GPU slot of an instance); () in an older outputs.json: service_name."""
+    tasks_per_instance: int = 1
+    fleet_size: Optional[int] = None
+    """FleetSize, the group's maximum; None when outputs.json predates the output."""
+    alerts_topic_arn: str = ""
 
     @property
-    def scalable_target_id(self) -> str:
-        """Application Auto Scaling resource id of the service's task count."""
-        return f"service/{self.cluster_name}/{self.service_name}"
+    def services(self) -> tuple[str, ...]:
+        return self.service_names or (self.service_name,)
+
+    @property
+    def alarm_prefix(self) -> str:
+        """The backstop alarms are `<StackName>-queue-has-videos`, `-queue-idle`, `-videos-stuck`."""
+        return self.stack_name
+
+    def instances_for(self, videos: int, cap: int) -> int:
+        """Instances that give each of `videos` a task, at most `cap` (ScalingDesign.instances_for)."""
+        return min(cap, -(-max(0, videos) // max(1, self.tasks_per_instance)))
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any], source: str) -> "StackInfo":
@@ -54,8 +72,27 @@ class StackInfo:
         if missing:
             raise JobsError(f"{source}: missing {', '.join(missing)} (re-read it with `ecs-autoscale outputs "
                             "CONFIG STACK_DIR`)")
-        known = {f.name for f in fields(cls)}
-        return cls(**{name: str(value) for name, value in flat.items() if name in known and value is not None})
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for name, value in flat.items():
+            if name in known and value is not None and value != "":
+                try:
+                    values[name] = _typed(name, value)
+                except (TypeError, ValueError):
+                    raise JobsError(f"{source}: {name} = {value!r} is not what the stack writes there (re-read "
+                                    "it with `ecs-autoscale outputs CONFIG STACK_DIR`)") from None
+        return cls(**values)
+
+
+def _typed(name: str, value: Any) -> Any:
+    if name in ("tasks_per_instance", "fleet_size"):
+        number = int(value)
+        if number < (1 if name == "tasks_per_instance" else 0):
+            raise ValueError(name)
+        return number
+    if name == "service_names":
+        return tuple(part for part in str(value).split(",") if part)
+    return str(value)
 
 
 def load_stack_info(stack_dir: Path) -> StackInfo:
@@ -92,18 +129,51 @@ def discover_stack(aws, stack_name: str) -> StackInfo:
                         "in its environment (not an ecs-autoscale / ecsprocess stack?)")
     sqs = aws("sqs")
     urls = {name: sqs.get_queue_url(QueueName=env[name])["QueueUrl"] for name in contract[:3]}
-    provider = next((s["capacityProvider"] for s in service.get("capacityProviderStrategy", [])), "")
-    cluster_name = service["clusterArn"].rsplit("/", 1)[-1]
+    stack = env.get("PROCESSOR", stack_name)
+    names = StackNames(stack)
+    cluster_arn = service["clusterArn"]
+    services = _worker_services(ecs, cluster_arn, task_def.get("family", "")) or (service["serviceName"],)
     return StackInfo(
-        stack_name=env.get("PROCESSOR", stack_name), region=aws.region,
+        stack_name=stack, region=aws.region,
         video_queue_name=env["VIDEO_QUEUE"], video_queue_url=urls["VIDEO_QUEUE"],
         track_queue_name=env["TRACK_QUEUE"], track_queue_url=urls["TRACK_QUEUE"],
         dead_queue_name=env["DEAD_QUEUE"], dead_queue_url=urls["DEAD_QUEUE"],
         video_bucket=env["VIDEO_BUCKET"], tracks_bucket=env["TRACK_BUCKET"],
-        cluster_name=cluster_name, service_name=service["serviceName"],
-        autoscaling_group_name=_asg_of(ecs, provider) if provider else "",
-        capacity_provider_name=provider, task_definition_family=task_def.get("family", ""),
+        cluster_name=cluster_arn.rsplit("/", 1)[-1], service_name=services[0],
+        autoscaling_group_name=names.asg, task_definition_family=task_def.get("family", ""),
+        service_names=services, tasks_per_instance=len(services),
+        fleet_size=_group_max(aws("autoscaling"), names.asg),
+        alerts_topic_arn=_topic_arn(cluster_arn, names.alerts_topic),
     )
+
+
+def _worker_services(ecs, cluster_arn: str, family: str) -> tuple[str, ...]:
+    """The cluster's active services running `family`, in GPU-slot order (StackName, then -gpu2, -gpu3...)."""
+    arns = [arn for page in ecs.get_paginator("list_services").paginate(cluster=cluster_arn)
+            for arn in page.get("serviceArns", [])]
+    found = []
+    for start in range(0, len(arns), 10):  # DescribeServices takes at most 10
+        for s in ecs.describe_services(cluster=cluster_arn, services=arns[start:start + 10])["services"]:
+            if s.get("status") == "ACTIVE" and f":task-definition/{family}:" in s.get("taskDefinition", ""):
+                found.append(s["serviceName"])
+    return tuple(sorted(found, key=_slot))
+
+
+def _slot(service_name: str) -> tuple[int, str]:
+    head, _, number = service_name.rpartition("-gpu")
+    return (int(number), head) if head and number.isdigit() else (1, service_name)
+
+
+def _group_max(autoscaling, group_name: str) -> Optional[int]:
+    """FleetSize as the group's MaxSize; None when the group is gone or stopped (MaxSize 0)."""
+    groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
+    return (int(groups[0]["MaxSize"]) or None) if groups else None
+
+
+def _topic_arn(cluster_arn: str, topic_name: str) -> str:
+    # arn:PARTITION:ecs:REGION:ACCOUNT:cluster/NAME -> the same partition, region and account.
+    parts = cluster_arn.split(":")
+    return f"arn:{parts[1]}:sns:{parts[3]}:{parts[4]}:{topic_name}" if len(parts) >= 6 else ""
 
 
 def _find_service(ecs, stack_name: str) -> Optional[dict]:
@@ -128,10 +198,3 @@ def _find_service(ecs, stack_name: str) -> Optional[dict]:
 def _cluster_exists(ecs, name: str) -> bool:
     clusters = ecs.describe_clusters(clusters=[name]).get("clusters", [])
     return any(c.get("status") == "ACTIVE" for c in clusters)
-
-
-def _asg_of(ecs, capacity_provider: str) -> str:
-    providers = ecs.describe_capacity_providers(capacityProviders=[capacity_provider]).get("capacityProviders", [])
-    arn = providers[0].get("autoScalingGroupProvider", {}).get("autoScalingGroupArn", "") if providers else ""
-    # arn:aws:autoscaling:REGION:ACCOUNT:autoScalingGroup:UUID:autoScalingGroupName/NAME (names may hold '-')
-    return arn.split("autoScalingGroupName/", 1)[-1] if "autoScalingGroupName/" in arn else arn

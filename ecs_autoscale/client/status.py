@@ -1,4 +1,7 @@
-"""What a stack is doing: queue depths, tasks, instances, scaling activity, and each video of a job.
+"""What a stack is doing: why nothing runs (if so), queues, workers, instances, alarms, and each video of a job.
+
+Read-only, and robust: a section AWS will not show (missing resource, no permission) is one line in
+the output, never a failure of the whole command.
 
 Per-video state, from the most to the least certain source:
   done      the worker's `<stem>.tracks.tar.gz` is in the tracks bucket under the video's prefix (written
@@ -21,10 +24,10 @@ and when dead-queue messages are held by another reader the report says so (`hel
 their videos show `unknown` until the messages' visibility timeout ends.
 
 The queues are read without stealing: the dead queue (no redrive policy) is peeked by receiving with a
-short visibility and releasing at once (visibility 0). The track queue is never received from: its
-redrive policy moves a message to the dead queue after a few receives, so every peek would use up one
-of the real consumer's deliveries; results are found in the tracks bucket instead. The video queue is
-never received from either (that would take work from the workers).
+short visibility and releasing at once (visibility 0). The track queue has no redrive policy either,
+but it is never received from: it belongs to the results consumer (ecsprocess / deepsea-ai), a peek
+would hide its messages for the hold time and block their FIFO groups meanwhile, and the tracks bucket
+tells the same thing. The video queue is never received from (that would take work from the workers).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from . import JobsError
 from .aws import error_code
 from .ledger import DONE, FAILED, QUEUED, SENDING, JobLedger, list_jobs
 from .messages import message_uuid_of, parse_body
+from .scaling import read_group
 from .stack_info import StackInfo
 
 RESULTS_SUFFIX = ".tracks.tar.gz"
@@ -44,6 +48,8 @@ PEEK_MAX_MESSAGES = 2000
 # Results older than the send (minus this allowance for clock skew) belong to an earlier run.
 CLOCK_SKEW = timedelta(minutes=5)
 STATES = ("done", "failed", "running", "pending", "queued", "unsent", "unknown")
+ALARMS = ("videos-stuck", "queue-has-videos", "queue-idle")
+"""The backstop alarms (infra/scaling.py), `<StackName>-<purpose>`; the first is the one that matters most."""
 REDRIVEN_ERROR = ("the video message went to the dead queue after repeated receives without a result "
                   "(worker crashed, was stopped or timed out)")
 
@@ -56,67 +62,106 @@ def results_key(video_key: str) -> str:
 
 # ---- the stack ------------------------------------------------------------------------------------------
 def queue_depth(sqs, url: str) -> dict:
+    """Videos waiting (visible), delayed (the video queue delays each new one) and in flight."""
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]).get("Attributes", {})
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+        "ApproximateNumberOfMessagesNotVisible"]).get("Attributes", {})
     return {"visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
+            "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
             "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))}
 
 
-def service_state(ecs, info: StackInfo) -> dict:
-    services = ecs.describe_services(cluster=info.cluster_name, services=[info.service_name]).get("services", [])
-    if not services:
-        return {"status": "MISSING", "desired": 0, "running": 0, "pending": 0}
-    s = services[0]
-    return {"status": s.get("status"), "desired": s.get("desiredCount", 0), "running": s.get("runningCount", 0),
-            "pending": s.get("pendingCount", 0)}
-
-
-def scaling_state(aas, info: StackInfo) -> Optional[dict]:
-    targets = aas.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[info.scalable_target_id],
-                                            ScalableDimension="ecs:service:DesiredCount")["ScalableTargets"]
-    if not targets:
-        return None
-    t = targets[0]
-    suspended = t.get("SuspendedState") or {}
-    return {"min": t["MinCapacity"], "max": t["MaxCapacity"],
-            "suspended": {k: bool(suspended.get(k, False)) for k in
-                          ("DynamicScalingInSuspended", "DynamicScalingOutSuspended", "ScheduledScalingSuspended")}}
+def tasks_state(ecs, info: StackInfo) -> dict:
+    """Worker tasks of the daemon services, summed, with the services ECS does not know."""
+    names = list(info.services)
+    found = {}
+    for start in range(0, len(names), 10):  # DescribeServices takes at most 10
+        for s in ecs.describe_services(cluster=info.cluster_name, services=names[start:start + 10]).get("services", []):
+            found[s["serviceName"]] = s
+    active = [found[n] for n in names if found.get(n, {}).get("status") == "ACTIVE"]
+    return {"running": sum(s.get("runningCount", 0) for s in active),
+            "pending": sum(s.get("pendingCount", 0) for s in active),
+            "services": len(active), "missing": [n for n in names if n not in {s["serviceName"] for s in active}]}
 
 
 def fleet_state(autoscaling, info: StackInfo) -> Optional[dict]:
-    groups = autoscaling.describe_auto_scaling_groups(
-        AutoScalingGroupNames=[info.autoscaling_group_name])["AutoScalingGroups"]
-    if not groups:
+    """The group's limits, halted tag, instances (with counts by lifecycle state) and warm pool."""
+    group = read_group(autoscaling, info.autoscaling_group_name)
+    if group is None:
         return None
-    g = groups[0]
-    return {"min": g["MinSize"], "max": g["MaxSize"], "desired": g["DesiredCapacity"],
-            "instances": [{"id": i["InstanceId"], "state": i["LifecycleState"], "health": i.get("HealthStatus"),
-                           "protected": bool(i.get("ProtectedFromScaleIn")), "type": i.get("InstanceType"),
-                           "zone": i.get("AvailabilityZone")} for i in g.get("Instances", [])]}
+    instances = [{"id": i["InstanceId"], "state": i["LifecycleState"], "health": i.get("HealthStatus"),
+                  "protected": bool(i.get("ProtectedFromScaleIn")), "type": i.get("InstanceType"),
+                  "zone": i.get("AvailabilityZone")} for i in group.instances]
+    return {"min": group.min, "max": group.max, "desired": group.desired, "halted": group.halted,
+            "by_state": _count(i["state"] for i in instances), "instances": instances,
+            "warm_pool": _section(lambda: warm_pool_state(autoscaling, group.name))}
 
 
-def recent_activities(aws, info: StackInfo, count: int = 5) -> list[dict]:
-    """Latest scaling activities of the instances (Auto Scaling) and the tasks (Application Auto Scaling),
-    newest first. A source that cannot be read (permissions) is left out."""
-    found = []
+def warm_pool_state(autoscaling, group_name: str) -> Optional[dict]:
+    """None when the group has no warm pool."""
+    pages = autoscaling.get_paginator("describe_warm_pool").paginate(AutoScalingGroupName=group_name)
+    config, instances = None, []
+    for page in pages:
+        config = config or page.get("WarmPoolConfiguration")
+        instances += page.get("Instances", [])
+    if not config:
+        return None
+    return {"state": config.get("PoolState"), "min": config.get("MinSize", 0),
+            "max_prepared": config.get("MaxGroupPreparedCapacity"),
+            "by_state": _count(i.get("LifecycleState", "?") for i in instances)}
+
+
+def alarm_states(cloudwatch, info: StackInfo) -> dict:
+    """{alarm name: {state, reason, since}} of the three backstop alarms; a missing one is None."""
+    names = [f"{info.alarm_prefix}-{purpose}" for purpose in ALARMS]
+    found = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names).get("MetricAlarms", [])}
+    return {name: ({"state": found[name].get("StateValue"), "reason": found[name].get("StateReason", ""),
+                    "since": _iso(found[name].get("StateUpdatedTimestamp"))} if name in found else None)
+            for name in names}
+
+
+def recent_activities(autoscaling, info: StackInfo, count: int = 5) -> list[dict]:
+    """Latest scaling activities of the group, newest first."""
+    activities = autoscaling.describe_scaling_activities(AutoScalingGroupName=info.autoscaling_group_name,
+                                                         MaxRecords=count)["Activities"]
+    return [{"time": _iso(a.get("StartTime")), "status": a.get("StatusCode"), "description": a.get("Description", ""),
+             "cause": a.get("Cause", "")} for a in activities[:count]]
+
+
+def attention(info: StackInfo, stack_dir: Path, fleet: dict, alarms: dict, stopped: Optional[dict]) -> list[str]:
+    """Why nothing runs, with the fix: the lines `status` shows first."""
+    lines = []
+    if isinstance(fleet, dict) and fleet.get("halted") is not None:
+        lines.append(f"HALTED by an instance agent: {fleet['halted']}. Workers could not take videos: check the "
+                     f"image and model files and the log group /ecs/{info.stack_name}, then "
+                     f"`ecs-autoscale resume {stack_dir}`.")
+    stuck = (alarms or {}).get(f"{info.alarm_prefix}-videos-stuck") if isinstance(alarms, dict) else None
+    if isinstance(stuck, dict) and stuck.get("state") == "ALARM":
+        lines.append(f"VIDEOS STUCK since {stuck['since']}: {stuck['reason']} The alarm set the group to 0: check "
+                     f"the image and model files and the log group /ecs/{info.stack_name}, then "
+                     f"`ecs-autoscale resume {stack_dir}`.")
+    if stopped:
+        lines.append(f"STOPPED since {stopped['since']} by `ecs-autoscale stop`; undo with "
+                     f"`ecs-autoscale resume {stack_dir}`.")
+    elif isinstance(fleet, dict) and fleet.get("max") == 0 and fleet.get("halted") is None:
+        lines.append(f"STOPPED: the group's maximum is 0 (stopped from elsewhere?); `ecs-autoscale resume "
+                     f"{stack_dir}` sets it back to FleetSize.")
+    return lines
+
+
+def _count(states: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for state in states:
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def _section(read):
+    """What `read()` returns, or {"error": ...} when AWS refuses: status shows what it can."""
     try:
-        for a in aws("autoscaling").describe_scaling_activities(
-                AutoScalingGroupName=info.autoscaling_group_name, MaxRecords=count)["Activities"]:
-            found.append({"time": _iso(a.get("StartTime")), "what": "instances", "status": a.get("StatusCode"),
-                          "description": a.get("Description", ""), "cause": a.get("Cause", "")})
-    except Exception as exc:  # informational section: never fail the whole status for it
-        found.append({"time": "", "what": "instances", "status": "unavailable", "description": _why(exc),
-                      "cause": ""})
-    try:
-        for a in aws("application-autoscaling").describe_scaling_activities(
-                ServiceNamespace="ecs", ResourceId=info.scalable_target_id,
-                ScalableDimension="ecs:service:DesiredCount", MaxResults=count)["ScalingActivities"]:
-            found.append({"time": _iso(a.get("StartTime")), "what": "tasks", "status": a.get("StatusCode"),
-                          "description": a.get("Description", ""), "cause": a.get("Cause", "")})
-    except Exception as exc:
-        found.append({"time": "", "what": "tasks", "status": "unavailable", "description": _why(exc), "cause": ""})
-    dated = sorted((a for a in found if a["time"]), key=lambda a: a["time"], reverse=True)[:count]
-    return dated + [a for a in found if not a["time"]]
+        return read()
+    except Exception as exc:  # informational: never fail the whole status for one section
+        return {"error": _why(exc)}
 
 
 def _why(exc: Exception) -> str:
@@ -216,7 +261,8 @@ def _parse_time(text: Optional[str]) -> Optional[datetime]:
 
 
 def waiting_state(video_queue: dict) -> str:
-    visible, in_flight = video_queue["visible"], video_queue["in_flight"]
+    visible = video_queue["visible"] + video_queue.get("delayed", 0)
+    in_flight = video_queue["in_flight"]
     if visible and in_flight:
         return "pending"
     if in_flight:
@@ -323,7 +369,8 @@ def select_jobs(stack_dir: Path, job: Optional[str]) -> list[str]:
 
 
 def collect_status(aws, info: StackInfo, stack_dir: Path, job: Optional[str] = None, deepsea=None) -> dict:
-    """Everything `status` shows, as one JSON-ready dict (`deepsea`: a DeepseaCache to read jobs from)."""
+    """Everything `status` shows, as one JSON-ready dict (a section AWS refuses is {"error": ...};
+    `deepsea`: a DeepseaCache to read jobs from)."""
     from .control import read_stop_record
     from .deepsea_cache import sync_deepsea_jobs
 
@@ -332,15 +379,19 @@ def collect_status(aws, info: StackInfo, stack_dir: Path, job: Optional[str] = N
     queues = {"video": queue_depth(sqs, info.video_queue_url), "track": queue_depth(sqs, info.track_queue_url),
               "dead": queue_depth(sqs, info.dead_queue_url)}
     stop_record = read_stop_record(stack_dir)
+    stopped = {"since": stop_record.get("stopped_at", "?")} if stop_record else None
+    fleet = _section(lambda: fleet_state(aws("autoscaling"), info))
+    alarms = _section(lambda: alarm_states(aws("cloudwatch"), info))
     return {
         "stack_name": info.stack_name,
         "region": info.region,
         "time": _iso(datetime.now(timezone.utc)),
-        "stopped": {"since": stop_record["stopped_at"]} if stop_record else None,
+        "attention": attention(info, stack_dir, fleet, alarms, stopped),
+        "stopped": stopped,
         "queues": queues,
-        "service": service_state(aws("ecs"), info),
-        "task_scaling": scaling_state(aws("application-autoscaling"), info),
-        "fleet": fleet_state(aws("autoscaling"), info),
-        "activities": recent_activities(aws, info),
+        "tasks": _section(lambda: tasks_state(aws("ecs"), info)),
+        "fleet": fleet,
+        "alarms": alarms,
+        "activities": _section(lambda: recent_activities(aws("autoscaling"), info)),
         "jobs": job_reports(aws, info, stack_dir, select_jobs(stack_dir, job), queues["video"]),
     }

@@ -6,37 +6,21 @@ MAX_VIDEO_LINES = 50
 
 def format_status(status: dict, job_detail: bool = True) -> str:
     lines = [f"Stack {status['stack_name']} ({status['region']}) at {status['time']}"]
-    if status.get("stopped"):
-        lines.append(f"  STOPPED since {status['stopped']['since']} by `ecs-autoscale stop`; "
-                     "undo with `ecs-autoscale resume`")
+    lines += [f"  {line}" for line in status.get("attention", [])]
     q = status["queues"]
-    lines.append("Queues            waiting  in flight")
+    lines.append("Queues            waiting  delayed  in flight")
     for name in ("video", "track", "dead"):
-        lines.append(f"  {name:<15} {q[name]['visible']:>7}  {q[name]['in_flight']:>9}")
-    s = status["service"]
-    scaling = status.get("task_scaling")
-    if scaling is None:
-        scaling_text = "no scalable target"
-    elif any(scaling["suspended"].values()):
-        scaling_text = "queue-driven scaling SUSPENDED"
-    else:
-        scaling_text = f"queue-driven scaling on, {scaling['min']}..{scaling['max']} tasks"
-    lines.append(f"Tasks             desired {s['desired']}, running {s['running']}, pending {s['pending']} "
-                 f"({scaling_text})")
-    f = status.get("fleet")
-    if f is None:
-        lines.append("Instances         Auto Scaling group not found")
-    else:
-        lines.append(f"Instances         desired {f['desired']} (min {f['min']}, max {f['max']}), "
-                     f"{len(f['instances'])} in the group")
-        for i in f["instances"]:
-            lines.append(f"  {i['id']}  {i['state']:<12} {i['health'] or '':<10} {i['type'] or '':<13} "
-                         f"{'protected' if i['protected'] else 'unprotected'}")
-    if status["activities"]:
+        lines.append(f"  {name:<15} {q[name]['visible']:>7}  {q[name].get('delayed', 0):>7}  {q[name]['in_flight']:>9}")
+    lines += _tasks_lines(status.get("tasks"))
+    lines += _fleet_lines(status.get("fleet"))
+    lines += _alarm_lines(status.get("alarms"))
+    activities = status.get("activities")
+    if isinstance(activities, dict):
+        lines.append(f"Latest scaling activity: {activities['error']}")
+    elif activities:
         lines.append("Latest scaling activity")
-        for a in status["activities"]:
-            what = f"{a['time'] or '-':<20} {a['what']:<9} {a['status'] or '':<11} {a['description']}"
-            lines.append(f"  {what.rstrip()}")
+        for a in activities:
+            lines.append(f"  {a['time'] or '-':<20} {a['status'] or '':<11} {a['description']}".rstrip())
     jobs = status.get("jobs") or {}
     if not jobs:
         lines.append("No job submitted from this STACK_DIR yet (`ecs-autoscale submit`).")
@@ -48,6 +32,44 @@ def format_status(status: dict, job_detail: bool = True) -> str:
         if job_detail:
             lines += _video_lines(report)
     return "\n".join(lines)
+
+
+def _tasks_lines(tasks) -> list[str]:
+    if tasks is None or "error" in tasks:
+        return [f"Workers           {(tasks or {}).get('error', 'unknown')}"]
+    line = (f"Workers           running {tasks['running']}, pending {tasks['pending']} "
+            f"(daemon tasks: one per GPU slot of each instance, {tasks['services']} service(s))")
+    if tasks["missing"]:
+        line += f"; service(s) not found: {', '.join(tasks['missing'])}"
+    return [line]
+
+
+def _fleet_lines(fleet) -> list[str]:
+    if fleet is None:
+        return ["Instances         Auto Scaling group not found"]
+    if "error" in fleet:
+        return [f"Instances         {fleet['error']}"]
+    states = ", ".join(f"{n} {state}" for state, n in sorted(fleet["by_state"].items())) or "none"
+    lines = [f"Instances         desired {fleet['desired']} (min {fleet['min']}, max {fleet['max']}): {states}"]
+    for i in fleet["instances"]:
+        protected = "protected from scale-in" if i["protected"] else ""
+        lines.append(f"  {i['id']}  {i['state']:<12} {i['health'] or '':<10} {i['type'] or '':<13} {protected}".rstrip())
+    pool = fleet.get("warm_pool")
+    if isinstance(pool, dict) and "error" in pool:
+        lines.append(f"  warm pool: {pool['error']}")
+    elif pool:
+        pooled = ", ".join(f"{n} {state}" for state, n in sorted(pool["by_state"].items())) or "empty"
+        lines.append(f"  warm pool ({pool['state']}, min {pool['min']}): {pooled}")
+    return lines
+
+
+def _alarm_lines(alarms) -> list[str]:
+    if isinstance(alarms, dict) and "error" in alarms:
+        return [f"Alarms            {alarms['error']}"]
+    lines = ["Alarms"]
+    for name, alarm in (alarms or {}).items():
+        lines.append(f"  {name:<40} {alarm['state'] if alarm else 'not found'}")
+    return lines
 
 
 def _video_lines(report: dict) -> list[str]:

@@ -1,7 +1,8 @@
 """Submit: upload each video, then queue one job message for it, recording every send in the ledger.
 
 Videos go one at a time (upload, send, record), so workers start on the first video while the others
-upload, and a failure part-way leaves an exact record: what is queued is in the ledger, what is not is
+upload (the group is sized right after the first send, and again whenever the videos queued so far
+need more instances: scaling.py), and a failure part-way leaves an exact record: what is queued is in the ledger, what is not is
 reported, and a re-run sends only the missing videos. Never a duplicate job for one video: videos in
 the ledger are skipped; a send interrupted before it was recorded is repeated with the same body and
 deduplication id, which SQS drops within its 5-minute window if the first one got through.
@@ -23,6 +24,7 @@ from .ledger import FAILED, SENDING, JobLedger
 from .messages import (caller_user_name, deduplication_id, encode_body, job_body, message_group_id,
                        new_message_uuid)
 from .network_retry import SEND_WINDOW_SECONDS, NetworkRetry
+from .scaling import SubmitScaler
 from .stack_info import StackInfo
 from .uploads import (DEFAULT_PART_SIZE_MB, ByteProgress, RewindableBytes, Video, collect_videos, ensure_uploaded,
                       transfer_config)
@@ -133,6 +135,7 @@ def _send_all(aws, info: StackInfo, ledger: JobLedger, todo: list[Video], report
     s3, sqs = aws("s3"), aws("sqs")
     retry = options.retry
     user_name = retry.run("asking AWS who you are", lambda: caller_user_name(aws("sts")))
+    scaler = SubmitScaler(aws, info, ledger.stack_dir, echo)
     config = transfer_config(part_size_mb, options.max_bandwidth)
     total = sum(v.size for v in todo)
     with ByteProgress(total, f"Uploading {len(todo)} video(s)", enabled=progress) as bar:
@@ -153,6 +156,7 @@ def _send_all(aws, info: StackInfo, ledger: JobLedger, todo: list[Video], report
                 ledger.mark_queued(video.key, response["MessageId"])
                 report.queued.append(video)
                 echo(f"queued  {video.key}")
+                scaler.queued(len(report.queued))
             except KeyboardInterrupt:
                 report.interrupted = True
                 report.failed = (video, "interrupted")

@@ -53,6 +53,11 @@ def apply_all() -> None:
         s3_bucket_policy_secure_transport,
         ec2_default_vpc_reaches_the_internet,
         servicequotas_ec2_vcpu_quotas,
+        ecs_list_tasks_by_service,
+        ecs_delete_cluster_refuses_container_instances,
+        autoscaling_scale_in_spares_standby,
+        autoscaling_policy_round_trip,
+        ecs_daemon_service_maximum_percent,
     ):
         patch()
     _applied = True
@@ -567,3 +572,120 @@ def servicequotas_ec2_vcpu_quotas() -> None:
 
     _wrap(ServiceQuotasBackend, "get_service_quota", get)
     ServiceQuotasResponse.get_aws_default_service_quota = get_aws_default_service_quota
+
+
+# --- ECS: what `stop` and `destroy` rely on ------------------------------------------------------
+
+
+def ecs_list_tasks_by_service() -> None:
+    """Gap: ListTasks ignores `serviceName` and returns every task of the cluster (moto starts no
+    service tasks, so it has nothing to filter on). ECS puts each task a service starts in the group
+    `service:<name>`: filter on that, so `stop` finds exactly the workers of the stack's services
+    (tests start such tasks with RunTask(group="service:NAME"))."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    def list_tasks(original: Any) -> Any:
+        def filtered(self: Any, *args: Any, **kwargs: Any) -> Any:
+            service = kwargs.get("service_name") or (args[4] if len(args) > 4 else None)
+            tasks = original(self, *args, **kwargs)
+            if not service:
+                return tasks
+            name = service.rsplit("/", 1)[-1]
+            return [t for t in tasks if getattr(t, "group", None) == f"service:{name}"]
+
+        return filtered
+
+    _wrap(EC2ContainerServiceBackend, "list_tasks", list_tasks)
+
+
+def ecs_delete_cluster_refuses_container_instances() -> None:
+    """Gap: DeleteCluster succeeds while container instances are registered; AWS refuses with
+    ClusterContainsContainerInstancesException (ECS API reference, DeleteCluster). Without it the
+    emulator could never show why `destroy` deregisters what terminated instances leave behind."""
+    from moto.ecs.exceptions import ECSException
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    class ClusterContainsContainerInstances(ECSException):
+        def __init__(self) -> None:
+            super().__init__("ClusterContainsContainerInstancesException",
+                             "The Cluster cannot be deleted while Container Instances are active or draining.")
+
+    def delete(original: Any) -> Any:
+        def delete_cluster(self: Any, cluster_str: str) -> Any:
+            name = cluster_str.split("/")[-1]
+            if any(ci.status in ("ACTIVE", "DRAINING") for ci in self.container_instances.get(name, {}).values()):
+                raise ClusterContainsContainerInstances()
+            return original(self, cluster_str)
+
+        return delete_cluster
+
+    _wrap(EC2ContainerServiceBackend, "delete_cluster", delete)
+
+
+def autoscaling_scale_in_spares_standby() -> None:
+    """Gap: lowering the desired capacity counts only InService instances but terminates the first
+    unprotected ones of any state, Standby included, so an InService instance survives a desired
+    capacity of 0. AWS never terminates a Standby instance on scale-in: it stays in the group until it
+    leaves standby or is terminated. `destroy` waits for such an instance (tests use one as an
+    instance that takes long to go)."""
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    def spare(original: Any) -> Any:
+        def set_desired_capacity(self: Any, new_capacity: Any) -> None:
+            standby = [s for s in self.instance_states if s.lifecycle_state == "Standby"]
+            self.instance_states = [s for s in self.instance_states if s.lifecycle_state != "Standby"]
+            try:
+                original(self, new_capacity)
+            finally:
+                self.instance_states = [*self.instance_states, *standby]
+
+        return set_desired_capacity
+
+    _wrap(FakeAutoScalingGroup, "set_desired_capacity", spare)
+
+
+def autoscaling_policy_round_trip() -> None:
+    """Gaps in aws_autoscaling_policy round-trips, each planning an update after every apply:
+    - DescribePolicies never returns `Enabled` (PutScalingPolicy drops it): the provider reads every
+      policy as disabled (`enabled = false -> true`). AWS stores it, true unless the request says
+      otherwise (EC2 Auto Scaling API, PutScalingPolicy).
+    - A step or simple policy comes back with `PredictiveScalingConfiguration: {}`, which the provider
+      reads as a block to remove. AWS returns that member only for predictive policies."""
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    def put(original: Any) -> Any:
+        def put_scaling_policy(self: Any) -> Any:
+            result = original(self)
+            name, group = self._get_param("PolicyName"), self._get_param("AutoScalingGroupName")
+            enabled = self._get_param("Enabled")
+            for policy in self.autoscaling_backend.policies.values():
+                if policy.name == name and policy.auto_scaling_group_name == group:
+                    policy.enabled = str(enabled).lower() != "false" if enabled is not None else True
+                    policy.predictive_scaling_configuration = policy.predictive_scaling_configuration or None
+            return result
+
+        return put_scaling_policy
+
+    _wrap(AutoScalingResponse, "put_scaling_policy", put)
+
+
+def ecs_daemon_service_maximum_percent() -> None:
+    """Gap: a DAEMON service created without deploymentConfiguration.maximumPercent (the provider sends
+    only minimumHealthyPercent for daemons) reads back 0; AWS fills in 100, the daemon default (ECS API,
+    DeploymentConfiguration), so every plan after the apply showed deployment_maximum_percent 0 -> 100."""
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def create(original: Any) -> Any:
+        def create_service(self: Any) -> Any:
+            result = original(self)
+            if self._get_param("schedulingStrategy") == "DAEMON":
+                service = self.ecs_backend._get_service(self._get_param("cluster", "default"),
+                                                        self._get_param("serviceName"))
+                config = dict(getattr(service, "deployment_configuration", None) or {})
+                config.setdefault("maximumPercent", 100)
+                service.deployment_configuration = config
+            return result
+
+        return create_service
+
+    _wrap(EC2ContainerServiceResponse, "create_service", create)
