@@ -10,6 +10,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from .config import ModelConfig
 from .infra.account import AccountContext
 from .infra.fleet import GpuFleet, GpuFleetProps
+from .infra.network import Network, NetworkProps
 from .infra.queues import VideoQueues, VideoQueuesProps
 from .infra.scaling import QueueDrivenScaling
 from .infra.service import ModelService, ModelServiceProps, WorkerContract
@@ -74,11 +75,14 @@ class VideoProcessingStack(TerraformStack):
         buckets = VideoBuckets(self, "buckets", BucketsProps(
             video_bucket_prefix=names.video_bucket_prefix, tracks_bucket_prefix=names.tracks_bucket_prefix))
         design = design_for(config)
+        network = Network(self, "network", NetworkProps(region=config.region, vpc_id=config.vpc,
+                                                        subnet_ids=config.subnets))
         fleet = GpuFleet(self, "fleet", GpuFleetProps(
             stack_name=config.stack_name, cluster_name=names.cluster, asg_name=names.asg,
             launch_template_name=names.launch_template, capacity_provider_name=names.capacity_provider,
             security_group_name=names.security_group, instance_role_name=names.instance_role,
             log_group_name=names.log_group, max_instances=config.fleet_size, root_volume_gb=config.volume_gb,
+            vpc_id=network.vpc_id, subnet_ids=network.subnet_ids,
             instance_types=config.instance_types, spot=config.spot,
             instance_warmup_seconds=design.instance_warmup_seconds, max_scaling_step=design.max_instance_step,
             target_capacity_percent=design.capacity_target_percent, min_scaling_step=design.capacity_minimum_step,

@@ -1,6 +1,6 @@
 """The GPU fleet: launch template, Auto Scaling group and the ECS capacity provider that drives it.
 
-The group idles at zero instances in the default VPC's subnets (no NAT, no idle cost). ECS managed
+The group idles at zero instances in the subnets `network.py` chose and checked. ECS managed
 scaling adds instances when tasks wait for capacity and, with managed termination protection, only
 removes instances that run no task, so a video in progress is never killed by instance scale-in.
 """
@@ -19,8 +19,6 @@ from cdktf_cdktf_provider_aws.autoscaling_group import (
 )
 from cdktf_cdktf_provider_aws.data_aws_ami import DataAwsAmi, DataAwsAmiFilter
 from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
-from cdktf_cdktf_provider_aws.data_aws_subnets import DataAwsSubnets, DataAwsSubnetsFilter
-from cdktf_cdktf_provider_aws.data_aws_vpc import DataAwsVpc
 from cdktf_cdktf_provider_aws.ecs_capacity_provider import (
     EcsCapacityProvider, EcsCapacityProviderAutoScalingGroupProvider,
     EcsCapacityProviderAutoScalingGroupProviderManagedScaling,
@@ -54,6 +52,10 @@ class GpuFleetProps:
     log_group_name: str
     max_instances: int
     root_volume_gb: int
+    vpc_id: str
+    """VPC of the instances' security group (network.Network.vpc_id)."""
+    subnet_ids: list[str]
+    """Subnets of the group (network.Network.subnet_ids)."""
     instance_types: tuple[str, ...] = ("g4dn.xlarge",)
     """Tried in order; more than one lets the group fall back when a type has no capacity."""
     spot: bool = False
@@ -114,9 +116,6 @@ def root_volume_size(ami: DataAwsAmi, requested_gb: int) -> float:
 class GpuFleet(Component):
     def __init__(self, scope: Scope, id: str, props: GpuFleetProps, account: AccountContext) -> None:
         super().__init__(scope, id)
-        vpc = DataAwsVpc(self.stack, self.child_id("default_vpc"), default=True)
-        subnets = DataAwsSubnets(self.stack, self.child_id("default_subnets"),
-                                 filter=[DataAwsSubnetsFilter(name="vpc-id", values=[vpc.id])])
         ami_id = DataAwsSsmParameter(self.stack, self.child_id("gpu_ami_id"), name=props.ami_parameter).insecure_value
         ami = DataAwsAmi(self.stack, self.child_id("gpu_ami"), owners=["amazon"], most_recent=True,
                          filter=[DataAwsAmiFilter(name="image-id", values=[ami_id])])
@@ -129,7 +128,7 @@ class GpuFleet(Component):
                                      role=self.role.name)
 
         self.security_group = SecurityGroup(
-            self.stack, self.child_id("instances"), name=props.security_group_name, vpc_id=vpc.id,
+            self.stack, self.child_id("instances"), name=props.security_group_name, vpc_id=props.vpc_id,
             description=f"GPU workers of {props.stack_name}: no inbound, outbound to AWS APIs and the image registry",
             # Only TCP 443 and 80 leave the instance. No NAT: AWS APIs are public endpoints. DNS, NTP
             # and instance metadata use link-local addresses that security groups do not filter.
@@ -161,7 +160,7 @@ class GpuFleet(Component):
         )
         self.group = AutoscalingGroup(
             self.stack, self.child_id("group"), name=props.asg_name, min_size=0, max_size=props.max_instances,
-            vpc_zone_identifier=subnets.ids, protect_from_scale_in=True, capacity_rebalance=props.spot,
+            vpc_zone_identifier=props.subnet_ids, protect_from_scale_in=True, capacity_rebalance=props.spot,
             health_check_type="EC2", default_instance_warmup=props.instance_warmup_seconds,
             mixed_instances_policy=AutoscalingGroupMixedInstancesPolicy(
                 instances_distribution=AutoscalingGroupMixedInstancesPolicyInstancesDistribution(
