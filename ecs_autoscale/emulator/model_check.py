@@ -78,7 +78,7 @@ def _limits(value: Any, shape: Shape, name: str, out: list[Problem]) -> None:
     elif kind == "string" and isinstance(value, str):
         _size(len(value), meta, name, "characters", out, check_min=False)
         if shape.enum and value not in shape.enum:
-            out.append((name, f"{_show(value)} is not one of {', '.join(shape.enum)}"))
+            out.append((name, f"{_show(value)} is not one of {_enum(shape.enum)}"))
         pattern = java_pattern(meta["pattern"]) if "pattern" in meta else None
         if pattern is not None and not pattern.fullmatch(value):
             out.append((name, f"{_show(value)} does not match the pattern {meta['pattern']}"))
@@ -94,6 +94,11 @@ def _size(size: int, meta: dict, name: str, unit: str, out: list[Problem], check
         out.append((name, f"{size} {unit}, at most {meta['max']} allowed"))
     if check_min and "min" in meta and size < meta["min"]:
         out.append((name, f"{size} {unit}, at least {meta['min']} required"))
+
+
+def _enum(values: list[str], shown: int = 6) -> str:
+    listed = ", ".join(values[:shown])
+    return listed if len(values) <= shown else f"{listed}, ... ({len(values)} values)"
 
 
 def _show(value: str, limit: int = 80) -> str:

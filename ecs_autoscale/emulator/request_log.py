@@ -109,7 +109,8 @@ def _read_body(environ: dict[str, Any]) -> tuple[bytes, bool]:
 
 
 def report(rejections: Iterable[Rejection]) -> str:
-    """One line per problem, for a test failure."""
-    lines = [line for r in rejections for line in r.lines()]
+    """One line per problem (repeats counted once), for a test failure."""
+    counts = Counter(line for r in rejections for line in r.lines())
+    lines = [line if n == 1 else f"{line} [{n} requests]" for line, n in counts.items()]
     return "\n".join(["AWS would reject these requests the emulator accepted "
                       "(service operation (sender): member: problem):", *lines])
