@@ -55,10 +55,32 @@ def emulator(aws_requests) -> Iterator[str]:
         yield url
     finally:
         stop()
-    print(f"\n{aws_requests.summary()}")
+        _REQUEST_TOTALS.append(aws_requests.totals())
     left = aws_requests.take_unreported()
     if left:
         pytest.fail(report(left), pytrace=False)
+
+
+# What the emulators of this run checked, summed in one line at the end (xdist: from every worker).
+_REQUEST_TOTALS: list[dict] = []
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the totals to the controller
+        workeroutput["aws_request_totals"] = list(_REQUEST_TOTALS)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook
+def pytest_testnodedown(node, error):
+    _REQUEST_TOTALS.extend(getattr(node, "workeroutput", {}).get("aws_request_totals", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REQUEST_TOTALS:
+        from ecs_autoscale.emulator.request_log import summary
+
+        terminalreporter.write_line(summary(_REQUEST_TOTALS))
 
 
 @pytest.fixture(autouse=True)

@@ -230,15 +230,23 @@ def test_an_unreadable_request_is_a_rejection_not_skipped_and_repeats_are_counte
 
 
 @pytest.mark.emulator
-def test_the_session_emulator_records_what_aws_would_reject(emulator, aws_requests):
-    """The end-to-end path: a request moto accepts but AWS's model refuses is in the session's log."""
-    sqs = boto3.client("sqs", endpoint_url=emulator, region_name="us-west-2", aws_access_key_id="test",
-                       aws_secret_access_key="test", config=Config(parameter_validation=False))
-    aws_requests.take_unreported()
-    sqs.create_queue(QueueName="request-check", Attributes={"VisibiltyTimeout": "60"})  # moto: fine
-    rejected = aws_requests.take_unreported()  # taken here, so this test's teardown check passes
-    assert [line.split(": ", 2)[1:] for r in rejected for line in r.lines()] == [
+def test_the_emulator_records_what_aws_would_reject_and_still_answers():
+    """The end-to-end path (a real emulator on loopback, its own log so the session's stays clean):
+    moto creates the queue, the log names the attribute AWS would refuse."""
+    from ecs_autoscale.emulator.server import start_background
+
+    log = RequestLog()
+    url, stop = start_background(port=0, request_log=log)
+    try:
+        sqs = boto3.client("sqs", endpoint_url=url, region_name="us-west-2", aws_access_key_id="test",
+                           aws_secret_access_key="test", config=Config(parameter_validation=False))
+        sqs.create_queue(QueueName="request-check", Attributes={"VisibiltyTimeout": "60"})
+        assert sqs.get_queue_url(QueueName="request-check")["QueueUrl"]
+    finally:
+        stop()
+    assert [line.split(": ", 2)[1:] for r in log.rejections for line in r.lines()] == [
         ["Attributes (key 'VisibiltyTimeout')", f"'VisibiltyTimeout' is not one of {SQS_ATTRIBUTE_NAMES}"]]
+    assert log.totals()["operations"] == ["sqs CreateQueue", "sqs GetQueueUrl"]
 
 
 def test_every_pattern_of_the_stack_services_compiles():

@@ -76,11 +76,11 @@ class RequestLog:
             new, self._reported = self._rejections[self._reported:], len(self._rejections)
             return new
 
-    def summary(self) -> str:
+    def totals(self) -> dict:
+        """What was checked, as plain data (pytest-xdist workers send it to the controller)."""
         with self._lock:
-            total = sum(self.operations.values())
-            return (f"{total} AWS requests checked against botocore's models ({len(self.operations)} operations), "
-                    f"{len(self._rejections)} rejected, {self.seconds:.2f} s spent checking")
+            return {"requests": sum(self.operations.values()), "rejected": len(self._rejections),
+                    "seconds": self.seconds, "operations": sorted(f"{s} {o}" for s, o in self.operations)}
 
     def wrap(self, app: Callable) -> Callable:
         """WSGI middleware: record each request, then let `app` (moto) answer it unchanged."""
@@ -114,3 +114,12 @@ def report(rejections: Iterable[Rejection]) -> str:
     lines = [line if n == 1 else f"{line} [{n} requests]" for line, n in counts.items()]
     return "\n".join(["AWS would reject these requests the emulator accepted "
                       "(service operation (sender): member: problem):", *lines])
+
+
+def summary(totals: Iterable[dict]) -> str:
+    """One line for the end of a test run, over the logs of all workers."""
+    totals = list(totals)
+    operations = {op for t in totals for op in t["operations"]}
+    return (f"AWS request check: {sum(t['requests'] for t in totals)} requests ({len(operations)} operations) "
+            f"checked against botocore's service models, {sum(t['rejected'] for t in totals)} rejected, "
+            f"{sum(t['seconds'] for t in totals):.1f} s spent checking")
