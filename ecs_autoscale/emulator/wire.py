@@ -12,6 +12,7 @@ check. It reverses botocore's serializers (botocore/serialize.py):
   operation/Op`): the body document, members renamed from their locationName;
 - rest-json and rest-xml (S3): the operation whose `requestUri` template fits method, path and
   literal query keys best, then URI labels, query string, headers and the body or payload member.
+  S3 must be addressed path-style (http://host/bucket/key), as everything is on the emulator.
 
 Wire values are converted to the member's type only when they say so ("12" for an integer): a value
 that does not convert stays a string, so the validator reports the type error AWS would. Keys the
