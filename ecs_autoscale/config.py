@@ -22,6 +22,8 @@ ECR_IMAGE_RE = re.compile(
 )
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+VPC_ID_RE = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+SUBNET_ID_RE = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
@@ -104,6 +106,8 @@ class ModelConfig(BaseModel):
     warm_pool: int = Field(0, alias="WarmPool", ge=0, le=1000)
     backend: Optional[StateBackend] = Field(None, alias="Backend")
     cloudformation_lookup: bool = Field(True, alias="CloudFormationLookup")
+    vpc: Optional[str] = Field(None, alias="Vpc", pattern=VPC_ID_RE.pattern)
+    subnets: tuple[str, ...] = Field((), alias="Subnets", max_length=64)
 
     @field_validator("model_location", "track_config", mode="before")
     @classmethod
@@ -141,6 +145,22 @@ class ModelConfig(BaseModel):
                     raise ValueError(f"{item!r} is not an EC2 instance type like g4dn.xlarge")
             if len(set(value)) != len(value):
                 raise ValueError("lists an instance type twice")
+            return tuple(value)
+        return value
+
+    @field_validator("subnets", mode="before")
+    @classmethod
+    def _subnets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("is empty; leave it out to use the default VPC's default subnets")
+            for item in value:
+                if not isinstance(item, str) or not SUBNET_ID_RE.match(item):
+                    raise ValueError(f"{_show(item)} is not a subnet id like subnet-0abc1234def567890")
+            if len(set(value)) != len(value):
+                raise ValueError("lists a subnet twice")
             return tuple(value)
         return value
 
@@ -233,6 +253,9 @@ FIX_HINTS = {
     "Backend": "a mapping with Bucket and optional Key, Region, DynamoDBTable",
     "CloudFormationLookup": "true (default): a CloudFormation stack named StackName lets `deepsea-ai ecsprocess "
                             "--cluster StackName` find this stack; false where CloudFormation may not be used",
+    "Vpc": "the id of a VPC of the stack's Region, e.g. vpc-0abc1234def567890; leave it out for the default VPC",
+    "Subnets": "a list of subnet ids, e.g. [subnet-0abc1234def567890, subnet-0def5678abc123456], each with a route "
+               "out through a NAT gateway, or an internet gateway and public IPs",
 }
 KNOWN_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values())
 NESTED_KEYS = {"Backend": tuple(f.alias for f in StateBackend.model_fields.values())}
@@ -263,6 +286,7 @@ PATTERN_PROBLEMS = {
     "TaskDefinition": "is not a task definition family: 1 to 255 letters, digits, '-' and '_'",
     "ContainerImage": "is not an image reference: no spaces, at most 1024 characters",
     "Region": "is not an AWS region name",
+    "Vpc": "is not a VPC id like vpc-0abc1234def567890",
     "Backend.Bucket": "is not an S3 bucket name",
     "Backend.Region": "is not an AWS region name",
 }

@@ -11,6 +11,7 @@ from .config import ModelConfig
 from .infra.account import AccountContext
 from .infra.fleet import GpuFleet, GpuFleetProps
 from .infra.lookup import DeepseaAiLookup, LookupProps
+from .infra.network import Network, NetworkProps
 from .infra.queues import VideoQueues, VideoQueuesProps
 from .infra.scaling import QueueBackstopScaling
 from .infra.service import ModelService, ModelServiceProps, WorkerContract, contract_environment
@@ -107,11 +108,14 @@ class VideoProcessingStack(TerraformStack):
             ecr_repository=config.ecr_repository, stop_timeout_seconds=design.container_stop_timeout_seconds),
             contract, account)
         agent = self._agent_settings(config, design)
+        network = Network(self, "network", NetworkProps(region=config.region, vpc_id=config.vpc,
+                                                        subnet_ids=config.subnets))
         fleet = GpuFleet(self, "fleet", GpuFleetProps(
             stack_name=config.stack_name, cluster_name=names.cluster, asg_name=names.asg,
             launch_template_name=names.launch_template,
             security_group_name=names.security_group, instance_role_name=names.instance_role,
             log_group_name=names.log_group, max_instances=config.fleet_size, root_volume_gb=config.volume_gb,
+            vpc_id=network.vpc_id, subnet_ids=network.subnet_ids,
             user_data=render_user_data(agent, ecs_config=ecs_agent_config(
                 agent, spot=config.spot, stop_timeout_seconds=design.container_stop_timeout_seconds,
                 warm_pool=bool(design.warm_pool_size))),

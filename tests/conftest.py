@@ -4,6 +4,11 @@ emulator            (session) URL of the moto-based AWS emulator, started in thi
                     loopback port. moto keeps ONE in-memory account per process, so everything deployed
                     in a session is visible to every later test: give each deployment its own StackName
                     (e.g. `helpers.seed_text(StackName="MyTestStack")`) unless a test owns the seed on purpose.
+aws_requests        (session) the emulator's RequestLog (ecs_autoscale/emulator/request_log.py): every
+                    request Terraform, the CLI or a test sends is checked against botocore's service
+                    model. Any request AWS would reject fails the test that was running (at its teardown;
+                    module fixtures' requests count for the test in whose setup/teardown they ran), and
+                    whatever is left fails the session's last test.
 provider_mirror_dir (session) folder holding hashicorp/aws 5.100.0 ($ECS_AUTOSCALE_PROVIDER_MIRROR or
                     /opt/tf-plugins); missing is a failure, never a skip.
 cli_env             (session) environment for a CLI subprocess aimed at the emulator: no AWS_*, TF_* or
@@ -32,16 +37,62 @@ CLI = Path(sys.executable).with_name("ecs-autoscale")
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator[str]:
+def aws_requests():
+    from ecs_autoscale.emulator.request_log import RequestLog
+
+    return RequestLog()
+
+
+@pytest.fixture(scope="session")
+def emulator(aws_requests) -> Iterator[str]:
+    from ecs_autoscale.emulator.request_log import report
     from ecs_autoscale.emulator.server import start_background
 
     # One INFO line per request would bury a failing test's own log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    url, stop = start_background(port=0)
+    url, stop = start_background(port=0, request_log=aws_requests)
     try:
         yield url
     finally:
         stop()
+        _REQUEST_TOTALS.append(aws_requests.totals())
+    left = aws_requests.take_unreported()
+    if left:
+        pytest.fail(report(left), pytrace=False)
+
+
+# What the emulators of this run checked, summed in one line at the end (xdist: from every worker).
+_REQUEST_TOTALS: list[dict] = []
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the totals to the controller
+        workeroutput["aws_request_totals"] = list(_REQUEST_TOTALS)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook
+def pytest_testnodedown(node, error):
+    _REQUEST_TOTALS.extend(getattr(node, "workeroutput", {}).get("aws_request_totals", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REQUEST_TOTALS:
+        from ecs_autoscale.emulator.request_log import summary
+
+        terminalreporter.write_line(summary(_REQUEST_TOTALS))
+
+
+@pytest.fixture(autouse=True)
+def aws_would_accept_every_request(request):
+    """Fails a test (at teardown) that made the emulator see a request AWS's model rejects."""
+    yield
+    if "emulator" in request.fixturenames:
+        from ecs_autoscale.emulator.request_log import report
+
+        rejected = request.getfixturevalue("aws_requests").take_unreported()
+        if rejected:
+            pytest.fail(report(rejected), pytrace=False)
 
 
 @pytest.fixture(scope="session")

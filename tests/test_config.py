@@ -71,6 +71,8 @@ OPTIONAL_DEFAULTS = {
     "WarmPool": ("warm_pool", 0),
     "Backend": ("backend", None),
     "CloudFormationLookup": ("cloudformation_lookup", True),
+    "Vpc": ("vpc", None),
+    "Subnets": ("subnets", ()),
 }
 
 
@@ -237,3 +239,30 @@ def test_timeout_hours_outside_sqs_limits_is_rejected(tmp_path, hours):
 def test_ecr_repository_is_parsed_from_container_image(tmp_path, image, expected):
     assert load_text(tmp_path, seed_text(ContainerImage=image)).ecr_repository == expected
 
+
+
+# --- Vpc and Subnets ------------------------------------------------------------------------------------
+def test_vpc_and_subnets_as_written(tmp_path):
+    config = load_text(tmp_path, seed_text(Vpc="vpc-0abc1234def567890",
+                                           Subnets="[subnet-0abc1234def567890, subnet-1234abcd]"))
+    assert config.vpc == "vpc-0abc1234def567890"
+    assert config.subnets == ("subnet-0abc1234def567890", "subnet-1234abcd")
+
+
+def test_a_single_subnet_may_be_written_as_a_string(tmp_path):
+    assert load_text(tmp_path, seed_text(Subnets="subnet-1234abcd")).subnets == ("subnet-1234abcd",)
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("Vpc", "vpc-12345", "'vpc-12345' is not a VPC id like vpc-0abc1234def567890"),
+    ("Vpc", "default", "'default' is not a VPC id"),
+    ("Subnets", "[subnet-1234abcd, sg-1234abcd]", "'sg-1234abcd' is not a subnet id like subnet-0abc1234def567890"),
+    ("Subnets", "[subnet-1234abcd, subnet-1234abcd]", "lists a subnet twice"),
+    ("Subnets", "[]", "is empty; leave it out to use the default VPC's default subnets"),
+    ("Subnets", "{a: subnet-1234abcd}", "valid tuple"),
+])
+def test_a_malformed_vpc_or_subnet_id_is_one_line_naming_the_key(tmp_path, key, value, problem):
+    error = config_error(tmp_path, seed_text(**{key: value}))
+    line = str(error)
+    assert f"model.yaml:10: {key}: " in line and "\n" not in line
+    assert problem in line or (problem == "valid tuple" and "should be a list" in line), line

@@ -329,13 +329,11 @@ def test_no_capacity_provider_and_no_container_insights(case):
     assert only_resource(doc, "aws_ecs_cluster")["setting"] == [{"name": "containerInsights", "value": "disabled"}]
 
 
-def test_group_runs_in_the_default_vpcs_subnets(case):
+def test_group_runs_in_the_checked_networks_subnets(case):
+    # Which subnets and how they are checked: tests/test_network.py.
     _, doc = case
-    [(vpc_name, vpc)] = doc["data"]["aws_vpc"].items()
-    assert vpc["default"] is True
-    [(subnets_name, subnets)] = doc["data"]["aws_subnets"].items()
-    assert subnets["filter"] == [{"name": "vpc-id", "values": [ref("data.aws_vpc", vpc_name, "id")]}]
-    assert autoscaling_group(doc)["vpc_zone_identifier"] == ref("data.aws_subnets", subnets_name, "ids")
+    assert autoscaling_group(doc)["vpc_zone_identifier"] == ref("data.aws_subnets", "network_subnets", "ids")
+    assert only_resource(doc, "aws_security_group")["vpc_id"] == ref("data.aws_vpc", "network_vpc", "id")
 
 
 def test_group_launches_the_template_with_the_configured_instance_types(case):

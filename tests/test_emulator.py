@@ -242,6 +242,20 @@ def test_launch_template_own_tags_stay_out_of_its_data(aws):
     assert template["Tags"] == [{"Key": "ManagedBy", "Value": "x"}]
 
 
+def test_default_vpc_routes_to_its_internet_gateway_and_its_subnets_map_public_ips(aws):
+    ec2 = aws("ec2")
+    [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    [gateway] = ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
+    [main] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+                                                {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": gateway["InternetGatewayId"]}.items() <= \
+        next(r for r in main["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0").items()
+    defaults = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+                                             {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    assert defaults and all(s["MapPublicIpOnLaunch"] for s in defaults)
+
+
 def test_autoscaling_group_keeps_warmup_and_mixed_instances_policy(aws):
     template_id = _launch_template(aws, "emutest-asg-lt")
     subnets = [s["SubnetId"] for s in aws("ec2").describe_subnets()["Subnets"]]

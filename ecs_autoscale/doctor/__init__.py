@@ -23,9 +23,9 @@ Client = Callable[[str, str], object]
 
 
 def network_of(config: ModelConfig) -> tuple[Optional[str], Optional[Sequence[str]]]:
-    """(vpc_id, subnet_ids) the stack launches into; (None, None) is the default VPC's default subnets.
-    The model file has no network keys yet: when it does, return them here."""
-    return None, None
+    """(vpc_id, subnet_ids) the stack launches into (the model file's Vpc and Subnets); (None, None) is
+    the default VPC's default-for-AZ subnets."""
+    return config.vpc, (tuple(config.subnets) or None)
 
 
 def run(config: ModelConfig, client: Client) -> list[Finding]:

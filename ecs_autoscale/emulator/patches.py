@@ -48,6 +48,7 @@ def apply_all() -> None:
         sqs_queue_attributes,
         sqs_set_attributes_keeps_policy,
         ec2_launch_template_own_tags,
+        ec2_default_vpc_reaches_the_internet,
         autoscaling_group_stores_params,
         autoscaling_complete_lifecycle_action,
         s3_bucket_policy_secure_transport,
@@ -367,6 +368,27 @@ def ec2_launch_template_own_tags() -> None:
         return __init__
 
     _wrap(LaunchTemplateVersion, "__init__", init)
+
+
+def ec2_default_vpc_reaches_the_internet() -> None:
+    """Gap: moto's default VPC has no internet gateway and its main route table only the local route.
+    AWS creates the default VPC with an internet gateway attached and a 0.0.0.0/0 route to it in the
+    main route table (VPC User Guide, "Default VPCs"), which the stack's plan-time network check
+    (infra/network.py) relies on. Applies to the default VPC of every region and to CreateDefaultVpc."""
+    from moto.ec2.models.vpcs import VPCBackend
+
+    def create(original: Any) -> Any:
+        def create_default_vpc(self: Any) -> Any:
+            vpc = original(self)
+            gateway = self.create_internet_gateway()
+            self.attach_internet_gateway(gateway.id, vpc.id)
+            main = next(t for t in self.route_tables.values() if t.vpc_id == vpc.id and t.main_association_id)
+            self.create_route(main.id, "0.0.0.0/0", gateway_id=gateway.id)
+            return vpc
+
+        return create_default_vpc
+
+    _wrap(VPCBackend, "create_default_vpc", create)
 
 
 # --- Auto Scaling ------------------------------------------------------------

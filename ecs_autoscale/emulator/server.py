@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:
+    from .request_log import RequestLog
 
 
-def _make_server(host: str, port: int, log_requests: bool) -> Any:
-    """A threaded werkzeug server running moto's app on (host, port); port 0 picks a free one."""
+def _make_server(host: str, port: int, log_requests: bool, request_log: Optional[RequestLog] = None) -> Any:
+    """A threaded werkzeug server running moto's app on (host, port); port 0 picks a free one.
+    With `request_log`, every request is also checked against AWS's service models (request_log.py)."""
     from . import patches
 
     patches.apply_all()  # also sets MOTO_IAM_LOAD_MANAGED_POLICIES=true before moto creates IAM
@@ -29,12 +33,13 @@ def _make_server(host: str, port: int, log_requests: bool) -> Any:
 
     # Bind ourselves: werkzeug calls sys.exit(1) when the port is taken; an OSError
     # lets callers (the CLI) explain it.
+    app = DomainDispatcherApplication(create_backend_app)
     sock = socket.create_server((host, port))
     try:
         return make_server(
             host,
             port,
-            DomainDispatcherApplication(create_backend_app),
+            request_log.wrap(app) if request_log is not None else app,
             threaded=True,
             request_handler=MotoRequestHandler if log_requests else QuietRequestHandler,
             fd=sock.fileno(),  # werkzeug duplicates the descriptor
@@ -54,9 +59,10 @@ def serve(host: str = "127.0.0.1", port: int = 4566) -> None:
         server.server_close()
 
 
-def start_background(port: int = 0, host: str = "127.0.0.1") -> tuple[str, Callable[[], None]]:
+def start_background(port: int = 0, host: str = "127.0.0.1",
+                     request_log: Optional[RequestLog] = None) -> tuple[str, Callable[[], None]]:
     """Start the emulator in a daemon thread; return (url, stop). port=0 picks a free port."""
-    server = _make_server(host, port, log_requests=False)
+    server = _make_server(host, port, log_requests=False, request_log=request_log)
     thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)
     thread.start()
 

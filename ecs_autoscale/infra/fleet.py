@@ -1,6 +1,6 @@
 """The GPU fleet: launch template, Auto Scaling group (optionally with a warm pool) and its instance role.
 
-The group idles at zero instances (no NAT, no idle cost). Its desired capacity is the stack's only
+The group idles at zero instances (no NAT, no idle cost) in the subnets `network.py` chose and checked. Its desired capacity is the stack's only
 actuator (scaling_design.py): `submit` and the backstop alarm raise it, the agent on each instance
 lowers it by terminating its own idle instance. No ECS capacity provider: see scaling_design.py.
 Instances are not protected from scale-in and the group is force-deleted, so `terraform destroy`
@@ -21,8 +21,6 @@ from cdktf_cdktf_provider_aws.autoscaling_group import (
 from cdktf_cdktf_provider_aws.autoscaling_lifecycle_hook import AutoscalingLifecycleHook
 from cdktf_cdktf_provider_aws.data_aws_ami import DataAwsAmi, DataAwsAmiFilter
 from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
-from cdktf_cdktf_provider_aws.data_aws_subnets import DataAwsSubnets, DataAwsSubnetsFilter
-from cdktf_cdktf_provider_aws.data_aws_vpc import DataAwsVpc
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -50,6 +48,10 @@ class GpuFleetProps:
     log_group_name: str
     max_instances: int
     root_volume_gb: int
+    vpc_id: str
+    """VPC of the instances' security group (network.Network.vpc_id)."""
+    subnet_ids: list[str]
+    """Subnets of the group (network.Network.subnet_ids)."""
     user_data: str
     """The instance's boot script (infra/user_data.py): ECS agent settings and the instance agent."""
     instance_types: tuple[str, ...] = ("g4dn.xlarge",)
@@ -112,9 +114,6 @@ class GpuFleet(Component):
     def __init__(self, scope: Scope, id: str, props: GpuFleetProps, account: AccountContext,
                  cluster: ITerraformDependable) -> None:
         super().__init__(scope, id)
-        vpc = DataAwsVpc(self.stack, self.child_id("default_vpc"), default=True)
-        subnets = DataAwsSubnets(self.stack, self.child_id("default_subnets"),
-                                 filter=[DataAwsSubnetsFilter(name="vpc-id", values=[vpc.id])])
         ami_id = DataAwsSsmParameter(self.stack, self.child_id("gpu_ami_id"), name=props.ami_parameter).insecure_value
         ami = DataAwsAmi(self.stack, self.child_id("gpu_ami"), owners=["amazon"], most_recent=True,
                          filter=[DataAwsAmiFilter(name="image-id", values=[ami_id])])
@@ -127,7 +126,7 @@ class GpuFleet(Component):
                                      role=self.role.name)
 
         self.security_group = SecurityGroup(
-            self.stack, self.child_id("instances"), name=props.security_group_name, vpc_id=vpc.id,
+            self.stack, self.child_id("instances"), name=props.security_group_name, vpc_id=props.vpc_id,
             description=f"GPU workers of {props.stack_name}: no inbound, outbound HTTPS only",
             # Only TCP 443 leaves the instance: AWS APIs, the image registry and the Amazon Linux 2023
             # package mirrors are all HTTPS. No NAT: AWS APIs are public endpoints. DNS, NTP and
@@ -163,7 +162,7 @@ class GpuFleet(Component):
         )
         self.group = AutoscalingGroup(
             self.stack, self.child_id("group"), name=props.asg_name, min_size=0, max_size=props.max_instances,
-            vpc_zone_identifier=subnets.ids, capacity_rebalance=props.spot,
+            vpc_zone_identifier=props.subnet_ids, capacity_rebalance=props.spot,
             health_check_type="EC2", default_instance_warmup=props.instance_warmup_seconds,
             # The agents terminate idle instances themselves; nothing may keep an instance the stack
             # no longer wants, and destroy must not wait for one.
