@@ -1,4 +1,4 @@
-"""A plain `terraform plan` of the synthesized seed example against a local moto server on loopback.
+"""A plain `terraform plan` of the synthesized seed example against the emulator (moto) on loopback.
 
 Real terraform and the real provider (from the mirror); moto answers every AWS call, so the plan
 reads the data sources the stack depends on (GPU AMI via SSM, default VPC and subnets, caller
@@ -7,7 +7,6 @@ identity) and must plan every resource for creation.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
@@ -16,25 +15,16 @@ from ecs_autoscale.config import load_config
 from ecs_autoscale.emulator import emulator_env
 from helpers import SEED, product_synth, terraform, terraform_env
 
+pytestmark = pytest.mark.emulator
+
 MOTO_ACCOUNT = "123456789012"
 
 
 @pytest.fixture(scope="module")
-def moto_url():
-    # Read by moto's IAM backend when it is created: the AWS-managed policies exist, as in AWS.
-    previous = os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES")
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    if previous is None:
-        os.environ.pop("MOTO_IAM_LOAD_MANAGED_POLICIES", None)
-    else:
-        os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = previous
+def moto_url(emulator):
+    """The project's emulator (moto plus its documented patches): bare moto's default VPC has no
+    internet gateway, which the stack's plan-time network check rightly refuses."""
+    return emulator
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,6 @@ def apply_all() -> None:
         autoscaling_group_stores_params,
         autoscaling_complete_lifecycle_action,
         s3_bucket_policy_secure_transport,
-        ec2_default_vpc_reaches_the_internet,
         servicequotas_ec2_vcpu_quotas,
         ecs_list_tasks_by_service,
         ecs_delete_cluster_refuses_container_instances,
@@ -374,7 +373,7 @@ def ec2_default_vpc_reaches_the_internet() -> None:
     """Gap: moto's default VPC has no internet gateway and its main route table only the local route.
     AWS creates the default VPC with an internet gateway attached and a 0.0.0.0/0 route to it in the
     main route table (VPC User Guide, "Default VPCs"), which the stack's plan-time network check
-    (infra/network.py) relies on. Applies to the default VPC of every region and to CreateDefaultVpc."""
+    (infra/network.py) and `doctor`'s network check rely on. Applies to the default VPC of every region and to CreateDefaultVpc."""
     from moto.ec2.models.vpcs import VPCBackend
 
     def create(original: Any) -> Any:
@@ -515,30 +514,6 @@ def s3_bucket_policy_secure_transport() -> None:
         return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(action, resource)
 
     FakeBucket.get_permission = get_permission
-
-
-# --- EC2 networking ----------------------------------------------------------------------------
-
-
-def ec2_default_vpc_reaches_the_internet() -> None:
-    """Gap: moto's default VPC has no internet gateway and its main route table only the local
-    route, so every default subnet looks private (`doctor` reports no route out). AWS attaches an
-    internet gateway and routes 0.0.0.0/0 to it in the main route table of every default VPC
-    (VPC User Guide, "Default VPCs", https://docs.aws.amazon.com/vpc/latest/userguide/default-vpc.html)."""
-    from moto.ec2.models.vpcs import VPCBackend
-
-    def create(original: Any) -> Any:
-        def create_default_vpc(self: Any) -> Any:
-            vpc = original(self)
-            igw = self.create_internet_gateway()
-            self.attach_internet_gateway(igw.id, vpc.id)
-            [main] = [t for t in self.route_tables.values() if t.vpc_id == vpc.id and t.main_association_id]
-            self.create_route(main.id, "0.0.0.0/0", gateway_id=igw.id)
-            return vpc
-
-        return create_default_vpc
-
-    _wrap(VPCBackend, "create_default_vpc", create)
 
 
 # --- Service Quotas ----------------------------------------------------------------------------
