@@ -239,8 +239,9 @@ def test_vpc_endpoints_are_a_way_out(aws_client):
 
 @pytest.fixture(scope="module")
 def no_default_vpc(aws_client):
-    """eu-north-1 without its default VPC, as many institutional accounts are."""
-    ec2 = aws_client("ec2", "eu-north-1")
+    """eu-west-3 without its default VPC, as many institutional accounts are (test_network.py deletes
+    eu-north-1's in the same emulator)."""
+    ec2 = aws_client("ec2", "eu-west-3")
     [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
         ec2.delete_subnet(SubnetId=subnet["SubnetId"])
@@ -249,7 +250,7 @@ def no_default_vpc(aws_client):
         ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc["VpcId"])
         ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
     ec2.delete_vpc(VpcId=vpc["VpcId"])
-    return "eu-north-1"
+    return "eu-west-3"
 
 
 @pytest.mark.emulator  # runs terraform (the deploy)
@@ -257,11 +258,11 @@ def test_no_default_vpc_fails_and_deploy_then_suggests_doctor(account, no_defaul
     path = model(tmp_path, StackName="DoctorNoVpc", Region=no_default_vpc)
     proc = ecs_cli("doctor", path, check=False)
     assert proc.returncode == 1
-    assert ("FAIL  network: no default VPC in eu-north-1: the fleet has no subnet to launch in (create one: aws "
-            "ec2 create-default-vpc --region eu-north-1)") in proc.stdout.splitlines()
+    assert ("FAIL  network: no default VPC in eu-west-3: the fleet has no subnet to launch in (create one: aws "
+            "ec2 create-default-vpc --region eu-west-3)") in proc.stdout.splitlines()
     deploy = ecs_cli("deploy", path, tmp_path / "stack", "--auto-approve", check=False)
     assert deploy.returncode == 1
-    assert "no matching EC2 VPC found" in deploy.stderr  # Terraform's own words reach the user
+    assert "This account has no default VPC in eu-west-3" in deploy.stderr  # the plan-time check's words
     last = deploy.stderr.rstrip().splitlines()[-1]
     assert f"run `ecs-autoscale doctor {path}` to check the network;" in last
 

@@ -18,7 +18,7 @@ CAUSES = (
                                       r"instance type .* is not supported", re.IGNORECASE)),
     ("the AMI", re.compile(r"InvalidAMIID|ParameterNotFound|InvalidParameterValue.*(\bAMI\b|\bami-|image)")),
     ("the network", re.compile(r"no matching EC2 (VPC|Subnet) found|InvalidSubnet|InvalidVpcID|VPCIdNotSpecified|"
-                               r"No default VPC")),
+                               r"No default VPC|no default VPC in|have no route out|give instances no public")),
 )
 
 
