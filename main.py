@@ -4,6 +4,7 @@ Which files: the cdktf context key `models` (`cdktf synth --context models=a.yam
 supported by cdktf-cli, so set it in cdktf.json "context"), else the environment variable
 ECS_AUTOSCALE_MODELS (comma-separated paths or globs), else `examples/*.yaml`.
 """
+
 import glob
 import os
 import sys
@@ -22,8 +23,9 @@ def model_files(patterns: str) -> list[str]:
 
 
 def main() -> None:
-    from ecs_autoscale.stack import VideoProcessingStack  # first: starts jsii with the fast provider loading
     from cdktf import App
+
+    from ecs_autoscale.stack import VideoProcessingStack  # first: starts jsii with the fast provider loading
 
     app = App()
     patterns = app.node.try_get_context("models") or os.environ.get("ECS_AUTOSCALE_MODELS") or DEFAULT_MODELS

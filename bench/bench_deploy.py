@@ -15,6 +15,7 @@ or a real AWS account (no AWS_*/TF_* of the machine, proxies on a closed port). 
 order per round; medians are reported because other work on the machine makes timings noisy.
 Writes bench/results/deploy-<time>.json and .md (gitignored) and prints the markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,27 +64,42 @@ def not_runnable_reason(mirror: Path) -> str | None:
 def hermetic_env(emulator_url: str) -> dict[str, str]:
     from ecs_autoscale.emulator import emulator_env
 
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "TF_", "ECS_AUTOSCALE_"))
-           and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
-    env.update({"HTTP_PROXY": CLOSED_PORT_PROXY, "HTTPS_PROXY": CLOSED_PORT_PROXY, "NO_PROXY": "127.0.0.1,localhost",
-                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "TF_", "ECS_AUTOSCALE_"))
+        and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
+    }
+    env.update(
+        {
+            "HTTP_PROXY": CLOSED_PORT_PROXY,
+            "HTTPS_PROXY": CLOSED_PORT_PROXY,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "CHECKPOINT_DISABLE": "1",
+        }
+    )
     env.update(emulator_env(emulator_url))
     return env
 
 
 def mirror_config(mirror: Path) -> str:
-    return ("provider_installation {\n"
-            f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{PROVIDER}"]\n  }}\n'
-            f'  direct {{\n    exclude = ["{PROVIDER}"]\n  }}\n'
-            "}\n")
+    return (
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{PROVIDER}"]\n  }}\n'
+        f'  direct {{\n    exclude = ["{PROVIDER}"]\n  }}\n'
+        "}\n"
+    )
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
-        sys.exit(f"bench: `{' '.join(argv)}` exited {proc.returncode}\n"
-                 f"--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}")
+        sys.exit(
+            f"bench: `{' '.join(argv)}` exited {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
+        )
 
 
 def reset_emulator(url: str) -> None:
@@ -103,8 +119,21 @@ def raw_apply(folder: Path, stack_json: bytes, mirror: Path, env: dict[str, str]
 
 def cli_deploy(stack_dir: Path, model: Path, mirror: Path, url: str, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    run([CLI, "deploy", str(model), str(stack_dir), "--auto-approve", "--endpoint-url", url,
-         "--provider-mirror", str(mirror)], REPO, env)
+    run(
+        [
+            CLI,
+            "deploy",
+            str(model),
+            str(stack_dir),
+            "--auto-approve",
+            "--endpoint-url",
+            url,
+            "--provider-mirror",
+            str(mirror),
+        ],
+        REPO,
+        env,
+    )
     return time.perf_counter() - started
 
 
@@ -113,8 +142,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds (default 3; each deploys twice)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     parser.add_argument("--model", type=Path, default=REPO / "examples" / "megadetector.yaml")
-    parser.add_argument("--provider-mirror", type=Path,
-                        default=Path(os.environ.get("ECS_AUTOSCALE_PROVIDER_MIRROR") or "/opt/tf-plugins"))
+    parser.add_argument(
+        "--provider-mirror",
+        type=Path,
+        default=Path(os.environ.get("ECS_AUTOSCALE_PROVIDER_MIRROR") or "/opt/tf-plugins"),
+    )
     args = parser.parse_args()
     model, mirror = args.model.resolve(), args.provider_mirror.resolve()
 
@@ -141,41 +173,58 @@ def main() -> None:
                 for case in order:
                     reset_emulator(url)
                     folder = work / f"{case}-{round_}"
-                    seconds = (raw_apply(folder, stack_json, mirror, env) if case == "raw"
-                               else cli_deploy(folder, model, mirror, url, env))
+                    seconds = (
+                        raw_apply(folder, stack_json, mirror, env)
+                        if case == "raw"
+                        else cli_deploy(folder, model, mirror, url, env)
+                    )
                     if case == "cli" and same_json is None:
                         same_json = (folder / "terraform" / "cdk.tf.json").read_bytes() == stack_json
                     if round_ >= args.warmup:
                         times[case].append(seconds)
-                print(f"round {round_ + 1}/{rounds}{' (warm-up)' if round_ < args.warmup else ''} done",
-                      file=sys.stderr)
+                print(
+                    f"round {round_ + 1}/{rounds}{' (warm-up)' if round_ < args.warmup else ''} done", file=sys.stderr
+                )
     finally:
         stop()
 
     raw, cli = statistics.median(times["raw"]), statistics.median(times["cli"])
     ratio = cli / raw
     command = ("python bench/bench_deploy.py " + " ".join(sys.argv[1:])).strip()
-    md = "\n".join([
-        f"Deploy of `{model.relative_to(REPO) if model.is_relative_to(REPO) else model}` against the emulator, "
-        f"median of {args.repeat} alternating runs after {args.warmup} warm-up (`{command}`; "
-        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}).",
-        "",
-        "| case | median wall (s) | min-max (s) | ratio | target | met |",
-        "|---|---:|---:|---:|---|:---:|",
-        f"| raw `terraform init` + `apply -auto-approve` | {raw:.1f} | {min(times['raw']):.1f}-{max(times['raw']):.1f}"
-        " | 1.00x | | |",
-        f"| `ecs-autoscale deploy --auto-approve` (fresh STACK_DIR) | {cli:.1f} | "
-        f"{min(times['cli']):.1f}-{max(times['cli']):.1f} | {ratio:.2f}x | <= {TARGET}x raw | "
-        f"{'yes' if ratio <= TARGET else 'NO'} |",
-        "",
-        f"Same JSON applied by both: {'yes' if same_json else 'NO'}.",
-    ])
+    md = "\n".join(
+        [
+            f"Deploy of `{model.relative_to(REPO) if model.is_relative_to(REPO) else model}` against the emulator, "
+            f"median of {args.repeat} alternating runs after {args.warmup} warm-up (`{command}`; "
+            f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}).",
+            "",
+            "| case | median wall (s) | min-max (s) | ratio | target | met |",
+            "|---|---:|---:|---:|---|:---:|",
+            f"| raw `terraform init` + `apply -auto-approve` | {raw:.1f} | "
+            f"{min(times['raw']):.1f}-{max(times['raw']):.1f} | 1.00x | | |",
+            f"| `ecs-autoscale deploy --auto-approve` (fresh STACK_DIR) | {cli:.1f} | "
+            f"{min(times['cli']):.1f}-{max(times['cli']):.1f} | {ratio:.2f}x | <= {TARGET}x raw | "
+            f"{'yes' if ratio <= TARGET else 'NO'} |",
+            "",
+            f"Same JSON applied by both: {'yes' if same_json else 'NO'}.",
+        ]
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"deploy-{stamp}.md").write_text(md + "\n")
-    (RESULTS / f"deploy-{stamp}.json").write_text(json.dumps(
-        {"command": command, "repeat": args.repeat, "warmup": args.warmup, "same_json": same_json,
-         "seconds": times, "ratio": ratio}, indent=2) + "\n")
+    (RESULTS / f"deploy-{stamp}.json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                "repeat": args.repeat,
+                "warmup": args.warmup,
+                "same_json": same_json,
+                "seconds": times,
+                "ratio": ratio,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     shutil.copyfile(RESULTS / f"deploy-{stamp}.md", RESULTS / "deploy-latest.md")
     print(md)
 

@@ -18,6 +18,7 @@ Cases (targets from issue 5):
 
 Writes bench/results/synth-<time>.json and .md (gitignored) and prints the markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -101,14 +102,20 @@ def build_cases(work: Path, seed: Path) -> tuple[list[Case], Path]:
     (work / "models").mkdir()
     models = ten_models(work / "models", seed)
     return [
-        Case("naive", "naive cdktf (standard imports)",
-             lambda: [PYTHON, "bench/naive_synth.py", str(seed), fresh("naive")]),
-        Case("cold", "ours, cold (`--no-cache`)",
-             lambda: [CLI, "synth", str(seed), "--no-cache", "--out", fresh("cold")]),
-        Case("cached", "ours, unchanged re-synth",
-             lambda: [CLI, "synth", str(seed), "--out", str(cached_out)]),
-        Case("ten", "ours, 10 models in one command (cold)",
-             lambda: [CLI, "synth", *models, "--no-cache", "--out", fresh("ten")]),
+        Case(
+            "naive",
+            "naive cdktf (standard imports)",
+            lambda: [PYTHON, "bench/naive_synth.py", str(seed), fresh("naive")],
+        ),
+        Case(
+            "cold", "ours, cold (`--no-cache`)", lambda: [CLI, "synth", str(seed), "--no-cache", "--out", fresh("cold")]
+        ),
+        Case("cached", "ours, unchanged re-synth", lambda: [CLI, "synth", str(seed), "--out", str(cached_out)]),
+        Case(
+            "ten",
+            "ours, 10 models in one command (cold)",
+            lambda: [CLI, "synth", *models, "--no-cache", "--out", fresh("ten")],
+        ),
         Case("help", "`ecs-autoscale --help`", lambda: [CLI, "--help"]),
         Case("validate", "`ecs-autoscale validate`", lambda: [CLI, "validate", str(seed)]),
     ], cached_out
@@ -132,8 +139,10 @@ def fmt_seconds(values: list[float]) -> str:
 def table(cases: dict[str, Case]) -> str:
     median = {name: statistics.median(c.walls) for name, c in cases.items() if c.walls}
     target_of = {t.case: t for t in TARGETS}
-    rows = ["| case | median wall (s) | min-max (s) | median CPU (s) | ratio | target | met |",
-            "|---|---:|---:|---:|---:|---|:---:|"]
+    rows = [
+        "| case | median wall (s) | min-max (s) | median CPU (s) | ratio | target | met |",
+        "|---|---:|---:|---:|---:|---|:---:|",
+    ]
     for name, case in cases.items():
         if not case.walls:
             continue
@@ -151,15 +160,19 @@ def table(cases: dict[str, Case]) -> str:
                 met = "yes" if value <= t.limit else "NO"
         if name in ("cold", "cached", "ten") and "naive" in median and not ratio.endswith("naive"):
             ratio = (ratio + "; " if ratio else "") + f"{median[name] / median['naive']:.3f}x naive"
-        rows.append(f"| {case.label} | {median[name]:.2f} | {min(case.walls):.2f}-{max(case.walls):.2f} | "
-                    f"{fmt_seconds(case.cpus)} | {ratio} | {target} | {met} |")
+        rows.append(
+            f"| {case.label} | {median[name]:.2f} | {min(case.walls):.2f}-{max(case.walls):.2f} | "
+            f"{fmt_seconds(case.cpus)} | {ratio} | {target} | {met} |"
+        )
     return "\n".join(rows)
 
 
 def ten_models_note(cases: dict[str, Case]) -> str:
     ten, cold = statistics.median(cases["ten"].walls), statistics.median(cases["cold"].walls)
-    return (f"10 models in one command: {ten:.2f} s, against ~{10 * cold:.1f} s for 10 separate cold commands "
-            f"({ten / (10 * cold):.2f}x); each model after the first adds ~{(ten - cold) / 9:.2f} s.")
+    return (
+        f"10 models in one command: {ten:.2f} s, against ~{10 * cold:.1f} s for 10 separate cold commands "
+        f"({ten / (10 * cold):.2f}x); each model after the first adds ~{(ten - cold) / 9:.2f} s."
+    )
 
 
 def machine() -> dict[str, object]:
@@ -169,11 +182,16 @@ def machine() -> dict[str, object]:
         except OSError:
             return "?"
 
-    return {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg(), "python": platform.python_version(),
-            "node": quiet(["node", "--version"]), "commit": quiet(["git", "rev-parse", "--short", "HEAD"]),
-            "uncommitted_changes": bool(quiet(["git", "status", "--porcelain", "--untracked-files=no"])),
-            # Set in some sandboxes: then our own (editable) modules are compiled on every run.
-            "no_bytecode_writes": bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))}
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "node": quiet(["node", "--version"]),
+        "commit": quiet(["git", "rev-parse", "--short", "HEAD"]),
+        "uncommitted_changes": bool(quiet(["git", "status", "--porcelain", "--untracked-files=no"])),
+        # Set in some sandboxes: then our own (editable) modules are compiled on every run.
+        "no_bytecode_writes": bool(os.environ.get("PYTHONDONTWRITEBYTECODE")),
+    }
 
 
 def main() -> None:
@@ -195,41 +213,58 @@ def main() -> None:
             run_timed([CLI, "synth", str(args.model.resolve()), "--out", str(cached_out)], env)
         rounds = args.warmup + args.repeat
         for round_ in range(rounds):
-            order = cases[round_ % len(cases):] + cases[:round_ % len(cases)]
+            order = cases[round_ % len(cases) :] + cases[: round_ % len(cases)]
             for case in order:
                 wall, cpu = run_timed(case.argv(), env)
                 if round_ >= args.warmup:
                     case.walls.append(wall)
                     case.cpus.append(cpu)
-            print(f"round {round_ + 1}/{rounds}{' (warm-up)' if round_ < args.warmup else ''} done",
-                  file=sys.stderr)
+            print(f"round {round_ + 1}/{rounds}{' (warm-up)' if round_ < args.warmup else ''} done", file=sys.stderr)
         identical = same_output(work, "Megadetector") if args.model.name == "megadetector.yaml" else None
     info["loadavg_end"] = os.getloadavg()
 
     by_name = {c.name: c for c in cases}
     command = "python bench/bench_synth.py " + " ".join(sys.argv[1:])
-    md = "\n".join([
-        f"Synthesis of `{args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else args.model}`, "
-        f"median of {args.repeat} interleaved runs after {args.warmup} warm-up "
-        f"(`{command.strip()}`; {info['cpus']} CPUs, load {info['loadavg_start'][0]:.1f} -> "
-        f"{info['loadavg_end'][0]:.1f}, Python {info['python']}, Node {info['node']}, commit {info['commit']}"
-        f"{' + uncommitted changes' if info['uncommitted_changes'] else ''}"
-        f"{', PYTHONDONTWRITEBYTECODE=1' if info['no_bytecode_writes'] else ''}).",
-        "",
-        table(by_name),
-        "",
-        *([f"Naive and cold output byte-identical: {'yes' if identical else 'NO'}."] if identical is not None else []),
-        *([ten_models_note(by_name)] if by_name.get("ten") and by_name.get("cold") and by_name["ten"].walls
-          and by_name["cold"].walls else []),
-    ])
+    md = "\n".join(
+        [
+            f"Synthesis of `{args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else args.model}`, "
+            f"median of {args.repeat} interleaved runs after {args.warmup} warm-up "
+            f"(`{command.strip()}`; {info['cpus']} CPUs, load {info['loadavg_start'][0]:.1f} -> "
+            f"{info['loadavg_end'][0]:.1f}, Python {info['python']}, Node {info['node']}, commit {info['commit']}"
+            f"{' + uncommitted changes' if info['uncommitted_changes'] else ''}"
+            f"{', PYTHONDONTWRITEBYTECODE=1' if info['no_bytecode_writes'] else ''}).",
+            "",
+            table(by_name),
+            "",
+            *(
+                [f"Naive and cold output byte-identical: {'yes' if identical else 'NO'}."]
+                if identical is not None
+                else []
+            ),
+            *(
+                [ten_models_note(by_name)]
+                if by_name.get("ten") and by_name.get("cold") and by_name["ten"].walls and by_name["cold"].walls
+                else []
+            ),
+        ]
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"synth-{stamp}.md").write_text(md + "\n")
-    (RESULTS / f"synth-{stamp}.json").write_text(json.dumps({
-        "machine": info, "command": command, "repeat": args.repeat, "warmup": args.warmup,
-        "identical_output": identical,
-        "cases": {c.name: {"label": c.label, "wall": c.walls, "cpu": c.cpus} for c in cases},
-    }, indent=2) + "\n")
+    (RESULTS / f"synth-{stamp}.json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "command": command,
+                "repeat": args.repeat,
+                "warmup": args.warmup,
+                "identical_output": identical,
+                "cases": {c.name: {"label": c.label, "wall": c.walls, "cpu": c.cpus} for c in cases},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     shutil.copyfile(RESULTS / f"synth-{stamp}.md", RESULTS / "synth-latest.md")
     print(md)
 

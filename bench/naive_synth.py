@@ -7,6 +7,7 @@ the standard import as well, so only the loading differs from `ecs-autoscale syn
 
     python bench/naive_synth.py examples/megadetector.yaml OUTDIR   # writes OUTDIR/stacks/<StackName>/cdk.tf.json
 """
+
 import os
 import sys
 

@@ -1,4 +1,5 @@
 """ecs-autoscale: one YAML per ML model -> an elastic GPU video-processing stack on AWS, as Terraform."""
+
 import os as _os
 
 __version__ = "0.1.0"

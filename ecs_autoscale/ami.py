@@ -10,9 +10,8 @@ Amazon Linux 2023 (GPU) is `/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu
 other AL2023 variants are `amazon-linux-2023/` (x86_64), `amazon-linux-2023/arm64/` and
 `amazon-linux-2023/neuron/`, none of which carries an NVIDIA driver.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 AL2_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id"
 """Amazon Linux 2 ECS GPU AMI: end of life on June 30, 2026 (ECS Developer Guide)."""
@@ -30,6 +29,6 @@ GPU_AMI_PARAMETERS: dict[str, str] = {"x86_64": GPU_AMI_PARAMETER}
 Graviton GPU type (g5g) would boot an AMI without an NVIDIA driver and never place a GPU task."""
 
 
-def gpu_ami_parameter(arch: str) -> Optional[str]:
+def gpu_ami_parameter(arch: str) -> str | None:
     """The GPU AMI parameter for `arch` ("x86_64" or "arm64"), None when AWS publishes none."""
     return GPU_AMI_PARAMETERS.get(arch)

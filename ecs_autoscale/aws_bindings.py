@@ -26,6 +26,7 @@ starts with the first jsii assembly; if it is already running, only the Python-s
 Set `ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import: no lazy package,
 no preload, type checks on.
 """
+
 from __future__ import annotations
 
 import importlib.machinery
@@ -36,7 +37,9 @@ import shutil
 import sys
 import tempfile
 import types
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .synth import NodeUnavailable
 
@@ -96,8 +99,10 @@ def _start_kernel_with_lazy_index() -> bool:
         return False
     node = os.environ.get("JSII_NODE", "node")  # what jsii runs
     if shutil.which(node) is None:
-        raise NodeUnavailable(f"Node.js ({node}) is not on PATH; cdktf needs it to synthesize: install Node.js "
-                              f"20 or newer (https://nodejs.org, or the nodejs package), or set JSII_NODE to it")
+        raise NodeUnavailable(
+            f"Node.js ({node}) is not on PATH; cdktf needs it to synthesize: install Node.js "
+            f"20 or newer (https://nodejs.org, or the nodejs package), or set JSII_NODE to it"
+        )
     previous = os.environ.get("NODE_OPTIONS")
     with tempfile.TemporaryDirectory(prefix="ecs-autoscale-") as folder:
         preload = Path(folder, "lazy-provider-index.js")
@@ -105,11 +110,13 @@ def _start_kernel_with_lazy_index() -> bool:
         # The Python side copies os.environ when it spawns Node; set it just for that moment.
         os.environ["NODE_OPTIONS"] = f"{previous or ''} --require {_node_quoted(str(preload))}".strip()
         try:
-            kernel.provider._process  # spawns Node and waits for its handshake: the preload has run by now
+            _ = kernel.provider._process  # type: ignore[attr-defined]  # spawns Node and waits for its handshake: the preload has run by now
         except Exception as exc:
             _close_failed_node_processes()
-            raise NodeUnavailable(f"Node.js ({node}) exited while starting cdktf's runtime (its own message is "
-                                  f"above): check NODE_OPTIONS and JSII_NODE") from exc
+            raise NodeUnavailable(
+                f"Node.js ({node}) exited while starting cdktf's runtime (its own message is "
+                f"above): check NODE_OPTIONS and JSII_NODE"
+            ) from exc
         finally:
             if previous is None:
                 del os.environ["NODE_OPTIONS"]
@@ -137,13 +144,16 @@ class _OptimizedSourceLoader(importlib.machinery.SourceFileLoader):
     """Loads a module compiled with optimize=1, exactly what `python -O` would run, reading and writing
     the `.opt-1.pyc` that `python -O` itself uses (timestamp-validated, as the default loader does)."""
 
-    def get_code(self, fullname: str):
+    def get_code(self, fullname: str) -> Any:
         source_path = self.get_filename(fullname)
         cache = importlib.util.cache_from_source(source_path, optimization=1)
         stat = os.stat(source_path)
-        header = (importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little")
-                  + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
-                  + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
+        header = (
+            importlib.util.MAGIC_NUMBER
+            + (0).to_bytes(4, "little")
+            + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+            + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+        )
         try:
             data = Path(cache).read_bytes()
             if data[:16] == header:
@@ -152,7 +162,7 @@ class _OptimizedSourceLoader(importlib.machinery.SourceFileLoader):
             pass
         code = compile(self.get_data(source_path), source_path, "exec", dont_inherit=True, optimize=1)
         if not sys.dont_write_bytecode:
-            self._cache_bytecode(source_path, cache, header + marshal.dumps(code))  # ignores write errors
+            self._cache_bytecode(source_path, cache, header + marshal.dumps(code))  # type: ignore[attr-defined]
         return code
 
 
@@ -165,13 +175,13 @@ class _WithoutDebugChecksFinder:
     """Meta path finder handing the generated bindings to _OptimizedSourceLoader."""
 
     @staticmethod
-    def find_spec(fullname: str, path=None, target=None):
+    def find_spec(fullname: str, path: Sequence[str] | None = None, target: Any = None) -> Any:
         if fullname.split(".")[0] not in _WITHOUT_DEBUG_CHECKS:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
             return spec
-        cache = importlib.util.cache_from_source(spec.origin, optimization=1)
+        cache = importlib.util.cache_from_source(str(spec.origin), optimization=1)
         if not os.path.exists(cache) and (sys.dont_write_bytecode or not _writable_cache_folder(cache)):
             return spec  # no optimized cache and none can be written: compiling on each run would cost more
         spec.loader = _OptimizedSourceLoader(spec.loader.name, spec.loader.path)
@@ -186,12 +196,20 @@ def precompile_optimized() -> int:
 
     from . import stack  # noqa: F401  (imports exactly the provider modules a synth uses)
 
-    origins = {getattr(module.__spec__, "origin", None) for name, module in list(sys.modules.items())
-               if name.split(".")[0] in _WITHOUT_DEBUG_CHECKS and name != PACKAGE and module.__spec__}
+    origins = {
+        getattr(module.__spec__, "origin", None)
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] in _WITHOUT_DEBUG_CHECKS and name != PACKAGE and module.__spec__
+    }
     sources = sorted(o for o in origins if o and o.endswith(".py"))
     for source in sources:
-        py_compile.compile(source, cfile=importlib.util.cache_from_source(source, optimization=1), optimize=1,
-                           doraise=True, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+        py_compile.compile(
+            source,
+            cfile=importlib.util.cache_from_source(source, optimization=1),
+            optimize=1,
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
+        )
     return len(sources)
 
 

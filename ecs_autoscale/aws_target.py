@@ -3,25 +3,26 @@
 One object gives Terraform its environment and boto3 its clients, so the provider and the client can
 never point at two different places.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 ENDPOINT_ENV = "ECS_AUTOSCALE_ENDPOINT_URL"
 
 
 @dataclass(frozen=True)
 class AwsTarget:
-    endpoint_url: Optional[str] = None
+    endpoint_url: str | None = None
     """An AWS emulator (e.g. `ecs-autoscale emulator`) for every service; None means real AWS."""
-    profile: Optional[str] = None
+    profile: str | None = None
     """A named profile of ~/.aws/config; None keeps the standard credential chain."""
-    provider_mirror: Optional[Path] = None
+    provider_mirror: Path | None = None
     """Folder holding registry.terraform.io/hashicorp/aws (air-gapped installs)."""
 
-    def terraform_env(self, cli_config_file: Optional[Path] = None) -> dict[str, str]:
+    def terraform_env(self, cli_config_file: Path | None = None) -> dict[str, str]:
         """Variables added to Terraform's environment (the caller writes `cli_config_file`)."""
         env: dict[str, str] = {}
         if self.profile:
@@ -43,9 +44,11 @@ class AwsTarget:
             from .emulator import emulator_env
 
             env = emulator_env(self.endpoint_url)
-            session = boto3.session.Session(aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-                                            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"))
-            return session.client(service, region_name=region, endpoint_url=env.get("AWS_ENDPOINT_URL",
-                                                                                     self.endpoint_url))
+            session = boto3.session.Session(
+                aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"), aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY")
+            )
+            return session.client(
+                service, region_name=region, endpoint_url=env.get("AWS_ENDPOINT_URL", self.endpoint_url)
+            )
         session = boto3.session.Session(profile_name=self.profile) if self.profile else boto3.session.Session()
         return session.client(service, region_name=region)

@@ -6,11 +6,15 @@ group /ecs/StackName is ours too): the migration case. Terraform would only find
 an apply (AlreadyExistsException after other resources were created), so `plan` and `deploy` ask
 CloudFormation first and stop with one line naming the fix.
 """
+
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING
 
 from .config import ModelConfig
+
+if TYPE_CHECKING:
+    from ecs_autoscale.aws_target import AwsTarget
 
 OWNER_TAG = "ecs-autoscale:stack"  # set on every resource by the provider's default tags (stack.py)
 
@@ -19,7 +23,7 @@ class StackNameTaken(Exception):
     """A CloudFormation stack named StackName exists that ecs-autoscale did not make."""
 
 
-def check_lookup_name_free(target, config: ModelConfig) -> Optional[str]:
+def check_lookup_name_free(target: AwsTarget, config: ModelConfig) -> str | None:
     """Raise StackNameTaken when a foreign CloudFormation stack holds the name; returns a note (or None)
     when the check could not be made and the apply will tell."""
     from botocore.exceptions import ClientError
@@ -35,8 +39,10 @@ def check_lookup_name_free(target, config: ModelConfig) -> Optional[str]:
         if code == "ValidationError" and "does not exist" in message:
             return None
         if code in ("AccessDenied", "AccessDeniedException"):
-            return (f"note: cannot read CloudFormation stack {name!r} ({code}); deploying the deepsea-ai lookup "
-                    "stack needs cloudformation:DescribeStacks/CreateStack on it (or set CloudFormationLookup: false)")
+            return (
+                f"note: cannot read CloudFormation stack {name!r} ({code}); deploying the deepsea-ai lookup "
+                "stack needs cloudformation:DescribeStacks/CreateStack on it (or set CloudFormationLookup: false)"
+            )
         raise
     live = [s for s in stacks if s.get("StackStatus") != "DELETE_COMPLETE"]
     if not live:
@@ -48,4 +54,5 @@ def check_lookup_name_free(target, config: ModelConfig) -> Optional[str]:
     raise StackNameTaken(
         f"{config.region}: CloudFormation stack {name!r} ({stack.get('StackStatus')}) was not made by ecs-autoscale "
         f"- the original CDK stack of {name}? Drain and delete it first, keeping its buckets (README: Coming "
-        "from the CDK stack / deepsea-ai), or deploy under another StackName")
+        "from the CDK stack / deepsea-ai), or deploy under another StackName"
+    )

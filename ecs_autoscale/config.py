@@ -3,17 +3,18 @@
 `load_config(path)` is the only entry point; every problem becomes one `ConfigError` line
 `FILE:LINE: Field: problem (fix)`. This module must stay free of cdktf/jsii so `validate` is instant.
 """
+
 from __future__ import annotations
 
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .instance_types import InstanceTypeError, check_instance_types
-from .naming import StackNames, max_stack_name_length, STACK_NAME_RE
+from .naming import STACK_NAME_RE, StackNames, max_stack_name_length
 from .yaml_source import ConfigError, YamlDocument, load_yaml
 
 S3_URI_RE = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+)$")
@@ -25,12 +26,42 @@ INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 VPC_ID_RE = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SUBNET_ID_RE = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                      2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 SQS_MAX_VISIBILITY_HOURS = 12
 # Environment names the worker contract owns; users may not override them through Environment.
-CONTRACT_ENV = ("PROCESSOR", "VIDEO_QUEUE", "TRACK_QUEUE", "DEAD_QUEUE", "VIDEO_BUCKET", "TRACK_BUCKET",
-                "AWS_REGION", "DEFAULT_MAX_CALL_ATTEMPTS")
+CONTRACT_ENV = (
+    "PROCESSOR",
+    "VIDEO_QUEUE",
+    "TRACK_QUEUE",
+    "DEAD_QUEUE",
+    "VIDEO_BUCKET",
+    "TRACK_BUCKET",
+    "AWS_REGION",
+    "DEFAULT_MAX_CALL_ATTEMPTS",
+)
 # Keys of old sample files that mean something else today.
 STALE_KEYS = {"BlockDeviceVolumeGB": "BlockDeviceVolumeGBRoot"}
 
@@ -71,8 +102,8 @@ class StateBackend(BaseModel):
 
     bucket: str = Field(alias="Bucket", min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
     key: str = Field("ecs-autoscale/terraform.tfstate", alias="Key", min_length=1)
-    region: Optional[str] = Field(None, alias="Region", pattern=REGION_RE.pattern)
-    dynamodb_table: Optional[str] = Field(None, alias="DynamoDBTable", min_length=3)
+    region: str | None = Field(None, alias="Region", pattern=REGION_RE.pattern)
+    dynamodb_table: str | None = Field(None, alias="DynamoDBTable", min_length=3)
 
 
 class ModelConfig(BaseModel):
@@ -104,9 +135,9 @@ class ModelConfig(BaseModel):
     gpus_per_task: int = Field(1, alias="GpusPerTask", ge=1, le=16)
     scale_in_idle_minutes: int = Field(5, alias="ScaleInIdleMinutes", ge=1, le=1440)
     warm_pool: int = Field(0, alias="WarmPool", ge=0, le=1000)
-    backend: Optional[StateBackend] = Field(None, alias="Backend")
+    backend: StateBackend | None = Field(None, alias="Backend")
     cloudformation_lookup: bool = Field(True, alias="CloudFormationLookup")
-    vpc: Optional[str] = Field(None, alias="Vpc", pattern=VPC_ID_RE.pattern)
+    vpc: str | None = Field(None, alias="Vpc", pattern=VPC_ID_RE.pattern)
     subnets: tuple[str, ...] = Field((), alias="Subnets", max_length=64)
 
     @field_validator("model_location", "track_config", mode="before")
@@ -173,7 +204,9 @@ class ModelConfig(BaseModel):
     @classmethod
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch retention; use one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+            raise ValueError(
+                f"{value} is not a CloudWatch retention; use one of {', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
         return value
 
     @field_validator("tags")
@@ -181,8 +214,9 @@ class ModelConfig(BaseModel):
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         for key, val in value.items():
             if not TAG_KEY_RE.match(key) or key.lower().startswith("aws:"):
-                raise MappingKeyError(key, "not a legal AWS tag key: 1 to 128 letters, digits, spaces or _.:/=+-@, "
-                                           "not starting with aws:")
+                raise MappingKeyError(
+                    key, "not a legal AWS tag key: 1 to 128 letters, digits, spaces or _.:/=+-@, not starting with aws:"
+                )
             if len(val) > 256:
                 raise MappingKeyError(key, f"tag value is {len(val)} characters, AWS allows 256")
         return value
@@ -194,22 +228,26 @@ class ModelConfig(BaseModel):
             if key in CONTRACT_ENV:
                 raise MappingKeyError(key, "set by the stack (worker contract) and cannot be overridden")
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-                raise MappingKeyError(key, "not a valid environment variable name: letters, digits and _, "
-                                           "not starting with a digit")
+                raise MappingKeyError(
+                    key, "not a valid environment variable name: letters, digits and _, not starting with a digit"
+                )
         return value
 
     @model_validator(mode="after")
-    def _consistency(self) -> "ModelConfig":
+    def _consistency(self) -> ModelConfig:
         if self.timeout_hours * 3600 < 60:
             raise ValueError("TimeoutHours: must be at least one minute (0.02 hours)")
         if self.warm_pool > self.fleet_size:
-            raise ValueError(f"WarmPool: {self.warm_pool} prepared instances for a FleetSize of {self.fleet_size} "
-                             "would never all be used")
+            raise ValueError(
+                f"WarmPool: {self.warm_pool} prepared instances for a FleetSize of {self.fleet_size} "
+                "would never all be used"
+            )
         # A warm pool needs a plain launch template: EC2 Auto Scaling documented warm pools as unsupported
         # with a mixed instances policy or Spot (EC2 Auto Scaling User Guide, warm pools, limitations).
         if self.warm_pool and (self.spot or len(self.instance_types) > 1):
-            raise ValueError("WarmPool: needs one on-demand instance type (warm pools cannot launch Spot or mix "
-                             "instance types)")
+            raise ValueError(
+                "WarmPool: needs one on-demand instance type (warm pools cannot launch Spot or mix instance types)"
+            )
         return self
 
     # --- derived values used by the constructs ---
@@ -222,7 +260,7 @@ class ModelConfig(BaseModel):
         return int(round(self.timeout_hours * 3600))
 
     @property
-    def ecr_repository(self) -> Optional[tuple[str, str, str]]:
+    def ecr_repository(self) -> tuple[str, str, str] | None:
         """(account, region, repository) when ContainerImage is in ECR, for a scoped pull permission."""
         match = ECR_IMAGE_RE.match(self.container_image)
         return (match["account"], match["region"], match["repo"]) if match else None
@@ -239,7 +277,7 @@ FIX_HINTS = {
     "track_config": "e.g. s3://my-configs/strong_sort_benthic.yaml",
     "Region": "an AWS region such as us-west-2",
     "InstanceTypes": "a list of NVIDIA GPU types such as [g4dn.xlarge, g5.xlarge]; "
-                     "`ecs-autoscale validate --list-instance-types` lists them",
+    "`ecs-autoscale validate --list-instance-types` lists them",
     "Spot": "true or false",
     "MaxReceiveCount": "receives before a video message moves to the dead queue, 1 to 1000",
     "LogRetentionDays": "one of the CloudWatch retention periods, e.g. 30",
@@ -252,14 +290,14 @@ FIX_HINTS = {
     "WarmPool": "stopped, prepared instances kept for a ~2-minute start (0 to FleetSize; one on-demand type)",
     "Backend": "a mapping with Bucket and optional Key, Region, DynamoDBTable",
     "CloudFormationLookup": "true (default): a CloudFormation stack named StackName lets `deepsea-ai ecsprocess "
-                            "--cluster StackName` find this stack; false where CloudFormation may not be used",
+    "--cluster StackName` find this stack; false where CloudFormation may not be used",
     "Vpc": "the id of a VPC of the stack's Region, e.g. vpc-0abc1234def567890; leave it out for the default VPC",
     "Subnets": "a list of subnet ids, e.g. [subnet-0abc1234def567890, subnet-0def5678abc123456], each with a route "
-               "out through a NAT gateway, or an internet gateway and public IPs",
+    "out through a NAT gateway, or an internet gateway and public IPs",
 }
-KNOWN_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values())
-NESTED_KEYS = {"Backend": tuple(f.alias for f in StateBackend.model_fields.values())}
-REQUIRED_KEYS = tuple(f.alias for f in ModelConfig.model_fields.values() if f.is_required())
+KNOWN_KEYS = tuple(f.alias or name for name, f in ModelConfig.model_fields.items())
+NESTED_KEYS = {"Backend": tuple(f.alias or name for name, f in StateBackend.model_fields.items())}
+REQUIRED_KEYS = tuple(f.alias or name for name, f in ModelConfig.model_fields.items() if f.is_required())
 
 
 def _check_keys(doc: YamlDocument) -> None:
@@ -269,16 +307,19 @@ def _check_keys(doc: YamlDocument) -> None:
             continue
         line = doc.line_of(key_str)
         if key_str in STALE_KEYS:
-            raise ConfigError(doc.path, line, key_str, "stale key from old sample files",
-                              f"rename it to {STALE_KEYS[key_str]}")
-        near = difflib.get_close_matches(key_str, KNOWN_KEYS, n=1, cutoff=0.6) or \
-            [k for k in KNOWN_KEYS if k.lower() == key_str.lower()]
+            raise ConfigError(
+                doc.path, line, key_str, "stale key from old sample files", f"rename it to {STALE_KEYS[key_str]}"
+            )
+        near = difflib.get_close_matches(key_str, KNOWN_KEYS, n=1, cutoff=0.6) or [
+            k for k in KNOWN_KEYS if k.lower() == key_str.lower()
+        ]
         fix = f"did you mean {near[0]}?" if near else f"known keys: {', '.join(KNOWN_KEYS)}"
         raise ConfigError(doc.path, line, key_str, "unknown key", fix)
     missing = [k for k in REQUIRED_KEYS if k not in doc.data]
     if missing:
-        raise ConfigError(doc.path, None, missing[0], "required key is missing",
-                          f"add `{missing[0]}: ...`; {FIX_HINTS[missing[0]]}")
+        raise ConfigError(
+            doc.path, None, missing[0], "required key is missing", f"add `{missing[0]}: ...`; {FIX_HINTS[missing[0]]}"
+        )
 
 
 # What a value that fails a `pattern` must look like, per field (pydantic would print the regex).
@@ -291,9 +332,14 @@ PATTERN_PROBLEMS = {
     "Backend.Region": "is not an AWS region name",
 }
 # pydantic's words for Python types, in the words of the YAML the user wrote.
-YAML_WORDS = (("Tuple should", "List should"), ("a valid tuple", "a list"), (" after validation", ""),
-              ("a valid dictionary or instance of StateBackend", "a mapping"), ("a valid dictionary", "a mapping"),
-              ("Field required", "required key is missing"))
+YAML_WORDS = (
+    ("Tuple should", "List should"),
+    ("a valid tuple", "a list"),
+    (" after validation", ""),
+    ("a valid dictionary or instance of StateBackend", "a mapping"),
+    ("a valid dictionary", "a mapping"),
+    ("Field required", "required key is missing"),
+)
 
 
 def _show(value: Any, limit: int = 60) -> str:

@@ -4,15 +4,17 @@ The CLI (cli/lifecycle.py) adds confirmation and error wording; this module does
 that never loses the user's data: plans are saved before they are applied, outputs and README are
 written atomically after every change, and `destroy` records what it keeps before it removes anything.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 from .aws_target import AwsTarget
 from .config import ModelConfig
@@ -65,12 +67,15 @@ class Deployment:
         if self.target.provider_mirror:
             cli_config = sd.cli_config_file
             _write_if_changed(cli_config, provider_mirror_config(self.target.provider_mirror.resolve()).encode())
-        tf = Terraform(sd.terraform_dir, env=self.target.terraform_env(cli_config), verbose=self.verbose,
-                       echo=self.echo)
+        tf = Terraform(
+            sd.terraform_dir, env=self.target.terraform_env(cli_config), verbose=self.verbose, echo=self.echo
+        )
         tf.init(self.backend_config())
         if not create_workspace and not tf.workspace_exists(self.name):
-            raise NothingDeployed(f"nothing of {self.name} is deployed from {sd.root} "
-                                  f"(run `ecs-autoscale deploy {self.config_path} {sd.root}`)")
+            raise NothingDeployed(
+                f"nothing of {self.name} is deployed from {sd.root} "
+                f"(run `ecs-autoscale deploy {self.config_path} {sd.root}`)"
+            )
         tf.select_workspace(self.name)
         return tf
 
@@ -78,9 +83,11 @@ class Deployment:
         """Refuse (creating nothing) a STACK_DIR that never held a deployment of this model. With an S3
         backend the state is shared, so any folder will do (e.g. a teammate's fresh STACK_DIR)."""
         if self.config.backend is None and self.stack_dir.identity() is None:
-            raise NothingDeployed(f"{self.stack_dir.root} holds no deployment (no stack.json): check the path, "
-                                  f"or deploy first with `ecs-autoscale deploy {self.config_path} "
-                                  f"{self.stack_dir.root}`")
+            raise NothingDeployed(
+                f"{self.stack_dir.root} holds no deployment (no stack.json): check the path, "
+                f"or deploy first with `ecs-autoscale deploy {self.config_path} "
+                f"{self.stack_dir.root}`"
+            )
 
     def backend_config(self) -> dict[str, str]:
         if self.config.backend is None:
@@ -115,9 +122,11 @@ class Deployment:
         atomic_write(files.text, "".join(plan_output).replace(str(partial), str(files.binary)).encode())
         atomic_write_json(files.json, as_json)
         summary = summarize_plan(as_json)
-        self.echo(f"Plan for {self.name}: {summary.headline()}"
-                  f"{' (outputs change)' if summary.output_changes and not summary.has_resource_changes else ''}"
-                  f" [{_seconds(started)}; full plan: {files.text}]")
+        self.echo(
+            f"Plan for {self.name}: {summary.headline()}"
+            f"{' (outputs change)' if summary.output_changes and not summary.has_resource_changes else ''}"
+            f" [{_seconds(started)}; full plan: {files.text}]"
+        )
         for symbol, address in summary.changes:
             self.echo(f"  {symbol:>3} {address}")
         replaced = [a for s, a in summary.changes if s != "+" and s != "~"]
@@ -128,11 +137,19 @@ class Deployment:
     def save_review_plan(self, tf: Terraform) -> PlanSummary:
         files = self.stack_dir.plan_files("review")
         summary = self.make_plan(tf, files)
-        atomic_write_json(files.meta, {
-            "stack_name": self.name, "workspace": self.name, "stack_sha256": self._stack_sha256(),
-            "config_path": str(self.config_path), "plan_sha256": _sha256(files.binary), "created": utc_now(),
-            "applied": None, "summary": summary.headline(),
-        })
+        atomic_write_json(
+            files.meta,
+            {
+                "stack_name": self.name,
+                "workspace": self.name,
+                "stack_sha256": self._stack_sha256(),
+                "config_path": str(self.config_path),
+                "plan_sha256": _sha256(files.binary),
+                "created": utc_now(),
+                "applied": None,
+                "summary": summary.headline(),
+            },
+        )
         return summary
 
     def _stack_sha256(self) -> str:
@@ -143,29 +160,36 @@ class Deployment:
         Call after `prepare()`: "unchanged" means the model still synthesizes to the Terraform planned."""
         meta_path = planfile.with_name(f"{planfile.stem}.meta.json")
         if not planfile.is_file():
-            raise PlanRejected(f"{planfile}: no such plan file (make one with `ecs-autoscale plan "
-                               f"{self.config_path} {self.stack_dir.root}`)")
+            raise PlanRejected(
+                f"{planfile}: no such plan file (make one with `ecs-autoscale plan "
+                f"{self.config_path} {self.stack_dir.root}`)"
+            )
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
-            raise PlanRejected(f"{planfile}: not a plan saved by `ecs-autoscale plan` (no readable {meta_path.name})")
+            raise PlanRejected(
+                f"{planfile}: not a plan saved by `ecs-autoscale plan` (no readable {meta_path.name})"
+            ) from None
         if meta.get("stack_name") != self.name:
             raise PlanRejected(f"{planfile} is a plan of {meta.get('stack_name')!r}, not of {self.name!r}")
         if meta.get("plan_sha256") != _sha256(planfile):
             raise PlanRejected(f"{planfile} changed after it was saved; run `ecs-autoscale plan` again")
         if meta.get("stack_sha256") != self._stack_sha256():
-            raise PlanRejected(f"{self.config_path} (or ecs-autoscale) changed since {planfile} was saved: it no "
-                               "longer gives the Terraform that was planned; run `ecs-autoscale plan` again")
+            raise PlanRejected(
+                f"{self.config_path} (or ecs-autoscale) changed since {planfile} was saved: it no "
+                "longer gives the Terraform that was planned; run `ecs-autoscale plan` again"
+            )
         if meta.get("applied"):
-            raise PlanRejected(f"{planfile} was already applied at {meta['applied']}; run `ecs-autoscale plan` "
-                               "again for new changes")
+            raise PlanRejected(
+                f"{planfile} was already applied at {meta['applied']}; run `ecs-autoscale plan` again for new changes"
+            )
         return meta
 
     def mark_applied(self, planfile: Path, meta: dict) -> None:
         atomic_write_json(planfile.with_name(f"{planfile.stem}.meta.json"), {**meta, "applied": utc_now()})
 
     # ---- apply and outputs ----------------------------------------------------------------------
-    def apply(self, tf: Terraform, planfile: Path, summary: Optional[PlanSummary]) -> None:
+    def apply(self, tf: Terraform, planfile: Path, summary: PlanSummary | None) -> None:
         self.echo(f"Applying {planfile.name} to {self.name} (log: {self.stack_dir.log_file('apply')}) ...")
         progress = ApplyProgress(self.echo, total=len(summary.changes) if summary else None)
         with self.stack_dir.append_log("apply") as log:
@@ -176,20 +200,28 @@ class Deployment:
         """Read outputs from the state; write outputs.json and README.md."""
         outputs = tf.outputs()
         if not outputs:
-            raise NothingDeployed(f"the state of {self.name} has no outputs: nothing is deployed from "
-                                  f"{self.stack_dir.root} (run `ecs-autoscale deploy {self.config_path} "
-                                  f"{self.stack_dir.root}`)")
+            raise NothingDeployed(
+                f"the state of {self.name} has no outputs: nothing is deployed from "
+                f"{self.stack_dir.root} (run `ecs-autoscale deploy {self.config_path} "
+                f"{self.stack_dir.root}`)"
+            )
         self.stack_dir.write_outputs(outputs)
         self.write_readme(status="deployed", outputs=outputs)
         return outputs
 
-    def write_readme(self, *, status: str, outputs: Optional[dict]) -> None:
-        self.stack_dir.write_readme(config=self.config, config_path=self.config_path, status=status,
-                                    outputs=outputs or {}, kept=self.stack_dir.kept_resources(),
-                                    endpoint_url=self.target.endpoint_url, updated=utc_now())
+    def write_readme(self, *, status: str, outputs: dict | None) -> None:
+        self.stack_dir.write_readme(
+            config=self.config,
+            config_path=self.config_path,
+            status=status,
+            outputs=outputs or {},
+            kept=self.stack_dir.kept_resources(),
+            endpoint_url=self.target.endpoint_url,
+            updated=utc_now(),
+        )
 
     # ---- destroy --------------------------------------------------------------------------------
-    def plan_destroy(self, tf: Terraform, options: "DestroyOptions") -> Optional["DestroyPlan"]:
+    def plan_destroy(self, tf: Terraform, options: DestroyOptions) -> DestroyPlan | None:
         """What a destroy would remove and keep (None: the state manages nothing); changes nothing."""
         from .teardown import plan_destroy, results_bucket_addresses
 
@@ -200,28 +232,38 @@ class Deployment:
             outputs = tf.outputs()
         except Exception:  # a state without outputs (interrupted first apply): the guards find the names
             outputs = {}
-        return plan_destroy(self._teardown(outputs), managed, results_bucket_addresses(self.synthesized_json()),
-                            options)
+        return plan_destroy(
+            self._teardown(outputs), managed, results_bucket_addresses(self.synthesized_json()), options
+        )
 
-    def run_destroy(self, tf: Terraform, plan: "DestroyPlan") -> None:
+    def run_destroy(self, tf: Terraform, plan: DestroyPlan) -> None:
         """Carry out `plan`: fleet to zero (waiting), leftover container instances deregistered, the kept
         bucket recorded, buckets emptied when asked, then `terraform destroy`."""
         teardown = self._teardown(dict(plan.outputs))
         teardown.scale_to_zero(plan.options.instance_wait_seconds)
         teardown.deregister_container_instances()
         if plan.keep:
-            self.stack_dir.record_kept([{
-                "stack_name": self.name, "region": self.config.region, "resource": "s3 bucket (results)",
-                "name": plan.tracks_bucket, "addresses": list(plan.keep), "kept_at": utc_now(),
-                "delete_with": f"aws s3 rb s3://{plan.tracks_bucket} --force (after deleting all versions)"}])
-        if plan.deletes_results:
+            self.stack_dir.record_kept(
+                [
+                    {
+                        "stack_name": self.name,
+                        "region": self.config.region,
+                        "resource": "s3 bucket (results)",
+                        "name": plan.tracks_bucket,
+                        "addresses": list(plan.keep),
+                        "kept_at": utc_now(),
+                        "delete_with": f"aws s3 rb s3://{plan.tracks_bucket} --force (after deleting all versions)",
+                    }
+                ]
+            )
+        if plan.deletes_results and plan.tracks_bucket:
             self.echo(f"Deleted {teardown.empty_bucket(plan.tracks_bucket)} object versions from {plan.tracks_bucket}.")
-        if plan.first_upload and plan.options.delete_uploaded_videos:
+        if plan.first_upload and plan.options.delete_uploaded_videos and plan.video_bucket:
             self.echo(f"Deleted {teardown.empty_bucket(plan.video_bucket)} object versions from {plan.video_bucket}.")
         self.destroy(tf, keep=list(plan.keep), progress_total=len(plan.removing))
         self.after_destroy()
 
-    def _teardown(self, outputs: dict) -> "StackTeardown":
+    def _teardown(self, outputs: dict) -> StackTeardown:
         from .teardown import StackTeardown
 
         return StackTeardown(target=self.target, config=self.config, outputs=outputs, echo=self.echo)

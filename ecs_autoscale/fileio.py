@@ -1,4 +1,5 @@
 """File writes that never leave half a file behind (outputs, synthesized JSON, reports)."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ them in advance; buckets use a prefix because S3 names are global and Terraform 
 suffix. Validation checks every derived name, so a StackName that would break one AWS rule is
 rejected before anything reaches Terraform.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,12 @@ class NameRule:
 RULES = {
     "queue": NameRule(r"^[A-Za-z0-9_-]+\.fifo$", 80, "SQS FIFO queue name"),
     # S3 reserves the xn--, sthree- and amzn-s3-demo- prefixes (bucket naming rules).
-    "bucket_prefix": NameRule(r"^(?!xn--|sthree-|amzn-s3-demo-)[a-z0-9][a-z0-9.-]*-$", BUCKET_PREFIX_MAX,
-                              "S3 bucket prefix", "it may not start with xn--, sthree- or amzn-s3-demo-"),
+    "bucket_prefix": NameRule(
+        r"^(?!xn--|sthree-|amzn-s3-demo-)[a-z0-9][a-z0-9.-]*-$",
+        BUCKET_PREFIX_MAX,
+        "S3 bucket prefix",
+        "it may not start with xn--, sthree- or amzn-s3-demo-",
+    ),
     "cluster": NameRule(r"^[A-Za-z0-9_-]+$", 255, "ECS cluster name"),
     "service": NameRule(r"^[A-Za-z][A-Za-z0-9_-]*$", 255, "ECS service name"),
     "topic": NameRule(r"^[A-Za-z0-9_-]+$", 256, "SNS topic name"),
@@ -182,8 +187,9 @@ class StackNames:
             if len(name) > rule.max_len:
                 found.append(f"derived {what} {name!r} is {len(name)} characters, {rule.what} allows {rule.max_len}")
             elif not re.match(rule.pattern, name):
-                found.append(f"derived {what} {name!r} breaks the {rule.what} rule"
-                             + (f": {rule.detail}" if rule.detail else ""))
+                found.append(
+                    f"derived {what} {name!r} breaks the {rule.what} rule" + (f": {rule.detail}" if rule.detail else "")
+                )
         return found
 
 

@@ -25,6 +25,7 @@ How the stack scales (README "How the stack scales" has the figures):
 - Guard: a worker that never takes a video (bad image, unreadable model) is stopped by the agent
   after `crash_loop_exits` exits, and by an alarm after `stuck_minutes` without a receive.
 """
+
 from __future__ import annotations
 
 import math
@@ -102,8 +103,11 @@ class ScalingDesign:
         out = []
         for i, add in enumerate(adds):
             lower = (add - 1) * self.tasks_per_instance + 1 - self.scale_out_threshold
-            upper = ((adds[i + 1] - 1) * self.tasks_per_instance + 1 - self.scale_out_threshold
-                     if i + 1 < len(adds) else None)
+            upper = (
+                (adds[i + 1] - 1) * self.tasks_per_instance + 1 - self.scale_out_threshold
+                if i + 1 < len(adds)
+                else None
+            )
             out.append((lower, upper, add))
         return out
 

@@ -1,26 +1,27 @@
 """One model's stack: composes the constructs and exposes outputs named for the CLI and clients."""
+
 from __future__ import annotations
 
 from . import aws_bindings  # noqa: F401  (first: it starts jsii's Node with the lazy provider index)
-from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
-from constructs import Construct
 
+# isort: split
+from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from constructs import Construct
 
 from .config import ModelConfig
 from .infra.account import AccountContext
+from .infra.client_policy import client_statements
 from .infra.fleet import GpuFleet, GpuFleetProps
 from .infra.lookup import DeepseaAiLookup, LookupProps
 from .infra.network import Network, NetworkProps
+from .infra.policy import Statement, policy_document
 from .infra.queues import VideoQueues, VideoQueuesProps
 from .infra.scaling import QueueBackstopScaling
 from .infra.service import ModelService, ModelServiceProps, WorkerContract, contract_environment
 from .infra.storage import BucketsProps, VideoBuckets
-from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
-
-from .infra.client_policy import client_statements
-from .infra.policy import Statement, policy_document
-from .infra.user_data import AgentSettings, agent_permissions, ecs_agent_config, ecr_registry_of, render_user_data
+from .infra.user_data import AgentSettings, agent_permissions, ecr_registry_of, ecs_agent_config, render_user_data
 from .scaling_design import ScalingDesign, design_for
 
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
@@ -46,7 +47,9 @@ OUTPUT_DESCRIPTIONS = {
     "task_definition_family": "task definition family (TaskDefinition)",
     "task_definition_arn": "task definition revision deployed",
     "autoscaling_group_name": "Auto Scaling group of GPU instances",
-    "capacity_provider_name": "none since instances are sized directly (empty; kept so scripts reading it keep working)",
+    "capacity_provider_name": (
+        "none since instances are sized directly (empty; kept so scripts reading it keep working)"
+    ),
     "log_group_name": "CloudWatch log group of the model container",
     "alerts_topic_arn": "SNS topic of the stack's alerts (videos stuck, stack halted): subscribe to it",
     "fleet_size": "FleetSize: the group's maximum, restored by `resume`",
@@ -56,21 +59,33 @@ OUTPUT_DESCRIPTIONS = {
 }
 
 
-
 class VideoProcessingStack(TerraformStack):
     def __init__(self, scope: Construct, config: ModelConfig) -> None:
         super().__init__(scope, config.stack_name)
         names = config.names
         self.config = config
-        AwsProvider(self, "aws", region=config.region,
-                    default_tags=[AwsProviderDefaultTags(tags={**MANAGED_BY_TAG, "ecs-autoscale:stack": config.stack_name,
-                                                               **config.tags})])
-        self.add_override("terraform.required_providers.aws", {"source": "hashicorp/aws",
-                                                                "version": AWS_PROVIDER_CONSTRAINT})
+        AwsProvider(
+            self,
+            "aws",
+            region=config.region,
+            default_tags=[
+                AwsProviderDefaultTags(tags={**MANAGED_BY_TAG, "ecs-autoscale:stack": config.stack_name, **config.tags})
+            ],
+        )
+        self.add_override(
+            "terraform.required_providers.aws", {"source": "hashicorp/aws", "version": AWS_PROVIDER_CONSTRAINT}
+        )
         if config.backend:
             b = config.backend
-            S3Backend(self, bucket=b.bucket, key=b.key, region=b.region or config.region,
-                      dynamodb_table=b.dynamodb_table, encrypt=True, workspace_key_prefix="ecs-autoscale")
+            S3Backend(
+                self,
+                bucket=b.bucket,
+                key=b.key,
+                region=b.region or config.region,
+                dynamodb_table=b.dynamodb_table,
+                encrypt=True,
+                workspace_key_prefix="ecs-autoscale",
+            )
             if not b.dynamodb_table:
                 # S3-native locking (Terraform >= 1.10); cdktf 0.21's S3Backend predates the argument.
                 self.add_override("terraform.backend.s3.use_lockfile", True)
@@ -81,86 +96,180 @@ class VideoProcessingStack(TerraformStack):
         account = AccountContext(self, "account")
         design = design_for(config)
 
-        queues = VideoQueues(self, "queues", VideoQueuesProps(
-            video_queue_name=names.video_queue, track_queue_name=names.track_queue,
-            dead_queue_name=names.dead_queue, visibility_timeout_seconds=config.visibility_timeout_seconds,
-            max_receive_count=config.max_receive_count,
-            video_delay_seconds=design.queue_delay_seconds), account)
-        buckets = VideoBuckets(self, "buckets", BucketsProps(
-            video_bucket_prefix=names.video_bucket_prefix, tracks_bucket_prefix=names.tracks_bucket_prefix))
+        queues = VideoQueues(
+            self,
+            "queues",
+            VideoQueuesProps(
+                video_queue_name=names.video_queue,
+                track_queue_name=names.track_queue,
+                dead_queue_name=names.dead_queue,
+                visibility_timeout_seconds=config.visibility_timeout_seconds,
+                max_receive_count=config.max_receive_count,
+                video_delay_seconds=design.queue_delay_seconds,
+            ),
+            account,
+        )
+        buckets = VideoBuckets(
+            self,
+            "buckets",
+            BucketsProps(
+                video_bucket_prefix=names.video_bucket_prefix, tracks_bucket_prefix=names.tracks_bucket_prefix
+            ),
+        )
         contract = WorkerContract(
-            video_queue_name=names.video_queue, track_queue_name=names.track_queue,
-            dead_queue_name=names.dead_queue, video_queue_arn=queues.video.arn, track_queue_arn=queues.track.arn,
-            dead_queue_arn=queues.dead.arn, video_bucket_name=buckets.video.name, video_bucket_arn=buckets.video.arn,
-            tracks_bucket_name=buckets.tracks.name, tracks_bucket_arn=buckets.tracks.arn)
+            video_queue_name=names.video_queue,
+            track_queue_name=names.track_queue,
+            dead_queue_name=names.dead_queue,
+            video_queue_arn=queues.video.arn,
+            track_queue_arn=queues.track.arn,
+            dead_queue_arn=queues.dead.arn,
+            video_bucket_name=buckets.video.name,
+            video_bucket_arn=buckets.video.arn,
+            tracks_bucket_name=buckets.tracks.name,
+            tracks_bucket_arn=buckets.tracks.arn,
+        )
         service_names = tuple(names.worker_service(slot) for slot in range(1, design.tasks_per_instance + 1))
-        service = ModelService(self, "service", ModelServiceProps(
-            stack_name=config.stack_name, cluster_name=names.cluster, service_names=service_names,
-            task_family=config.task_definition, container_image=config.container_image,
-            track_config_uri=config.track_config.uri, model_location_uri=config.model_location.uri,
-            model_objects=((config.model_location.bucket, config.model_location.key),
-                           (config.track_config.bucket, config.track_config.key)),
-            task_role_name=names.task_role, execution_role_name=names.execution_role,
-            log_group_name=names.log_group, region=config.region,
-            log_retention_days=config.log_retention_days,
-            memory_reservation_mib=config.memory_reservation_mib, gpus_per_task=config.gpus_per_task,
-            extra_args=config.container_args, extra_environment=dict(config.environment),
-            ecr_repository=config.ecr_repository, stop_timeout_seconds=design.container_stop_timeout_seconds),
-            contract, account)
+        service = ModelService(
+            self,
+            "service",
+            ModelServiceProps(
+                stack_name=config.stack_name,
+                cluster_name=names.cluster,
+                service_names=service_names,
+                task_family=config.task_definition,
+                container_image=config.container_image,
+                track_config_uri=config.track_config.uri,
+                model_location_uri=config.model_location.uri,
+                model_objects=(
+                    (config.model_location.bucket, config.model_location.key),
+                    (config.track_config.bucket, config.track_config.key),
+                ),
+                task_role_name=names.task_role,
+                execution_role_name=names.execution_role,
+                log_group_name=names.log_group,
+                region=config.region,
+                log_retention_days=config.log_retention_days,
+                memory_reservation_mib=config.memory_reservation_mib,
+                gpus_per_task=config.gpus_per_task,
+                extra_args=config.container_args,
+                extra_environment=dict(config.environment),
+                ecr_repository=config.ecr_repository,
+                stop_timeout_seconds=design.container_stop_timeout_seconds,
+            ),
+            contract,
+            account,
+        )
         agent = self._agent_settings(config, design)
-        network = Network(self, "network", NetworkProps(region=config.region, vpc_id=config.vpc,
-                                                        subnet_ids=config.subnets))
-        fleet = GpuFleet(self, "fleet", GpuFleetProps(
-            stack_name=config.stack_name, cluster_name=names.cluster, asg_name=names.asg,
-            launch_template_name=names.launch_template,
-            security_group_name=names.security_group, instance_role_name=names.instance_role,
-            log_group_name=names.log_group, max_instances=config.fleet_size, root_volume_gb=config.volume_gb,
-            vpc_id=network.vpc_id, subnet_ids=network.subnet_ids,
-            user_data=render_user_data(agent, ecs_config=ecs_agent_config(
-                agent, spot=config.spot, stop_timeout_seconds=design.container_stop_timeout_seconds,
-                warm_pool=bool(design.warm_pool_size))),
-            instance_types=config.instance_types, spot=config.spot,
-            warm_pool_size=design.warm_pool_size, warm_pool_hook_name=agent.lifecycle_hook_name or "",
-            instance_warmup_seconds=design.instance_warmup_seconds,
-            agent_statements=tuple(Statement(p.sid, p.actions, p.resources, condition=p.condition or {})
-                                   for p in agent_permissions(agent, partition=account.partition,
-                                                              region=account.region, account_id=account.account_id)),
-            tags={**MANAGED_BY_TAG, "ecs-autoscale:stack": config.stack_name, **config.tags}),
-            account, cluster=service.cluster)
+        network = Network(
+            self, "network", NetworkProps(region=config.region, vpc_id=config.vpc, subnet_ids=config.subnets)
+        )
+        fleet = GpuFleet(
+            self,
+            "fleet",
+            GpuFleetProps(
+                stack_name=config.stack_name,
+                cluster_name=names.cluster,
+                asg_name=names.asg,
+                launch_template_name=names.launch_template,
+                security_group_name=names.security_group,
+                instance_role_name=names.instance_role,
+                log_group_name=names.log_group,
+                max_instances=config.fleet_size,
+                root_volume_gb=config.volume_gb,
+                vpc_id=network.vpc_id,
+                subnet_ids=network.subnet_ids,
+                user_data=render_user_data(
+                    agent,
+                    ecs_config=ecs_agent_config(
+                        agent,
+                        spot=config.spot,
+                        stop_timeout_seconds=design.container_stop_timeout_seconds,
+                        warm_pool=bool(design.warm_pool_size),
+                    ),
+                ),
+                instance_types=config.instance_types,
+                spot=config.spot,
+                warm_pool_size=design.warm_pool_size,
+                warm_pool_hook_name=agent.lifecycle_hook_name or "",
+                instance_warmup_seconds=design.instance_warmup_seconds,
+                agent_statements=tuple(
+                    Statement(p.sid, p.actions, p.resources, condition=p.condition or {})
+                    for p in agent_permissions(
+                        agent, partition=account.partition, region=account.region, account_id=account.account_id
+                    )
+                ),
+                tags={**MANAGED_BY_TAG, "ecs-autoscale:stack": config.stack_name, **config.tags},
+            ),
+            account,
+            cluster=service.cluster,
+        )
         backstop = QueueBackstopScaling(
-            self, "scaling", design=design, group=fleet.group, asg_name=names.asg,
-            video_queue_name=names.video_queue, alarm_prefix=config.stack_name, topic_name=names.alerts_topic,
-            account=account)
+            self,
+            "scaling",
+            design=design,
+            group=fleet.group,
+            asg_name=names.asg,
+            video_queue_name=names.video_queue,
+            alarm_prefix=config.stack_name,
+            topic_name=names.alerts_topic,
+            account=account,
+        )
         # Attached to nobody: the users who run the client are the account's to choose.
         client_policy = IamPolicy(
-            self, "client_policy", name=names.client_policy,
+            self,
+            "client_policy",
+            name=names.client_policy,
             description=f"Run the ecs-autoscale client (submit, status, results, stop, resume) on {config.stack_name}",
-            policy=policy_document(client_statements(account, names, video_bucket_arn=buckets.video.arn,
-                                                     tracks_bucket_arn=buckets.tracks.arn,
-                                                     fleet_size=config.fleet_size)))
+            policy=policy_document(
+                client_statements(
+                    account,
+                    names,
+                    video_bucket_arn=buckets.video.arn,
+                    tracks_bucket_arn=buckets.tracks.arn,
+                    fleet_size=config.fleet_size,
+                )
+            ),
+        )
         if config.cloudformation_lookup:
-            DeepseaAiLookup(self, "lookup", LookupProps(
-                stack_name=names.lookup_stack, family=names.lookup_family, role_name=names.lookup_role,
-                container_image=config.container_image,
-                environment=contract_environment(config.stack_name, config.region, contract)), account)
+            DeepseaAiLookup(
+                self,
+                "lookup",
+                LookupProps(
+                    stack_name=names.lookup_stack,
+                    family=names.lookup_family,
+                    role_name=names.lookup_role,
+                    container_image=config.container_image,
+                    environment=contract_environment(config.stack_name, config.region, contract),
+                ),
+                account,
+            )
 
         values = {
-            "stack_name": config.stack_name, "region": config.region,
-            "video_queue_name": queues.video.name, "video_queue_url": queues.video.url,
+            "stack_name": config.stack_name,
+            "region": config.region,
+            "video_queue_name": queues.video.name,
+            "video_queue_url": queues.video.url,
             "video_queue_arn": queues.video.arn,
-            "track_queue_name": queues.track.name, "track_queue_url": queues.track.url,
+            "track_queue_name": queues.track.name,
+            "track_queue_url": queues.track.url,
             "track_queue_arn": queues.track.arn,
-            "dead_queue_name": queues.dead.name, "dead_queue_url": queues.dead.url, "dead_queue_arn": queues.dead.arn,
-            "video_bucket": buckets.video.name, "tracks_bucket": buckets.tracks.name,
-            "cluster_name": service.cluster.name, "service_name": service.service.name,
+            "dead_queue_name": queues.dead.name,
+            "dead_queue_url": queues.dead.url,
+            "dead_queue_arn": queues.dead.arn,
+            "video_bucket": buckets.video.name,
+            "tracks_bucket": buckets.tracks.name,
+            "cluster_name": service.cluster.name,
+            "service_name": service.service.name,
             "task_definition_family": service.task_definition.family,
             "task_definition_arn": service.task_definition.arn,
             "autoscaling_group_name": fleet.group.name,
             "capacity_provider_name": "",
             "log_group_name": service.log_group.name,
             "alerts_topic_arn": backstop.topic.arn,
-            "fleet_size": config.fleet_size, "tasks_per_instance": design.tasks_per_instance,
-            "service_names": ",".join(service_names), "client_policy_arn": client_policy.arn,
+            "fleet_size": config.fleet_size,
+            "tasks_per_instance": design.tasks_per_instance,
+            "service_names": ",".join(service_names),
+            "client_policy_arn": client_policy.arn,
         }
         for name, description in OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=values[name], description=description)
@@ -169,9 +278,18 @@ class VideoProcessingStack(TerraformStack):
     def _agent_settings(config: ModelConfig, design: ScalingDesign) -> AgentSettings:
         names = config.names
         return AgentSettings(
-            region=config.region, stack_name=config.stack_name, cluster_name=names.cluster, asg_name=names.asg,
-            queue_name=names.video_queue, topic_name=names.alerts_topic, task_families=(config.task_definition,),
-            image=config.container_image, ecr_registry=ecr_registry_of(config.container_image),
-            poll_seconds=design.agent_poll_seconds, idle_seconds=design.scale_in_idle_seconds,
-            crash_loop_exits=design.crash_loop_exits, crash_window_seconds=design.crash_window_seconds,
-            lifecycle_hook_name=names.warm_pool_hook if design.warm_pool_size else None)
+            region=config.region,
+            stack_name=config.stack_name,
+            cluster_name=names.cluster,
+            asg_name=names.asg,
+            queue_name=names.video_queue,
+            topic_name=names.alerts_topic,
+            task_families=(config.task_definition,),
+            image=config.container_image,
+            ecr_registry=ecr_registry_of(config.container_image),
+            poll_seconds=design.agent_poll_seconds,
+            idle_seconds=design.scale_in_idle_seconds,
+            crash_loop_exits=design.crash_loop_exits,
+            crash_window_seconds=design.crash_window_seconds,
+            lifecycle_hook_name=names.warm_pool_hook if design.warm_pool_size else None,
+        )

@@ -15,18 +15,20 @@
 State is never in a temporary folder nor in the synth folder: deleting `.synth` or `terraform/` loses
 nothing, deleting `state/` loses track of what was deployed.
 """
+
 from __future__ import annotations
 
 import errno
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from .fileio import atomic_write, atomic_write_json
 
@@ -96,7 +98,7 @@ class StackDir:
         """Generated Terraform CLI configuration (provider mirror); Terraform ignores non-.tf files."""
         return self.terraform_dir / "provider-mirror.tfrc"
 
-    def plan_files(self, kind: str) -> "PlanFiles":
+    def plan_files(self, kind: str) -> PlanFiles:
         """kind 'review' (the `plan` command) or 'deploy' (the plan a deploy applied)."""
         return PlanFiles(self.plans_dir, kind)
 
@@ -110,12 +112,14 @@ class StackDir:
         if current and current.get("stack_name") != stack_name:
             raise StackDirMismatch(
                 f"{self.root} holds stack {current.get('stack_name')!r}, not {stack_name!r} "
-                f"(use one STACK_DIR per model, e.g. stacks/{stack_name})")
+                f"(use one STACK_DIR per model, e.g. stacks/{stack_name})"
+            )
         if current != {"stack_name": stack_name, "workspace": stack_name, "backend": backend}:
-            atomic_write_json(self.identity_file, {"stack_name": stack_name, "workspace": stack_name,
-                                                   "backend": backend})
+            atomic_write_json(
+                self.identity_file, {"stack_name": stack_name, "workspace": stack_name, "backend": backend}
+            )
 
-    def identity(self) -> Optional[dict]:
+    def identity(self) -> dict | None:
         try:
             return json.loads(self.identity_file.read_text())
         except FileNotFoundError:
@@ -129,8 +133,13 @@ class StackDir:
         import jinja2
 
         template = resources.files("ecs_autoscale").joinpath(README_TEMPLATE).read_text()
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
-                                 trim_blocks=True, lstrip_blocks=True)
+        env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         text = env.from_string(template).render(stack_dir=self.root, **context)
         atomic_write(self.readme_file, text.encode())
 
@@ -148,7 +157,7 @@ class StackDir:
         if new:
             atomic_write_json(self.kept_file, {"kept": known + new})
 
-    def append_log(self, name: str) -> "RunLog":
+    def append_log(self, name: str) -> RunLog:
         return RunLog(self.log_file(name))
 
     # ---- lock -----------------------------------------------------------------------------------
@@ -169,8 +178,9 @@ class StackDir:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
                 holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
-                raise StackDirBusy(f"{self.root} is in use by {holder}; wait for it to finish "
-                                   "(nothing was changed)") from None
+                raise StackDirBusy(
+                    f"{self.root} is in use by {holder}; wait for it to finish (nothing was changed)"
+                ) from None
             try:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"`ecs-autoscale {command}` (pid {os.getpid()}, since {_now()})\n".encode(), 0)
@@ -226,7 +236,7 @@ class RunLog:
     def close(self) -> None:
         self._handle.close()
 
-    def __enter__(self) -> "RunLog":
+    def __enter__(self) -> RunLog:
         return self
 
     def __exit__(self, *exc: object) -> None:

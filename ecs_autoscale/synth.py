@@ -5,18 +5,17 @@ source (code and templates) and the cdktf / provider-bindings versions. An uncha
 re-synthesized (and cdktf/jsii are never loaded); a changed one always is. N models share one cdktf
 App, so start-up is paid once.
 """
+
 from __future__ import annotations
 
 import functools
 import hashlib
 import importlib.util
 import json
-import os
-import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .config import ModelConfig
 from .fileio import atomic_write
@@ -70,15 +69,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tooling_fingerprint() -> str:
     """Computed once per process (tests that change what it hashes call `.cache_clear()`)."""
     return json.dumps({"source": _source_fingerprint(), **_versions()}, sort_keys=True)
 
 
 def cache_key(config: ModelConfig) -> str:
-    payload = json.dumps({"config": config.model_dump(mode="json"), "tooling": _tooling_fingerprint()},
-                         sort_keys=True)
+    payload = json.dumps({"config": config.model_dump(mode="json"), "tooling": _tooling_fingerprint()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -109,6 +107,8 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
         # Deferred: loading cdktf and jsii is the slow part. aws_bindings first: it starts the jsii kernel
         # with its lazy provider index, which only works before cdktf starts the kernel.
         from . import aws_bindings  # noqa: F401
+
+        # isort: split
         from cdktf import App
 
         from .stack import VideoProcessingStack

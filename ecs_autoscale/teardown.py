@@ -14,12 +14,14 @@ Order matters:
 4. Keep the results bucket by removing it from the state (AWS keeps it, Terraform forgets it) unless
    the user asked, loudly, to delete results too; then `terraform destroy`.
 """
+
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from .aws_target import AwsTarget
 from .client.control import unprotect_instances
@@ -76,12 +78,12 @@ class DestroyPlan:
     """The results bucket and its settings: taken out of the state, kept in AWS."""
     results_managed: bool
     """The state manages a results bucket (False once an earlier destroy kept it)."""
-    tracks_bucket: Optional[str]
+    tracks_bucket: str | None
     results: int
     results_more: bool
-    video_bucket: Optional[str]
+    video_bucket: str | None
     queued_videos: int
-    first_upload: Optional[str]
+    first_upload: str | None
     options: DestroyOptions
     outputs: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -89,24 +91,32 @@ class DestroyPlan:
     def deletes_results(self) -> bool:
         return self.options.delete_results and self.results_managed and bool(self.tracks_bucket)
 
-    def refusal(self) -> Optional[str]:
+    def refusal(self) -> str | None:
         """One line when the user's data stops the destroy, None when it may go on."""
         if self.queued_videos and not self.options.discard_queued_videos:
-            return (f"{self.queued_videos} video(s) are queued or in progress in {self.video_queue}; wait for them "
-                    "(`ecs-autoscale status`), or pass --discard-queued-videos")
+            return (
+                f"{self.queued_videos} video(s) are queued or in progress in {self.video_queue}; wait for them "
+                "(`ecs-autoscale status`), or pass --discard-queued-videos"
+            )
         if self.first_upload and not self.options.delete_uploaded_videos:
-            return (f"the video bucket {self.video_bucket} still holds uploaded videos (e.g. {self.first_upload}); "
-                    "download what you need, then pass --delete-uploaded-videos")
+            return (
+                f"the video bucket {self.video_bucket} still holds uploaded videos (e.g. {self.first_upload}); "
+                "download what you need, then pass --delete-uploaded-videos"
+            )
         return None
 
     def summary(self, region: str) -> list[str]:
         """The lines shown before the confirmation."""
         count = f"{self.results}{'+' if self.results_more else ''}"
-        lines = [f"Destroy {self.stack_name} ({region}): removes {len(self.removing)} resources, after bringing "
-                 "its GPU instances to zero."]
+        lines = [
+            f"Destroy {self.stack_name} ({region}): removes {len(self.removing)} resources, after bringing "
+            "its GPU instances to zero."
+        ]
         if self.keep:
-            lines.append(f"  keeps the results bucket {self.tracks_bucket} ({count} object(s)) and its "
-                         f"{len(self.keep) - 1} settings; they leave Terraform's state, AWS keeps them")
+            lines.append(
+                f"  keeps the results bucket {self.tracks_bucket} ({count} object(s)) and its "
+                f"{len(self.keep) - 1} settings; they leave Terraform's state, AWS keeps them"
+            )
         elif self.results_managed:
             lines.append(f"  ! DELETES the results bucket {self.tracks_bucket} and its {count} result(s), all versions")
         if self.queued_videos:
@@ -114,8 +124,9 @@ class DestroyPlan:
         return lines
 
 
-def plan_destroy(teardown: "StackTeardown", managed: list[str], results_addresses: list[str],
-                 options: DestroyOptions) -> DestroyPlan:
+def plan_destroy(
+    teardown: StackTeardown, managed: list[str], results_addresses: list[str], options: DestroyOptions
+) -> DestroyPlan:
     """Decide what `destroy` does; reads AWS (queue depth, buckets) but changes nothing."""
     results = [a for a in results_addresses if a in managed]
     keep = () if options.delete_results else tuple(results)
@@ -123,11 +134,20 @@ def plan_destroy(teardown: "StackTeardown", managed: list[str], results_addresse
     tracks, videos = outputs.get("tracks_bucket"), outputs.get("video_bucket")
     count, more = teardown.count_objects(tracks)
     return DestroyPlan(
-        stack_name=teardown.config.stack_name, video_queue=teardown.config.names.video_queue,
-        removing=tuple(a for a in managed if a not in keep), keep=keep, results_managed=bool(results),
-        tracks_bucket=tracks, results=count, results_more=more, video_bucket=videos,
-        queued_videos=teardown.videos_in_queue(), first_upload=teardown.first_object(videos), options=options,
-        outputs=outputs)
+        stack_name=teardown.config.stack_name,
+        video_queue=teardown.config.names.video_queue,
+        removing=tuple(a for a in managed if a not in keep),
+        keep=keep,
+        results_managed=bool(results),
+        tracks_bucket=tracks,
+        results=count,
+        results_more=more,
+        video_bucket=videos,
+        queued_videos=teardown.videos_in_queue(),
+        first_upload=teardown.first_object(videos),
+        options=options,
+        outputs=outputs,
+    )
 
 
 # ---- AWS, outside Terraform ---------------------------------------------------------------------------
@@ -150,14 +170,19 @@ class StackTeardown:
         try:
             if not url:
                 url = sqs.get_queue_url(QueueName=self.config.names.video_queue)["QueueUrl"]
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
         except sqs.exceptions.QueueDoesNotExist:
             return 0
         return sum(int(value) for value in attributes.values())
 
-    def first_object(self, bucket: Optional[str]) -> Optional[str]:
+    def first_object(self, bucket: str | None) -> str | None:
         """Key of one object in `bucket` (None when empty or gone)."""
         if not bucket:
             return None
@@ -169,7 +194,7 @@ class StackTeardown:
         contents = listing.get("Contents", [])
         return contents[0]["Key"] if contents else None
 
-    def count_objects(self, bucket: Optional[str], limit: int = 10_000) -> tuple[int, bool]:
+    def count_objects(self, bucket: str | None, limit: int = 10_000) -> tuple[int, bool]:
         """(objects counted, more exist) up to `limit`."""
         if not bucket:
             return 0, False
@@ -215,7 +240,8 @@ class StackTeardown:
                 raise TeardownTimeout(
                     f"{len(left)} instance(s) still in {name} after {int(waited)}s ({states}); nothing was "
                     "removed and the group stays at 0: check them in the EC2 console (a lifecycle hook? an "
-                    "instance stuck shutting down?), then run destroy again (--instance-wait-seconds to wait longer)")
+                    "instance stuck shutting down?), then run destroy again (--instance-wait-seconds to wait longer)"
+                )
             if states != shown:
                 self.echo(f"  waiting for {len(left)} instance(s) of {name} to terminate: {states} [{int(waited)}s]")
                 shown = states
@@ -226,16 +252,21 @@ class StackTeardown:
         ecs = self._client("ecs")
         cluster = self.config.names.cluster
         try:
-            arns = [arn for page in ecs.get_paginator("list_container_instances").paginate(cluster=cluster)
-                    for arn in page.get("containerInstanceArns", [])]
+            arns = [
+                arn
+                for page in ecs.get_paginator("list_container_instances").paginate(cluster=cluster)
+                for arn in page.get("containerInstanceArns", [])
+            ]
         except ecs.exceptions.ClusterNotFoundException:
             return 0
         for arn in arns:
             # force: a container instance whose EC2 instance is gone cannot drain its tasks any more.
             ecs.deregister_container_instance(cluster=cluster, containerInstance=arn, force=True)
         if arns:
-            self.echo(f"Deregistered {len(arns)} container instance(s) left in cluster {cluster} (instances "
-                      "terminated while their ECS agent was disconnected).")
+            self.echo(
+                f"Deregistered {len(arns)} container instance(s) left in cluster {cluster} (instances "
+                "terminated while their ECS agent was disconnected)."
+            )
         return len(arns)
 
     # ---- deleting results (only when asked) -----------------------------------------------------
@@ -245,17 +276,19 @@ class StackTeardown:
         deleted = 0
         try:
             for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-                batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                         for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+                batch = [
+                    {"Key": v["Key"], "VersionId": v["VersionId"]}
+                    for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                ]
                 for start in range(0, len(batch), 1000):
-                    s3.delete_objects(Bucket=bucket, Delete={"Objects": batch[start:start + 1000], "Quiet": True})
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": batch[start : start + 1000], "Quiet": True})
                 deleted += len(batch)
         except s3.exceptions.NoSuchBucket:
             return 0
         return deleted
 
 
-def _describe_instances(instances) -> str:
+def _describe_instances(instances: Any) -> str:
     """'2 Terminating, 1 InService (i-0abc, i-0def, ...)'"""
     counts: dict[str, int] = {}
     for i in instances:

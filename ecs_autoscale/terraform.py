@@ -6,6 +6,7 @@ non-zero exit becomes `TerraformFailed`. Terraform runs in its own session so a 
 reaches it exactly once, forwarded by us: one interrupt is Terraform's graceful stop that saves the
 state, a second one would be its "exit immediately, data loss may occur".
 """
+
 from __future__ import annotations
 
 import json
@@ -17,10 +18,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, TextIO
+from typing import Any, TextIO
 
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
 MIRROR_ENV = "ECS_AUTOSCALE_PROVIDER_MIRROR"
@@ -62,7 +64,7 @@ def provider_mirror_config(mirror: Path) -> str:
     )
 
 
-def check_provider_mirror(mirror: Path) -> Optional[str]:
+def check_provider_mirror(mirror: Path) -> str | None:
     """None when `mirror` has the layout `terraform providers mirror` writes, else what is wrong."""
     if not mirror.is_dir():
         return f"{mirror} is not a folder"
@@ -100,11 +102,16 @@ class PlanSummary:
         return f"{c['add']} to add, {c['change']} to change, {c['destroy']} to destroy"
 
 
-ACTION_SYMBOLS = {("create",): "+", ("update",): "~", ("delete",): "-", ("delete", "create"): "-/+",
-                  ("create", "delete"): "+/-"}
+ACTION_SYMBOLS = {
+    ("create",): "+",
+    ("update",): "~",
+    ("delete",): "-",
+    ("delete", "create"): "-/+",
+    ("create", "delete"): "+/-",
+}
 
 
-def summarize_plan(plan_json: dict) -> PlanSummary:
+def summarize_plan(plan_json: dict[str, Any]) -> PlanSummary:
     changes = []
     for change in plan_json.get("resource_changes", []):
         if change.get("mode") == "data":
@@ -117,10 +124,14 @@ def summarize_plan(plan_json: dict) -> PlanSummary:
 
 
 # Lines of Terraform's human-readable apply/destroy stream (stable since 0.12).
-_STILL = re.compile(r"^(?P<addr>\S+): Still (?P<verb>creating|modifying|destroying|reading)\.\.\. "
-                    r"\[(?:.*, )?(?P<elapsed>[\dhms.]+) elapsed\]")
-_DONE = re.compile(r"^(?P<addr>\S+): (?P<what>Creation|Modifications|Destruction|Read) complete after "
-                   r"(?P<elapsed>[\dhms.]+)")
+_STILL = re.compile(
+    r"^(?P<addr>\S+): Still (?P<verb>creating|modifying|destroying|reading)\.\.\. "
+    r"\[(?:.*, )?(?P<elapsed>[\dhms.]+) elapsed\]"
+)
+_DONE = re.compile(
+    r"^(?P<addr>\S+): (?P<what>Creation|Modifications|Destruction|Read) complete after "
+    r"(?P<elapsed>[\dhms.]+)"
+)
 # A few commands (state rm, workspace) have no -no-color; their colour codes are removed.
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PAST = {"Creation": "created", "Modifications": "modified", "Destruction": "destroyed", "Read": "read"}
@@ -129,7 +140,7 @@ _PAST = {"Creation": "created", "Modifications": "modified", "Destruction": "des
 class ApplyProgress:
     """Turns Terraform's apply/destroy stream into short lines: what is being created, for how long."""
 
-    def __init__(self, echo: Echo, total: Optional[int] = None) -> None:
+    def __init__(self, echo: Echo, total: int | None = None) -> None:
         self.echo, self.total, self.done = echo, total, 0
 
     def __call__(self, line: str) -> None:
@@ -164,8 +175,10 @@ class Terraform:
     def __post_init__(self) -> None:
         found = shutil.which(self.executable)
         if not found:
-            raise TerraformMissing(f"`{self.executable}` is not on PATH; install Terraform >= 1.6 "
-                                   "(https://developer.hashicorp.com/terraform/install)")
+            raise TerraformMissing(
+                f"`{self.executable}` is not on PATH; install Terraform >= 1.6 "
+                "(https://developer.hashicorp.com/terraform/install)"
+            )
         self.executable = found
 
     # ---- commands -------------------------------------------------------------------------------
@@ -182,7 +195,7 @@ class Terraform:
         listed = self.run(["workspace", "list"], capture=True).stdout
         return name in {line.strip(" *") for line in listed.splitlines()}
 
-    def plan(self, planfile: Path, *, destroy: bool = False, log: Optional[Callable[[str], None]] = None) -> bool:
+    def plan(self, planfile: Path, *, destroy: bool = False, log: Callable[[str], None] | None = None) -> bool:
         """Write a saved plan; True when it changes anything (resources or outputs)."""
         args = ["plan", "-input=false", "-no-color", "-lock-timeout=0s", "-detailed-exitcode", f"-out={planfile}"]
         if destroy:
@@ -190,21 +203,24 @@ class Terraform:
         code = self.run(args, log=log, ok_codes=(PLAN_NO_CHANGES, PLAN_HAS_CHANGES)).returncode
         return code == PLAN_HAS_CHANGES
 
-    def show_plan_json(self, planfile: Path) -> dict:
-        return json.loads(self.run(["show", "-json", str(planfile)], capture=True).stdout)
+    def show_plan_json(self, planfile: Path) -> dict[str, Any]:
+        plan: dict[str, Any] = json.loads(self.run(["show", "-json", str(planfile)], capture=True).stdout)
+        return plan
 
-    def apply_plan(self, planfile: Path, *, progress: Optional[Callable[[str], None]] = None,
-                   log: Optional[Callable[[str], None]] = None) -> None:
+    def apply_plan(
+        self, planfile: Path, *, progress: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None
+    ) -> None:
         """Apply exactly a saved plan (Terraform refuses a stale one)."""
-        self.run(["apply", "-input=false", "-no-color", "-lock-timeout=0s", str(planfile)], log=log,
-                 progress=progress)
+        self.run(["apply", "-input=false", "-no-color", "-lock-timeout=0s", str(planfile)], log=log, progress=progress)
 
-    def destroy(self, *, progress: Optional[Callable[[str], None]] = None,
-                log: Optional[Callable[[str], None]] = None) -> None:
-        self.run(["destroy", "-input=false", "-no-color", "-lock-timeout=0s", "-auto-approve"], log=log,
-                 progress=progress)
+    def destroy(
+        self, *, progress: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None
+    ) -> None:
+        self.run(
+            ["destroy", "-input=false", "-no-color", "-lock-timeout=0s", "-auto-approve"], log=log, progress=progress
+        )
 
-    def outputs(self) -> dict:
+    def outputs(self) -> dict[str, Any]:
         """Stack outputs as a flat name -> value mapping."""
         raw = json.loads(self.run(["output", "-json"], capture=True).stdout or "{}")
         return {name: item["value"] for name, item in raw.items()}
@@ -218,17 +234,24 @@ class Terraform:
             raise TerraformFailed("state list", 1, result.stderr)
         return [line for line in result.stdout.splitlines() if line.strip()]
 
-    def state_rm(self, addresses: list[str], *, backup: Optional[str] = None) -> None:
+    def state_rm(self, addresses: list[str], *, backup: str | None = None) -> None:
         """Forget `addresses` (AWS keeps them). `backup`: where the local backend keeps the prior state
         (Terraform 1.11 ignores workspace_dir for it and fails without this)."""
         if addresses:
-            self.run(["state", "rm", "-lock-timeout=0s", *([f"-backup={backup}"] if backup else []), *addresses],
-                     log=None)
+            self.run(
+                ["state", "rm", "-lock-timeout=0s", *([f"-backup={backup}"] if backup else []), *addresses], log=None
+            )
 
     # ---- process handling -----------------------------------------------------------------------
-    def run(self, args: list[str], *, capture: bool = False, log: Optional[Callable[[str], None]] = None,
-            progress: Optional[Callable[[str], None]] = None, ok_codes: tuple[int, ...] = (0,)
-            ) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        args: list[str],
+        *,
+        capture: bool = False,
+        log: Callable[[str], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+        ok_codes: tuple[int, ...] = (0,),
+    ) -> subprocess.CompletedProcess[str]:
         """Run terraform; stream or capture its output; raise TerraformFailed outside `ok_codes`.
 
         capture=True keeps stdout for the caller (JSON and listings); otherwise each stdout line goes
@@ -237,42 +260,29 @@ class Terraform:
         """
         env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", **self.env}
         command = " ".join(a for a in args[:2] if not a.startswith("-"))
-        stdout_lines: list[str] = []
-        stderr_lines: list[str] = []
-
-        def on_stdout(line: str) -> None:
-            line = _ANSI.sub("", line)
-            if capture:
-                stdout_lines.append(line)
-                return
-            if log:
-                log(line)
-            if self.verbose:
-                self.echo(line.rstrip("\n"))
-            elif progress:
-                progress(line.rstrip("\n"))
-
-        def on_stderr(line: str) -> None:
-            line = _ANSI.sub("", line)
-            stderr_lines.append(line)
-            if log:
-                log(line)
-            if not capture:
-                self.err.write(line)
-                self.err.flush()
-
+        output = _RunOutput(self, capture=capture, log=log, progress=progress)
         with _forward_termination() as interrupted:
-            proc = subprocess.Popen([self.executable, *args], cwd=self.working_dir, env=env, text=True,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True, bufsize=1)
-            pumps = [threading.Thread(target=_pump, args=(proc.stdout, on_stdout), daemon=True),
-                     threading.Thread(target=_pump, args=(proc.stderr, on_stderr), daemon=True)]
+            proc = subprocess.Popen(
+                [self.executable, *args],
+                cwd=self.working_dir,
+                env=env,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                bufsize=1,
+            )
+            pumps = [
+                threading.Thread(target=_pump, args=(proc.stdout, output.on_stdout), daemon=True),
+                threading.Thread(target=_pump, args=(proc.stderr, output.on_stderr), daemon=True),
+            ]
             for pump in pumps:
                 pump.start()
             returncode = _wait_forwarding_interrupts(proc, interrupted, self.echo)
             for pump in pumps:
                 pump.join()
-        stdout, stderr = "".join(stdout_lines), "".join(stderr_lines)
+        stdout, stderr = "".join(output.stdout_lines), "".join(output.stderr_lines)
         if interrupted:
             raise TerraformInterrupted()
         if returncode not in ok_codes:
@@ -287,13 +297,46 @@ class Terraform:
             self.err.flush()
 
 
-def _pump(stream, sink: Callable[[str], None]) -> None:
+@dataclass
+class _RunOutput:
+    """Where one run's output goes: captured for the caller, or to the log, progress and the user."""
+
+    runner: Terraform
+    capture: bool
+    log: Callable[[str], None] | None
+    progress: Callable[[str], None] | None
+    stdout_lines: list[str] = field(default_factory=list)
+    stderr_lines: list[str] = field(default_factory=list)
+
+    def on_stdout(self, line: str) -> None:
+        line = _ANSI.sub("", line)
+        if self.capture:
+            self.stdout_lines.append(line)
+            return
+        if self.log:
+            self.log(line)
+        if self.runner.verbose:
+            self.runner.echo(line.rstrip("\n"))
+        elif self.progress:
+            self.progress(line.rstrip("\n"))
+
+    def on_stderr(self, line: str) -> None:
+        line = _ANSI.sub("", line)
+        self.stderr_lines.append(line)
+        if self.log:
+            self.log(line)
+        if not self.capture:
+            self.runner.err.write(line)
+            self.runner.err.flush()
+
+
+def _pump(stream: Any, sink: Callable[[str], None]) -> None:
     for line in iter(stream.readline, ""):
         sink(line)
     stream.close()
 
 
-def _wait_forwarding_interrupts(proc: subprocess.Popen, interrupted: list, echo: Echo) -> int:
+def _wait_forwarding_interrupts(proc: subprocess.Popen[str], interrupted: list[Any], echo: Echo) -> int:
     while True:
         try:
             return proc.wait()
@@ -302,20 +345,22 @@ def _wait_forwarding_interrupts(proc: subprocess.Popen, interrupted: list, echo:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
                 if len(interrupted) == 1:
-                    echo("Interrupted: Terraform is stopping safely and saving the state; please wait "
-                         "(a second interrupt forces it and may lose track of resources).")
+                    echo(
+                        "Interrupted: Terraform is stopping safely and saving the state; please wait "
+                        "(a second interrupt forces it and may lose track of resources)."
+                    )
 
 
 @contextmanager
-def _forward_termination() -> Iterator[list]:
+def _forward_termination() -> Iterator[list[Any]]:
     """While Terraform runs, SIGTERM/SIGHUP behave like Ctrl-C: forwarded once, then we wait for a
     clean exit. Dying instead would close Terraform's pipes and could kill it mid-write of the state."""
-    interrupted: list = []
+    interrupted: list[Any] = []
     if threading.current_thread() is not threading.main_thread():
         yield interrupted
         return
 
-    def raise_interrupt(signum, frame):
+    def raise_interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}

@@ -4,6 +4,7 @@ PyYAML silently keeps the last of two duplicate keys; a duplicated `FleetSize` m
 wrong value, so duplicates are an error here. Keys are kept exactly as written (`1:` is the key "1",
 not the integer 1), so every key has a line and an unknown key is reported as the user typed it.
 """
+
 from __future__ import annotations
 
 import re
@@ -80,13 +81,18 @@ def _check_keys(node: yaml.Node | None, prefix: str, lines: dict[str, int], walk
         line = key_node.start_mark.line + 1
         if not isinstance(key_node, yaml.ScalarNode):
             kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
-            raise _KeyProblem(line, prefix.rstrip(".") or None, f"a key must be a plain name, found a {kind}",
-                              "write `Name: value`")
+            raise _KeyProblem(
+                line, prefix.rstrip(".") or None, f"a key must be a plain name, found a {kind}", "write `Name: value`"
+            )
         key = key_node.value
         dotted = f"{prefix}{key}"
         if key in seen:
-            raise _KeyProblem(line, dotted, f"duplicate key (first set on line {seen[key]})",
-                              "keep only one; YAML would silently use the last")
+            raise _KeyProblem(
+                line,
+                dotted,
+                f"duplicate key (first set on line {seen[key]})",
+                "keep only one; YAML would silently use the last",
+            )
         seen[key] = line
         lines.setdefault(dotted, line)
         _check_keys(value_node, dotted + ".", lines, walked)
@@ -117,15 +123,18 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], open_nodes: set[int]) 
     return size
 
 
-def _check_size(node: yaml.Node) -> None:
+def _check_size(node: yaml.Node | None) -> None:
     if not isinstance(node, yaml.MappingNode):
         return
     memo: dict[int, int] = {}
     for key_node, value_node in node.value:
         if _expanded_size(value_node, memo, set()) > MAX_EXPANDED_VALUES:
-            raise _KeyProblem(key_node.start_mark.line + 1, getattr(key_node, "value", None),
-                              f"expands to more than {MAX_EXPANDED_VALUES} values through YAML aliases",
-                              "write the values out without anchors and aliases")
+            raise _KeyProblem(
+                key_node.start_mark.line + 1,
+                getattr(key_node, "value", None),
+                f"expands to more than {MAX_EXPANDED_VALUES} values through YAML aliases",
+                "write the values out without anchors and aliases",
+            )
 
 
 _KEY_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<key>[A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]|$)")
@@ -166,21 +175,7 @@ def _syntax_line(exc: yaml.MarkedYAMLError) -> int | None:
 def load_yaml(path: str | Path) -> YamlDocument:
     """Read `path` as a YAML mapping; every failure is a ConfigError with file and line."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(path, None, None, "file not found", "check the path") from None
-    except IsADirectoryError:
-        raise ConfigError(path, None, None, "is a directory, not a model file", "pass the .yaml file") from None
-    except OSError as exc:
-        raise ConfigError(path, None, None, f"cannot read: {exc.strerror}", "check permissions") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        readable = raw.decode("utf-8", errors="replace")
-        raise ConfigError(path, line, _key_near(readable, line), f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                          "save the file as UTF-8") from None
+    text = _read_text(path)
     loader = _Loader(text)
     lines: dict[str, int] = {}
     try:
@@ -193,18 +188,51 @@ def load_yaml(path: str | Path) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         line = _syntax_line(exc)
         problem = " ".join(filter(None, [exc.context, exc.problem]))
-        raise ConfigError(path, line, _key_near(text, line), f"invalid YAML: {problem}",
-                          "fix the YAML syntax") from None
+        raise ConfigError(
+            path, line, _key_near(text, line), f"invalid YAML: {problem}", "fix the YAML syntax"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, None, None, f"invalid YAML: {exc}", "fix the YAML syntax") from None
     except RecursionError:
         raise ConfigError(path, None, None, "invalid YAML: nested too deeply", "fix the YAML syntax") from None
     finally:
         loader.dispose()
+    return YamlDocument(path=path, data=_mapping(path, data, node), lines=lines)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, None, None, "file not found", "check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(path, None, None, "is a directory, not a model file", "pass the .yaml file") from None
+    except OSError as exc:
+        raise ConfigError(path, None, None, f"cannot read: {exc.strerror}", "check permissions") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        readable = raw.decode("utf-8", errors="replace")
+        raise ConfigError(
+            path,
+            line,
+            _key_near(readable, line),
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            "save the file as UTF-8",
+        ) from None
+
+
+def _mapping(path: Path, data: Any, node: Any) -> dict[str, Any]:
     if data is None:
         raise ConfigError(path, None, None, "file is empty", "see examples/megadetector.yaml for the keys")
     if not isinstance(data, dict):
         kind = {"list": "list", "str": "text string"}.get(type(data).__name__, type(data).__name__)
-        raise ConfigError(path, node.start_mark.line + 1, None, f"expected a mapping of keys, found a {kind}",
-                          "write `Key: value` lines, see examples/megadetector.yaml")
-    return YamlDocument(path=path, data=data, lines=lines)
+        raise ConfigError(
+            path,
+            node.start_mark.line + 1,
+            None,
+            f"expected a mapping of keys, found a {kind}",
+            "write `Key: value` lines, see examples/megadetector.yaml",
+        )
+    return data

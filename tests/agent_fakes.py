@@ -8,6 +8,7 @@ fake_docker    a `docker` executable that logs every call (JSON lines), answers 
 agent_script   the agent exactly as the rendered user data carries it.
 run_agent      runs that script as `python3 instance_agent.py --config FILE --cycles N`.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,6 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Optional
 
 ACCOUNT = "123456789012"  # moto's default account
 ROLE = "ecs-autoscale-test-instance-role"
@@ -38,7 +38,7 @@ class FakeInstance:
             server.shutdown()
             server.server_close()
 
-    def __enter__(self) -> "FakeInstance":
+    def __enter__(self) -> FakeInstance:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -74,12 +74,19 @@ class FakeInstance:
             return 401, ""
         answers = {
             "/latest/meta-data/iam/security-credentials/": ROLE,
-            f"/latest/meta-data/iam/security-credentials/{ROLE}": json.dumps({
-                "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAFAKEINSTANCEKEY",
-                "SecretAccessKey": "fake-secret", "Token": "fake-session-token",
-                "Expiration": "2099-01-01T00:00:00Z"}),
-            "/latest/dynamic/instance-identity/document": json.dumps({
-                "instanceId": self.instance_id, "accountId": ACCOUNT, "region": self.region}),
+            f"/latest/meta-data/iam/security-credentials/{ROLE}": json.dumps(
+                {
+                    "Code": "Success",
+                    "Type": "AWS-HMAC",
+                    "AccessKeyId": "ASIAFAKEINSTANCEKEY",
+                    "SecretAccessKey": "fake-secret",
+                    "Token": "fake-session-token",
+                    "Expiration": "2099-01-01T00:00:00Z",
+                }
+            ),
+            "/latest/dynamic/instance-identity/document": json.dumps(
+                {"instanceId": self.instance_id, "accountId": ACCOUNT, "region": self.region}
+            ),
             "/latest/meta-data/autoscaling/target-lifecycle-state": self.lifecycle_state,
             "/latest/meta-data/services/domain": "amazonaws.com",
             "/latest/meta-data/services/partition": "aws",
@@ -96,8 +103,14 @@ class FakeInstance:
 
 def task(arn: str, family: str, status: str, *docker_ids: str) -> dict:
     """A task as ECS agent introspection shows it (v1/tasks)."""
-    return {"Arn": arn, "DesiredStatus": status, "KnownStatus": status, "Family": family, "Version": "1",
-            "Containers": [{"DockerId": i, "DockerName": f"ecs-{family}-{i}", "Name": "worker"} for i in docker_ids]}
+    return {
+        "Arn": arn,
+        "DesiredStatus": status,
+        "KnownStatus": status,
+        "Family": family,
+        "Version": "1",
+        "Containers": [{"DockerId": i, "DockerName": f"ecs-{family}-{i}", "Name": "worker"} for i in docker_ids],
+    }
 
 
 FAKE_DOCKER = """#!{python}
@@ -150,14 +163,24 @@ def agent_script(folder: Path, user_data: str) -> Path:
     return path
 
 
-def run_agent(script: Path, config: dict, docker: FakeDocker, cycles: int, *, timeout: float = 60,
-              extra_env: Optional[dict] = None) -> subprocess.CompletedProcess:
+def run_agent(
+    script: Path, config: dict, docker: FakeDocker, cycles: int, *, timeout: float = 60, extra_env: dict | None = None
+) -> subprocess.CompletedProcess:
     config_file = script.with_name("agent.json")
     config_file.write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(docker.env, PATH=f"{docker.bin}{os.pathsep}{env.get('PATH', '')}",
-               NO_PROXY="127.0.0.1,localhost", **(extra_env or {}))
-    proc = subprocess.run([sys.executable, str(script), "--config", str(config_file), "--cycles", str(cycles)],
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    env.update(
+        docker.env,
+        PATH=f"{docker.bin}{os.pathsep}{env.get('PATH', '')}",
+        NO_PROXY="127.0.0.1,localhost",
+        **(extra_env or {}),
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), "--config", str(config_file), "--cycles", str(cycles)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc

@@ -20,17 +20,17 @@ ecs_cli             (session) `ecs_cli(*args, env=None, check=True, timeout=900)
                     with the command, exit code, stdout and stderr when the exit code is not 0.
 aws_client          (session) `aws_client(service, region="us-west-2")`: a boto3 client on the emulator.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional
 
 import pytest
-
 from helpers import CLOSED_PORT_PROXY, provider_mirror
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
@@ -100,37 +100,57 @@ def provider_mirror_dir() -> Path:
     return provider_mirror()
 
 
-def hermetic_env(extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+def hermetic_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without anything that could reach a real AWS account or the network."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "TF_", "ECS_AUTOSCALE_"))
-           and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
-    env.update({
-        "HTTP_PROXY": CLOSED_PORT_PROXY, "HTTPS_PROXY": CLOSED_PORT_PROXY, "NO_PROXY": "127.0.0.1,localhost",
-        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "CHECKPOINT_DISABLE": "1",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "TF_", "ECS_AUTOSCALE_"))
+        and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
+    }
+    env.update(
+        {
+            "HTTP_PROXY": CLOSED_PORT_PROXY,
+            "HTTPS_PROXY": CLOSED_PORT_PROXY,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "CHECKPOINT_DISABLE": "1",
+        }
+    )
     env.update(extra or {})
     return env
 
 
 @pytest.fixture(scope="session")
 def cli_env(emulator: str, provider_mirror_dir: Path) -> dict[str, str]:
-    return hermetic_env({"ECS_AUTOSCALE_ENDPOINT_URL": emulator,
-                         "ECS_AUTOSCALE_PROVIDER_MIRROR": str(provider_mirror_dir)})
+    return hermetic_env(
+        {"ECS_AUTOSCALE_ENDPOINT_URL": emulator, "ECS_AUTOSCALE_PROVIDER_MIRROR": str(provider_mirror_dir)}
+    )
 
 
 @pytest.fixture(scope="session")
 def ecs_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess]:
-    def run(*args: object, env: Optional[Mapping[str, str]] = None, check: bool = True,
-            timeout: float = 900) -> subprocess.CompletedProcess:
+    def run(
+        *args: object, env: Mapping[str, str] | None = None, check: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess:
         command = [str(CLI), *map(str, args)]
-        proc = subprocess.run(command, env={**cli_env, **(env or {})}, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=timeout)
+        proc = subprocess.run(
+            command,
+            env={**cli_env, **(env or {})},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
-            pytest.fail(f"`ecs-autoscale {' '.join(command[1:])}` exited {proc.returncode}\n"
-                        f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}",
-                        pytrace=False)
+            pytest.fail(
+                f"`ecs-autoscale {' '.join(command[1:])}` exited {proc.returncode}\n"
+                f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}",
+                pytrace=False,
+            )
         return proc
+
     return run
 
 
@@ -142,4 +162,5 @@ def aws_client(emulator: str) -> Callable[..., object]:
 
     def client(service: str, region: str = "us-west-2"):
         return target.client(service, region)
+
     return client

@@ -19,6 +19,7 @@ Terraform (real binary, provider ONLY from the filesystem mirror, never the netw
 
 Every synthesis costs seconds: call these from module-scoped fixtures, not per test.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import pytest
 
@@ -107,8 +108,8 @@ def only_resource(doc: Mapping, type_: str) -> dict:
 
 def hcl_call_argument(expr: str, fn: str) -> str:
     """The decoded string literal in `${fn("...")}` (how cdktf renders e.g. Fn.base64encode(text))."""
-    match = re.fullmatch(r'\$\{' + re.escape(fn) + r'\("((?:[^"\\]|\\.)*)"\)\}', expr, re.S)
-    assert match, f"not a ${{{fn}(\"...\")}} expression: {expr[:120]!r}"
+    match = re.fullmatch(r"\$\{" + re.escape(fn) + r'\("((?:[^"\\]|\\.)*)"\)\}', expr, re.S)
+    assert match, f'not a ${{{fn}("...")}} expression: {expr[:120]!r}'
     # HCL string escapes (\n \" \\ \t \uNNNN) are a subset of JSON's; `$${`/`%%{` escape templates.
     return json.loads(f'"{match[1]}"').replace("$${", "${").replace("%%{", "%{")
 
@@ -135,9 +136,11 @@ def provider_mirror() -> Path:
     mirror = Path(os.environ.get("ECS_AUTOSCALE_PROVIDER_MIRROR") or DEFAULT_PROVIDER_MIRROR)
     wanted = mirror / MIRRORED_PROVIDER / MIRRORED_VERSION
     if not wanted.is_dir():
-        pytest.fail(f"provider mirror {mirror} lacks {MIRRORED_PROVIDER} {MIRRORED_VERSION} ({wanted} missing): "
-                    "set ECS_AUTOSCALE_PROVIDER_MIRROR to a folder made by `terraform providers mirror`",
-                    pytrace=False)
+        pytest.fail(
+            f"provider mirror {mirror} lacks {MIRRORED_PROVIDER} {MIRRORED_VERSION} ({wanted} missing): "
+            "set ECS_AUTOSCALE_PROVIDER_MIRROR to a folder made by `terraform providers mirror`",
+            pytrace=False,
+        )
     return mirror
 
 
@@ -155,24 +158,39 @@ def terraform_env(folder: Path, extra: Mapping[str, str] | None = None) -> dict[
         f'  direct {{\n    exclude = ["{MIRRORED_PROVIDER}"]\n  }}\n'
         "}\n"
     )
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "TF_")) and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
-    env.update({
-        "TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1",
-        "HTTP_PROXY": CLOSED_PORT_PROXY, "HTTPS_PROXY": CLOSED_PORT_PROXY, "NO_PROXY": "127.0.0.1,localhost",
-        # No credentials or profile of the machine: a run that would need real AWS fails instead.
-        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "TF_")) and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
+    }
+    env.update(
+        {
+            "TF_CLI_CONFIG_FILE": str(rc),
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+            "HTTP_PROXY": CLOSED_PORT_PROXY,
+            "HTTPS_PROXY": CLOSED_PORT_PROXY,
+            "NO_PROXY": "127.0.0.1,localhost",
+            # No credentials or profile of the machine: a run that would need real AWS fails instead.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
     env.update(extra or {})
     return env
 
 
-def terraform(args: Iterable[str], cwd: Path, env: Mapping[str, str],
-              ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+def terraform(
+    args: Iterable[str], cwd: Path, env: Mapping[str, str], ok_codes: tuple[int, ...] = (0,)
+) -> subprocess.CompletedProcess:
     """Run terraform; a failure fails the test with the command and terraform's own diagnostics."""
     cmd = [terraform_binary(), *args]
     proc = subprocess.run(cmd, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=900)
     if proc.returncode not in ok_codes:
-        pytest.fail(f"`{' '.join(cmd[1:])}` in {cwd} exited {proc.returncode}\n"
-                    f"--- stderr ---\n{proc.stderr[-6000:]}\n--- stdout ---\n{proc.stdout[-6000:]}", pytrace=False)
+        pytest.fail(
+            f"`{' '.join(cmd[1:])}` in {cwd} exited {proc.returncode}\n"
+            f"--- stderr ---\n{proc.stderr[-6000:]}\n--- stdout ---\n{proc.stdout[-6000:]}",
+            pytrace=False,
+        )
     return proc

@@ -5,6 +5,7 @@
 - No jsii/Node banner reaches the user, even when the parent environment does not silence it.
 - The Node-side preload keeps the provider's real `lib/index.js` complete but lazy.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,9 +19,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from helpers import EXAMPLES, REPO, SEED
 
 from ecs_autoscale.synth import STACK_FILE, _source_fingerprint
-from helpers import EXAMPLES, REPO, SEED
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 SPOT = EXAMPLES / "fathomnet-spot.yaml"
@@ -49,8 +50,14 @@ sys.exit(code)
 
 def probe_cli(tmp_path: Path, *args: object, env: dict | None = None) -> tuple[subprocess.CompletedProcess, dict]:
     report = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(report), *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(report), *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert report.exists(), proc.stderr
     return proc, json.loads(report.read_text())
 
@@ -110,15 +117,25 @@ def _command_built(args: tuple[str, ...]) -> bool:
     return (REPO / "ecs_autoscale" / "cli" / f"{module}.py").exists()
 
 
-@pytest.mark.parametrize("args", [("--help",), ("validate", str(SEED)), ("validate", "--list-instance-types"),
-                                  ("doctor", "--help"), ("status", "--help"), ("outputs", "--help")],
-                         ids=lambda a: " ".join(a).replace(str(SEED), "SEED"))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("validate", str(SEED)),
+        ("validate", "--list-instance-types"),
+        ("doctor", "--help"),
+        ("status", "--help"),
+        ("outputs", "--help"),
+    ],
+    ids=lambda a: " ".join(a).replace(str(SEED), "SEED"),
+)
 def test_commands_without_synthesis_never_load_cdktf_or_jsii(args):
     if not _command_built(args):
         pytest.skip(f"`ecs-autoscale {args[0]}` is not implemented yet (its cli module does not exist)")
     # The console script itself, as users run it, with Python reporting every import.
-    proc = subprocess.run([sys.executable, "-X", "importtime", str(CLI), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(CLI), *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     imported = imported_modules(proc.stderr)
     assert "click" in imported, "importtime output not understood"
@@ -137,13 +154,20 @@ def test_no_jsii_or_node_banner_reaches_the_user(tmp_path):
     assert SILENCER not in env  # the pytest process has it (ecs_autoscale sets it on import); the user may not
 
     if _node_major() <= 20:  # the premise: unsilenced, jsii does print its banner on this Node
-        control = subprocess.run([sys.executable, "-c", "import constructs"], env=env, capture_output=True,
-                                 text=True, timeout=120)
+        control = subprocess.run(
+            [sys.executable, "-c", "import constructs"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert BANNER.search(control.stdout + control.stderr), "jsii no longer prints its banner here"
 
     out = tmp_path / "out"
-    proc = subprocess.run([str(CLI), "synth", str(SEED), "--out", str(out), "--no-cache"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [str(CLI), "synth", str(SEED), "--out", str(out), "--no-cache"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert not BANNER.search(proc.stdout + proc.stderr)
     assert proc.stderr == ""
@@ -161,8 +185,14 @@ def test_node_that_cannot_start_is_one_clear_line_and_writes_nothing(tmp_path, p
         env["NODE_OPTIONS"] = "--no-such-node-flag"
         expected = "ecs-autoscale: Node.js (node) exited while starting cdktf's runtime (its own message is above)"
     out = tmp_path / "out"
-    proc = subprocess.run([str(CLI), "synth", str(SEED), "--no-cache", "--out", str(out)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(CLI), "synth", str(SEED), "--no-cache", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1].startswith(expected), proc.stderr
     assert "Traceback" not in proc.stderr and "Error" not in proc.stderr.splitlines()[-1]
@@ -171,10 +201,12 @@ def test_node_that_cannot_start_is_one_clear_line_and_writes_nothing(tmp_path, p
 
 # --- the Node-side preload ---------------------------------------------------------------------------
 def test_kernel_start_leaves_the_users_node_options_alone():
-    code = ("import os; os.environ['NODE_OPTIONS'] = '--max-old-space-size=3000'\n"
-            "import ecs_autoscale.aws_bindings as b\n"
-            "print(b.lazy_index_active, repr(os.environ['NODE_OPTIONS']))\n"
-            "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue; print(SqsQueue.__name__)")
+    code = (
+        "import os; os.environ['NODE_OPTIONS'] = '--max-old-space-size=3000'\n"
+        "import ecs_autoscale.aws_bindings as b\n"
+        "print(b.lazy_index_active, repr(os.environ['NODE_OPTIONS']))\n"
+        "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue; print(SqsQueue.__name__)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["True '--max-old-space-size=3000'", "SqsQueue"]
@@ -206,17 +238,20 @@ def provider_index(tmp_path_factory) -> Path:
 
 def _node(root: Path, script: str, preload: bool) -> subprocess.CompletedProcess:
     options = ["--require", str(root / "preload.js")] if preload else []
-    return subprocess.run([shutil.which("node") or "node", *options, "-e", script], cwd=root, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [shutil.which("node") or "node", *options, "-e", script], cwd=root, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_preload_makes_the_real_provider_index_lazy_and_complete(provider_index):
-    script = ("const aws = require('@cdktf/provider-aws');"
-              "const names = Object.keys(aws).filter(k => k !== '__esModule');"
-              "const before = globalThis.loaded || 0;"
-              "const Q = aws.sqsQueue.SqsQueue;"
-              "console.log(JSON.stringify({names: names.length, before, after: globalThis.loaded, q: Q.name,"
-              " same: aws.sqsQueue === require('@cdktf/provider-aws/lib/sqs-queue')}));")
+    script = (
+        "const aws = require('@cdktf/provider-aws');"
+        "const names = Object.keys(aws).filter(k => k !== '__esModule');"
+        "const before = globalThis.loaded || 0;"
+        "const Q = aws.sqsQueue.SqsQueue;"
+        "console.log(JSON.stringify({names: names.length, before, after: globalThis.loaded, q: Q.name,"
+        " same: aws.sqsQueue === require('@cdktf/provider-aws/lib/sqs-queue')}));"
+    )
     proc = _node(provider_index, script, preload=True)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -236,17 +271,19 @@ def test_without_the_preload_the_index_loads_every_module(provider_index):
 def test_bindings_skip_pythons_type_checks_and_node_still_rejects_a_wrong_type():
     """The provider module runs without its `if __debug__:` typeguard block, yet a wrong type still
     fails: jsii's Node kernel checks it against the assembly."""
-    code = ("import sys, tempfile\n"
-            "import ecs_autoscale.aws_bindings\n"
-            "from cdktf import App, TerraformStack\n"
-            "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue\n"
-            "print(type(sys.modules['cdktf_cdktf_provider_aws.sqs_queue'].__loader__).__name__)\n"
-            "print(type(sys.modules['cdktf'].__loader__).__name__)\n"
-            "stack = TerraformStack(App(outdir=tempfile.mkdtemp()), 's')\n"
-            "try:\n"
-            "    SqsQueue(stack, 'q', name=5)\n"
-            "except Exception as exc:\n"
-            "    print(type(exc).__name__, 'Value is not a string' in str(exc))\n")
+    code = (
+        "import sys, tempfile\n"
+        "import ecs_autoscale.aws_bindings\n"
+        "from cdktf import App, TerraformStack\n"
+        "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue\n"
+        "print(type(sys.modules['cdktf_cdktf_provider_aws.sqs_queue'].__loader__).__name__)\n"
+        "print(type(sys.modules['cdktf'].__loader__).__name__)\n"
+        "stack = TerraformStack(App(outdir=tempfile.mkdtemp()), 's')\n"
+        "try:\n"
+        "    SqsQueue(stack, 'q', name=5)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, 'Value is not a string' in str(exc))\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     # typeguard would have raised a TypeError in Python; this is jsii's error from Node.
@@ -272,8 +309,9 @@ print(json.dumps(load()))
 
 
 def _load_debugpkg(root: Path, writes: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", LOADER_PROBE, str(root), writes], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADER_PROBE, str(root), writes], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -292,8 +330,13 @@ def test_optimized_loader_caches_like_python_dash_o_and_respects_no_bytecode_wri
     assert cache.exists()
     written = cache.stat().st_mtime_ns
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    check = subprocess.run([sys.executable, "-O", "-c", "import debugpkg; print(debugpkg.CHECKED)"], cwd=tmp_path,
-                           capture_output=True, text=True, env=env)
+    check = subprocess.run(
+        [sys.executable, "-O", "-c", "import debugpkg; print(debugpkg.CHECKED)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert check.stdout.strip() == "False"
     assert cache.stat().st_mtime_ns == written  # python -O found the cache valid: it did not rewrite it
     # A cache now exists: used even where writes are forbidden.

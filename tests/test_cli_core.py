@@ -1,4 +1,5 @@
 """`ecs-autoscale validate` and `ecs-autoscale synth`, run as users run them (the console script)."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import EXAMPLES, SEED, seed_text, write_model
 
 from ecs_autoscale.synth import _source_fingerprint
-from helpers import EXAMPLES, SEED, seed_text, write_model
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 SPOT = EXAMPLES / "fathomnet-spot.yaml"
@@ -127,8 +128,10 @@ def test_two_files_with_the_same_stack_name_fail_before_writing(tmp_path):
     out = tmp_path / "out"
     [line] = assert_one_line_failure(run("synth", first, second, "--out", out))
     stack_name_line = 1 + seed_text().splitlines().index("StackName: Megadetector")
-    assert line == (f"{second}:{stack_name_line}: StackName: 'Megadetector' is already the StackName of {first} "
-                    "(give each model file its own StackName)")
+    assert line == (
+        f"{second}:{stack_name_line}: StackName: 'Megadetector' is already the StackName of {first} "
+        "(give each model file its own StackName)"
+    )
     assert not out.exists()
 
 

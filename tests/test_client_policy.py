@@ -8,22 +8,24 @@
   authorizes on the ecs:cluster condition key, which the statement then sets.
 - The document fits IAM's 6,144-character limit for a managed policy.
 """
+
 from __future__ import annotations
 
 import ast
 import json
 import re
-from pathlib import Path
 
 import pytest
-
 from helpers import REPO
 
 CLIENT = REPO / "ecs_autoscale" / "client"
 SERVICES = ("autoscaling", "cloudwatch", "ecs", "s3", "sqs", "sts")
 # Operations whose IAM action has another name (S3 and SQS user guides, "actions for ... operations").
-ACTION_OF = {"s3:HeadObject": ["s3:GetObject"], "s3:ListObjectsV2": ["s3:ListBucket"],
-             "sqs:ChangeMessageVisibilityBatch": ["sqs:ChangeMessageVisibility"]}
+ACTION_OF = {
+    "s3:HeadObject": ["s3:GetObject"],
+    "s3:ListObjectsV2": ["s3:ListBucket"],
+    "sqs:ChangeMessageVisibilityBatch": ["sqs:ChangeMessageVisibility"],
+}
 # boto3's managed transfers: multipart uploads (aborted on failure) and ranged downloads.
 TRANSFERS = {"upload_file": ["s3:PutObject", "s3:AbortMultipartUpload"], "download_file": ["s3:GetObject"]}
 # Called only by --stack-name's fallback search for a stack whose cluster is not named StackName, which
@@ -43,9 +45,13 @@ def statements():
     from ecs_autoscale.infra.client_policy import client_statements
     from ecs_autoscale.naming import StackNames
 
-    return client_statements(FakeAccount(), StackNames("Megadetector"),
-                             video_bucket_arn="arn:aws:s3:::megadetector-video-1",
-                             tracks_bucket_arn="arn:aws:s3:::megadetector-tracks-1", fleet_size=4)
+    return client_statements(
+        FakeAccount(),
+        StackNames("Megadetector"),
+        video_bucket_arn="arn:aws:s3:::megadetector-video-1",
+        tracks_bucket_arn="arn:aws:s3:::megadetector-tracks-1",
+        fleet_size=4,
+    )
 
 
 def operations_by_method() -> dict[str, set[str]]:
@@ -103,8 +109,9 @@ def test_every_resource_is_one_the_service_authorization_reference_lists_for_the
             for resource in statement.resources:
                 if resource == "*":
                     if action in CLUSTER_CONDITION:
-                        assert statement.condition == {"ArnEquals": {"ecs:cluster": FakeAccount().arn(
-                            "ecs", "cluster/Megadetector")}}, action
+                        assert statement.condition == {
+                            "ArnEquals": {"ecs:cluster": FakeAccount().arn("ecs", "cluster/Megadetector")}
+                        }, action
                     else:
                         assert not formats, f"{action} takes {formats}: scope it"
                 else:
@@ -117,8 +124,9 @@ def test_tags_and_limits_the_client_may_change_are_only_its_own(statements):
     assert by_sid["ClearHalt"].condition == {"ForAllValues:StringEquals": {"aws:TagKeys": ["ecs-autoscale:halted"]}}
     assert by_sid["StopAndResumeGroup"].condition == {"NumericLessThanEquals": {"autoscaling:MaxSize": "4"}}
     group = "arn:aws:autoscaling:us-west-2:123456789012:autoScalingGroup:*:autoScalingGroupName/Megadetector-gpu-fleet"
-    assert {r for s in statements if any(a.startswith("autoscaling:Set") for a in s.actions) for r in s.resources} \
-        == {group}
+    assert {r for s in statements if any(a.startswith("autoscaling:Set") for a in s.actions) for r in s.resources} == {
+        group
+    }
     assert not any(a.endswith(("DeleteMessage", "PurgeQueue", "DeleteObject")) for s in statements for a in s.actions)
 
 

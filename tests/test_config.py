@@ -4,17 +4,26 @@ StackName length limits, and the values derived for the constructs.
 The malformed-file corpus (one error line per broken file, through the CLI) lives elsewhere; these
 tests pin the behaviour of the API itself.
 """
+
 from __future__ import annotations
 
 import pytest
 import yaml
+from helpers import SEED, load_text, seed_text
 
 from ecs_autoscale.config import KNOWN_KEYS, REQUIRED_KEYS, ConfigError, load_config
 from ecs_autoscale.naming import BUCKET_PREFIX_MAX, RULES, StackNames, max_stack_name_length
-from helpers import SEED, load_text, seed_text
 
-ORIGINAL_KEYS = ("StackName", "TaskDefinition", "ContainerImage", "FleetSize", "BlockDeviceVolumeGBRoot",
-                 "TimeoutHours", "model_location", "track_config")
+ORIGINAL_KEYS = (
+    "StackName",
+    "TaskDefinition",
+    "ContainerImage",
+    "FleetSize",
+    "BlockDeviceVolumeGBRoot",
+    "TimeoutHours",
+    "model_location",
+    "track_config",
+)
 # Terraform's bucket_prefix appends a 26-character unique suffix; a bucket name holds at most 63.
 TERRAFORM_BUCKET_SUFFIX = 26
 
@@ -104,14 +113,17 @@ def test_a_single_instance_type_may_be_written_as_a_string(tmp_path):
 
 
 # --- unknown and stale keys ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("typo", "meant"), [
-    ("FleetSzie", "FleetSize"),
-    ("Stackname", "StackName"),
-    ("TimeoutHour", "TimeoutHours"),
-    ("model-location", "model_location"),
-    ("instancetypes", "InstanceTypes"),
-    ("MaxRecieveCount", "MaxReceiveCount"),
-])
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("FleetSzie", "FleetSize"),
+        ("Stackname", "StackName"),
+        ("TimeoutHour", "TimeoutHours"),
+        ("model-location", "model_location"),
+        ("instancetypes", "InstanceTypes"),
+        ("MaxRecieveCount", "MaxReceiveCount"),
+    ],
+)
 def test_unknown_key_is_an_error_suggesting_the_nearest_known_key(tmp_path, typo, meant):
     error = config_error(tmp_path, seed_text(**{typo: "3"}))
     assert error.field == typo
@@ -186,12 +198,15 @@ def test_stack_name_must_start_with_a_letter_and_hold_letters_digits_hyphens(tmp
     assert "letter" in error.problem
 
 
-@pytest.mark.parametrize("text, field, words", [
-    ("WarmPool: 5", "WarmPool", "FleetSize of 1"),
-    ("WarmPool: 1\nSpot: true", "WarmPool", "one on-demand instance type"),
-    ("WarmPool: 1\nInstanceTypes: [g4dn.xlarge, g5.xlarge]", "WarmPool", "one on-demand instance type"),
-    ("WarmPool: -1", "WarmPool", "greater than or equal to 0"),
-])
+@pytest.mark.parametrize(
+    "text, field, words",
+    [
+        ("WarmPool: 5", "WarmPool", "FleetSize of 1"),
+        ("WarmPool: 1\nSpot: true", "WarmPool", "one on-demand instance type"),
+        ("WarmPool: 1\nInstanceTypes: [g4dn.xlarge, g5.xlarge]", "WarmPool", "one on-demand instance type"),
+        ("WarmPool: -1", "WarmPool", "greater than or equal to 0"),
+    ],
+)
 def test_warm_pool_needs_room_in_the_fleet_and_a_plain_on_demand_group(tmp_path, text, field, words):
     error = config_error(tmp_path, seed_text() + text + "\n")
     assert error.field == field
@@ -205,15 +220,19 @@ def test_warm_pool_within_the_fleet_is_accepted(tmp_path):
 def test_derived_names_follow_stack_name():
     names = load_config(SEED).names
     assert (names.video_queue, names.track_queue, names.dead_queue) == (
-        "Megadetector-video.fifo", "Megadetector-track.fifo", "Megadetector-dead.fifo")
+        "Megadetector-video.fifo",
+        "Megadetector-track.fifo",
+        "Megadetector-dead.fifo",
+    )
     assert (names.video_bucket_prefix, names.tracks_bucket_prefix) == ("megadetector-video-", "megadetector-tracks-")
     assert names.cluster == names.service == "Megadetector"
     assert names.log_group == "/ecs/Megadetector"
 
 
 # --- TimeoutHours -> SQS visibility --------------------------------------------------------------------
-@pytest.mark.parametrize(("hours", "seconds"), [("2", 7200), ("0.5", 1800), ("12", 43200), ("1.25", 4500),
-                                                ("0.02", 72)])
+@pytest.mark.parametrize(
+    ("hours", "seconds"), [("2", 7200), ("0.5", 1800), ("12", 43200), ("1.25", 4500), ("0.02", 72)]
+)
 def test_timeout_hours_becomes_visibility_seconds(tmp_path, hours, seconds):
     assert load_text(tmp_path, seed_text(TimeoutHours=hours)).visibility_timeout_seconds == seconds
 
@@ -226,25 +245,34 @@ def test_timeout_hours_outside_sqs_limits_is_rejected(tmp_path, hours):
 
 
 # --- ECR repository (scoped image pull permission) ----------------------------------------------------
-@pytest.mark.parametrize(("image", "expected"), [
-    ("168552337187.dkr.ecr.us-west-2.amazonaws.com/mbari/strongsort-yolov5:1.10.0",
-     ("168552337187", "us-west-2", "mbari/strongsort-yolov5")),
-    ("123456789012.dkr.ecr.eu-central-1.amazonaws.com/detector@sha256:" + "a" * 64,
-     ("123456789012", "eu-central-1", "detector")),
-    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/models/yolo",
-     ("123456789012", "us-east-1", "team/models/yolo")),
-    ("mbari/strongsort-yolov5:1.10.0", None),
-    ("ghcr.io/mbari-org/strongsort:latest", None),
-])
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        (
+            "168552337187.dkr.ecr.us-west-2.amazonaws.com/mbari/strongsort-yolov5:1.10.0",
+            ("168552337187", "us-west-2", "mbari/strongsort-yolov5"),
+        ),
+        (
+            "123456789012.dkr.ecr.eu-central-1.amazonaws.com/detector@sha256:" + "a" * 64,
+            ("123456789012", "eu-central-1", "detector"),
+        ),
+        (
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/models/yolo",
+            ("123456789012", "us-east-1", "team/models/yolo"),
+        ),
+        ("mbari/strongsort-yolov5:1.10.0", None),
+        ("ghcr.io/mbari-org/strongsort:latest", None),
+    ],
+)
 def test_ecr_repository_is_parsed_from_container_image(tmp_path, image, expected):
     assert load_text(tmp_path, seed_text(ContainerImage=image)).ecr_repository == expected
 
 
-
 # --- Vpc and Subnets ------------------------------------------------------------------------------------
 def test_vpc_and_subnets_as_written(tmp_path):
-    config = load_text(tmp_path, seed_text(Vpc="vpc-0abc1234def567890",
-                                           Subnets="[subnet-0abc1234def567890, subnet-1234abcd]"))
+    config = load_text(
+        tmp_path, seed_text(Vpc="vpc-0abc1234def567890", Subnets="[subnet-0abc1234def567890, subnet-1234abcd]")
+    )
     assert config.vpc == "vpc-0abc1234def567890"
     assert config.subnets == ("subnet-0abc1234def567890", "subnet-1234abcd")
 
@@ -253,14 +281,17 @@ def test_a_single_subnet_may_be_written_as_a_string(tmp_path):
     assert load_text(tmp_path, seed_text(Subnets="subnet-1234abcd")).subnets == ("subnet-1234abcd",)
 
 
-@pytest.mark.parametrize(("key", "value", "problem"), [
-    ("Vpc", "vpc-12345", "'vpc-12345' is not a VPC id like vpc-0abc1234def567890"),
-    ("Vpc", "default", "'default' is not a VPC id"),
-    ("Subnets", "[subnet-1234abcd, sg-1234abcd]", "'sg-1234abcd' is not a subnet id like subnet-0abc1234def567890"),
-    ("Subnets", "[subnet-1234abcd, subnet-1234abcd]", "lists a subnet twice"),
-    ("Subnets", "[]", "is empty; leave it out to use the default VPC's default subnets"),
-    ("Subnets", "{a: subnet-1234abcd}", "valid tuple"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("Vpc", "vpc-12345", "'vpc-12345' is not a VPC id like vpc-0abc1234def567890"),
+        ("Vpc", "default", "'default' is not a VPC id"),
+        ("Subnets", "[subnet-1234abcd, sg-1234abcd]", "'sg-1234abcd' is not a subnet id like subnet-0abc1234def567890"),
+        ("Subnets", "[subnet-1234abcd, subnet-1234abcd]", "lists a subnet twice"),
+        ("Subnets", "[]", "is empty; leave it out to use the default VPC's default subnets"),
+        ("Subnets", "{a: subnet-1234abcd}", "valid tuple"),
+    ],
+)
 def test_a_malformed_vpc_or_subnet_id_is_one_line_naming_the_key(tmp_path, key, value, problem):
     error = config_error(tmp_path, seed_text(**{key: value}))
     line = str(error)

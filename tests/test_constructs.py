@@ -4,6 +4,7 @@ properties of the files users get (`synthesize`): no machine paths, identical by
 Every expected value is derived from the model file or from the product's own tables (names,
 ScalingDesign, OUTPUT_DESCRIPTIONS), so a drift in either side fails here.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,11 +14,20 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import (
+    EXAMPLES,
+    REPO,
+    SEED,
+    load_text,
+    only_resource,
+    product_synth,
+    resources,
+    seed_text,
+    synth_in_memory,
+)
 
 from ecs_autoscale.config import load_config
 from ecs_autoscale.scaling_design import design_for
-from helpers import (REPO, SEED, EXAMPLES, hcl_call_argument, load_text, only_resource, product_synth, references,
-                     resources, seed_text, synth_in_memory)
 
 SPOT = EXAMPLES / "fathomnet-spot.yaml"
 GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
@@ -101,8 +111,10 @@ def test_video_queue_redrives_to_dead_after_max_receive_count(case):
     queues = queues_by_name(doc)
     dead_logical, dead = queues[config.names.dead_queue]
     redrive = json.loads(queues[config.names.video_queue][1]["redrive_policy"])
-    assert redrive == {"deadLetterTargetArn": ref("aws_sqs_queue", dead_logical, "arn"),
-                       "maxReceiveCount": config.max_receive_count}
+    assert redrive == {
+        "deadLetterTargetArn": ref("aws_sqs_queue", dead_logical, "arn"),
+        "maxReceiveCount": config.max_receive_count,
+    }
     assert "redrive_policy" not in dead
 
 
@@ -114,8 +126,10 @@ def test_track_queue_never_redrives_results_to_dead(case):
 
 def own_queue_arn(name: str) -> str:
     """ARN of a queue of this stack as the constructs build it (plan-time partition/region/account)."""
-    return ("arn:${data.aws_partition.account_partition.partition}:sqs:${data.aws_region.account_region.name}:"
-            "${data.aws_caller_identity.account_caller.account_id}:" + name)
+    return (
+        "arn:${data.aws_partition.account_partition.partition}:sqs:${data.aws_region.account_region.name}:"
+        "${data.aws_caller_identity.account_caller.account_id}:" + name
+    )
 
 
 def test_dead_queue_accepts_redrive_only_from_this_stacks_video_queue(case):
@@ -162,8 +176,10 @@ def test_bucket_is_private_encrypted_owner_enforced_and_tls_only(case, which):
     prefix = getattr(config.names, f"{which}_bucket_prefix")
     logical = buckets_by_prefix(doc)[prefix]
     [block] = attached(doc, "aws_s3_bucket_public_access_block", logical)
-    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                                          "restrict_public_buckets"))
+    assert all(
+        block[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     [encryption] = attached(doc, "aws_s3_bucket_server_side_encryption_configuration", logical)
     [rule] = encryption["rule"]
     assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] in ("AES256", "aws:kms")
@@ -186,12 +202,16 @@ def test_tracks_lifecycle_waits_for_versioning(case):
     """Its noncurrent-version rule needs versioning on: the provider documents depends_on for this."""
     config, doc = case
     by_prefix = buckets_by_prefix(doc)
-    [versioning] = [name for name, block in doc["resource"]["aws_s3_bucket_versioning"].items()
-                    if block in attached(doc, "aws_s3_bucket_versioning", by_prefix[config.names.tracks_bucket_prefix])]
+    [versioning] = [
+        name
+        for name, block in doc["resource"]["aws_s3_bucket_versioning"].items()
+        if block in attached(doc, "aws_s3_bucket_versioning", by_prefix[config.names.tracks_bucket_prefix])
+    ]
     [lifecycle] = attached(doc, "aws_s3_bucket_lifecycle_configuration", by_prefix[config.names.tracks_bucket_prefix])
     assert lifecycle["depends_on"] == [f"aws_s3_bucket_versioning.{versioning}"]
-    [video_lifecycle] = attached(doc, "aws_s3_bucket_lifecycle_configuration",
-                                 by_prefix[config.names.video_bucket_prefix])
+    [video_lifecycle] = attached(
+        doc, "aws_s3_bucket_lifecycle_configuration", by_prefix[config.names.video_bucket_prefix]
+    )
     assert "depends_on" not in video_lifecycle
 
 
@@ -210,8 +230,10 @@ def launch_template(doc: dict) -> dict:
 def test_launch_template_image_is_the_gpu_ami_from_its_ssm_parameter(case):
     _, doc = case
     ssm, ami = ami_data_sources(doc)
-    assert launch_template(doc)["image_id"] in (ref("data.aws_ssm_parameter", ssm, "insecure_value"),
-                                                "${nonsensitive(" + f"data.aws_ssm_parameter.{ssm}.value)" + "}")
+    assert launch_template(doc)["image_id"] in (
+        ref("data.aws_ssm_parameter", ssm, "insecure_value"),
+        "${nonsensitive(" + f"data.aws_ssm_parameter.{ssm}.value)" + "}",
+    )
     ami_body = doc["data"]["aws_ami"][ami]
     [image_filter] = [f for f in ami_body["filter"] if f["name"] == "image-id"]
     assert image_filter["values"] == [launch_template(doc)["image_id"]]
@@ -227,8 +249,14 @@ def test_root_volume_is_block_device_volume_gb_root_on_the_amis_root_device_encr
     # (EC2 refuses a volume smaller than its snapshot); tests/test_plan_moto.py checks the value.
     size = mapping["ebs"]["volume_size"]
     if size != config.volume_gb:
-        assert re.fullmatch(r"\$\{max\(" + str(config.volume_gb) + r", \[for m in data\.aws_ami\." + ami
-                            + r"\.block_device_mappings : .*\]\.\.\.\)\}", size), size
+        assert re.fullmatch(
+            r"\$\{max\("
+            + str(config.volume_gb)
+            + r", \[for m in data\.aws_ami\."
+            + ami
+            + r"\.block_device_mappings : .*\]\.\.\.\)\}",
+            size,
+        ), size
     assert mapping["ebs"]["encrypted"] in (True, "true")
 
 
@@ -316,8 +344,12 @@ def test_group_never_keeps_an_instance_and_is_removed_before_its_cluster(case):
 def test_group_publishes_the_metrics_the_backstop_alarms_read(case):
     _, doc = case
     group = autoscaling_group(doc)
-    read = {q["metric"]["metric_name"] for a in alarms(doc) for q in a["metric_query"]
-            if "metric" in q and q["metric"]["namespace"] == "AWS/AutoScaling"}
+    read = {
+        q["metric"]["metric_name"]
+        for a in alarms(doc)
+        for q in a["metric_query"]
+        if "metric" in q and q["metric"]["namespace"] == "AWS/AutoScaling"
+    }
     assert read <= set(group["enabled_metrics"])
     assert group["metrics_granularity"] == "1Minute"
 
@@ -340,8 +372,9 @@ def test_group_launches_the_template_with_the_configured_instance_types(case):
     config, doc = case
     policy_ = autoscaling_group(doc)["mixed_instances_policy"]
     spec = policy_["launch_template"]["launch_template_specification"]
-    assert spec["launch_template_id"] == ref("aws_launch_template", name_of(doc, "aws_launch_template",
-                                                                             launch_template(doc)), "id")
+    assert spec["launch_template_id"] == ref(
+        "aws_launch_template", name_of(doc, "aws_launch_template", launch_template(doc)), "id"
+    )
     assert [o["instance_type"] for o in policy_["launch_template"]["override"]] == list(config.instance_types)
 
 
@@ -368,16 +401,18 @@ def test_warm_pool_keeps_prepared_stopped_instances_with_a_plain_launch_template
     config, doc = warm
     group = autoscaling_group(doc)
     assert "mixed_instances_policy" not in group
-    assert group["launch_template"]["id"] == ref("aws_launch_template", name_of(doc, "aws_launch_template",
-                                                                                launch_template(doc)), "id")
+    assert group["launch_template"]["id"] == ref(
+        "aws_launch_template", name_of(doc, "aws_launch_template", launch_template(doc)), "id"
+    )
     assert launch_template(doc)["instance_type"] == config.instance_types[0]
     assert group["warm_pool"] == {"pool_state": "Stopped", "min_size": 2, "max_group_prepared_capacity": 2}
     hook = only_resource(doc, "aws_autoscaling_lifecycle_hook")
     assert hook["name"] == config.names.warm_pool_hook
     assert hook["lifecycle_transition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
     assert hook["default_result"] == "CONTINUE"
-    settings = dict(line.split("=", 1) for line in user_data_script(doc).splitlines()
-                    if re.fullmatch(r"ECS_[A-Z_]+=\S*", line))
+    settings = dict(
+        line.split("=", 1) for line in user_data_script(doc).splitlines() if re.fullmatch(r"ECS_[A-Z_]+=\S*", line)
+    )
     assert settings["ECS_WARM_POOLS_CHECK"] == "true"
 
 
@@ -404,8 +439,14 @@ def test_task_definition_family_and_container_name(case):
 
 def test_container_command_is_dettrack_with_track_config_and_model(case):
     config, doc = case
-    assert container(doc)["command"] == ["dettrack", "-c", config.track_config.uri,
-                                         "--model-s3", config.model_location.uri, *config.container_args]
+    assert container(doc)["command"] == [
+        "dettrack",
+        "-c",
+        config.track_config.uri,
+        "--model-s3",
+        config.model_location.uri,
+        *config.container_args,
+    ]
 
 
 def test_container_environment_is_the_worker_contract(case):
@@ -438,8 +479,11 @@ def test_container_logs_to_its_log_group(case):
     config, doc = case
     log = container(doc)["logConfiguration"]
     assert log["logDriver"] == "awslogs"
-    assert log["options"] == {"awslogs-group": f"/ecs/{config.stack_name}", "awslogs-region": config.region,
-                              "awslogs-stream-prefix": "task"}
+    assert log["options"] == {
+        "awslogs-group": f"/ecs/{config.stack_name}",
+        "awslogs-region": config.region,
+        "awslogs-stream-prefix": "task",
+    }
     group = only_resource(doc, "aws_cloudwatch_log_group")
     assert group["name"] == f"/ecs/{config.stack_name}"
     assert group["retention_in_days"] == config.log_retention_days
@@ -483,8 +527,9 @@ def alarm_named(config, doc: dict, suffix: str) -> dict:
 
 
 def scaling_policy(doc: dict, adjustment_type: str) -> tuple[str, dict]:
-    [found] = [(n, b) for n, b in resources(doc, "aws_autoscaling_policy").items()
-               if b["adjustment_type"] == adjustment_type]
+    [found] = [
+        (n, b) for n, b in resources(doc, "aws_autoscaling_policy").items() if b["adjustment_type"] == adjustment_type
+    ]
     return found
 
 
@@ -504,16 +549,25 @@ def test_backstop_scale_out_alarm_counts_videos_without_a_task_one_datapoint_of_
     queue = {"QueueName": config.names.video_queue}
     group_logical = name_of(doc, "aws_autoscaling_group", autoscaling_group(doc))
     assert metrics_of(alarm) == {
-        **{id: {"namespace": "AWS/SQS", "metric_name": name, "dimensions": queue, "period": 60, "stat": "Maximum"}
-           for id, name in (("visible", "ApproximateNumberOfMessagesVisible"),
-                            ("delayed", "ApproximateNumberOfMessagesDelayed"),
-                            ("in_flight", "ApproximateNumberOfMessagesNotVisible"))},
-        "desired": {"namespace": "AWS/AutoScaling", "metric_name": "GroupDesiredCapacity",
-                    "dimensions": {"AutoScalingGroupName": ref("aws_autoscaling_group", group_logical, "name")},
-                    "period": 60, "stat": "Maximum"},
+        **{
+            id: {"namespace": "AWS/SQS", "metric_name": name, "dimensions": queue, "period": 60, "stat": "Maximum"}
+            for id, name in (
+                ("visible", "ApproximateNumberOfMessagesVisible"),
+                ("delayed", "ApproximateNumberOfMessagesDelayed"),
+                ("in_flight", "ApproximateNumberOfMessagesNotVisible"),
+            )
+        },
+        "desired": {
+            "namespace": "AWS/AutoScaling",
+            "metric_name": "GroupDesiredCapacity",
+            "dimensions": {"AutoScalingGroupName": ref("aws_autoscaling_group", group_logical, "name")},
+            "period": 60,
+            "stat": "Maximum",
+        },
     }
-    assert expression_of(alarm) == (f"visible + delayed + in_flight - {design.tasks_per_instance} * "
-                                    "FILL(desired, REPEAT)")
+    assert expression_of(alarm) == (
+        f"visible + delayed + in_flight - {design.tasks_per_instance} * FILL(desired, REPEAT)"
+    )
     # M out of N: a late SQS minute reads as 0 in metric math and must not hold the alarm OK
     assert (alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (1, 3)
     assert alarm["threshold"] == design.scale_out_threshold == 1
@@ -526,13 +580,18 @@ def test_backstop_scale_out_alarm_counts_videos_without_a_task_one_datapoint_of_
 
 def assert_steps_follow_design(config, doc) -> None:
     _, body = scaling_policy(doc, "ChangeInCapacity")
-    as_tuples = [(int(s["metric_interval_lower_bound"]),
-                  None if s.get("metric_interval_upper_bound") is None else int(s["metric_interval_upper_bound"]),
-                  s["scaling_adjustment"]) for s in body["step_adjustment"]]
+    as_tuples = [
+        (
+            int(s["metric_interval_lower_bound"]),
+            None if s.get("metric_interval_upper_bound") is None else int(s["metric_interval_upper_bound"]),
+            s["scaling_adjustment"],
+        )
+        for s in body["step_adjustment"]
+    ]
     assert as_tuples == design_for(config).step_adjustments
     # Contiguous from the threshold up, open-ended at the top, the last step the whole fleet.
     assert as_tuples[0][0] == 0 and as_tuples[-1][1] is None
-    for (_, upper, _), (lower, _, _) in zip(as_tuples, as_tuples[1:]):
+    for (_, upper, _), (lower, _, _) in zip(as_tuples, as_tuples[1:], strict=False):
         assert upper == lower
     assert as_tuples[-1][2] == config.fleet_size
     assert all(1 <= add <= config.fleet_size for _, _, add in as_tuples)
@@ -556,29 +615,37 @@ def test_backstop_idle_alarm_acts_only_while_the_group_is_up_and_never_on_missin
     design = design_for(config)
     alarm = alarm_named(config, doc, "queue-idle")
     assert set(metrics_of(alarm)) == {"visible", "delayed", "in_flight", "desired"}
-    assert expression_of(alarm) == ("IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + "
-                                    "FILL(in_flight, 1) == 0, 1, 0)")
+    assert expression_of(alarm) == (
+        "IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + FILL(in_flight, 1) == 0, 1, 0)"
+    )
     periods = config.scale_in_idle_minutes + design.backstop_idle_extra_minutes
     assert alarm["evaluation_periods"] == alarm["datapoints_to_alarm"] == periods
     name, body = scaling_policy(doc, "ExactCapacity")
     assert alarm["alarm_actions"] == [ref("aws_autoscaling_policy", name, "arn")]
-    assert [(s.get("metric_interval_lower_bound"), s.get("metric_interval_upper_bound"), s["scaling_adjustment"])
-            for s in body["step_adjustment"]] == [("0", None, 0)]
+    assert [
+        (s.get("metric_interval_lower_bound"), s.get("metric_interval_upper_bound"), s["scaling_adjustment"])
+        for s in body["step_adjustment"]
+    ] == [("0", None, 0)]
 
 
 def test_stuck_alarm_notifies_and_stops_the_group(case):
     config, doc = case
     alarm = alarm_named(config, doc, "videos-stuck")
     assert {m["metric_name"] for m in metrics_of(alarm).values()} == {
-        "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible", "NumberOfMessagesReceived",
-        "GroupInServiceInstances"}
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateNumberOfMessagesNotVisible",
+        "NumberOfMessagesReceived",
+        "GroupInServiceInstances",
+    }
     assert metrics_of(alarm)["received"]["stat"] == "Sum"
     assert "in_flight, 0) == 0" in expression_of(alarm)  # busy workers on long videos are not stuck
     assert alarm["evaluation_periods"] == alarm["datapoints_to_alarm"] == design_for(config).stuck_minutes
     topic_logical = next(iter(resources(doc, "aws_sns_topic")))
     policy_name, _ = scaling_policy(doc, "ExactCapacity")
-    assert alarm["alarm_actions"] == [ref("aws_autoscaling_policy", policy_name, "arn"),
-                                      ref("aws_sns_topic", topic_logical, "arn")]
+    assert alarm["alarm_actions"] == [
+        ref("aws_autoscaling_policy", policy_name, "arn"),
+        ref("aws_sns_topic", topic_logical, "arn"),
+    ]
     assert alarm["ok_actions"] == [ref("aws_sns_topic", topic_logical, "arn")]
 
 
@@ -606,7 +673,8 @@ def test_video_queue_delay_covers_the_agents_count_lag(case):
 def test_nothing_scales_on_cpu_or_memory(case):
     _, doc = case
     text = json.dumps(resources(doc, "aws_cloudwatch_metric_alarm")) + json.dumps(
-        resources(doc, "aws_autoscaling_policy"))
+        resources(doc, "aws_autoscaling_policy")
+    )
     for forbidden in ("CPUUtilization", "MemoryUtilization", "TargetTrackingScaling"):
         assert forbidden not in text
     assert not resources(doc, "aws_appautoscaling_target")
@@ -659,10 +727,16 @@ def satisfies(version: str, constraints: str) -> bool:
         if op == "~>":
             # ~> 5.100 allows 5.x >= 5.100; ~> 5.100.0 allows 5.100.x.
             prefix = want[:-1] if len(want) > 1 else want
-            ok = have >= padded and have[:len(prefix)] == prefix
+            ok = have >= padded and have[: len(prefix)] == prefix
         else:
-            ok = {"=": have == padded, "!=": have != padded, ">": have > padded, ">=": have >= padded,
-                  "<": have < padded, "<=": have <= padded}[op]
+            ok = {
+                "=": have == padded,
+                "!=": have != padded,
+                ">": have > padded,
+                ">=": have >= padded,
+                "<": have < padded,
+                "<=": have <= padded,
+            }[op]
         if not ok:
             return False
     return True
@@ -710,8 +784,7 @@ def test_synth_writes_the_cdktf_layout(shipped):
 
 def test_no_absolute_path_of_the_machine_in_the_json(shipped):
     _, first, _ = shipped
-    machine_paths = {str(REPO), str(REPO.resolve()), str(Path.home()), "/tmp", tempfile.gettempdir(),
-                     os.getcwd()}
+    machine_paths = {str(REPO), str(REPO.resolve()), str(Path.home()), "/tmp", tempfile.gettempdir(), os.getcwd()}
     for path in first.values():
         text = path.read_text()
         machine_paths.add(str(path.parents[2]))

@@ -14,6 +14,7 @@ Story of the shared deployment (module fixtures, in order):
   4. deepsea-ai's own monitor code takes the track and dead messages and holds them;
   5. our `status` and `results` still report and download J and K correctly.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,7 +25,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from helpers import CLOSED_PORT_PROXY, REPO, seed_text, write_model
 from test_jobs import FAILING_MODEL, NO_MARKER_CASES, VIDEO_KEY_CASES, depth, peek, run_worker
 
@@ -33,8 +33,13 @@ pytestmark = pytest.mark.emulator
 STACK_NAME = "DeepseaCompat"
 JOB = "dsai-dive-1"
 DIVE = {  # under <tmp>/Volumes/M3/dsai-dive-1/
-    "a.mov": 2000, "b.mp4": 3000, "sub/c.mkv": 4000, "broken.avi": 1000, "skip_proxy.mov": 500,
-    "._a.mov": 10, "notes.txt": 10,
+    "a.mov": 2000,
+    "b.mp4": 3000,
+    "sub/c.mkv": 4000,
+    "broken.avi": 1000,
+    "skip_proxy.mov": 500,
+    "._a.mov": 10,
+    "notes.txt": 10,
 }
 QUEUED = {"M3/dsai-dive-1/a.mov", "M3/dsai-dive-1/b.mp4", "M3/dsai-dive-1/sub/c.mkv", "M3/dsai-dive-1/broken.avi"}
 
@@ -45,8 +50,11 @@ def deepsea_venv() -> Path:
     """The cached venv with deepsea-ai (built now if missing: ~45 s and 450 MB from PyPI, once)."""
     proc = subprocess.run([str(REPO / "scripts" / "deepsea-ai-venv")], capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
-        pytest.fail(f"scripts/deepsea-ai-venv failed ({proc.returncode}): deepsea-ai could not be installed from "
-                    f"PyPI:\n{proc.stderr[-4000:]}", pytrace=False)
+        pytest.fail(
+            f"scripts/deepsea-ai-venv failed ({proc.returncode}): deepsea-ai could not be installed from "
+            f"PyPI:\n{proc.stderr[-4000:]}",
+            pytrace=False,
+        )
     venv = REPO / proc.stdout.strip().splitlines()[-1]
     assert (venv / "bin" / "deepsea-ai").is_file(), f"no deepsea-ai in {venv}"
     return venv
@@ -61,23 +69,46 @@ def workdir(tmp_path_factory) -> Path:
 def deepsea_env(emulator: str, workdir: Path) -> dict:
     from ecs_autoscale.emulator import emulator_env
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ECS_AUTOSCALE_"))
-           and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "ECS_AUTOSCALE_")) and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
+    }
     env.update(emulator_env(emulator))
-    env.update({"HTTP_PROXY": CLOSED_PORT_PROXY, "HTTPS_PROXY": CLOSED_PORT_PROXY, "NO_PROXY": "127.0.0.1,localhost",
-                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "LOG_PATH": str(workdir / "logs"), "HOME": str(workdir)})
+    env.update(
+        {
+            "HTTP_PROXY": CLOSED_PORT_PROXY,
+            "HTTPS_PROXY": CLOSED_PORT_PROXY,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "LOG_PATH": str(workdir / "logs"),
+            "HOME": str(workdir),
+        }
+    )
     return env
 
 
 def deepsea_ai(venv: Path, emulator: str, workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(venv / "bin" / "deepsea-ai"), *args], cwd=workdir, env=deepsea_env(emulator, workdir),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(venv / "bin" / "deepsea-ai"), *args],
+        cwd=workdir,
+        env=deepsea_env(emulator, workdir),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def deepsea_python(venv: Path, emulator: str, workdir: Path, code: str, *args: str) -> str:
-    proc = subprocess.run([str(venv / "bin" / "python"), "-c", code, *args], cwd=workdir,
-                          env=deepsea_env(emulator, workdir), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code, *args],
+        cwd=workdir,
+        env=deepsea_env(emulator, workdir),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc.stdout
 
@@ -87,9 +118,11 @@ def test_key_rule_is_deepsea_ais_own_get_prefix(deepsea_venv, emulator, workdir)
     sends the unusable `//name` (not copied: we keep the path)."""
     from ecs_autoscale.client.uploads import video_key
 
-    code = ("import json, sys\nfrom pathlib import Path\nfrom deepsea_ai.commands.upload_tag import get_prefix\n"
-            "out = {}\nfor p in json.loads(sys.argv[1]):\n    v = Path(p); prefix = get_prefix(v)\n"
-            "    out[p] = [f\"{prefix.lstrip('/')}/{v.name}\", f'{prefix}/{v.name}']\nprint(json.dumps(out))")
+    code = (
+        "import json, sys\nfrom pathlib import Path\nfrom deepsea_ai.commands.upload_tag import get_prefix\n"
+        "out = {}\nfor p in json.loads(sys.argv[1]):\n    v = Path(p); prefix = get_prefix(v)\n"
+        "    out[p] = [f\"{prefix.lstrip('/')}/{v.name}\", f'{prefix}/{v.name}']\nprint(json.dumps(out))"
+    )
     paths = [p for p, _ in VIDEO_KEY_CASES + NO_MARKER_CASES]
     theirs = json.loads(deepsea_python(deepsea_venv, emulator, workdir, code, json.dumps(paths)).splitlines()[-1])
     for path, _ in VIDEO_KEY_CASES:
@@ -133,24 +166,58 @@ def ecsprocess(deepsea_venv, emulator, workdir, stack_dir, dive, outputs, aws_cl
     queue is then read once (every read counts toward the video queue's MaxReceiveCount of 3)."""
     sqs = aws_client("sqs")
     before = depth(sqs, outputs["video_queue_url"])
-    proc = deepsea_ai(deepsea_venv, emulator, workdir, "ecsprocess", "-u", "-i", str(dive), "--job", JOB,
-                      "--cluster", STACK_NAME, "--exclude", "skip_proxy")
+    proc = deepsea_ai(
+        deepsea_venv,
+        emulator,
+        workdir,
+        "ecsprocess",
+        "-u",
+        "-i",
+        str(dive),
+        "--job",
+        JOB,
+        "--cluster",
+        STACK_NAME,
+        "--exclude",
+        "skip_proxy",
+    )
     one = tmp_path_factory.mktemp("dsai-args") / "Volumes" / "M3" / "dsai-args" / "one.mov"
     one.parent.mkdir(parents=True)
     one.write_bytes(b"x" * 100)
-    with_args = deepsea_ai(deepsea_venv, emulator, workdir, "ecsprocess", "-u", "-i", str(one), "--job", "dsai-args",
-                           "--cluster", STACK_NAME, "--clean", "--args", '"--conf-thres 0.3"')
+    with_args = deepsea_ai(
+        deepsea_venv,
+        emulator,
+        workdir,
+        "ecsprocess",
+        "-u",
+        "-i",
+        str(one),
+        "--job",
+        "dsai-args",
+        "--cluster",
+        STACK_NAME,
+        "--clean",
+        "--args",
+        '"--conf-thres 0.3"',
+    )
     bodies = {}
     for message in peek(sqs, outputs["video_queue_url"]):
         bodies.setdefault(json.loads(message["Body"])["job_name"], []).append(message["Body"])
-    return {"proc": proc, "before": before, "after": depth(sqs, outputs["video_queue_url"]), "with_args": with_args,
-            "one": one, "bodies": bodies}
+    return {
+        "proc": proc,
+        "before": before,
+        "after": depth(sqs, outputs["video_queue_url"]),
+        "with_args": with_args,
+        "one": one,
+        "bodies": bodies,
+    }
 
 
 def test_unmodified_ecsprocess_exits_0_and_queues_the_folder(ecsprocess, outputs, aws_client):
     proc = ecsprocess["proc"]
-    assert proc.returncode == 0, f"deepsea-ai ecsprocess exited {proc.returncode}\n{proc.stdout[-3000:]}\n" \
-                                 f"{proc.stderr[-5000:]}"
+    assert proc.returncode == 0, (
+        f"deepsea-ai ecsprocess exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    )
     assert ecsprocess["after"][0] == ecsprocess["before"][0] + len(QUEUED) + 1
     assert {json.loads(b)["video"] for b in ecsprocess["bodies"][JOB]} == QUEUED
     for key in QUEUED:  # uploaded under the very key of its message
@@ -186,12 +253,12 @@ def test_args_and_clean_bodies_match_too(ecsprocess, aws_client):
     body = json.loads(text)
     assert body["args"] == "--conf-thres 0.3" and body["clean"] == "True"
     user = caller_user_name(aws_client("sts"))
-    assert text == encode_body(job_body(video_key(ecsprocess["one"]), "dsai-args", True, user, '"--conf-thres 0.3"',
-                                        message_uuid_of(body)))
+    assert text == encode_body(
+        job_body(video_key(ecsprocess["one"]), "dsai-args", True, user, '"--conf-thres 0.3"', message_uuid_of(body))
+    )
 
 
-def test_tags_from_deepsea_ais_config_are_the_tags_deepsea_ai_sets(ecsprocess, deepsea_venv, dive, outputs,
-                                                                   aws_client):
+def test_tags_from_deepsea_ais_config_are_the_tags_deepsea_ai_sets(ecsprocess, deepsea_venv, dive, outputs, aws_client):
     from datetime import datetime, timedelta
 
     from ecs_autoscale.client.messages import caller_user_name
@@ -215,8 +282,16 @@ def test_tags_from_deepsea_ais_config_are_the_tags_deepsea_ai_sets(ecsprocess, d
 @pytest.fixture(scope="module")
 def our_resubmit(ecsprocess, ecs_cli, stack_dir, dive, workdir, outputs, aws_client):
     before = depth(aws_client("sqs"), outputs["video_queue_url"])
-    proc = ecs_cli("submit", stack_dir, dive, "--job", JOB, "--exclude", "skip_proxy",
-                   env={"ECS_AUTOSCALE_DEEPSEA_DB": str(workdir)})
+    proc = ecs_cli(
+        "submit",
+        stack_dir,
+        dive,
+        "--job",
+        JOB,
+        "--exclude",
+        "skip_proxy",
+        env={"ECS_AUTOSCALE_DEEPSEA_DB": str(workdir)},
+    )
     return proc, before, depth(aws_client("sqs"), outputs["video_queue_url"])
 
 
@@ -260,8 +335,13 @@ def monitor_step(venv: Path, emulator: str, workdir: Path, outputs: dict, step: 
     """Run deepsea-ai's own monitor code (commands/monitor_utils.py) on this stack. `deepsea-ai monitor`
     itself stops earlier here (it needs a CloudFormation-owned Auto Scaling group), and passes queue
     names where boto3 needs URLs; its 20-second long polls are shortened to 1 s."""
-    resources = {"CLUSTER": STACK_NAME, "PROCESSOR": STACK_NAME, "VIDEO_QUEUE": outputs["video_queue_url"],
-                 "TRACK_QUEUE": outputs["track_queue_url"], "DEAD_QUEUE": outputs["dead_queue_url"]}
+    resources = {
+        "CLUSTER": STACK_NAME,
+        "PROCESSOR": STACK_NAME,
+        "VIDEO_QUEUE": outputs["video_queue_url"],
+        "TRACK_QUEUE": outputs["track_queue_url"],
+        "DEAD_QUEUE": outputs["dead_queue_url"],
+    }
     return deepsea_python(venv, emulator, workdir, MONITOR_STEP, json.dumps(resources), step)
 
 
@@ -300,8 +380,12 @@ def status_of(ecs_cli, stack_dir: Path, job: str, cache: Path) -> dict:
 def test_status_reports_deepsea_ais_job_while_monitor_holds_its_messages(monitored, ecs_cli, stack_dir, workdir):
     report = status_of(ecs_cli, stack_dir, JOB, workdir)
     states = {v["video"]: v["state"] for v in report["videos"]}
-    assert states == {"M3/dsai-dive-1/a.mov": "done", "M3/dsai-dive-1/b.mp4": "done",
-                      "M3/dsai-dive-1/sub/c.mkv": "done", "M3/dsai-dive-1/broken.avi": "failed"}
+    assert states == {
+        "M3/dsai-dive-1/a.mov": "done",
+        "M3/dsai-dive-1/b.mp4": "done",
+        "M3/dsai-dive-1/sub/c.mkv": "done",
+        "M3/dsai-dive-1/broken.avi": "failed",
+    }
     failed = next(v for v in report["videos"] if v["state"] == "failed")
     assert "deepsea-ai's job cache" in failed["error"]
 
@@ -309,8 +393,10 @@ def test_status_reports_deepsea_ais_job_while_monitor_holds_its_messages(monitor
 def test_a_failure_held_by_monitor_is_reported_as_held(ours_held, ecs_cli, stack_dir, tmp_path):
     assert ours_held == 1  # monitor's receive took exactly our failure
     report = status_of(ecs_cli, stack_dir, "ours-k", tmp_path)  # an empty folder: no deepsea-ai cache
-    assert {v["video"]: v["state"] for v in report["videos"]} == {"M3/ours-k/ok.mov": "done",
-                                                                  "M3/ours-k/broken2.avi": "unknown"}
+    assert {v["video"]: v["state"] for v in report["videos"]} == {
+        "M3/ours-k/ok.mov": "done",
+        "M3/ours-k/broken2.avi": "unknown",
+    }
     assert report["held_dead_messages"] >= 1 and "held by another reader" in report["note"]
     text = ecs_cli("status", stack_dir, "--job", "ours-k", env={"ECS_AUTOSCALE_DEEPSEA_DB": str(tmp_path)}).stdout
     assert "note: " in text and "deepsea-ai monitor" in text
@@ -321,12 +407,21 @@ def test_results_downloads_deepsea_ais_job(monitored, cli_env, stack_dir, workdi
 
     # No --deepsea-db: the cache is found in the folder deepsea-ai ran in (its default job_db_path `.`).
     dest = tmp_path / "tracks"
-    proc = subprocess.run([str(CLI), "results", str(stack_dir), "--job", JOB, str(dest)], cwd=workdir, env=cli_env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(CLI), "results", str(stack_dir), "--job", JOB, str(dest)],
+        cwd=workdir,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     archives = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
-    assert archives == ["M3/dsai-dive-1/a.tracks.tar.gz", "M3/dsai-dive-1/b.tracks.tar.gz",
-                        "M3/dsai-dive-1/sub/c.tracks.tar.gz"]
+    assert archives == [
+        "M3/dsai-dive-1/a.tracks.tar.gz",
+        "M3/dsai-dive-1/b.tracks.tar.gz",
+        "M3/dsai-dive-1/sub/c.tracks.tar.gz",
+    ]
     with tarfile.open(dest / archives[0]) as tar:
         assert tar.getnames() == ["tracks.json"]
     assert "3 result(s) downloaded" in proc.stdout and "not ready: 1 failed" in proc.stdout
@@ -337,8 +432,10 @@ def test_message_uuid_ties_deepsea_ais_cache_to_our_ledger(monitored, stack_dir,
 
     (db,) = workdir.glob("sqlite_job_cache_*.db")
     with sqlite3.connect(db) as connection:
-        rows = connection.execute("SELECT media.name, media.metadata_b64 FROM media JOIN job ON job.id = media.job_id "
-                                  "WHERE job.name = ?", (JOB,)).fetchall()
+        rows = connection.execute(
+            "SELECT media.name, media.metadata_b64 FROM media JOIN job ON job.id = media.job_id WHERE job.name = ?",
+            (JOB,),
+        ).fetchall()
     cached = {name: json.loads(base64.b64decode(meta))["message_uuid"] for name, meta in rows}
     ledger = json.loads((stack_dir / "jobs" / f"{JOB}.json").read_text())["videos"]
     assert cached == {key: entry["message_uuid"] for key, entry in ledger.items()}

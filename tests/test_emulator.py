@@ -8,6 +8,7 @@ quickly and one by one.
 The emulator is the session fixture `emulator` (tests/conftest.py): one moto account shared by the
 session, so every name here starts with "emutest-" (the terraform fixture uses "demo").
 """
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,11 @@ import shutil
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import ClientError
 import pytest
+from botocore.exceptions import ClientError
+from helpers import terraform, terraform_env
 
 from ecs_autoscale.emulator import emulator_env
-from helpers import terraform, terraform_env
 
 FIXTURE = Path(__file__).with_name("emulator_fixture_tf")
 ACCOUNT = "123456789012"  # moto's default account
@@ -75,9 +76,18 @@ def _ecs_service(aws, name: str, **service_args) -> dict:
     ecs = aws("ecs")
     ecs.create_cluster(clusterName=name)
     ecs.register_task_definition(
-        family=name, requiresCompatibilities=["EC2"], networkMode="bridge",
-        containerDefinitions=[{"name": "worker", "image": "worker:1", "memoryReservation": 512,
-                               "resourceRequirements": [{"type": "GPU", "value": "1"}]}])
+        family=name,
+        requiresCompatibilities=["EC2"],
+        networkMode="bridge",
+        containerDefinitions=[
+            {
+                "name": "worker",
+                "image": "worker:1",
+                "memoryReservation": 512,
+                "resourceRequirements": [{"type": "GPU", "value": "1"}],
+            }
+        ],
+    )
     ecs.create_service(cluster=name, serviceName=name, taskDefinition=name, desiredCount=0, **service_args)
     [service] = ecs.describe_services(cluster=name, services=[name])["services"]
     return service
@@ -86,12 +96,17 @@ def _ecs_service(aws, name: str, **service_args) -> dict:
 def test_appautoscaling_target_tags_round_trip(aws):
     _ecs_service(aws, "emutest-tags")
     aas = aws("application-autoscaling")
-    target = dict(ServiceNamespace="ecs", ScalableDimension="ecs:service:DesiredCount",
-                  ResourceId="service/emutest-tags/emutest-tags")
-    arn = aas.register_scalable_target(**target, MinCapacity=0, MaxCapacity=3,
-                                       Tags={"ManagedBy": "ecs-autoscale"})["ScalableTargetARN"]
-    [described] = aas.describe_scalable_targets(ServiceNamespace="ecs",
-                                                ResourceIds=[target["ResourceId"]])["ScalableTargets"]
+    target = dict(
+        ServiceNamespace="ecs",
+        ScalableDimension="ecs:service:DesiredCount",
+        ResourceId="service/emutest-tags/emutest-tags",
+    )
+    arn = aas.register_scalable_target(**target, MinCapacity=0, MaxCapacity=3, Tags={"ManagedBy": "ecs-autoscale"})[
+        "ScalableTargetARN"
+    ]
+    [described] = aas.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[target["ResourceId"]])[
+        "ScalableTargets"
+    ]
     assert described["ScalableTargetARN"] == arn
 
     aas.tag_resource(ResourceARN=arn, Tags={"owner": "lab"})
@@ -106,16 +121,24 @@ def test_appautoscaling_target_tags_round_trip(aws):
 def test_appautoscaling_policy_arn_survives_an_update(aws):
     _ecs_service(aws, "emutest-policy")
     aas = aws("application-autoscaling")
-    target = dict(ServiceNamespace="ecs", ScalableDimension="ecs:service:DesiredCount",
-                  ResourceId="service/emutest-policy/emutest-policy")
+    target = dict(
+        ServiceNamespace="ecs",
+        ScalableDimension="ecs:service:DesiredCount",
+        ResourceId="service/emutest-policy/emutest-policy",
+    )
     aas.register_scalable_target(**target, MinCapacity=0, MaxCapacity=3)
 
     def put(cooldown: int) -> str:
-        return aas.put_scaling_policy(**target, PolicyName="out", PolicyType="StepScaling",
-                                      StepScalingPolicyConfiguration={
-                                          "AdjustmentType": "ChangeInCapacity", "Cooldown": cooldown,
-                                          "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]},
-                                      )["PolicyARN"]
+        return aas.put_scaling_policy(
+            **target,
+            PolicyName="out",
+            PolicyType="StepScaling",
+            StepScalingPolicyConfiguration={
+                "AdjustmentType": "ChangeInCapacity",
+                "Cooldown": cooldown,
+                "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
+            },
+        )["PolicyARN"]
 
     first = put(60)
     assert put(120) == first  # alarms keep pointing at it
@@ -132,17 +155,23 @@ def test_service_without_awsvpc_has_no_network_configuration(aws):
 
 def test_service_create_parameters_round_trip(aws):
     ecs = aws("ecs")
-    ecs.create_capacity_provider(name="emutest-cp", autoScalingGroupProvider={
-        "autoScalingGroupArn": "arn:aws:autoscaling:us-west-2:123456789012:autoScalingGroup:x:"
-                               "autoScalingGroupName/emutest-cp",
-        "managedScaling": {"status": "ENABLED", "targetCapacity": 100},
-        "managedTerminationProtection": "ENABLED"})
+    ecs.create_capacity_provider(
+        name="emutest-cp",
+        autoScalingGroupProvider={
+            "autoScalingGroupArn": "arn:aws:autoscaling:us-west-2:123456789012:autoScalingGroup:x:"
+            "autoScalingGroupName/emutest-cp",
+            "managedScaling": {"status": "ENABLED", "targetCapacity": 100},
+            "managedTerminationProtection": "ENABLED",
+        },
+    )
     strategy = [{"capacityProvider": "emutest-cp", "weight": 1, "base": 0}]
-    args = dict(capacityProviderStrategy=strategy,
-                placementConstraints=[{"type": "distinctInstance"}],
-                placementStrategy=[{"type": "spread", "field": "instanceId"}],
-                deploymentConfiguration={"minimumHealthyPercent": 0, "maximumPercent": 100},
-                enableECSManagedTags=True)
+    args = dict(
+        capacityProviderStrategy=strategy,
+        placementConstraints=[{"type": "distinctInstance"}],
+        placementStrategy=[{"type": "spread", "field": "instanceId"}],
+        deploymentConfiguration={"minimumHealthyPercent": 0, "maximumPercent": 100},
+        enableECSManagedTags=True,
+    )
     service = _ecs_service(aws, "emutest-strategy", **args)
     for key, value in args.items():
         assert service[key] == value, key
@@ -156,7 +185,9 @@ def test_service_create_parameters_round_trip(aws):
 
 def test_ec2_task_definition_accepts_memory_reservation_alone(aws):
     [container] = aws("ecs").register_task_definition(
-        family="emutest-reservation", requiresCompatibilities=["EC2"], networkMode="bridge",
+        family="emutest-reservation",
+        requiresCompatibilities=["EC2"],
+        networkMode="bridge",
         containerDefinitions=[{"name": "w", "image": "w:1", "memoryReservation": 256}],
     )["taskDefinition"]["containerDefinitions"]
     assert container["memoryReservation"] == 256
@@ -167,10 +198,27 @@ def test_cloudformation_task_definition_update_keeps_its_environment_and_delete_
     cf, ecs = aws("cloudformation"), aws("ecs")
 
     def template(value: str) -> str:
-        return json.dumps({"Resources": {"Record": {"Type": "AWS::ECS::TaskDefinition", "Properties": {
-            "Family": "emutest-record", "RequiresCompatibilities": ["EC2"], "ContainerDefinitions": [{
-                "Name": "w", "Image": "w:1", "MemoryReservation": 128,
-                "Environment": [{"Name": "VIDEO_QUEUE", "Value": value}]}]}}}})
+        return json.dumps(
+            {
+                "Resources": {
+                    "Record": {
+                        "Type": "AWS::ECS::TaskDefinition",
+                        "Properties": {
+                            "Family": "emutest-record",
+                            "RequiresCompatibilities": ["EC2"],
+                            "ContainerDefinitions": [
+                                {
+                                    "Name": "w",
+                                    "Image": "w:1",
+                                    "MemoryReservation": 128,
+                                    "Environment": [{"Name": "VIDEO_QUEUE", "Value": value}],
+                                }
+                            ],
+                        },
+                    }
+                }
+            }
+        )
 
     def record() -> dict:
         (summary,) = cf.list_stack_resources(StackName="emutest-record")["StackResourceSummaries"]
@@ -181,8 +229,11 @@ def test_cloudformation_task_definition_update_keeps_its_environment_and_delete_
     cf.update_stack(StackName="emutest-record", TemplateBody=template("q2"))
     second = record()
     assert second["revision"] == 2 and second["containerDefinitions"][0]["environment"] == [
-        {"name": "VIDEO_QUEUE", "value": "q2"}]
-    assert ecs.list_task_definitions(familyPrefix="emutest-record")["taskDefinitionArns"] == [second["taskDefinitionArn"]]
+        {"name": "VIDEO_QUEUE", "value": "q2"}
+    ]
+    assert ecs.list_task_definitions(familyPrefix="emutest-record")["taskDefinitionArns"] == [
+        second["taskDefinitionArn"]
+    ]
     cf.update_stack(StackName="emutest-record", TemplateBody=template("q2") + " ")  # no change: same revision
     assert record()["revision"] == 2
     cf.delete_stack(StackName="emutest-record")
@@ -204,9 +255,20 @@ def test_sqs_redrive_policies_and_queue_policy(aws):
     # Compact JSON, as AWS returns it (the provider compares the string).
     assert sqs.get_queue_attributes(QueueUrl=jobs, AttributeNames=["All"])["Attributes"]["RedrivePolicy"] == redrive
 
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": dead_arn,
-         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sqs:*",
+                    "Resource": dead_arn,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
     sqs.set_queue_attributes(QueueUrl=dead, Attributes={"Policy": policy})
     allow = {"redrivePermission": "byQueue", "sourceQueueArns": [dead_arn.replace("dead", "jobs")]}
     sqs.set_queue_attributes(QueueUrl=dead, Attributes={"RedriveAllowPolicy": json.dumps(allow)})
@@ -225,9 +287,11 @@ def test_sqs_redrive_policies_and_queue_policy(aws):
 def _launch_template(aws, name: str) -> str:
     return aws("ec2").create_launch_template(
         LaunchTemplateName=name,
-        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "g4dn.xlarge",
-                            "TagSpecifications": [{"ResourceType": "instance",
-                                                   "Tags": [{"Key": "Name", "Value": "worker"}]}]},
+        LaunchTemplateData={
+            "ImageId": "ami-12c6146b",
+            "InstanceType": "g4dn.xlarge",
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "worker"}]}],
+        },
         TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": "ManagedBy", "Value": "x"}]}],
     )["LaunchTemplate"]["LaunchTemplateId"]
 
@@ -245,29 +309,45 @@ def test_launch_template_own_tags_stay_out_of_its_data(aws):
 def test_default_vpc_routes_to_its_internet_gateway_and_its_subnets_map_public_ips(aws):
     ec2 = aws("ec2")
     [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-    [gateway] = ec2.describe_internet_gateways(
-        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
-    [main] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
-                                                {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-    assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": gateway["InternetGatewayId"]}.items() <= \
-        next(r for r in main["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0").items()
-    defaults = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
-                                             {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    [gateway] = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])[
+        "InternetGateways"
+    ]
+    [main] = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "association.main", "Values": ["true"]}]
+    )["RouteTables"]
+    assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": gateway["InternetGatewayId"]}.items() <= next(
+        r for r in main["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"
+    ).items()
+    defaults = ec2.describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "default-for-az", "Values": ["true"]}]
+    )["Subnets"]
     assert defaults and all(s["MapPublicIpOnLaunch"] for s in defaults)
 
 
 def test_autoscaling_group_keeps_warmup_and_mixed_instances_policy(aws):
     template_id = _launch_template(aws, "emutest-asg-lt")
     subnets = [s["SubnetId"] for s in aws("ec2").describe_subnets()["Subnets"]]
-    policy = {"InstancesDistribution": {"OnDemandBaseCapacity": 0, "OnDemandPercentageAboveBaseCapacity": 0,
-                                        "SpotAllocationStrategy": "price-capacity-optimized"},
-              "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": template_id,
-                                                                 "Version": "$Latest"},
-                                 "Overrides": [{"InstanceType": "g4dn.xlarge"}, {"InstanceType": "g5.xlarge"}]}}
+    policy = {
+        "InstancesDistribution": {
+            "OnDemandBaseCapacity": 0,
+            "OnDemandPercentageAboveBaseCapacity": 0,
+            "SpotAllocationStrategy": "price-capacity-optimized",
+        },
+        "LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": template_id, "Version": "$Latest"},
+            "Overrides": [{"InstanceType": "g4dn.xlarge"}, {"InstanceType": "g5.xlarge"}],
+        },
+    }
     asg = aws("autoscaling")
-    asg.create_auto_scaling_group(AutoScalingGroupName="emutest-asg", MinSize=0, MaxSize=2,
-                                  VPCZoneIdentifier=",".join(subnets[:2]), MixedInstancesPolicy=policy,
-                                  NewInstancesProtectedFromScaleIn=True, DefaultInstanceWarmup=300)
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="emutest-asg",
+        MinSize=0,
+        MaxSize=2,
+        VPCZoneIdentifier=",".join(subnets[:2]),
+        MixedInstancesPolicy=policy,
+        NewInstancesProtectedFromScaleIn=True,
+        DefaultInstanceWarmup=300,
+    )
     # What `terraform destroy` sends first: only the sizes.
     asg.update_auto_scaling_group(AutoScalingGroupName="emutest-asg", MinSize=0, MaxSize=0, DesiredCapacity=0)
     [group] = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["emutest-asg"])["AutoScalingGroups"]
@@ -283,8 +363,12 @@ def test_autoscaling_group_keeps_warmup_and_mixed_instances_policy(aws):
 def test_tls_only_bucket_policy_lets_emulator_requests_through(aws):
     s3 = aws("s3")
     s3.create_bucket(Bucket="emutest-tls", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-    deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": ["arn:aws:s3:::emutest-tls", "arn:aws:s3:::emutest-tls/*"]}
+    deny = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::emutest-tls", "arn:aws:s3:::emutest-tls/*"],
+    }
     tls_only = {**deny, "Sid": "DenyInsecureTransport", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
     s3.put_bucket_policy(Bucket="emutest-tls", Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_only]}))
     s3.put_object(Bucket="emutest-tls", Key="videos/a.mp4", Body=b"video")
@@ -299,20 +383,25 @@ def test_tls_only_bucket_policy_lets_emulator_requests_through(aws):
 
 def test_appautoscaling_scaling_activities_answer(aws):
     activities = aws("application-autoscaling").describe_scaling_activities(
-        ServiceNamespace="ecs", ResourceId="service/emutest-none/emutest-none",
-        ScalableDimension="ecs:service:DesiredCount")
+        ServiceNamespace="ecs",
+        ResourceId="service/emutest-none/emutest-none",
+        ScalableDimension="ecs:service:DesiredCount",
+    )
     assert activities["ScalingActivities"] == []
 
 
 def test_default_vpc_routes_to_an_internet_gateway(aws):
     ec2 = aws("ec2")
     [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-    [igw] = ec2.describe_internet_gateways(
-        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
-    [main] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
-                                                {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-    assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw["InternetGatewayId"]}.items() <= \
-        next(r for r in main["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0").items()
+    [igw] = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])[
+        "InternetGateways"
+    ]
+    [main] = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "association.main", "Values": ["true"]}]
+    )["RouteTables"]
+    assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw["InternetGatewayId"]}.items() <= next(
+        r for r in main["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"
+    ).items()
 
 
 def test_ec2_vcpu_quotas_answer_and_follow_the_environment(aws, monkeypatch):

@@ -11,6 +11,7 @@ instance's registration and sees the queue as it was 60 s earlier (GetQueueAttri
 ScaleInIdleMinutes of zeros it drains, kills its worker 5 s later and terminates 10 s after that;
 shutting-down takes 30 s.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,18 +21,34 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import SEED, load_text, seed_text
 
 from ecs_autoscale.estimate import Assumptions, Workload, run
 from ecs_autoscale.estimate.assumptions import AWS_RULES, AssumptionError, apply_overrides, listing, load_prices
 from ecs_autoscale.scaling_design import design_for
-from helpers import SEED, load_text, seed_text
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 PINNED = Assumptions(
-    sqs_metric_delay_s=60, sqs_inactive_wakeup_s=0, asg_metric_delay_s=60, scaling_action_s=10, client_action_s=2,
-    asg_action_s=10, sqs_count_lag_s=60, placement_delay_s=10, capacity_metric_delay_s=60, cp_scale_in_datapoints=15,
-    cp_scale_in_fraction=0.5, cp_scale_in_interval_s=150, instance_pending_s=45, instance_boot_s=90,
-    docker_ready_s=30, image_pull_s=150, task_start_s=30, instance_shutdown_s=30, warm_start_s=30, warm_boot_s=45,
+    sqs_metric_delay_s=60,
+    sqs_inactive_wakeup_s=0,
+    asg_metric_delay_s=60,
+    scaling_action_s=10,
+    client_action_s=2,
+    asg_action_s=10,
+    sqs_count_lag_s=60,
+    placement_delay_s=10,
+    capacity_metric_delay_s=60,
+    cp_scale_in_datapoints=15,
+    cp_scale_in_fraction=0.5,
+    cp_scale_in_interval_s=150,
+    instance_pending_s=45,
+    instance_boot_s=90,
+    docker_ready_s=30,
+    image_pull_s=150,
+    task_start_s=30,
+    instance_shutdown_s=30,
+    warm_start_s=30,
+    warm_boot_s=45,
 )
 G4DN_ON_DEMAND = 0.526
 
@@ -111,8 +128,10 @@ def test_videos_from_another_client_start_through_the_backstop_alarm(tmp_path):
     o = ours(fleet(tmp_path, 1), videos=1, minutes=10, sender="other").outcomes[0]
     # sample @60 is the first with the video (it arrives just after the @0 tick), readable @120:
     # 1 uncovered -> +1 @130; launch @140, running @185, registered @275, placed @285, image @365, polls @395.
-    assert timeline(o)[:2] == [(130, "scale-out alarm (1 uncovered video, step +1): instances 0 -> 1"),
-                               (395, "first task running")]
+    assert timeline(o)[:2] == [
+        (130, "scale-out alarm (1 uncovered video, step +1): instances 0 -> 1"),
+        (395, "first task running"),
+    ]
 
 
 def test_the_backstop_alarm_adds_the_fleet_once_despite_repeating(tmp_path):
@@ -149,8 +168,9 @@ def test_an_idle_queue_waking_up_costs_submit_nothing_and_other_clients_its_dela
 
 # --- never a cut video ------------------------------------------------------------------------------
 @pytest.mark.parametrize("sender", ["ecs-autoscale", "other"])
-@pytest.mark.parametrize("videos, minutes, spread", [(17, 7, 2.9), (5, 20, 2.0), (12, 3, 1.3), (40, 20, 17),
-                                                     (6, 45, 6.1), (9, 11, 0.5)])
+@pytest.mark.parametrize(
+    "videos, minutes, spread", [(17, 7, 2.9), (5, 20, 2.0), (12, 3, 1.3), (40, 20, 17), (6, 45, 6.1), (9, 11, 0.5)]
+)
 def test_no_video_is_ever_cut_even_trickling_in(tmp_path, sender, videos, minutes, spread):
     for size in (1, 3):
         o = ours(fleet(tmp_path, size), videos, minutes, spread, sender=sender).outcomes[0]
@@ -251,14 +271,17 @@ def test_assumptions_move_the_estimate(tmp_path):
     assert e.costs[0].instance_usd == pytest.approx(e.costs[0].gpu_hours * 1.0)
 
 
-@pytest.mark.parametrize("item, message", [
-    ("image_pull_s", "expected NAME=VALUE"),
-    ("image_pul_s=3", "did you mean image_pull_s?"),
-    ("image_pull_s=fast", "not a number"),
-    ("asg_metric_delay_s=-1", "must be at least 0"),
-    ("cp_scale_in_fraction=2", "must be from 0 to 1"),
-    ("price.g4dn.xlarge.spot=-0.1", "cannot be negative"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("image_pull_s", "expected NAME=VALUE"),
+        ("image_pul_s=3", "did you mean image_pull_s?"),
+        ("image_pull_s=fast", "not a number"),
+        ("asg_metric_delay_s=-1", "must be at least 0"),
+        ("cp_scale_in_fraction=2", "must be from 0 to 1"),
+        ("price.g4dn.xlarge.spot=-0.1", "cannot be negative"),
+    ],
+)
 def test_bad_assumption_is_a_one_line_error(item, message):
     with pytest.raises(AssumptionError) as caught:
         apply_overrides([item])
@@ -269,9 +292,17 @@ def test_every_aws_rule_of_the_issue_is_listed_with_a_source():
     text = listing()
     for rule in AWS_RULES:
         assert rule.name in text and rule.source in text and rule.handling in text
-    assert {"metric-math-missing-data", "sqs-inactive-queue", "managed-scaling-steps", "capacity-provider-hop",
-            "managed-scale-in", "alarm-actions-repeat", "original-termination-protection", "gpu-instance-types",
-            "crash-loop"} <= {rule.name for rule in AWS_RULES}
+    assert {
+        "metric-math-missing-data",
+        "sqs-inactive-queue",
+        "managed-scaling-steps",
+        "capacity-provider-hop",
+        "managed-scale-in",
+        "alarm-actions-repeat",
+        "original-termination-protection",
+        "gpu-instance-types",
+        "crash-loop",
+    } <= {rule.name for rule in AWS_RULES}
 
 
 def test_workload_beyond_the_model_horizon_is_refused_up_front(tmp_path):
@@ -304,16 +335,35 @@ def cli(*args: object) -> subprocess.CompletedProcess:
 
 
 def test_cli_prints_the_timeline_and_costs():
-    proc = cli(SEED, "--videos", 1, "--minutes-per-video", 10, "--compare-original",
-               *[arg for name in ("image_pull_s", "instance_boot_s") for arg in ("--assume", f"{name}="
-                                                                                 f"{getattr(PINNED, name):g}")])
+    proc = cli(
+        SEED,
+        "--videos",
+        1,
+        "--minutes-per-video",
+        10,
+        "--compare-original",
+        *[
+            arg
+            for name in ("image_pull_s", "instance_boot_s")
+            for arg in ("--assume", f"{name}={getattr(PINNED, name):g}")
+        ],
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert proc.stderr == ""
-    for expected in ("first task running", "all videos done", "back to zero instances", "GPU-instance hours",
-                     "this stack", "original stack", "Timeline (this stack):", "0:04:27  first task running",
-                     "never (1 kept)", "videos cut mid-run",
-                     "Cost of the deployed stack while at zero: $1.20/month"):
+    for expected in (
+        "first task running",
+        "all videos done",
+        "back to zero instances",
+        "GPU-instance hours",
+        "this stack",
+        "original stack",
+        "Timeline (this stack):",
+        "0:04:27  first task running",
+        "never (1 kept)",
+        "videos cut mid-run",
+        "Cost of the deployed stack while at zero: $1.20/month",
+    ):
         assert expected in out, expected
 
 
@@ -332,8 +382,9 @@ def test_cli_json_and_plot(tmp_path):
 def test_cli_bad_assume_is_one_line():
     proc = cli(SEED, "--videos", 1, "--minutes-per-video", 10, "--assume", "image_pul_s=3")
     assert proc.returncode == 1
-    assert proc.stderr.splitlines() == ["ecs-autoscale: --assume image_pul_s: unknown assumption "
-                                        "(did you mean image_pull_s?)"]
+    assert proc.stderr.splitlines() == [
+        "ecs-autoscale: --assume image_pul_s: unknown assumption (did you mean image_pull_s?)"
+    ]
     assert proc.stdout == ""
 
 
@@ -353,10 +404,12 @@ def test_cli_list_assumptions_needs_no_model_file():
 
 
 def test_estimate_never_loads_cdktf_or_matplotlib_without_plot():
-    code = ("import sys; from ecs_autoscale.cli.estimate import estimate; "
-            "from ecs_autoscale.estimate import run, Workload; from ecs_autoscale.config import load_config; "
-            f"from ecs_autoscale.estimate import report; report.text(run(load_config({str(SEED)!r}), Workload(2, 5))); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'matplotlib', 'constructs')))")
+    code = (
+        "import sys; from ecs_autoscale.cli.estimate import estimate; "
+        "from ecs_autoscale.estimate import run, Workload; from ecs_autoscale.config import load_config; "
+        f"from ecs_autoscale.estimate import report; report.text(run(load_config({str(SEED)!r}), Workload(2, 5))); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'matplotlib', 'constructs')))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -11,6 +11,7 @@ also keeps moto's data across the outage, as AWS keeps resources across a networ
 
 The full disk is real: an 8 MiB tmpfs (mounting needs root or CAP_SYS_ADMIN; without it the test fails).
 """
+
 from __future__ import annotations
 
 import errno
@@ -27,10 +28,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from helpers import seed_text, write_model
-from test_lifecycle import managed_addresses, one_line, outputs_of, planned_creates, read_until, start_cli, \
-    state_of
+from test_lifecycle import managed_addresses, one_line, outputs_of, planned_creates, read_until, start_cli, state_of
 
 pytestmark = pytest.mark.emulator
 
@@ -112,8 +111,11 @@ def outage(emulator):
 
 def tmp_leftovers(stack_dir: Path) -> list[str]:
     """atomic_write's temp files (mkstemp's `.NAME.` + 8 random characters) outside Terraform's own folder."""
-    return [str(p.relative_to(stack_dir)) for p in stack_dir.rglob(".*")
-            if ".terraform" not in p.parts and p.is_file() and re.fullmatch(r"\..+\.[a-z0-9_]{8}", p.name)]
+    return [
+        str(p.relative_to(stack_dir))
+        for p in stack_dir.rglob(".*")
+        if ".terraform" not in p.parts and p.is_file() and re.fullmatch(r"\..+\.[a-z0-9_]{8}", p.name)
+    ]
 
 
 # --- AWS unreachable mid-apply -------------------------------------------------------------------------------
@@ -154,19 +156,20 @@ def recovery(outage, ecs_cli, cli_env, tmp_path_factory) -> Recovery:
             deploy.communicate(timeout=300)
     failed = subprocess.CompletedProcess(deploy.args, deploy.returncode, rest, errors)
     state_text = (stack_dir / "state" / "Outage" / "terraform.tfstate").read_text()
-    observed = dict(failed=failed, state_after_failure=state_text,
-                    planned=planned_creates(stack_dir / "plans" / "deploy.json"),
-                    outputs_after_failure=(stack_dir / "outputs.json").exists(),
-                    leftovers_after_failure=tmp_leftovers(stack_dir))
+    observed = dict(
+        failed=failed,
+        state_after_failure=state_text,
+        planned=planned_creates(stack_dir / "plans" / "deploy.json"),
+        outputs_after_failure=(stack_dir / "outputs.json").exists(),
+        leftovers_after_failure=tmp_leftovers(stack_dir),
+    )
 
     outage.up()  # the same endpoint comes back
-    converged = ecs_cli("deploy", model, stack_dir, "--auto-approve",
-                        env={"ECS_AUTOSCALE_ENDPOINT_URL": outage.url})
+    converged = ecs_cli("deploy", model, stack_dir, "--auto-approve", env={"ECS_AUTOSCALE_ENDPOINT_URL": outage.url})
     return Recovery(model=model, stack_dir=stack_dir, converged=converged, **observed)
 
 
-def test_emulator_down_mid_apply_fails_clearly_keeps_the_state_and_the_next_deploy_converges(
-        recovery, outage, ecs_cli):
+def test_emulator_down_mid_apply_fails_clearly_keeps_the_state_and_the_next_deploy_converges(recovery, outage, ecs_cli):
     from ecs_autoscale.stack import OUTPUT_DESCRIPTIONS
 
     failed, stack_dir = recovery.failed, recovery.stack_dir
@@ -198,8 +201,10 @@ def test_emulator_down_mid_apply_fails_clearly_keeps_the_state_and_the_next_depl
 @pytest.fixture(scope="module")
 def deployed(recovery, outage, ecs_cli):
     """(model, stack_dir, run): the recovered deployment and `ecs-autoscale` aimed at its endpoint."""
+
     def run(*args, **kwargs):
         return ecs_cli(*args, env={"ECS_AUTOSCALE_ENDPOINT_URL": outage.url}, **kwargs)
+
     return recovery.model, recovery.stack_dir, run
 
 
@@ -208,8 +213,9 @@ def small_disk(tmp_path):
     """A real 8 MiB filesystem (tmpfs); needs the right to mount, as root in a container has."""
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     assert mounted.returncode == 0, f"cannot mount a tmpfs (needed for a real disk-full): {mounted.stderr}"
     yield mount_point
     subprocess.run(["umount", str(mount_point)], check=True)
@@ -228,7 +234,8 @@ def fill(folder: Path) -> Path:
 
 
 def test_a_full_disk_fails_clearly_and_keeps_outputs_json_then_the_same_command_converges(
-        deployed, small_disk, tmp_path):
+    deployed, small_disk, tmp_path
+):
     model, original, ecs_cli = deployed
     # The deployed STACK_DIR moved onto the small disk; Terraform's provider copy (hundreds of MB) stays
     # where it is. A STACK_DIR is movable (relative state paths), so this is what a user's full disk is.
@@ -275,10 +282,10 @@ def test_destroy_with_discard_queued_videos_proceeds_and_reports_what_it_discard
     model, stack_dir, ecs_cli = deployed
     outputs = outputs_of(stack_dir)
     sqs = aws_client("sqs")
-    sqs.send_message(QueueUrl=outputs["video_queue_url"], MessageBody='{"video": "dive/b.mp4"}',
-                     MessageGroupId="test")
-    destroyed = ecs_cli("destroy", model, stack_dir, "--auto-approve", "--discard-queued-videos",
-                        "--delete-results-bucket-and-results")
+    sqs.send_message(QueueUrl=outputs["video_queue_url"], MessageBody='{"video": "dive/b.mp4"}', MessageGroupId="test")
+    destroyed = ecs_cli(
+        "destroy", model, stack_dir, "--auto-approve", "--discard-queued-videos", "--delete-results-bucket-and-results"
+    )
     assert "! discards 1 queued or running video(s)" in destroyed.stdout
     assert managed_addresses(state_of(stack_dir, "Outage")) == set()
     assert sqs.list_queues(QueueNamePrefix="Outage").get("QueueUrls", []) == []

@@ -13,6 +13,7 @@ written here from the model file, not from the construct code:
   standalone policy is attached anywhere;
 - bucket and queue resource policies only deny (TLS-only); they grant nothing to anyone.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import EXAMPLES, SEED, product_synth
 
 MODELS = [SEED, EXAMPLES / "fathomnet-spot.yaml"]
@@ -33,8 +33,15 @@ MODELS = [SEED, EXAMPLES / "fathomnet-spot.yaml"]
 # - ec2:DescribeTags (all EC2 Describe* actions): https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html
 # - ecr:GetAuthorizationToken: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerregistry.html
 # - ecs:DescribeTaskDefinition, ecs:DeregisterTaskDefinition: the ECS page above (no resource type, no condition key)
-NO_RESOURCE_ACTIONS = frozenset({"ecs:DiscoverPollEndpoint", "ec2:DescribeTags", "ecr:GetAuthorizationToken",
-                                 "ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"})
+NO_RESOURCE_ACTIONS = frozenset(
+    {
+        "ecs:DiscoverPollEndpoint",
+        "ec2:DescribeTags",
+        "ecr:GetAuthorizationToken",
+        "ecs:DescribeTaskDefinition",
+        "ecs:DeregisterTaskDefinition",
+    }
+)
 
 # role -> {resource label -> actions}; labels are resolved to this stack's ARNs by `own_resources`.
 EXPECTED_GRANTS = {
@@ -47,15 +54,28 @@ EXPECTED_GRANTS = {
     # halted key: conditions checked in test_agent_conditions_limit_the_group_to_halting), alert the
     # topic, and pre-pull the model image at boot.
     "instance": {
-        "cluster": {"ecs:RegisterContainerInstance", "ecs:DeregisterContainerInstance",
-                    "ecs:SubmitContainerStateChange", "ecs:SubmitTaskStateChange", "ecs:SubmitAttachmentStateChanges"},
-        "container instances": {"ecs:Poll", "ecs:StartTelemetrySession", "ecs:UpdateContainerInstancesState",
-                                "ecs:SubmitContainerStateChange", "ecs:SubmitTaskStateChange"},
+        "cluster": {
+            "ecs:RegisterContainerInstance",
+            "ecs:DeregisterContainerInstance",
+            "ecs:SubmitContainerStateChange",
+            "ecs:SubmitTaskStateChange",
+            "ecs:SubmitAttachmentStateChanges",
+        },
+        "container instances": {
+            "ecs:Poll",
+            "ecs:StartTelemetrySession",
+            "ecs:UpdateContainerInstancesState",
+            "ecs:SubmitContainerStateChange",
+            "ecs:SubmitTaskStateChange",
+        },
         "*": {"ecs:DiscoverPollEndpoint", "ec2:DescribeTags", "ecr:GetAuthorizationToken"},
         "log streams": {"logs:CreateLogStream", "logs:PutLogEvents"},
         "video queue": {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
-        "autoscaling group": {"autoscaling:TerminateInstanceInAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup",
-                              "autoscaling:CreateOrUpdateTags"},
+        "autoscaling group": {
+            "autoscaling:TerminateInstanceInAutoScalingGroup",
+            "autoscaling:UpdateAutoScalingGroup",
+            "autoscaling:CreateOrUpdateTags",
+        },
         "alerts topic": {"sns:Publish"},
         "image repository": {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"},
     },
@@ -67,8 +87,13 @@ EXPECTED_GRANTS = {
     },
     # The worker (ecsprocess contract): take videos, report results and failures, read the model.
     "task": {
-        "video queue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                        "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+        "video queue": {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+        },
         "track queue": {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
         "dead queue": {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
         "video bucket": {"s3:ListBucket"},
@@ -82,21 +107,39 @@ EXPECTED_GRANTS = {
     # CloudFormation keeping the deepsea-ai lookup record (infra/lookup.py): register and tag task definitions
     # of the lookup family only; read and deregister take no resource in IAM.
     "cfn-lookup": {
-        "lookup task definitions": {"ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UntagResource",
-                                    "ecs:ListTagsForResource"},
+        "lookup task definitions": {
+            "ecs:RegisterTaskDefinition",
+            "ecs:TagResource",
+            "ecs:UntagResource",
+            "ecs:ListTagsForResource",
+        },
         "*": {"ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"},
     },
 }
-TRUSTED_SERVICE = {"instance": "ec2.amazonaws.com", "execution": "ecs-tasks.amazonaws.com",
-                   "task": "ecs-tasks.amazonaws.com", "cfn-lookup": "cloudformation.amazonaws.com"}
-ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
-                       r"(?P<repo>[a-z0-9._/-]+?)(?:[:@].*)?$")
+TRUSTED_SERVICE = {
+    "instance": "ec2.amazonaws.com",
+    "execution": "ecs-tasks.amazonaws.com",
+    "task": "ecs-tasks.amazonaws.com",
+    "cfn-lookup": "cloudformation.amazonaws.com",
+}
+ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
+    r"(?P<repo>[a-z0-9._/-]+?)(?:[:@].*)?$"
+)
 S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.+)$")
 # Anything that can grant permissions besides the inline role policies reviewed here.
-OTHER_GRANTING_RESOURCES = ("aws_iam_policy", "aws_iam_role_policy_attachment", "aws_iam_policy_attachment",
-                            "aws_iam_user", "aws_iam_user_policy", "aws_iam_group", "aws_iam_group_policy",
-                            "aws_iam_access_key", "aws_iam_role_policies_exclusive",
-                            "aws_iam_role_policy_attachments_exclusive")
+OTHER_GRANTING_RESOURCES = (
+    "aws_iam_policy",
+    "aws_iam_role_policy_attachment",
+    "aws_iam_policy_attachment",
+    "aws_iam_user",
+    "aws_iam_user_policy",
+    "aws_iam_group",
+    "aws_iam_group_policy",
+    "aws_iam_access_key",
+    "aws_iam_role_policies_exclusive",
+    "aws_iam_role_policy_attachments_exclusive",
+)
 
 
 # --- reading the synthesized stack ------------------------------------------------------------------
@@ -124,8 +167,9 @@ def own_resources(doc: dict, model: dict) -> dict[str, set[str]]:
         return f"${{aws_sqs_queue.{found[0]}.arn}}"
 
     def bucket(purpose: str) -> str:
-        found = [n for n, b in resources["aws_s3_bucket"].items()
-                 if b.get("bucket_prefix") == f"{stack.lower()}-{purpose}-"]
+        found = [
+            n for n, b in resources["aws_s3_bucket"].items() if b.get("bucket_prefix") == f"{stack.lower()}-{purpose}-"
+        ]
         assert len(found) == 1, f"no {purpose} bucket"
         return f"${{aws_s3_bucket.{found[0]}.arn}}"
 
@@ -137,17 +181,21 @@ def own_resources(doc: dict, model: dict) -> dict[str, set[str]]:
     own = {
         # the agent names the video queue by its ARN (its policy is rendered before the queue exists)
         "video queue": {queue("video"), f"arn:{partition}:sqs:{region}:{account}:{stack}-video.fifo"},
-        "track queue": {queue("track")}, "dead queue": {queue("dead")},
-        "video bucket": {bucket("video")}, "tracks bucket": {bucket("tracks")},
-        "video objects": {bucket("video") + "/*"}, "tracks objects": {bucket("tracks") + "/*"},
+        "track queue": {queue("track")},
+        "dead queue": {queue("dead")},
+        "video bucket": {bucket("video")},
+        "tracks bucket": {bucket("tracks")},
+        "video objects": {bucket("video") + "/*"},
+        "tracks objects": {bucket("tracks") + "/*"},
         "model object": {s3_object(model["model_location"])},
         "track config object": {s3_object(model["track_config"])},
         "log streams": {f"arn:{partition}:logs:{region}:{account}:log-group:/ecs/{stack}:*"},
         "cluster": {f"{ecs}:cluster/{stack}"},
         "container instances": {f"{ecs}:container-instance/{stack}/*"},
         "own tasks": {f"{ecs}:task/{stack}/*"},
-        "autoscaling group": {f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:"
-                              f"autoScalingGroupName/{stack}-gpu-fleet"},
+        "autoscaling group": {
+            f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{stack}-gpu-fleet"
+        },
         "alerts topic": {f"arn:{partition}:sns:{region}:{account}:{stack}-alerts"},
         "lookup task definitions": {f"{ecs}:task-definition/{stack}-deepsea-ai-lookup:*"},
     }
@@ -183,23 +231,26 @@ def violations(doc: dict, model: dict) -> list[str]:
     found = []
     for kind, statements in role_policies(doc, model["StackName"]).items():
         for st in statements:
-            where = f"{kind} role, statement {st.get('Sid', '?')}"
-            if st.get("Effect") != "Allow":
-                continue
-            if "NotAction" in st or "NotResource" in st or "Action" not in st or "Resource" not in st:
-                found.append(f"{where}: Allow needs plain Action and Resource (no NotAction/NotResource)")
-                continue
-            actions, resources = as_list(st["Action"]), as_list(st["Resource"])
-            for action in actions:
-                if "*" in action or "?" in action:
-                    found.append(f"{where}: wildcard action {action!r}")
-            for resource in resources:
-                if resource == "*":
-                    unscopable = set(actions) - NO_RESOURCE_ACTIONS
-                    if unscopable:
-                        found.append(f"{where}: Resource '*' for {sorted(unscopable)}, which take a resource")
-                elif resource not in allowed_arns:
-                    found.append(f"{where}: resource {resource!r} is not one of this stack's own")
+            if st.get("Effect") == "Allow":
+                found += statement_violations(f"{kind} role, statement {st.get('Sid', '?')}", st, allowed_arns)
+    return found
+
+
+def statement_violations(where: str, st: dict, allowed_arns: set[str]) -> list[str]:
+    if "NotAction" in st or "NotResource" in st or "Action" not in st or "Resource" not in st:
+        return [f"{where}: Allow needs plain Action and Resource (no NotAction/NotResource)"]
+    found = []
+    actions, resources = as_list(st["Action"]), as_list(st["Resource"])
+    for action in actions:
+        if "*" in action or "?" in action:
+            found.append(f"{where}: wildcard action {action!r}")
+    for resource in resources:
+        if resource == "*":
+            unscopable = set(actions) - NO_RESOURCE_ACTIONS
+            if unscopable:
+                found.append(f"{where}: Resource '*' for {sorted(unscopable)}, which take a resource")
+        elif resource not in allowed_arns:
+            found.append(f"{where}: resource {resource!r} is not one of this stack's own")
     return found
 
 
@@ -258,9 +309,11 @@ def test_agent_conditions_limit_the_group_to_halting(stack):
     doc, model = stack
     by_action = {a: st for st in role_policies(doc, model["StackName"])["instance"] for a in as_list(st["Action"])}
     assert by_action["autoscaling:UpdateAutoScalingGroup"]["Condition"] == {
-        "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"}}
+        "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"}
+    }
     assert by_action["autoscaling:CreateOrUpdateTags"]["Condition"] == {
-        "ForAllValues:StringEquals": {"aws:TagKeys": ["ecs-autoscale:halted"]}}
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["ecs-autoscale:halted"]}
+    }
 
 
 def test_instance_role_carries_only_what_the_ecs_agent_needs(stack):
@@ -281,8 +334,11 @@ def test_roles_trust_only_ecs_tasks_ec2_or_cloudformation(stack):
         trust = json.loads(role["assume_role_policy"])
         assert len(trust["Statement"]) == 1, role["name"]
         st = trust["Statement"][0]
-        assert (st["Effect"], st["Action"], st["Principal"]) == ("Allow", "sts:AssumeRole",
-                                                                 {"Service": TRUSTED_SERVICE[kind]}), role["name"]
+        assert (st["Effect"], st["Action"], st["Principal"]) == (
+            "Allow",
+            "sts:AssumeRole",
+            {"Service": TRUSTED_SERVICE[kind]},
+        ), role["name"]
         if kind in ("task", "execution"):  # confused-deputy guard: ECS acting for this account only
             assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}, role["name"]
         else:  # EC2 and CloudFormation service roles: iam:PassRole (same account only) is the guard
@@ -305,9 +361,11 @@ def test_nothing_else_grants_permissions(stack):
 
 def test_bucket_and_queue_policies_only_deny(stack):
     doc, _ = stack
-    policies = [*doc["resource"].get("aws_s3_bucket_policy", {}).values(),
-                *doc["resource"].get("aws_sqs_queue_policy", {}).values(),
-                *doc["resource"]["aws_sqs_queue"].values()]  # queue policies are inline
+    policies = [
+        *doc["resource"].get("aws_s3_bucket_policy", {}).values(),
+        *doc["resource"].get("aws_sqs_queue_policy", {}).values(),
+        *doc["resource"]["aws_sqs_queue"].values(),
+    ]  # queue policies are inline
     assert sum("policy" in p for p in policies) == 5, "two bucket and three queue TLS-only policies expected"
     for policy in policies:
         for st in json.loads(policy["policy"])["Statement"]:
@@ -327,15 +385,27 @@ def add_task_statement(doc: dict, statement: dict) -> dict:
     raise AssertionError("no task role policy found")
 
 
-@pytest.mark.parametrize(("statement", "complaint"), [
-    ({"Sid": "Everything", "Effect": "Allow", "Action": "sqs:*", "Resource": "*"}, "wildcard action 'sqs:*'"),
-    ({"Sid": "AnyBucket", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]},
-     "Resource '*' for ['s3:GetObject']"),
-    ({"Sid": "Admin", "Effect": "Allow", "Action": "*", "Resource": "*"}, "wildcard action '*'"),
-    ({"Sid": "OtherQueue", "Effect": "Allow", "Action": "sqs:SendMessage",
-      "Resource": "arn:aws:sqs:us-west-2:123456789012:someone-else.fifo"}, "is not one of this stack's own"),
-    ({"Sid": "Inverted", "Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, "NotAction"),
-])
+@pytest.mark.parametrize(
+    ("statement", "complaint"),
+    [
+        ({"Sid": "Everything", "Effect": "Allow", "Action": "sqs:*", "Resource": "*"}, "wildcard action 'sqs:*'"),
+        (
+            {"Sid": "AnyBucket", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]},
+            "Resource '*' for ['s3:GetObject']",
+        ),
+        ({"Sid": "Admin", "Effect": "Allow", "Action": "*", "Resource": "*"}, "wildcard action '*'"),
+        (
+            {
+                "Sid": "OtherQueue",
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": "arn:aws:sqs:us-west-2:123456789012:someone-else.fifo",
+            },
+            "is not one of this stack's own",
+        ),
+        ({"Sid": "Inverted", "Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, "NotAction"),
+    ],
+)
 def test_review_catches_a_broadened_task_role(stacks, statement, complaint):
     doc, model = stacks[0]
     found = violations(add_task_statement(doc, statement), model)

@@ -5,6 +5,7 @@ The stack's StackName has dashes on purpose (the original `ecsshutdown` broke on
 its own job name and video folder, so the tests share the deployment but not their videos. The first
 group needs no AWS at all (key layout, message format, ledger naming).
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,7 +21,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from helpers import CLOSED_PORT_PROXY, REPO, seed_text, write_model
 
 STACK_NAME = "Jobs-Test-Stack"
@@ -28,8 +28,10 @@ FLEET_SIZE, TASKS_PER_INSTANCE = 3, 4
 WORKER = REPO / "examples" / "reference_worker.py"
 BODY_KEYS = {"video", "clean", "user_name", "metadata_b64", "job_name", "args"}
 # Fails on videos whose name contains "broken", like a model meeting a corrupt file.
-FAILING_MODEL = ("sh -c 'case \"$VIDEO_PATH\" in *broken*) echo \"decoder error: corrupt stream\" >&2; exit 3;; esac; "
-                 "echo \"{\\\"tracks\\\": []}\" > \"$OUTPUT_DIR/tracks.json\"'")
+FAILING_MODEL = (
+    'sh -c \'case "$VIDEO_PATH" in *broken*) echo "decoder error: corrupt stream" >&2; exit 3;; esac; '
+    'echo "{\\"tracks\\": []}" > "$OUTPUT_DIR/tracks.json"\''
+)
 
 
 # ---- no AWS: layout and formats ---------------------------------------------------------------------
@@ -39,16 +41,16 @@ VIDEO_KEY_CASES = [
     ("/Volumes/M3/mezzanine/dive-1234/clip.mov", "M3/mezzanine/dive-1234/clip.mov"),
     ("/mnt/data/dive/clip.MP4", "data/dive/clip.MP4"),
     ("/Users/ann/Movies/clip.mkv", "ann/Movies/clip.mkv"),
-    ("/home/alice/Volumes/M3/clip.mov", "M3/clip.mov"),       # Volumes/ is looked for before home/
-    ("/Volumes/A/Volumes/B/clip.mov", "B/clip.mov"),          # after the LAST occurrence
-    ("/Users/bob/myVolumes/x/clip.mov", "x/clip.mov"),        # a substring match
-    ("/Volumes/clip.mov", "Volumes/clip.mov"),                # the marker is in the path, not in the folder
-    ("/home/ann/mnt/clip.avi", "home/ann/mnt/clip.avi"),      # mnt/ before home/, and mnt is the folder itself
+    ("/home/alice/Volumes/M3/clip.mov", "M3/clip.mov"),  # Volumes/ is looked for before home/
+    ("/Volumes/A/Volumes/B/clip.mov", "B/clip.mov"),  # after the LAST occurrence
+    ("/Users/bob/myVolumes/x/clip.mov", "x/clip.mov"),  # a substring match
+    ("/Volumes/clip.mov", "Volumes/clip.mov"),  # the marker is in the path, not in the folder
+    ("/home/ann/mnt/clip.avi", "home/ann/mnt/clip.avi"),  # mnt/ before home/, and mnt is the folder itself
     ("/data/home/clip.mov", "data/home/clip.mov"),
 ]
 NO_MARKER_CASES = [
-    ("/data/videos/clip.mp4", "data/videos/clip.mp4"),        # no marker: the path after the root
-    ("/data/homework/clip.mp4", "data/homework/clip.mp4"),    # `home/` is not in `homework/`
+    ("/data/videos/clip.mp4", "data/videos/clip.mp4"),  # no marker: the path after the root
+    ("/data/homework/clip.mp4", "data/homework/clip.mp4"),  # `home/` is not in `homework/`
 ]
 
 
@@ -107,12 +109,25 @@ def test_ledger_file_names_are_safe_and_distinct():
 
 
 OUTPUTS = {  # as `ecs-autoscale deploy` writes them: numbers stay numbers, service_names is comma-separated
-    "stack_name": "S", "region": "us-west-2", "video_queue_name": "S-video.fifo", "video_queue_url": "u1",
-    "track_queue_name": "S-track.fifo", "track_queue_url": "u2", "dead_queue_name": "S-dead.fifo",
-    "dead_queue_url": "u3", "video_bucket": "s-video-1", "tracks_bucket": "s-tracks-1", "cluster_name": "S",
-    "service_name": "S", "autoscaling_group_name": "S-gpu-fleet", "task_definition_family": "fam",
-    "service_names": "S,S-gpu2", "tasks_per_instance": 2, "fleet_size": 3,
-    "alerts_topic_arn": "arn:aws:sns:us-west-2:123456789012:S-alerts", "capacity_provider_name": "",
+    "stack_name": "S",
+    "region": "us-west-2",
+    "video_queue_name": "S-video.fifo",
+    "video_queue_url": "u1",
+    "track_queue_name": "S-track.fifo",
+    "track_queue_url": "u2",
+    "dead_queue_name": "S-dead.fifo",
+    "dead_queue_url": "u3",
+    "video_bucket": "s-video-1",
+    "tracks_bucket": "s-tracks-1",
+    "cluster_name": "S",
+    "service_name": "S",
+    "autoscaling_group_name": "S-gpu-fleet",
+    "task_definition_family": "fam",
+    "service_names": "S,S-gpu2",
+    "tasks_per_instance": 2,
+    "fleet_size": 3,
+    "alerts_topic_arn": "arn:aws:sns:us-west-2:123456789012:S-alerts",
+    "capacity_provider_name": "",
 }
 
 
@@ -137,8 +152,11 @@ def test_outputs_are_read_flat_or_in_terraform_output_json_shape(tmp_path):
 def test_outputs_of_a_stack_deployed_before_group_sizing_get_safe_defaults(tmp_path):
     from ecs_autoscale.client.stack_info import load_stack_info
 
-    old = {k: v for k, v in OUTPUTS.items()
-           if k not in ("service_names", "tasks_per_instance", "fleet_size", "alerts_topic_arn")}
+    old = {
+        k: v
+        for k, v in OUTPUTS.items()
+        if k not in ("service_names", "tasks_per_instance", "fleet_size", "alerts_topic_arn")
+    }
     (tmp_path / "outputs.json").write_text(json.dumps(old))
     info = load_stack_info(tmp_path)
     # One task per instance, the one service; FleetSize is read from the group when `resume` needs it.
@@ -159,8 +177,7 @@ def stack_dir(tmp_path_factory, ecs_cli, aws_client) -> Path:
     """One real deployment of the seed model (dashed StackName) for the whole file."""
     folder = tmp_path_factory.mktemp("jobs")
     # 4 GPUs per instance: 4 daemon services, 4 videos per instance when `submit` sizes the group.
-    model = write_model(folder, seed_text(StackName=STACK_NAME, FleetSize=FLEET_SIZE,
-                                          InstanceTypes="[g4dn.12xlarge]"))
+    model = write_model(folder, seed_text(StackName=STACK_NAME, FleetSize=FLEET_SIZE, InstanceTypes="[g4dn.12xlarge]"))
     target = folder / "stack"
     ecs_cli("deploy", model, target, "--auto-approve", timeout=1200)
     outputs = json.loads((target / "outputs.json").read_text())
@@ -195,8 +212,9 @@ def peek(sqs, url: str) -> list[dict]:
     """Every message of a queue, released again at once (the test's own view, not the product's)."""
     held = []
     while True:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                    AttributeNames=["All"]).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
+        ).get("Messages", [])
         if not batch:
             break
         held += batch
@@ -219,18 +237,31 @@ def worker_env(emulator: str, outputs: dict) -> dict:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ECS_"))}
     env.update(emulator_env(emulator))
-    env.update({"HTTP_PROXY": CLOSED_PORT_PROXY, "HTTPS_PROXY": CLOSED_PORT_PROXY, "NO_PROXY": "127.0.0.1,localhost",
-                "PROCESSOR": outputs["stack_name"], "VIDEO_QUEUE": outputs["video_queue_name"],
-                "TRACK_QUEUE": outputs["track_queue_name"], "DEAD_QUEUE": outputs["dead_queue_name"],
-                "VIDEO_BUCKET": outputs["video_bucket"], "TRACK_BUCKET": outputs["tracks_bucket"],
-                "AWS_REGION": outputs["region"]})
+    env.update(
+        {
+            "HTTP_PROXY": CLOSED_PORT_PROXY,
+            "HTTPS_PROXY": CLOSED_PORT_PROXY,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "PROCESSOR": outputs["stack_name"],
+            "VIDEO_QUEUE": outputs["video_queue_name"],
+            "TRACK_QUEUE": outputs["track_queue_name"],
+            "DEAD_QUEUE": outputs["dead_queue_name"],
+            "VIDEO_BUCKET": outputs["video_bucket"],
+            "TRACK_BUCKET": outputs["tracks_bucket"],
+            "AWS_REGION": outputs["region"],
+        }
+    )
     return env
 
 
 def run_worker(emulator: str, outputs: dict, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, str(WORKER), "--exit-when-idle", "--wait-seconds", "1",
-                           "--heartbeat-seconds", "1", *args], env=worker_env(emulator, outputs),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), "--exit-when-idle", "--wait-seconds", "1", "--heartbeat-seconds", "1", *args],
+        env=worker_env(emulator, outputs),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 
@@ -241,8 +272,12 @@ def status_json(ecs_cli, stack_dir: Path, job: str | None = None) -> dict:
 
 # ---- submit -> worker -> results -> status ----------------------------------------------------------------
 DIVE = {  # relative path under Volumes/ -> size; c.mkv is above the 5 MiB part size: multipart upload
-    "M3/dive-1/a.mov": 2000, "M3/dive-1/b.MP4": 3000, "M3/dive-1/sub/c.mkv": 6 * 1024 * 1024 + 17,
-    "M3/dive-1/broken.avi": 1000, "M3/dive-1/notes.txt": 10, "M3/dive-1/clip.mov.json": 10,
+    "M3/dive-1/a.mov": 2000,
+    "M3/dive-1/b.MP4": 3000,
+    "M3/dive-1/sub/c.mkv": 6 * 1024 * 1024 + 17,
+    "M3/dive-1/broken.avi": 1000,
+    "M3/dive-1/notes.txt": 10,
+    "M3/dive-1/clip.mov.json": 10,
     "M3/dive-1/._a.mov": 10,
 }
 DIVE_VIDEOS = {"M3/dive-1/a.mov", "M3/dive-1/b.MP4", "M3/dive-1/sub/c.mkv", "M3/dive-1/broken.avi"}
@@ -261,8 +296,7 @@ def test_submit_queues_exactly_the_videos_with_ecsprocess_bodies(dive, outputs, 
     assert dive["after"][0] - dive["before"][0] == len(DIVE_VIDEOS)
     assert "4 video(s) queued now (4 uploaded)" in dive["first"].stdout
     assert "2 non-video file(s) ignored" in dive["first"].stdout
-    messages = [m for m in peek(sqs, outputs["video_queue_url"])
-                if json.loads(m["Body"]).get("job_name") == "dive-1"]
+    messages = [m for m in peek(sqs, outputs["video_queue_url"]) if json.loads(m["Body"]).get("job_name") == "dive-1"]
     bodies = {json.loads(m["Body"])["video"]: (json.loads(m["Body"]), m) for m in messages}
     assert set(bodies) == DIVE_VIDEOS
     for key, (body, message) in bodies.items():
@@ -280,7 +314,8 @@ def test_submit_queues_exactly_the_videos_with_ecsprocess_bodies(dive, outputs, 
 
 def group_of(aws_client, outputs: dict) -> dict:
     return aws_client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[outputs["autoscaling_group_name"]])["AutoScalingGroups"][0]
+        AutoScalingGroupNames=[outputs["autoscaling_group_name"]]
+    )["AutoScalingGroups"][0]
 
 
 @pytest.mark.emulator
@@ -290,7 +325,7 @@ def test_submit_starts_the_instances_its_videos_need_with_the_first_video(dive, 
     lines = dive["first"].stdout.splitlines()
     sized = [i for i, line in enumerate(lines) if line.startswith("GPU instances:")]
     assert [lines[i] for i in sized] == ["GPU instances: 0 -> 1 (for 1 video(s))."]
-    assert lines[sized[0] - 1].startswith("queued  ") and sum(1 for x in lines[:sized[0]] if "queued  " in x) == 1
+    assert lines[sized[0] - 1].startswith("queued  ") and sum(1 for x in lines[: sized[0]] if "queued  " in x) == 1
 
 
 @pytest.mark.emulator
@@ -340,8 +375,11 @@ def test_status_json_reports_done_and_the_failure_with_its_error(processed, ecs_
         report = status_json(ecs_cli, stack_dir, "dive-1")
     videos = {v["video"]: v for v in report["jobs"]["dive-1"]["videos"]}
     assert {k: v["state"] for k, v in videos.items()} == {
-        "M3/dive-1/a.mov": "done", "M3/dive-1/b.MP4": "done", "M3/dive-1/sub/c.mkv": "done",
-        "M3/dive-1/broken.avi": "failed"}
+        "M3/dive-1/a.mov": "done",
+        "M3/dive-1/b.MP4": "done",
+        "M3/dive-1/sub/c.mkv": "done",
+        "M3/dive-1/broken.avi": "failed",
+    }
     assert videos["M3/dive-1/b.MP4"]["results"] == "M3/dive-1/b.tracks.tar.gz"
     assert "decoder error: corrupt stream" in videos["M3/dive-1/broken.avi"]["error"]
     assert report["jobs"]["dive-1"]["counts"]["done"] == 3
@@ -380,7 +418,8 @@ def test_clean_lets_the_worker_delete_the_video_once_processed(tmp_path, ecs_cli
 # ---- never a duplicate job ----------------------------------------------------------------------------------
 @pytest.mark.emulator
 def test_failure_mid_batch_reports_queued_and_not_queued_and_rerun_sends_only_those(
-        tmp_path, ecs_cli, stack_dir, outputs, sqs, s3):
+    tmp_path, ecs_cli, stack_dir, outputs, sqs, s3
+):
     folder = make_videos(tmp_path, {"dive-2/1.mov": 100, "dive-2/2.mov": 200, "dive-2/3.mov": 300}) / "dive-2"
     # Another video already holds 2.mov's key: never overwritten, so 2.mov fails and 3.mov is not tried.
     s3.put_object(Bucket=outputs["video_bucket"], Key="dive-2/2.mov", Body=b"someone else's video")
@@ -391,14 +430,18 @@ def test_failure_mid_batch_reports_queued_and_not_queued_and_rerun_sends_only_th
     assert "NOT queued dive-2/2.mov: s3://" in failed.stderr and "already holds a different object" in failed.stderr
     assert "NOT queued dive-2/3.mov (not attempted)" in failed.stderr
     assert failed.stderr.strip().splitlines()[-1] == (
-        "ecs-autoscale: 2 of 3 video(s) NOT queued (first: dive-2/2.mov); re-run the same command to queue only those")
+        "ecs-autoscale: 2 of 3 video(s) NOT queued (first: dive-2/2.mov); re-run the same command to queue only those"
+    )
     assert depth(sqs, outputs["video_queue_url"])[0] == before + 1
 
     s3.delete_object(Bucket=outputs["video_bucket"], Key="dive-2/2.mov")
     rerun = ecs_cli("submit", stack_dir, folder, "--job", "dive-2")
     assert "2 video(s) queued now (2 uploaded), 1 already queued before" in rerun.stdout
-    videos = [json.loads(m["Body"])["video"] for m in peek(sqs, outputs["video_queue_url"])
-              if json.loads(m["Body"])["job_name"] == "dive-2"]
+    videos = [
+        json.loads(m["Body"])["video"]
+        for m in peek(sqs, outputs["video_queue_url"])
+        if json.loads(m["Body"])["job_name"] == "dive-2"
+    ]
     assert sorted(videos) == ["dive-2/1.mov", "dive-2/2.mov", "dive-2/3.mov"]
 
 
@@ -414,12 +457,19 @@ def test_a_send_interrupted_before_it_was_recorded_is_not_duplicated(tmp_path, s
     (video,), _ = collect_videos([folder])
     ledger = JobLedger.load(stack_dir, "dive-3")
     entry = ledger.begin_send(video.key, lambda attempt: _new_entry(video, "dive-3", attempt, False, "", "me"))
-    sqs.send_message(QueueUrl=outputs["video_queue_url"], MessageBody=encode_body(entry["body"]),
-                     MessageGroupId=entry["message_group_id"], MessageDeduplicationId=entry["deduplication_id"])
+    sqs.send_message(
+        QueueUrl=outputs["video_queue_url"],
+        MessageBody=encode_body(entry["body"]),
+        MessageGroupId=entry["message_group_id"],
+        MessageDeduplicationId=entry["deduplication_id"],
+    )
     proc = ecs_cli("submit", stack_dir, folder, "--job", "dive-3")
     assert "1 video(s) queued now" in proc.stdout
-    mine = [json.loads(m["Body"]) for m in peek(sqs, outputs["video_queue_url"])
-            if json.loads(m["Body"])["job_name"] == "dive-3"]
+    mine = [
+        json.loads(m["Body"])
+        for m in peek(sqs, outputs["video_queue_url"])
+        if json.loads(m["Body"])["job_name"] == "dive-3"
+    ]
     assert mine == [entry["body"]]
     assert json.loads((stack_dir / "jobs" / "dive-3.json").read_text())["videos"][video.key]["state"] == "queued"
 
@@ -437,7 +487,8 @@ def test_dry_run_lists_and_sends_nothing(tmp_path, ecs_cli, stack_dir, outputs, 
 # ---- sizing the group ------------------------------------------------------------------------------------
 @pytest.mark.emulator
 def test_submit_raises_the_group_as_videos_need_up_to_fleet_size_and_never_lowers_it(
-        tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client):
+    tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client
+):
     import math
 
     asg = aws_client("autoscaling")
@@ -466,9 +517,13 @@ def test_worker_releases_its_video_on_sigterm(tmp_path, ecs_cli, stack_dir, emul
         run_worker(emulator, outputs)
     folder = make_videos(tmp_path, {"dive-5/long.mov": 100}) / "dive-5"
     ecs_cli("submit", stack_dir, folder, "--job", "dive-5")
-    worker = subprocess.Popen([sys.executable, str(WORKER), "--wait-seconds", "1", "--heartbeat-seconds", "1",
-                               "--model", "sleep 120"], env=worker_env(emulator, outputs),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        [sys.executable, str(WORKER), "--wait-seconds", "1", "--heartbeat-seconds", "1", "--model", "sleep 120"],
+        env=worker_env(emulator, outputs),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while depth(sqs, outputs["video_queue_url"]) != (0, 1):
@@ -492,20 +547,29 @@ def start_workers(aws_client, outputs: dict, instance_ids: list[str]) -> tuple[l
     ecs = aws_client("ecs")
     cluster = outputs["cluster_name"]
     for instance_id in instance_ids:
-        ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=json.dumps(
-            {"instanceId": instance_id, "region": outputs["region"], "accountId": "123456789012"}))
-    family = ecs.register_task_definition(family="jobs-test-stand-in", containerDefinitions=[
-        {"name": "w", "image": "busybox", "memory": 64}])["taskDefinition"]["taskDefinitionArn"]
-    workers = [ecs.run_task(cluster=cluster, taskDefinition=family, group=f"service:{name}",
-                            startedBy="ecs-svc/1234")["tasks"][0]["taskArn"]
-               for name in outputs["service_names"].split(",")]
+        ecs.register_container_instance(
+            cluster=cluster,
+            instanceIdentityDocument=json.dumps(
+                {"instanceId": instance_id, "region": outputs["region"], "accountId": "123456789012"}
+            ),
+        )
+    family = ecs.register_task_definition(
+        family="jobs-test-stand-in", containerDefinitions=[{"name": "w", "image": "busybox", "memory": 64}]
+    )["taskDefinition"]["taskDefinitionArn"]
+    workers = [
+        ecs.run_task(cluster=cluster, taskDefinition=family, group=f"service:{name}", startedBy="ecs-svc/1234")[
+            "tasks"
+        ][0]["taskArn"]
+        for name in outputs["service_names"].split(",")
+    ]
     other = ecs.run_task(cluster=cluster, taskDefinition=family, group="family:jobs-test-stand-in")["tasks"][0]
     return workers, other["taskArn"]
 
 
 @pytest.mark.emulator
 def test_stop_brings_instances_and_workers_to_zero_keeping_queued_videos_and_resume_restores(
-        tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client):
+    tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client
+):
     folder = make_videos(tmp_path, {"dive-6/p.mov": 10, "dive-6/q.mov": 20}) / "dive-6"
     ecs_cli("submit", stack_dir, folder, "--job", "dive-6")
     asg, ecs = aws_client("autoscaling"), aws_client("ecs")
@@ -522,20 +586,25 @@ def test_stop_brings_instances_and_workers_to_zero_keeping_queued_videos_and_res
     after = status_json(ecs_cli, stack_dir, "dive-6")
     assert (after["fleet"]["min"], after["fleet"]["max"], after["fleet"]["desired"]) == (0, 0, 0)
     assert after["fleet"]["instances"] == []
-    described = {t["taskArn"]: t for t in ecs.describe_tasks(cluster=outputs["cluster_name"],
-                                                             tasks=[*workers, other])["tasks"]}
+    described = {
+        t["taskArn"]: t for t in ecs.describe_tasks(cluster=outputs["cluster_name"], tasks=[*workers, other])["tasks"]
+    }
     # desiredStatus: moto walks lastStatus through its own states on every describe.
     assert {described[w]["desiredStatus"] for w in workers} == {"STOPPED"}
     assert all("ecs-autoscale stop" in described[w]["stoppedReason"] for w in workers)
     assert described[other]["desiredStatus"] == "RUNNING"  # not a worker of this stack's services
     arns = ecs.list_container_instances(cluster=outputs["cluster_name"])["containerInstanceArns"]
-    assert {c["status"] for c in ecs.describe_container_instances(
-        cluster=outputs["cluster_name"], containerInstances=arns)["containerInstances"]} == {"DRAINING"}
+    assert {
+        c["status"]
+        for c in ecs.describe_container_instances(cluster=outputs["cluster_name"], containerInstances=arns)[
+            "containerInstances"
+        ]
+    } == {"DRAINING"}
     assert after["stopped"] is not None and after["attention"][0].startswith("STOPPED since")
     assert {v["state"] for v in after["jobs"]["dive-6"]["videos"]} == {"queued"}
     assert depth(sqs, outputs["video_queue_url"]) == queued  # every pending video still queued
     assert sorted(m["Body"] for m in peek(sqs, outputs["video_queue_url"])) == bodies
-    assert depth(sqs, outputs["dead_queue_url"]) == dead    # nothing moved to the dead queue
+    assert depth(sqs, outputs["dead_queue_url"]) == dead  # nothing moved to the dead queue
     assert "STOPPED since" in ecs_cli("status", stack_dir).stdout.splitlines()[1]
     assert json.loads((stack_dir / "stopped.json").read_text())["asg"] == {"min": 0, "max": FLEET_SIZE, "desired": 2}
 
@@ -556,35 +625,54 @@ def test_stop_brings_instances_and_workers_to_zero_keeping_queued_videos_and_res
 
 @pytest.mark.emulator
 def test_a_halted_stack_says_why_first_keeps_new_videos_and_resume_lifts_the_halt(
-        tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client):
+    tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client
+):
     from ecs_autoscale.client.scaling import HALTED_TAG
 
     group, asg, cloudwatch = outputs["autoscaling_group_name"], aws_client("autoscaling"), aws_client("cloudwatch")
     reason = "2026-12-03T10:00:00Z 3 worker exits while videos waited, last: exit code 1"
     # What the instance agent does on a crash loop, and what the stuck alarm says after 30 minutes.
     asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, MaxSize=0, DesiredCapacity=0)
-    asg.create_or_update_tags(Tags=[{"ResourceId": group, "ResourceType": "auto-scaling-group", "Key": HALTED_TAG,
-                                     "Value": reason, "PropagateAtLaunch": False}])
+    asg.create_or_update_tags(
+        Tags=[
+            {
+                "ResourceId": group,
+                "ResourceType": "auto-scaling-group",
+                "Key": HALTED_TAG,
+                "Value": reason,
+                "PropagateAtLaunch": False,
+            }
+        ]
+    )
     stuck = f"{STACK_NAME}-videos-stuck"
-    cloudwatch.set_alarm_state(AlarmName=stuck, StateValue="ALARM",
-                               StateReason="Threshold Crossed: 30 out of the last 30 datapoints were >= 1.0")
+    cloudwatch.set_alarm_state(
+        AlarmName=stuck,
+        StateValue="ALARM",
+        StateReason="Threshold Crossed: 30 out of the last 30 datapoints were >= 1.0",
+    )
     try:
         lines = ecs_cli("status", stack_dir).stdout.splitlines()
-        assert lines[1] == (f"  HALTED by an instance agent: {reason}. Workers could not take videos: check the image "
-                            f"and model files and the log group /ecs/{STACK_NAME}, then "
-                            f"`ecs-autoscale resume {stack_dir}`.")
+        assert lines[1] == (
+            f"  HALTED by an instance agent: {reason}. Workers could not take videos: check the image "
+            f"and model files and the log group /ecs/{STACK_NAME}, then "
+            f"`ecs-autoscale resume {stack_dir}`."
+        )
         assert lines[2].startswith("  VIDEOS STUCK since ") and "30 out of the last 30 datapoints" in lines[2]
 
         before = depth(sqs, outputs["video_queue_url"])[0]
         folder = make_videos(tmp_path, {"dive-8/halted.mov": 10}) / "dive-8"
         sent = ecs_cli("submit", stack_dir, folder, "--job", "dive-8")
-        assert f"will not process these videos until `ecs-autoscale resume {stack_dir}`: it was halted: {reason}" \
+        assert (
+            f"will not process these videos until `ecs-autoscale resume {stack_dir}`: it was halted: {reason}"
             in sent.stdout
+        )
         assert depth(sqs, outputs["video_queue_url"])[0] == before + 1  # queued all the same
         assert group_of(aws_client, outputs)["DesiredCapacity"] == 0
 
         resumed = ecs_cli("resume", stack_dir)
-        assert f"halted by an instance agent: restoring the stack's defaults, instances 0..{FLEET_SIZE}" in resumed.stdout
+        assert (
+            f"halted by an instance agent: restoring the stack's defaults, instances 0..{FLEET_SIZE}" in resumed.stdout
+        )
         after = group_of(aws_client, outputs)
         assert (after["MinSize"], after["MaxSize"]) == (0, FLEET_SIZE) and after["DesiredCapacity"] >= 1
         assert HALTED_TAG not in {t["Key"] for t in after["Tags"]}
@@ -594,8 +682,7 @@ def test_a_halted_stack_says_why_first_keeps_new_videos_and_resume_lifts_the_hal
 
 
 @pytest.mark.emulator
-def test_status_shows_the_warm_pool_and_a_missing_part_as_one_line(stack_dir, outputs, aws_client, emulator,
-                                                                   tmp_path):
+def test_status_shows_the_warm_pool_and_a_missing_part_as_one_line(stack_dir, outputs, aws_client, emulator, tmp_path):
     import dataclasses
 
     from ecs_autoscale.client.aws import AwsClients
@@ -606,15 +693,22 @@ def test_status_shows_the_warm_pool_and_a_missing_part_as_one_line(stack_dir, ou
     asg = aws_client("autoscaling")
     asg.put_warm_pool(AutoScalingGroupName=outputs["autoscaling_group_name"], MinSize=1, PoolState="Stopped")
     try:
-        text = format_status(collect_status(AwsClients(outputs["region"], emulator), load_stack_info(stack_dir),
-                                            stack_dir, "dive-1"))
+        text = format_status(
+            collect_status(AwsClients(outputs["region"], emulator), load_stack_info(stack_dir), stack_dir, "dive-1")
+        )
     finally:
         asg.delete_warm_pool(AutoScalingGroupName=outputs["autoscaling_group_name"])
     assert "  warm pool (Stopped, min 1): empty" in text
     assert f"  {STACK_NAME}-queue-has-videos" in text
 
-    gone = dataclasses.replace(load_stack_info(stack_dir), stack_name="Gone", cluster_name="Gone",
-                               service_name="Gone", service_names=("Gone",), autoscaling_group_name="Gone-gpu-fleet")
+    gone = dataclasses.replace(
+        load_stack_info(stack_dir),
+        stack_name="Gone",
+        cluster_name="Gone",
+        service_name="Gone",
+        service_names=("Gone",),
+        autoscaling_group_name="Gone-gpu-fleet",
+    )
     text = format_status(collect_status(AwsClients(outputs["region"], emulator), gone, tmp_path))
     assert "Workers           not readable (ClusterNotFoundException)" in text
     assert "Instances         Auto Scaling group not found" in text
@@ -650,28 +744,61 @@ TAGS_INI = "[tags]\norganization = mbari\nproject_number = 902005\nstage = test\
 
 
 @pytest.mark.emulator
-def test_exclude_and_tags_from_a_deepsea_config_on_new_and_existing_objects(tmp_path, ecs_cli, stack_dir, outputs,
-                                                                           s3, sqs):
-    folder = make_videos(tmp_path, {"dive-8/x.mov": 100, "dive-8/x_proxy.mov": 100, "dive-8/tmp/y.mov": 100,
-                                    "dive-8/there.mp4": 50}) / "dive-8"
+def test_exclude_and_tags_from_a_deepsea_config_on_new_and_existing_objects(
+    tmp_path, ecs_cli, stack_dir, outputs, s3, sqs
+):
+    folder = (
+        make_videos(
+            tmp_path, {"dive-8/x.mov": 100, "dive-8/x_proxy.mov": 100, "dive-8/tmp/y.mov": 100, "dive-8/there.mp4": 50}
+        )
+        / "dive-8"
+    )
     # Already in the bucket (same size) with a tag of its own: kept, not uploaded again, tags merged.
-    s3.put_object(Bucket=outputs["video_bucket"], Key="dive-8/there.mp4", Body=(folder / "there.mp4").read_bytes(),
-                  Tagging="keep=me")
+    s3.put_object(
+        Bucket=outputs["video_bucket"],
+        Key="dive-8/there.mp4",
+        Body=(folder / "there.mp4").read_bytes(),
+        Tagging="keep=me",
+    )
     ini = tmp_path / "config.ini"
     ini.write_text(TAGS_INI)
     before = depth(sqs, outputs["video_queue_url"])[0]
-    proc = ecs_cli("submit", stack_dir, folder, "--job", "dive-8", "--exclude", "_proxy", "-e", "tmp/",
-                   "--tags-from", ini, "--tag", "mbari:stage=prod")
+    proc = ecs_cli(
+        "submit",
+        stack_dir,
+        folder,
+        "--job",
+        "dive-8",
+        "--exclude",
+        "_proxy",
+        "-e",
+        "tmp/",
+        "--tags-from",
+        ini,
+        "--tag",
+        "mbari:stage=prod",
+    )
     assert "2 video(s) queued now (1 uploaded)" in proc.stdout and "2 excluded" in proc.stdout
     assert depth(sqs, outputs["video_queue_url"])[0] == before + 2
-    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=outputs["video_bucket"],
-                                                                 Key="dive-8/x.mov")["TagSet"]}
-    assert set(tags) == {"mbari:project-number", "mbari:owner", "mbari:description", "mbari:stage",
-                         "mbari:application", "mbari:deletion-date", "mbari:created-by"}
+    tags = {
+        t["Key"]: t["Value"]
+        for t in s3.get_object_tagging(Bucket=outputs["video_bucket"], Key="dive-8/x.mov")["TagSet"]
+    }
+    assert set(tags) == {
+        "mbari:project-number",
+        "mbari:owner",
+        "mbari:description",
+        "mbari:stage",
+        "mbari:application",
+        "mbari:deletion-date",
+        "mbari:created-by",
+    }
     assert tags["mbari:stage"] == "prod" and tags["mbari:project-number"] == "902005"  # --tag wins
     assert tags["mbari:owner"] == tags["mbari:created-by"] and tags["mbari:description"].startswith("Video uploaded")
-    merged = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=outputs["video_bucket"],
-                                                                   Key="dive-8/there.mp4")["TagSet"]}
+    merged = {
+        t["Key"]: t["Value"]
+        for t in s3.get_object_tagging(Bucket=outputs["video_bucket"], Key="dive-8/there.mp4")["TagSet"]
+    }
     assert merged == {**tags, "keep": "me"}
     for key in ("dive-8/x_proxy.mov", "dive-8/tmp/y.mov"):
         with pytest.raises(Exception, match="404|Not Found"):
@@ -715,8 +842,13 @@ def test_submit_rides_out_a_network_drop(tmp_path, cli_env, stack_dir, outputs, 
     try:
         # One SDK attempt per call: the SDK's own retries last seconds, ours minutes.
         env = {**cli_env, "ECS_AUTOSCALE_ENDPOINT_URL": relay.url, "AWS_MAX_ATTEMPTS": "1"}
-        proc = subprocess.run([str(CLI), "submit", str(stack_dir), str(folder), "--job", "dive-11"], env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [str(CLI), "submit", str(stack_dir), str(folder), "--job", "dive-11"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         back.join()
         relay.down()

@@ -7,6 +7,7 @@ second example (reviewed plans, survives the seed's destroy). Tests that change 
 after those that read it (file order). The interrupted apply and the S3 backend use their own
 StackNames; `cdktf deploy` is in test_cdktf_deploy.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import CLI
 from helpers import EXAMPLES, SEED, seed_text, write_model
 
@@ -52,8 +52,15 @@ def one_line(stderr: str) -> str:
 
 
 def start_cli(cli_env: dict, *args: object) -> subprocess.Popen:
-    return subprocess.Popen([str(CLI), *map(str, args)], env=cli_env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    return subprocess.Popen(
+        [str(CLI), *map(str, args)],
+        env=cli_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
 
 
 def read_until(proc: subprocess.Popen, pattern: str) -> list[str]:
@@ -64,8 +71,10 @@ def read_until(proc: subprocess.Popen, pattern: str) -> list[str]:
         if re.search(pattern, line):
             return seen
     proc.wait()
-    pytest.fail(f"process exited {proc.returncode} before printing /{pattern}/:\n{''.join(seen)}\n"
-                f"{proc.stderr.read()}", pytrace=False)
+    pytest.fail(
+        f"process exited {proc.returncode} before printing /{pattern}/:\n{''.join(seen)}\n{proc.stderr.read()}",
+        pytrace=False,
+    )
 
 
 # --- shared deployments ----------------------------------------------------------------------------------
@@ -117,8 +126,15 @@ def test_provider_mirror_and_endpoint_are_checked_before_anything_runs(ecs_cli, 
 def test_plan_works_with_a_relative_stack_dir_as_in_the_readme(cli_env, tmp_path):
     # `deploy examples/x.yaml stacks/x` is the documented form; terraform runs in STACK_DIR/terraform.
     model = write_model(tmp_path, seed_text(StackName="RelativeDir"))
-    proc = subprocess.run([str(CLI), "plan", str(model), "stacks/relative"], cwd=tmp_path, env=cli_env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    proc = subprocess.run(
+        [str(CLI), "plan", str(model), "stacks/relative"],
+        cwd=tmp_path,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "stacks" / "relative" / "plans" / "review.tfplan").is_file()
 
@@ -196,6 +212,7 @@ def test_cloudformation_lookup_stack_lists_a_task_definition_with_the_same_contr
 
     def env(task):
         return {e["name"]: e["value"] for e in task["containerDefinitions"][0]["environment"]}
+
     assert env(record) == env(worker)
 
 
@@ -252,8 +269,9 @@ def test_second_concurrent_deploy_of_one_stack_dir_fails_at_once(seed, ecs_cli, 
 
 
 # --- reviewed plans ----------------------------------------------------------------------------------------
-def test_reviewed_plan_is_applied_exactly_and_a_changed_or_stale_one_is_refused(fathomnet, ecs_cli, aws_client,
-                                                                               tmp_path):
+def test_reviewed_plan_is_applied_exactly_and_a_changed_or_stale_one_is_refused(
+    fathomnet, ecs_cli, aws_client, tmp_path
+):
     stack_dir = fathomnet
     review = stack_dir / "plans" / "review.tfplan"
     changed = write_model(tmp_path, FATHOMNET.read_text().replace("LogRetentionDays: 90", "LogRetentionDays: 60"))
@@ -296,11 +314,17 @@ def lingering(seed, aws_client):
     outputs = outputs_of(stack_dir)
     asg, group = aws_client("autoscaling"), outputs["autoscaling_group_name"]
     asg.update_auto_scaling_group(AutoScalingGroupName=group, MaxSize=2, DesiredCapacity=2)
-    standby, registered = [i["InstanceId"] for i in asg.describe_auto_scaling_groups(
-        AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]]
+    standby, registered = [
+        i["InstanceId"]
+        for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
+    ]
     asg.enter_standby(AutoScalingGroupName=group, InstanceIds=[standby], ShouldDecrementDesiredCapacity=True)
-    aws_client("ecs").register_container_instance(cluster=outputs["cluster_name"], instanceIdentityDocument=json.dumps(
-        {"instanceId": registered, "region": outputs["region"], "accountId": "123456789012"}))
+    aws_client("ecs").register_container_instance(
+        cluster=outputs["cluster_name"],
+        instanceIdentityDocument=json.dumps(
+            {"instanceId": registered, "region": outputs["region"], "accountId": "123456789012"}
+        ),
+    )
     return {"group": group, "standby": standby}
 
 
@@ -309,8 +333,10 @@ def test_destroy_gives_up_in_one_line_while_an_instance_stays_and_removes_nothin
     before = managed_addresses(state_of(stack_dir, "Megadetector"))
     stuck = ecs_cli("destroy", SEED, stack_dir, "--auto-approve", "--instance-wait-seconds", "2", check=False)
     assert stuck.returncode == 1
-    assert f"waiting for 1 instance(s) of {lingering['group']} to terminate: 1 Standby ({lingering['standby']})" \
+    assert (
+        f"waiting for 1 instance(s) of {lingering['group']} to terminate: 1 Standby ({lingering['standby']})"
         in stuck.stdout
+    )
     line = one_line(stuck.stderr)
     assert f"1 instance(s) still in {lingering['group']} after 2s (1 Standby ({lingering['standby']}))" in line
     assert "nothing was removed" in line and "--instance-wait-seconds" in line
@@ -318,15 +344,15 @@ def test_destroy_gives_up_in_one_line_while_an_instance_stays_and_removes_nothin
     assert (stack_dir / "outputs.json").exists()
 
 
-def test_destroy_refuses_queued_videos_then_keeps_only_the_results_bucket(seed, fathomnet, lingering, ecs_cli,
-                                                                        aws_client, cli_env):
+def test_destroy_refuses_queued_videos_then_keeps_only_the_results_bucket(
+    seed, fathomnet, lingering, ecs_cli, aws_client, cli_env
+):
     stack_dir, _ = seed
     outputs = outputs_of(stack_dir)
     sqs, s3 = aws_client("sqs"), aws_client("s3")
     before = managed_addresses(state_of(stack_dir, "Megadetector"))
 
-    sqs.send_message(QueueUrl=outputs["video_queue_url"], MessageBody='{"video": "dive/a.mp4"}',
-                     MessageGroupId="test")
+    sqs.send_message(QueueUrl=outputs["video_queue_url"], MessageBody='{"video": "dive/a.mp4"}', MessageGroupId="test")
     refused = ecs_cli("destroy", SEED, stack_dir, "--auto-approve", check=False)
     assert refused.returncode == 1
     assert "--discard-queued-videos" in one_line(refused.stderr)
@@ -343,10 +369,16 @@ def test_destroy_refuses_queued_videos_then_keeps_only_the_results_bucket(seed, 
     destroy = start_cli(cli_env, "destroy", SEED, stack_dir, "--auto-approve")
     try:
         # It waits, saying for what, until the group holds no instance; then the standby one goes.
-        seen = "".join(read_until(destroy, rf"waiting for 1 instance\(s\) of {lingering['group']} to terminate: "
-                                           "1 Standby"))
+        seen = "".join(
+            read_until(
+                destroy,
+                rf"waiting for 1 instance\(s\) of {lingering['group']} to terminate: "
+                "1 Standby",
+            )
+        )
         aws_client("autoscaling").terminate_instance_in_auto_scaling_group(
-            InstanceId=lingering["standby"], ShouldDecrementDesiredCapacity=False)
+            InstanceId=lingering["standby"], ShouldDecrementDesiredCapacity=False
+        )
         rest, errors = destroy.communicate(timeout=900)
     finally:
         if destroy.poll() is None:
@@ -372,8 +404,12 @@ def test_destroy_refuses_queued_videos_then_keeps_only_the_results_bucket(seed, 
     assert sqs.list_queues(QueueNamePrefix="Megadetector").get("QueueUrls", []) == []
     clusters = aws_client("ecs").describe_clusters(clusters=["Megadetector"])["clusters"]
     assert all(c["status"] == "INACTIVE" for c in clusters)
-    assert aws_client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=["Megadetector-gpu-fleet"])["AutoScalingGroups"] == []
+    assert (
+        aws_client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["Megadetector-gpu-fleet"])[
+            "AutoScalingGroups"
+        ]
+        == []
+    )
     roles = [r["RoleName"] for r in aws_client("iam").list_roles()["Roles"]]
     assert [r for r in roles if r.startswith("Megadetector-")] == []
     logs = aws_client("logs").describe_log_groups(logGroupNamePrefix="/ecs/Megadetector")["logGroups"]
@@ -381,26 +417,31 @@ def test_destroy_refuses_queued_videos_then_keeps_only_the_results_bucket(seed, 
     alarms = aws_client("cloudwatch").describe_alarms(AlarmNamePrefix="Megadetector-")["MetricAlarms"]
     assert alarms == []
     groups = aws_client("ec2").describe_security_groups(
-        Filters=[{"Name": "group-name", "Values": ["Megadetector-gpu-instances"]}])["SecurityGroups"]
+        Filters=[{"Name": "group-name", "Values": ["Megadetector-gpu-instances"]}]
+    )["SecurityGroups"]
     assert groups == []
     # The deepsea-ai lookup stack is gone, and CloudFormation deregistered its task definition.
     with pytest.raises(Exception, match="does not exist"):
         aws_client("cloudformation").describe_stacks(StackName="Megadetector")
-    assert aws_client("ecs").list_task_definitions(familyPrefix="Megadetector-deepsea-ai-lookup",
-                                                   status="ACTIVE")["taskDefinitionArns"] == []
+    assert (
+        aws_client("ecs").list_task_definitions(familyPrefix="Megadetector-deepsea-ai-lookup", status="ACTIVE")[
+            "taskDefinitionArns"
+        ]
+        == []
+    )
 
     # The other model, in its own STACK_DIR and workspace, is untouched.
     other = outputs_of(fathomnet)
     assert sqs.get_queue_url(QueueName=other["video_queue_name"])["QueueUrl"]
-    services = aws_client("ecs").describe_services(cluster=other["cluster_name"],
-                                                  services=[other["service_name"]])["services"]
+    services = aws_client("ecs").describe_services(cluster=other["cluster_name"], services=[other["service_name"]])[
+        "services"
+    ]
     assert [s["status"] for s in services] == ["ACTIVE"]
     assert "No changes" in ecs_cli("plan", FATHOMNET, fathomnet).stdout
 
 
 # --- interrupted apply --------------------------------------------------------------------------------------
-def test_interrupted_apply_leaves_a_state_the_next_deploy_converges_from(ecs_cli, cli_env, aws_client,
-                                                                         tmp_path):
+def test_interrupted_apply_leaves_a_state_the_next_deploy_converges_from(ecs_cli, cli_env, aws_client, tmp_path):
     model = write_model(tmp_path, seed_text(StackName="Interrupted", TaskDefinition="interrupted"))
     stack_dir = tmp_path / "stack"
     deploy = start_cli(cli_env, "deploy", model, stack_dir, "--auto-approve")
@@ -437,8 +478,9 @@ def test_interrupted_apply_leaves_a_state_the_next_deploy_converges_from(ecs_cli
 # --- S3 backend ----------------------------------------------------------------------------------------------
 def test_s3_backend_keeps_one_state_per_workspace_in_the_bucket(ecs_cli, aws_client, tmp_path):
     """`Backend` in the model file: state in S3 (workspace = StackName), nothing under STACK_DIR/state."""
-    aws_client("s3").create_bucket(Bucket="team-tfstate-lifecycle",
-                                   CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    aws_client("s3").create_bucket(
+        Bucket="team-tfstate-lifecycle", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+    )
     text = seed_text(StackName="TeamStack", TaskDefinition="team-stack")
     model = write_model(tmp_path, text + "Backend:\n  Bucket: team-tfstate-lifecycle\n")
     stack_dir = tmp_path / "stack"
@@ -471,8 +513,14 @@ def test_emulator_command_serves_aws_on_loopback_until_interrupted(cli_env):
                 time.sleep(0.2)
         assert sqs.get_queue_url(QueueName="emulator-cli-check")["QueueUrl"]
 
-        taken = subprocess.run([str(CLI), "emulator", "--port", str(port)], env=cli_env, capture_output=True,
-                               text=True, stdin=subprocess.DEVNULL, timeout=60)
+        taken = subprocess.run(
+            [str(CLI), "emulator", "--port", str(port)],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
         assert taken.returncode == 1
         assert f"cannot listen on 127.0.0.1:{port}" in one_line(taken.stderr)
     finally:

@@ -2,12 +2,12 @@
 template holds only a task definition with the worker contract's environment, made by a service role
 that may touch nothing else; `CloudFormationLookup: false` leaves it out. Deployed behaviour (moto's
 CloudFormation, with emulator patches) is tested in test_lifecycle.py and test_deepsea_ai.py."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from helpers import SEED, load_text, only_resource, resources, seed_text, synth_in_memory
 
 

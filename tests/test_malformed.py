@@ -10,6 +10,7 @@ No output may contain a traceback, and nothing may appear in the working directo
 
 The ~250 CLI runs (~0.25 s each, no cdktf loaded) run in a small thread pool once per session.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from helpers import SEED
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
@@ -29,19 +29,30 @@ MANIFEST = json.loads((CORPUS / "expected.json").read_text())
 CASES = MANIFEST["cases"]
 CLI = Path(sys.executable).parent / "ecs-autoscale"
 PROBLEM_AND_FIX = re.compile(r"^\S.* \(\S.*\)$")
-EARLIER_STACK = {"stacks/Megadetector/cdk.tf.json": b'{"earlier": "synthesis"}\n',
-                 "stacks/Megadetector/.synth-key.json": b'{"key": "earlier"}\n',
-                 "stacks/other-model/cdk.tf.json": b'{"other": "model"}\n'}
+EARLIER_STACK = {
+    "stacks/Megadetector/cdk.tf.json": b'{"earlier": "synthesis"}\n',
+    "stacks/Megadetector/.synth-key.json": b'{"key": "earlier"}\n',
+    "stacks/other-model/cdk.tf.json": b'{"other": "model"}\n',
+}
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CLI), *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [str(CLI), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def check_case(name: str, work: Path) -> dict:
@@ -88,9 +99,25 @@ def test_manifest_lists_exactly_the_corpus_files():
 def test_corpus_covers_the_required_kinds_of_breakage():
     # The issue's list: keep at least one case of each. (Its aws/ecs/fargate StackName prefixes were
     # capacity-provider name rules; the stack has no capacity provider since issue 14.)
-    needed = ["syntax-", "type-", "missing-", "typo-", "range-", "name-stackname-too-long",
-              "name-stackname-digit-first", "name-stackname-underscore", "empty.yaml", "list-instead-of-mapping", "non-utf8-", "duplicate-key",
-              "stale-blockdevicevolumegb", "range-timeouthours-13", "s3-uri-", "env-overrides-video-queue", "tags-"]
+    needed = [
+        "syntax-",
+        "type-",
+        "missing-",
+        "typo-",
+        "range-",
+        "name-stackname-too-long",
+        "name-stackname-digit-first",
+        "name-stackname-underscore",
+        "empty.yaml",
+        "list-instead-of-mapping",
+        "non-utf8-",
+        "duplicate-key",
+        "stale-blockdevicevolumegb",
+        "range-timeouthours-13",
+        "s3-uri-",
+        "env-overrides-video-queue",
+        "tags-",
+    ]
     for prefix in needed:
         assert any(name.startswith(prefix) for name in CASES), f"no corpus case {prefix}*"
 
@@ -112,7 +139,7 @@ def test_broken_file_gets_one_line_naming_file_line_and_field(results, name):
         assert len(lines) == 1, f"{where}: expected one stderr line, got:\n{proc.stderr}"
         line = lines[0]
         assert line.startswith(prefix), f"{where}:\n  got      {line}\n  expected {prefix}..."
-        rest = line[len(prefix):]
+        rest = line[len(prefix) :]
         assert PROBLEM_AND_FIX.match(rest), f"{where}: not `problem (fix)`: {rest!r}"
         assert expected["mentions"] in rest, f"{where}: {expected['mentions']!r} not in {rest!r}"
         assert proc.stdout == "", f"{where}: printed on stdout: {proc.stdout!r}"

@@ -1,18 +1,19 @@
 """Coming from the original CDK stack: its CloudFormation stack has the very name the deepsea-ai lookup stack
 needs (StackName). `plan` and `deploy` must refuse with one line before anything is written, not fail
 half-way through an apply (cfn_guard.py)."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from helpers import seed_text, write_model
 
 LEGACY = "LegacyCdkStack"
 # What the original CDK stack looks like to CloudFormation: a stack named StackName, not tagged by us.
-LEGACY_TEMPLATE = {"Resources": {"dsai": {"Type": "AWS::Logs::LogGroup",
-                                          "Properties": {"LogGroupName": f"/ecs/{LEGACY}"}}}}
+LEGACY_TEMPLATE = {
+    "Resources": {"dsai": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": f"/ecs/{LEGACY}"}}}
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,8 @@ def legacy_stack(aws_client):
 @pytest.mark.emulator
 @pytest.mark.parametrize("command", [["plan"], ["deploy", "--auto-approve"]])
 def test_an_existing_cdk_stack_of_the_same_name_is_one_line_and_nothing_is_written(
-        legacy_stack, ecs_cli, tmp_path, command):
+    legacy_stack, ecs_cli, tmp_path, command
+):
     model = write_model(tmp_path, seed_text(StackName=legacy_stack))
     stack_dir = tmp_path / "stack"
     proc = ecs_cli(command[0], model, stack_dir, *command[1:], check=False)
@@ -58,6 +60,7 @@ class FakeTarget:
                 if isinstance(answer, Exception):
                     raise answer
                 return answer
+
         return CloudFormation()
 
 
@@ -68,14 +71,18 @@ def client_error(code: str, message: str):
 
 
 def test_guard_outcomes(tmp_path):
-    from ecs_autoscale.cfn_guard import StackNameTaken, check_lookup_name_free
     from helpers import load_text
+
+    from ecs_autoscale.cfn_guard import StackNameTaken, check_lookup_name_free
 
     config = load_text(tmp_path, seed_text())
     absent = client_error("ValidationError", "Stack with id Megadetector does not exist")
     assert check_lookup_name_free(FakeTarget(absent), config) is None
-    ours = {"Stacks": [{"StackStatus": "UPDATE_COMPLETE", "Tags": [{"Key": "ecs-autoscale:stack",
-                                                                    "Value": "Megadetector"}]}]}
+    ours = {
+        "Stacks": [
+            {"StackStatus": "UPDATE_COMPLETE", "Tags": [{"Key": "ecs-autoscale:stack", "Value": "Megadetector"}]}
+        ]
+    }
     assert check_lookup_name_free(FakeTarget(ours), config) is None
     with pytest.raises(StackNameTaken, match="CREATE_COMPLETE"):
         check_lookup_name_free(FakeTarget({"Stacks": [{"StackStatus": "CREATE_COMPLETE"}]}), config)

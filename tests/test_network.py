@@ -2,14 +2,15 @@
 file can name its network, then real `ecs-autoscale plan` runs against networks built in the emulator:
 routes out that work, the one-line errors for those that cannot, and an account without a default VPC.
 """
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from helpers import SEED, load_text, only_resource, seed_text, synth_in_memory, write_model
 
 from ecs_autoscale.config import load_config
-from helpers import SEED, load_text, only_resource, seed_text, synth_in_memory, write_model
 
 VPC = "vpc-0abc1234def567890"
 SUBNETS = ("subnet-0abc1234def567890", "subnet-0def5678abc123456")
@@ -57,8 +58,10 @@ def test_by_default_only_the_default_vpcs_default_for_az_subnets(default_doc):
     [default_vpc] = default_doc["data"]["aws_vpcs"].values()
     assert default_vpc["filter"] == [{"name": "is-default", "values": ["true"]}]
     [subnets] = default_doc["data"]["aws_subnets"].values()
-    assert subnets["filter"] == [{"name": "vpc-id", "values": ["${one(data.aws_vpcs.network_default_vpc.ids)}"]},
-                                 {"name": "default-for-az", "values": ["true"]}]
+    assert subnets["filter"] == [
+        {"name": "vpc-id", "values": ["${one(data.aws_vpcs.network_default_vpc.ids)}"]},
+        {"name": "default-for-az", "values": ["true"]},
+    ]
     assert group_subnets(default_doc) == "${data.aws_subnets.network_subnets.ids}"
     assert checked_vpc(default_doc)["id"] == "${one(data.aws_vpcs.network_default_vpc.ids)}"
 
@@ -67,8 +70,10 @@ def test_an_account_without_a_default_vpc_is_one_line_saying_to_name_one(default
     [default_vpc] = default_doc["data"]["aws_vpcs"].values()
     [condition] = default_vpc["lifecycle"]["postcondition"]
     assert condition["condition"] == "${length(self.ids) == 1}"
-    assert condition["error_message"] == ("This account has no default VPC in us-west-2: name the VPC and subnets of "
-                                          "the GPU instances with Vpc: and Subnets: in the model file.")
+    assert condition["error_message"] == (
+        "This account has no default VPC in us-west-2: name the VPC and subnets of "
+        "the GPU instances with Vpc: and Subnets: in the model file."
+    )
 
 
 def test_named_subnets_are_exactly_the_groups_subnets_and_must_be_in_the_named_vpc(named_doc):
@@ -78,8 +83,11 @@ def test_named_subnets_are_exactly_the_groups_subnets_and_must_be_in_the_named_v
     assert subnet["for_each"] == "${toset(" + json.dumps(list(SUBNETS)) + ")}"
     vpc = checked_vpc(named_doc)
     assert vpc["id"] == VPC
-    assert any(m.startswith("Subnets ${join") and f"are not in Vpc {VPC}: name subnets of {VPC} in the model "
-               "file, or leave out Vpc." in m for m in messages(vpc["lifecycle"]["precondition"]))
+    assert any(
+        m.startswith("Subnets ${join")
+        and f"are not in Vpc {VPC}: name subnets of {VPC} in the model file, or leave out Vpc." in m
+        for m in messages(vpc["lifecycle"]["precondition"])
+    )
 
 
 def test_subnets_alone_must_share_one_vpc(subnets_only_doc):
@@ -92,7 +100,8 @@ def test_a_vpc_alone_means_all_its_subnets(vpc_only_doc):
     [subnets] = vpc_only_doc["data"]["aws_subnets"].values()
     assert subnets["filter"] == [{"name": "vpc-id", "values": [VPC]}]
     assert subnets["lifecycle"]["postcondition"][0]["error_message"] == (
-        f"Vpc {VPC} has no subnets: name Subnets in the model file.")
+        f"Vpc {VPC} has no subnets: name Subnets in the model file."
+    )
     assert group_subnets(vpc_only_doc) == "${data.aws_subnets.network_subnets.ids}"
 
 
@@ -101,10 +110,11 @@ def test_every_subnet_is_checked_for_a_route_out_before_the_security_group_uses_
     doc = request.getfixturevalue(variant)
     vpc = checked_vpc(doc)
     found = messages(vpc["lifecycle"]["precondition"])
-    assert any(" have no route out (no 0.0.0.0/0 route)" in m and "add a route to an internet or NAT gateway" in m
-               for m in found)
-    assert any("route out through an internet gateway but give instances no public IPv4 address" in m
-               for m in found)
+    assert any(
+        " have no route out (no 0.0.0.0/0 route)" in m and "add a route to an internet or NAT gateway" in m
+        for m in found
+    )
+    assert any("route out through an internet gateway but give instances no public IPv4 address" in m for m in found)
     [(name, _)] = doc["data"]["aws_vpc"].items()
     assert only_resource(doc, "aws_security_group")["vpc_id"] == f"${{data.aws_vpc.{name}.id}}"
     no_route, no_public_ip = [c["condition"] for c in vpc["lifecycle"]["precondition"][:2]]
@@ -130,7 +140,9 @@ def network(ec2):
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
 
     def subnet(cidr: str, zone: str, vpc_id: str = vpc) -> str:
-        return ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=f"us-west-2{zone}")["Subnet"]["SubnetId"]
+        return ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=f"us-west-2{zone}")["Subnet"][
+            "SubnetId"
+        ]
 
     def table(subnets: list[str], **route: str) -> str:
         table_id = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
@@ -147,8 +159,14 @@ def network(ec2):
     table([private], NatGatewayId=nat["NatGateway"]["NatGatewayId"])
     isolated = subnet("10.20.4.0/24", "c")  # the main route table: the local route only
     other_vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
-    return {"vpc": vpc, "public": public, "private": private, "isolated": isolated, "no_public_ip": no_public_ip,
-            "elsewhere": subnet("10.30.1.0/24", "a", other_vpc)}
+    return {
+        "vpc": vpc,
+        "public": public,
+        "private": private,
+        "isolated": isolated,
+        "no_public_ip": no_public_ip,
+        "elsewhere": subnet("10.30.1.0/24", "a", other_vpc),
+    }
 
 
 def plan(ecs_cli, tmp_path, stack_name: str, **keys: str):
@@ -164,24 +182,32 @@ def planned(tmp_path, type_: str) -> dict:
 
 @pytest.mark.emulator
 def test_public_and_nat_routed_subnets_plan(ecs_cli, network, tmp_path):
-    proc = plan(ecs_cli, tmp_path, "NetGood", Vpc=network["vpc"],
-                Subnets=f"[{network['public']}, {network['private']}]")
+    proc = plan(
+        ecs_cli, tmp_path, "NetGood", Vpc=network["vpc"], Subnets=f"[{network['public']}, {network['private']}]"
+    )
     assert proc.returncode == 0, proc.stderr
-    assert sorted(planned(tmp_path, "aws_autoscaling_group")["vpc_zone_identifier"]) == \
-        sorted([network["public"], network["private"]])
+    assert sorted(planned(tmp_path, "aws_autoscaling_group")["vpc_zone_identifier"]) == sorted(
+        [network["public"], network["private"]]
+    )
     assert planned(tmp_path, "aws_security_group")["vpc_id"] == network["vpc"]
 
 
 @pytest.mark.emulator
 def test_subnets_without_a_way_out_fail_the_plan_one_line_each(ecs_cli, network, tmp_path):
-    proc = plan(ecs_cli, tmp_path, "NetBad", Vpc=network["vpc"],
-                Subnets=f"[{network['public']}, {network['isolated']}, {network['no_public_ip']}, "
-                        f"{network['elsewhere']}]")
+    proc = plan(
+        ecs_cli,
+        tmp_path,
+        "NetBad",
+        Vpc=network["vpc"],
+        Subnets=f"[{network['public']}, {network['isolated']}, {network['no_public_ip']}, {network['elsewhere']}]",
+    )
     assert proc.returncode == 1
     text = " ".join(proc.stderr.split())  # Terraform wraps each message at 78 columns
     assert f"Subnets {network['isolated']} (route table rtb-" in text
-    assert "have no route out (no 0.0.0.0/0 route): GPU instances there cannot reach ECS, ECR or S3; add a route " \
-           "to an internet or NAT gateway, or name other Subnets in the model file." in text
+    assert (
+        "have no route out (no 0.0.0.0/0 route): GPU instances there cannot reach ECS, ECR or S3; add a route "
+        "to an internet or NAT gateway, or name other Subnets in the model file." in text
+    )
     assert f"Subnets {network['no_public_ip']} (route table rtb-" in text
     assert "route out through an internet gateway but give instances no public IPv4 address" in text
     assert f"Subnets {network['elsewhere']} (in vpc-" in text and f"are not in Vpc {network['vpc']}" in text
@@ -195,10 +221,14 @@ def test_the_default_vpc_gives_only_its_default_subnets(ecs_cli, aws_client, tmp
     in the session's emulator sees the extra subnet)."""
     ec2 = aws_client("ec2", region="ca-central-1")
     [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-    defaults = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
-                ["Subnets"] if s["DefaultForAz"]]
-    added = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="172.31.200.0/24",
-                              AvailabilityZone="ca-central-1a")["Subnet"]
+    defaults = [
+        s["SubnetId"]
+        for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
+        if s["DefaultForAz"]
+    ]
+    added = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="172.31.200.0/24", AvailabilityZone="ca-central-1a")[
+        "Subnet"
+    ]
     assert added["DefaultForAz"] is False and defaults
     proc = plan(ecs_cli, tmp_path, "NetDefault", Region="ca-central-1")
     assert proc.returncode == 0, proc.stderr
@@ -212,13 +242,16 @@ def test_an_account_without_a_default_vpc_fails_the_plan_saying_to_name_one(ecs_
     [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
         ec2.delete_subnet(SubnetId=subnet["SubnetId"])
-    for gateway in ec2.describe_internet_gateways(
-            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]:
+    for gateway in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])[
+        "InternetGateways"
+    ]:
         ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc["VpcId"])
         ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
     ec2.delete_vpc(VpcId=vpc["VpcId"])
     proc = plan(ecs_cli, tmp_path, "NetNoDefault", Region="eu-north-1")
     assert proc.returncode == 1
-    assert "This account has no default VPC in eu-north-1: name the VPC and subnets of the GPU instances with " \
-           "Vpc: and Subnets: in the model file." in " ".join(proc.stderr.split())
+    assert (
+        "This account has no default VPC in eu-north-1: name the VPC and subnets of the GPU instances with "
+        "Vpc: and Subnets: in the model file." in " ".join(proc.stderr.split())
+    )
     assert proc.stderr.count("Error:") == 1  # that one line, nothing it causes

@@ -4,16 +4,17 @@ Real terraform and the real provider (from the mirror); moto answers every AWS c
 reads the data sources the stack depends on (GPU AMI via SSM, default VPC and subnets, caller
 identity) and must plan every resource for creation.
 """
+
 from __future__ import annotations
 
 import json
 import shutil
 
 import pytest
+from helpers import SEED, product_synth, terraform, terraform_env
 
 from ecs_autoscale.config import load_config
 from ecs_autoscale.emulator import emulator_env
-from helpers import SEED, product_synth, terraform, terraform_env
 
 pytestmark = pytest.mark.emulator
 
@@ -39,8 +40,7 @@ def plan(moto_url, tmp_path_factory):
 
     terraform(["init", "-input=false", "-no-color"], workdir, env)
     # -detailed-exitcode: 2 = succeeded with changes (everything to create), 0 would mean nothing planned.
-    terraform(["plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=plan.bin"], workdir, env,
-              ok_codes=(2,))
+    terraform(["plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=plan.bin"], workdir, env, ok_codes=(2,))
     shown = json.loads(terraform(["show", "-json", "plan.bin"], workdir, env).stdout)
     return json.loads(source.read_text()), shown, workdir
 
@@ -51,8 +51,11 @@ def planned(shown: dict) -> dict[str, dict]:
 
 
 def read_data(shown: dict) -> dict[str, dict]:
-    return {r["address"]: r["values"] for r in shown["prior_state"]["values"]["root_module"]["resources"]
-            if r["mode"] == "data"}
+    return {
+        r["address"]: r["values"]
+        for r in shown["prior_state"]["values"]["root_module"]["resources"]
+        if r["mode"] == "data"
+    }
 
 
 def test_plan_creates_every_resource_of_the_stack(plan):

@@ -4,15 +4,17 @@ The table in README.md between the scaling-figures markers is rebuilt here from 
 (shipped defaults, the example files, the commands in its last column); any drift fails with the
 table to paste. So no sentence of the README can promise faster than the estimate shows.
 """
+
 from __future__ import annotations
 
 import re
+
+from helpers import EXAMPLES, REPO
 
 from ecs_autoscale.config import load_config
 from ecs_autoscale.estimate import Workload, run
 from ecs_autoscale.estimate.assumptions import apply_overrides
 from ecs_autoscale.estimate.report import clock
-from helpers import EXAMPLES, REPO
 
 FLEET = EXAMPLES / "megadetector-fleet.yaml"
 START, END = "<!-- scaling-figures:start -->", "<!-- scaling-figures:end -->"
@@ -23,8 +25,9 @@ def estimate(*overrides: str, sender: str = "ecs-autoscale", spread: float = 0.0
     if keys:
         config = config.model_copy(update=keys)
     assumptions, prices = apply_overrides(overrides)
-    return run(config, Workload(40, 20, spread, workers_fail=fail), assumptions, prices, compare_original=True,
-               sender=sender)
+    return run(
+        config, Workload(40, 20, spread, workers_fail=fail), assumptions, prices, compare_original=True, sender=sender
+    )
 
 
 def ratio(ours: float, original: float) -> str:
@@ -47,33 +50,78 @@ def table() -> str:
     rows = [
         ("", "original stack", "ecs-autoscale", "goal", "run"),
         ("---", "---:", "---:", "---", "---"),
-        ("first task running, queue idle for days", clock(orig.first_task_running_s),
-         f"{clock(ours.first_task_running_s)} ({ratio(ours.first_task_running_s, orig.first_task_running_s)})",
-         "<= 0.7x", cmd),
-        ("first task running, queue in use", clock(a_orig.first_task_running_s),
-         f"{clock(a_ours.first_task_running_s)} ({ratio(a_ours.first_task_running_s, a_orig.first_task_running_s)})",
-         "<= 0.7x", "same, `--assume sqs_inactive_wakeup_s=0`"),
-        ("cost of a queue idle for days", clock(orig.first_task_running_s - a_orig.first_task_running_s),
-         clock(ours.first_task_running_s - a_ours.first_task_running_s), "<= 0:01:00", "the two rows above"),
-        ("40 videos x 20 min on FleetSize 8: all done", clock(orig.all_done_s),
-         f"{clock(ours.all_done_s)} (first task + {clock(ours.all_done_s - ours.first_task_running_s)})",
-         "first task + 1:40:00 + a few min", cmd),
-        ("last video done -> zero instances", f"never ({orig.still_running} kept)", clock(zero_after),
-         "<= 0:08:00", cmd),
-        ("GPU-instance hours (of which idle)", f"{orig.instance_seconds / 3600:.2f} ({orig.idle_seconds / 3600:.2f})",
-         f"{ours.instance_seconds / 3600:.2f} ({ours.idle_seconds / 3600:.2f})", "", cmd),
-        ("videos cut mid-run (burst, trickle, other client)", "", str(cuts), "0",
-         "these runs, plus `--arrival spread:6.5` and `spread:17`, each with `--sender other`"),
-        ("videos from another client: first task, queue idle / in use",
-         clock(orig.first_task_running_s),
-         f"{clock(other.outcomes[0].first_task_running_s)} / "
-         f"{clock(estimate('sqs_inactive_wakeup_s=0', sender='other').outcomes[0].first_task_running_s)}",
-         "(the alarms stay the backstop)", "`--sender other`"),
-        ("with `WarmPool: 2`: first task running", "", clock(warm.outcomes[0].first_task_running_s), "~0:02:00",
-         "the file plus `WarmPool: 2`"),
+        (
+            "first task running, queue idle for days",
+            clock(orig.first_task_running_s),
+            f"{clock(ours.first_task_running_s)} ({ratio(ours.first_task_running_s, orig.first_task_running_s)})",
+            "<= 0.7x",
+            cmd,
+        ),
+        (
+            "first task running, queue in use",
+            clock(a_orig.first_task_running_s),
+            f"{clock(a_ours.first_task_running_s)} ({ratio(a_ours.first_task_running_s, a_orig.first_task_running_s)})",
+            "<= 0.7x",
+            "same, `--assume sqs_inactive_wakeup_s=0`",
+        ),
+        (
+            "cost of a queue idle for days",
+            clock(orig.first_task_running_s - a_orig.first_task_running_s),
+            clock(ours.first_task_running_s - a_ours.first_task_running_s),
+            "<= 0:01:00",
+            "the two rows above",
+        ),
+        (
+            "40 videos x 20 min on FleetSize 8: all done",
+            clock(orig.all_done_s),
+            f"{clock(ours.all_done_s)} (first task + {clock(ours.all_done_s - ours.first_task_running_s)})",
+            "first task + 1:40:00 + a few min",
+            cmd,
+        ),
+        (
+            "last video done -> zero instances",
+            f"never ({orig.still_running} kept)",
+            clock(zero_after),
+            "<= 0:08:00",
+            cmd,
+        ),
+        (
+            "GPU-instance hours (of which idle)",
+            f"{orig.instance_seconds / 3600:.2f} ({orig.idle_seconds / 3600:.2f})",
+            f"{ours.instance_seconds / 3600:.2f} ({ours.idle_seconds / 3600:.2f})",
+            "",
+            cmd,
+        ),
+        (
+            "videos cut mid-run (burst, trickle, other client)",
+            "",
+            str(cuts),
+            "0",
+            "these runs, plus `--arrival spread:6.5` and `spread:17`, each with `--sender other`",
+        ),
+        (
+            "videos from another client: first task, queue idle / in use",
+            clock(orig.first_task_running_s),
+            f"{clock(other.outcomes[0].first_task_running_s)} / "
+            f"{clock(estimate('sqs_inactive_wakeup_s=0', sender='other').outcomes[0].first_task_running_s)}",
+            "(the alarms stay the backstop)",
+            "`--sender other`",
+        ),
+        (
+            "with `WarmPool: 2`: first task running",
+            "",
+            clock(warm.outcomes[0].first_task_running_s),
+            "~0:02:00",
+            "the file plus `WarmPool: 2`",
+        ),
         ("with `WarmPool: 2`: idle cost", "", f"${pool:.2f}/month", "shown", "same"),
-        ("workers that cannot take videos: spending stops after", "never (runs until stopped)",
-         clock(failing.outcomes[0].back_to_zero_s), "~0:30:00", "`--workers-fail`"),
+        (
+            "workers that cannot take videos: spending stops after",
+            "never (runs until stopped)",
+            clock(failing.outcomes[0].back_to_zero_s),
+            "~0:30:00",
+            "`--workers-fail`",
+        ),
     ]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
 

@@ -6,15 +6,16 @@ metrics the alarms read, the alarms and their actions (the stuck alarm notifies 
 stops the group), the queue's delay, the daemon services, and no capacity provider. How they behave
 over time is `estimate`'s job (test_estimate.py).
 """
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from helpers import seed_text, write_model
 
 from ecs_autoscale.config import load_config
 from ecs_autoscale.scaling_design import design_for
-from helpers import seed_text, write_model
 
 pytestmark = pytest.mark.emulator
 
@@ -24,8 +25,10 @@ STACK = "WarmFleet"
 @pytest.fixture(scope="module")
 def warm_stack(ecs_cli, tmp_path_factory):
     folder = tmp_path_factory.mktemp("warm")
-    model = write_model(folder, seed_text(StackName=STACK, TaskDefinition="warm-fleet", FleetSize="4",
-                                          WarmPool="2", ScaleInIdleMinutes="6"))
+    model = write_model(
+        folder,
+        seed_text(StackName=STACK, TaskDefinition="warm-fleet", FleetSize="4", WarmPool="2", ScaleInIdleMinutes="6"),
+    )
     stack_dir = folder / "stack"
     ecs_cli("deploy", model, stack_dir, "--auto-approve")
     return load_config(model), json.loads((stack_dir / "outputs.json").read_text())
@@ -46,7 +49,8 @@ def test_warm_pool_holds_prepared_stopped_instances_and_a_preparation_hook(warm_
 def test_group_publishes_its_metrics_and_belongs_to_nobody_else(warm_stack, aws_client):
     _, outputs = warm_stack
     [group] = aws_client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[outputs["autoscaling_group_name"]])["AutoScalingGroups"]
+        AutoScalingGroupNames=[outputs["autoscaling_group_name"]]
+    )["AutoScalingGroups"]
     assert {m["Metric"] for m in group["EnabledMetrics"]} >= {"GroupDesiredCapacity", "GroupInServiceInstances"}
     assert group["NewInstancesProtectedFromScaleIn"] is False
     assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (0, 4, 0)
@@ -58,15 +62,22 @@ def test_group_publishes_its_metrics_and_belongs_to_nobody_else(warm_stack, aws_
 def test_alarms_drive_the_group_and_the_stuck_alarm_notifies_the_alerts_topic(warm_stack, aws_client):
     config, outputs = warm_stack
     design = design_for(config)
-    alarms = {a["AlarmName"]: a for a in aws_client("cloudwatch").describe_alarms(
-        AlarmNamePrefix=f"{STACK}-")["MetricAlarms"]}
+    alarms = {
+        a["AlarmName"]: a for a in aws_client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{STACK}-")["MetricAlarms"]
+    }
     assert set(alarms) == {f"{STACK}-queue-has-videos", f"{STACK}-queue-idle", f"{STACK}-videos-stuck"}
-    policies = {p["PolicyName"]: p for p in aws_client("autoscaling").describe_policies(
-        AutoScalingGroupName=outputs["autoscaling_group_name"])["ScalingPolicies"]}
+    policies = {
+        p["PolicyName"]: p
+        for p in aws_client("autoscaling").describe_policies(AutoScalingGroupName=outputs["autoscaling_group_name"])[
+            "ScalingPolicies"
+        ]
+    }
     add, to_zero = policies[f"{STACK}-add-instances"], policies[f"{STACK}-to-zero"]
     assert alarms[f"{STACK}-queue-has-videos"]["AlarmActions"] == [add["PolicyARN"]]
-    assert (alarms[f"{STACK}-queue-has-videos"]["DatapointsToAlarm"],
-            alarms[f"{STACK}-queue-has-videos"]["EvaluationPeriods"]) == (1, 3)
+    assert (
+        alarms[f"{STACK}-queue-has-videos"]["DatapointsToAlarm"],
+        alarms[f"{STACK}-queue-has-videos"]["EvaluationPeriods"],
+    ) == (1, 3)
     assert alarms[f"{STACK}-queue-idle"]["AlarmActions"] == [to_zero["PolicyARN"]]
     assert alarms[f"{STACK}-queue-idle"]["EvaluationPeriods"] == 6 + design.backstop_idle_extra_minutes
     stuck = alarms[f"{STACK}-videos-stuck"]
@@ -74,8 +85,10 @@ def test_alarms_drive_the_group_and_the_stuck_alarm_notifies_the_alerts_topic(wa
     assert stuck["OKActions"] == [outputs["alerts_topic_arn"]]
     assert [(s["ScalingAdjustment"]) for s in to_zero["StepAdjustments"]] == [0]
     assert to_zero["AdjustmentType"] == "ExactCapacity"
-    steps = sorted((s["MetricIntervalLowerBound"], s.get("MetricIntervalUpperBound"), s["ScalingAdjustment"])
-                   for s in add["StepAdjustments"])  # a set in Terraform and AWS
+    steps = sorted(
+        (s["MetricIntervalLowerBound"], s.get("MetricIntervalUpperBound"), s["ScalingAdjustment"])
+        for s in add["StepAdjustments"]
+    )  # a set in Terraform and AWS
     assert steps == [(float(lo), None if up is None else float(up), a) for lo, up, a in design.step_adjustments]
 
 
@@ -88,10 +101,12 @@ def test_alerts_topic_takes_this_stacks_alarms(warm_stack, aws_client):
 
 def test_video_queue_delays_every_video_and_the_services_are_daemons(warm_stack, aws_client):
     config, outputs = warm_stack
-    attributes = aws_client("sqs").get_queue_attributes(QueueUrl=outputs["video_queue_url"],
-                                                        AttributeNames=["DelaySeconds"])["Attributes"]
+    attributes = aws_client("sqs").get_queue_attributes(
+        QueueUrl=outputs["video_queue_url"], AttributeNames=["DelaySeconds"]
+    )["Attributes"]
     assert int(attributes["DelaySeconds"]) == design_for(config).queue_delay_seconds
-    [service] = aws_client("ecs").describe_services(cluster=outputs["cluster_name"],
-                                                    services=outputs["service_names"].split(","))["services"]
+    [service] = aws_client("ecs").describe_services(
+        cluster=outputs["cluster_name"], services=outputs["service_names"].split(",")
+    )["services"]
     assert service["schedulingStrategy"] == "DAEMON"
     assert outputs["tasks_per_instance"] == 1 and outputs["fleet_size"] == 4

@@ -1,6 +1,7 @@
 """What deepsea-ai users have on uploads, without AWS: --exclude, S3 object tags, the bandwidth cap, network
 retries, deepsea-ai's message body and user name, and reading deepsea-ai's job cache into the ledger.
 The same features against the emulator are in test_jobs.py (submit options) and test_deepsea_ai.py."""
+
 from __future__ import annotations
 
 import base64
@@ -59,19 +60,25 @@ def test_tags_from_a_deepsea_ai_config_are_its_seven_tags(tmp_path):
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     tags = deepsea_config_tags(ini, "alice", "Video uploaded from /Volumes/M3/dive (1) by user alice", now)
     assert tags == {
-        "mbari:project-number": "902005", "mbari:owner": "alice",
+        "mbari:project-number": "902005",
+        "mbari:owner": "alice",
         "mbari:description": "Video uploaded from /Volumes/M3/dive _1_ by user alice",  # S3 refuses ( )
-        "mbari:stage": "prod", "mbari:application": "detection",
-        "mbari:deletion-date": "20260402T030405Z", "mbari:created-by": "alice",
+        "mbari:stage": "prod",
+        "mbari:application": "detection",
+        "mbari:deletion-date": "20260402T030405Z",
+        "mbari:created-by": "alice",
     }
     assert check_tags(tags) == tags
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("[tags]\norganization = x\n", "lacks project_number, stage, application"),
-    ("[aws]\nx = 1\n", r"no \[tags\] section"),
-    ("not an ini", "unreadable"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[tags]\norganization = x\n", "lacks project_number, stage, application"),
+        ("[aws]\nx = 1\n", r"no \[tags\] section"),
+        ("not an ini", "unreadable"),
+    ],
+)
 def test_a_bad_tags_config_is_one_line_naming_the_file(tmp_path, text, problem):
     from ecs_autoscale.client import JobsError
     from ecs_autoscale.client.object_tags import deepsea_config_tags
@@ -83,12 +90,15 @@ def test_a_bad_tags_config_is_one_line_naming_the_file(tmp_path, text, problem):
     assert str(ini) in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize(("values", "problem"), [
-    (["novalue"], "write KEY=VALUE"),
-    (["aws:owner=me"], "not a legal S3 tag key"),
-    (["k=a|b"], "value S3 refuses"),
-    ([f"k{i}=v" for i in range(11)], "11 tags, S3 allows 10"),
-])
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        (["novalue"], "write KEY=VALUE"),
+        (["aws:owner=me"], "not a legal S3 tag key"),
+        (["k=a|b"], "value S3 refuses"),
+        ([f"k{i}=v" for i in range(11)], "11 tags, S3 allows 10"),
+    ],
+)
 def test_bad_tags_are_refused_before_any_upload(values, problem):
     from ecs_autoscale.client import JobsError
     from ecs_autoscale.client.object_tags import check_tags, parse_tag_options
@@ -105,10 +115,19 @@ def test_upload_tagging_is_url_encoded():
 
 
 # ---- bandwidth ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "rate"), [
-    ("20", 20_000_000), ("20MB/s", 20_000_000), ("500KB/s", 500_000), ("1.5GB/s", 1_500_000_000),
-    ("100Mbit/s", 12_500_000), ("64MiB/s", 64 * 1024 * 1024), ("800 kbit/s", 100_000), ("2 mb", 2_000_000),
-])
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [
+        ("20", 20_000_000),
+        ("20MB/s", 20_000_000),
+        ("500KB/s", 500_000),
+        ("1.5GB/s", 1_500_000_000),
+        ("100Mbit/s", 12_500_000),
+        ("64MiB/s", 64 * 1024 * 1024),
+        ("800 kbit/s", 100_000),
+        ("2 mb", 2_000_000),
+    ],
+)
 def test_upload_rate_parses_units(text, rate):
     from ecs_autoscale.client.uploads import parse_rate
 
@@ -152,6 +171,7 @@ def flaky(failures: list[BaseException], result="ok"):
         if failures:
             raise failures.pop(0)
         return result
+
     return action, calls
 
 
@@ -161,8 +181,13 @@ def test_network_failures_are_retried_with_growing_waits_until_they_pass():
     from ecs_autoscale.client.network_retry import NetworkRetry
 
     clock, lines = FakeClock(), []
-    action, calls = flaky([EndpointConnectionError(endpoint_url="http://x"), ConnectionClosedError(endpoint_url="x"),
-                           ConnectionResetError()])
+    action, calls = flaky(
+        [
+            EndpointConnectionError(endpoint_url="http://x"),
+            ConnectionClosedError(endpoint_url="x"),
+            ConnectionResetError(),
+        ]
+    )
     retry = NetworkRetry(minutes=30, sleep=clock.sleep, clock=clock, echo=lines.append)
     rewinds = []
     assert retry.run("uploading a.mov", action, on_retry=lambda: rewinds.append(1)) == "ok"
@@ -191,13 +216,15 @@ def test_retries_stop_at_the_deadline_and_sends_stay_inside_the_dedup_window():
     down = [EndpointConnectionError(endpoint_url="x") for _ in range(100)]
     action, calls = flaky(down)
     with pytest.raises(EndpointConnectionError):
-        NetworkRetry(minutes=30, sleep=clock.sleep, clock=clock).run("queueing", action,
-                                                                       window_seconds=SEND_WINDOW_SECONDS)
+        NetworkRetry(minutes=30, sleep=clock.sleep, clock=clock).run(
+            "queueing", action, window_seconds=SEND_WINDOW_SECONDS
+        )
     assert clock.now == SEND_WINDOW_SECONDS < 300  # SQS drops a repeated send only within 5 minutes
     clock2 = FakeClock()
     with pytest.raises(EndpointConnectionError):
-        NetworkRetry(minutes=0, sleep=clock2.sleep, clock=clock2).run("x", flaky([EndpointConnectionError(
-            endpoint_url="x")])[0])
+        NetworkRetry(minutes=0, sleep=clock2.sleep, clock=clock2).run(
+            "x", flaky([EndpointConnectionError(endpoint_url="x")])[0]
+        )
     assert clock2.slept == []
 
 
@@ -220,11 +247,14 @@ def test_a_wrapped_connection_failure_counts_as_network():
 
 
 # ---- deepsea-ai's body and user name ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("arn", "user"), [
-    ("arn:aws:iam::123456789012:user/alice", "alice"),
-    ("arn:aws:sts::123456789012:assumed-role/Dev/bob@mbari.org", "bob"),
-    ("arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root"),  # deepsea-ai keeps it whole
-])
+@pytest.mark.parametrize(
+    ("arn", "user"),
+    [
+        ("arn:aws:iam::123456789012:user/alice", "alice"),
+        ("arn:aws:sts::123456789012:assumed-role/Dev/bob@mbari.org", "bob"),
+        ("arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root"),  # deepsea-ai keeps it whole
+    ],
+)
 def test_user_name_is_cut_like_deepsea_ai(arn, user):
     from ecs_autoscale.client.messages import user_name_of
 
@@ -248,18 +278,30 @@ def make_cache(folder: Path, rows: list[tuple]) -> Path:
     created, updated)."""
     path = folder / "sqlite_job_cache_548531997526.db"
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE IF NOT EXISTS job (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, engine VARCHAR "
-                   "NOT NULL, job_type VARCHAR NOT NULL, createdAt TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)")
-        db.execute("CREATE TABLE IF NOT EXISTS media (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, status VARCHAR "
-                   "NOT NULL, metadata_b64 VARCHAR, createdAt TIMESTAMP NOT NULL, updatedAt TIMESTAMP, job_id INTEGER "
-                   "REFERENCES job (id) ON DELETE CASCADE)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS job (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, engine VARCHAR "
+            "NOT NULL, job_type VARCHAR NOT NULL, createdAt TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS media (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, status VARCHAR "
+            "NOT NULL, metadata_b64 VARCHAR, createdAt TIMESTAMP NOT NULL, updatedAt TIMESTAMP, job_id INTEGER "
+            "REFERENCES job (id) ON DELETE CASCADE)"
+        )
         for job, engine, video, status, uuid, created, updated in rows:
             found = db.execute("SELECT id FROM job WHERE name = ? AND engine = ?", (job, engine)).fetchone()
-            job_id = found[0] if found else db.execute(
-                "INSERT INTO job (name, engine, job_type) VALUES (?, ?, 'ECS')", (job, engine)).lastrowid
+            job_id = (
+                found[0]
+                if found
+                else db.execute(
+                    "INSERT INTO job (name, engine, job_type) VALUES (?, ?, 'ECS')", (job, engine)
+                ).lastrowid
+            )
             meta = base64.b64encode(json.dumps({"message_uuid": uuid}).encode()).decode()
-            db.execute("INSERT INTO media (name, status, metadata_b64, createdAt, updatedAt, job_id) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", (video, status, meta, created, updated, job_id))
+            db.execute(
+                "INSERT INTO media (name, status, metadata_b64, createdAt, updatedAt, job_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (video, status, meta, created, updated, job_id),
+            )
     return path
 
 
@@ -267,21 +309,29 @@ def test_cached_videos_of_this_stack_become_ledger_entries(tmp_path):
     from ecs_autoscale.client.deepsea_cache import DeepseaCache, merge_into_ledger
     from ecs_autoscale.client.ledger import JobLedger
 
-    cache = make_cache(tmp_path, [
-        ("dive", "Megadetector", "M3/a.mov", "QUEUED", "u-a", "2026-03-01 10:00:00", "2026-03-01 10:00:01.5"),
-        ("dive", "Megadetector", "M3/b.mov", "SUCCESS", "u-b", "2026-03-01 10:00:00", None),
-        ("dive", "Megadetector", "M3/c.mov", "FAILED", "u-c", "2026-03-01 10:00:00", None),
-        ("dive", "OtherStack", "M3/d.mov", "QUEUED", "u-d", "2026-03-01 10:00:00", None),
-    ])
+    cache = make_cache(
+        tmp_path,
+        [
+            ("dive", "Megadetector", "M3/a.mov", "QUEUED", "u-a", "2026-03-01 10:00:00", "2026-03-01 10:00:01.5"),
+            ("dive", "Megadetector", "M3/b.mov", "SUCCESS", "u-b", "2026-03-01 10:00:00", None),
+            ("dive", "Megadetector", "M3/c.mov", "FAILED", "u-c", "2026-03-01 10:00:00", None),
+            ("dive", "OtherStack", "M3/d.mov", "QUEUED", "u-d", "2026-03-01 10:00:00", None),
+        ],
+    )
     videos = DeepseaCache((cache,)).videos("Megadetector")
     assert [(v.key, v.status, v.message_uuid) for v in videos] == [
-        ("M3/a.mov", "QUEUED", "u-a"), ("M3/b.mov", "SUCCESS", "u-b"), ("M3/c.mov", "FAILED", "u-c")]
+        ("M3/a.mov", "QUEUED", "u-a"),
+        ("M3/b.mov", "SUCCESS", "u-b"),
+        ("M3/c.mov", "FAILED", "u-c"),
+    ]
     assert videos[0].queued_at == datetime(2026, 3, 1, 10, 0, 1, 500000, tzinfo=timezone.utc)
     assert merge_into_ledger(tmp_path / "stack", "Megadetector", "dive", videos)
     entries = JobLedger.load(tmp_path / "stack", "dive").videos
     assert {k: (e["state"], e["results"], e["origin"]) for k, e in entries.items()} == {
-        "M3/a.mov": ("queued", None, "deepsea-ai"), "M3/b.mov": ("done", "M3/b.tracks.tar.gz", "deepsea-ai"),
-        "M3/c.mov": ("failed", None, "deepsea-ai")}
+        "M3/a.mov": ("queued", None, "deepsea-ai"),
+        "M3/b.mov": ("done", "M3/b.tracks.tar.gz", "deepsea-ai"),
+        "M3/c.mov": ("failed", None, "deepsea-ai"),
+    }
     assert entries["M3/a.mov"]["sent_at"] == "2026-03-01T10:00:01Z"
     assert not merge_into_ledger(tmp_path / "stack", "Megadetector", "dive", videos)  # idempotent
 
@@ -294,10 +344,13 @@ def test_our_own_entries_win_but_take_an_outcome_the_cache_holds_for_the_same_me
     for key, uuid in (("M3/ours.mov", "u-1"), ("M3/other.mov", "u-2")):
         ledger.begin_send(key, lambda attempt, uuid=uuid: {"message_uuid": uuid, "attempt": attempt})
         ledger.mark_queued(key, "m")
-    cache = make_cache(tmp_path, [
-        ("dive", "S", "M3/ours.mov", "FAILED", "u-1", "2026-03-01 10:00:00", None),    # monitor saw our failure
-        ("dive", "S", "M3/other.mov", "QUEUED", "u-9", "2026-03-01 10:00:00", None),   # deepsea-ai sent it too
-    ])
+    cache = make_cache(
+        tmp_path,
+        [
+            ("dive", "S", "M3/ours.mov", "FAILED", "u-1", "2026-03-01 10:00:00", None),  # monitor saw our failure
+            ("dive", "S", "M3/other.mov", "QUEUED", "u-9", "2026-03-01 10:00:00", None),  # deepsea-ai sent it too
+        ],
+    )
     merge_into_ledger(tmp_path, "S", "dive", DeepseaCache((cache,)).videos("S"))
     entries = JobLedger.load(tmp_path, "dive").videos
     assert entries["M3/ours.mov"]["state"] == "failed" and "deepsea-ai's job cache" in entries["M3/ours.mov"]["error"]

@@ -5,6 +5,7 @@ source, the binding versions) re-synthesizes; N models share one cdktf App.
 In-process tests pin the package-source fingerprint: this checkout is shared and edited while tests
 run, and an edit (correctly) invalidates the cache. They load jsii once per pytest process (~2 s).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -12,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO, SEED, seed_text, write_model
 
 from ecs_autoscale import synth
 from ecs_autoscale.config import load_config
-from helpers import REPO, SEED, seed_text, write_model
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 HEAVY = ("cdktf", "jsii", "cdktf_cdktf_provider_aws", "constructs")
@@ -24,6 +25,7 @@ HEAVY = ("cdktf", "jsii", "cdktf_cdktf_provider_aws", "constructs")
 @pytest.fixture
 def pinned_source(monkeypatch):
     """A fixed package-source fingerprint; returns a setter to change it."""
+
     def pin(value: str) -> None:
         monkeypatch.setattr(synth, "_source_fingerprint", lambda: value)
         synth._tooling_fingerprint.cache_clear()
@@ -53,8 +55,11 @@ def test_unchanged_model_is_cached(tmp_path, pinned_source):
 
 
 def _importtime_modules(stderr: str) -> set[str]:
-    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines()
-            if line.startswith("import time:") and "|" in line}
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
 
 
 def test_cached_run_never_loads_cdktf_or_jsii(tmp_path):
@@ -63,11 +68,17 @@ def test_cached_run_never_loads_cdktf_or_jsii(tmp_path):
     out = tmp_path / "out"
     for _attempt in range(3):
         fingerprint = synth._source_fingerprint()
-        prime = subprocess.run([str(CLI), "synth", str(SEED), "--out", str(out)], cwd=REPO, capture_output=True,
-                               text=True, timeout=600)
+        prime = subprocess.run(
+            [str(CLI), "synth", str(SEED), "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600
+        )
         assert prime.returncode == 0, prime.stderr
-        cached = subprocess.run([sys.executable, "-X", "importtime", str(CLI), "synth", str(SEED), "--out", str(out)],
-                                cwd=REPO, capture_output=True, text=True, timeout=600)
+        cached = subprocess.run(
+            [sys.executable, "-X", "importtime", str(CLI), "synth", str(SEED), "--out", str(out)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert cached.returncode == 0, cached.stderr[-3000:]
         if cached.stdout.endswith("(unchanged)\n") or synth._source_fingerprint() == fingerprint:
             break
@@ -78,12 +89,15 @@ def test_cached_run_never_loads_cdktf_or_jsii(tmp_path):
 
 
 # --- what invalidates ------------------------------------------------------------------------------
-@pytest.mark.parametrize("field, value", [
-    ("Tags", "{team: video-lab}"),
-    ("FleetSize", "3"),
-    ("TimeoutHours", "3"),
-    ("Comment", "only a comment changed"),  # no effect on the JSON, still a different model
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("Tags", "{team: video-lab}"),
+        ("FleetSize", "3"),
+        ("TimeoutHours", "3"),
+        ("Comment", "only a comment changed"),  # no effect on the JSON, still a different model
+    ],
+)
 def test_any_changed_field_resynthesizes(tmp_path, pinned_source, field, value):
     out = tmp_path / "out"
     base = run_once(model(tmp_path), out)
@@ -130,7 +144,9 @@ def test_changed_binding_versions_resynthesize(tmp_path, pinned_source, monkeypa
     run_once(model(tmp_path), out)
     real = synth._versions()
     assert "provider-aws@" in real["cdktf_cdktf_provider_aws"] and real["jsii"] not in ("absent", "unknown")
-    monkeypatch.setattr(synth, "_versions", lambda: {**real, "cdktf_cdktf_provider_aws": "provider-aws@99.0.0.jsii.tgz:1"})
+    monkeypatch.setattr(
+        synth, "_versions", lambda: {**real, "cdktf_cdktf_provider_aws": "provider-aws@99.0.0.jsii.tgz:1"}
+    )
     synth._tooling_fingerprint.cache_clear()
     assert run_once(model(tmp_path), out).cached is False
 

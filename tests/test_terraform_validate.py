@@ -1,15 +1,23 @@
 """Real `terraform init` (provider only from the local mirror, no network) and `terraform validate`
 of every example's synthesized stack. Missing terraform or mirror fails these tests; it never skips."""
+
 from __future__ import annotations
 
 import json
 import shutil
 
 import pytest
+from helpers import (
+    MIRRORED_PROVIDER,
+    MIRRORED_VERSION,
+    example_files,
+    product_synth,
+    provider_mirror,
+    terraform,
+    terraform_env,
+)
 
 from ecs_autoscale.config import load_config
-from helpers import (MIRRORED_PROVIDER, MIRRORED_VERSION, example_files, product_synth, provider_mirror, terraform,
-                     terraform_env)
 
 EXAMPLES = example_files()
 
@@ -36,7 +44,9 @@ def test_example_inits_from_the_mirror_and_validates(example, synthesized, tmp_p
     assert f'version     = "{MIRRORED_VERSION}"' in lock
 
     result = json.loads(terraform(["validate", "-json", "-no-color"], workdir, env, ok_codes=(0, 1)).stdout)
-    problems = [f"{d['severity']}: {d['summary']}: {d.get('detail', '')} @ {d.get('address') or d.get('range')}"
-                for d in result["diagnostics"]]
+    problems = [
+        f"{d['severity']}: {d['summary']}: {d.get('detail', '')} @ {d.get('address') or d.get('range')}"
+        for d in result["diagnostics"]
+    ]
     assert result["valid"], "\n".join(problems)
     assert result["warning_count"] == 0, "\n".join(problems)

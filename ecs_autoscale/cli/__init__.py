@@ -1,5 +1,6 @@
 """The `ecs-autoscale` command. Subcommands live in one module per concern and load on demand, so
 `--help` and `validate` never pay for cdktf, jsii, boto3 or moto."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """`validate` and `synth`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,11 @@ MODEL_FILES = click.argument("files", nargs=-1, required=True, type=click.Path(d
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--list-instance-types", is_flag=True,
-              help="Print the NVIDIA GPU instance types InstanceTypes accepts (GPUs, vCPUs, memory, arch) and exit.")
+@click.option(
+    "--list-instance-types",
+    is_flag=True,
+    help="Print the NVIDIA GPU instance types InstanceTypes accepts (GPUs, vCPUs, memory, arch) and exit.",
+)
 def validate(files: tuple[Path, ...], list_instance_types: bool) -> None:
     """Check model FILES without touching AWS or writing anything.
 
@@ -43,16 +47,24 @@ def validate(files: tuple[Path, ...], list_instance_types: bool) -> None:
             click.echo(error, err=True)
             broken += 1
             continue
-        click.echo(f"{path}: ok ({config.stack_name}, {config.region}, up to {config.fleet_size} x "
-                   f"{'/'.join(config.instance_types)}{' spot' if config.spot else ''})")
+        click.echo(
+            f"{path}: ok ({config.stack_name}, {config.region}, up to {config.fleet_size} x "
+            f"{'/'.join(config.instance_types)}{' spot' if config.spot else ''})"
+        )
     if broken:
         raise click.exceptions.Exit(1)
 
 
 @click.command()
 @MODEL_FILES
-@click.option("--out", "outdir", default="cdktf.out", show_default=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder; each stack goes to OUT/stacks/<StackName>/cdk.tf.json (the cdktf layout).")
+@click.option(
+    "--out",
+    "outdir",
+    default="cdktf.out",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder; each stack goes to OUT/stacks/<StackName>/cdk.tf.json (the cdktf layout).",
+)
 @click.option("--no-cache", is_flag=True, help="Re-synthesize even when the model and the tool are unchanged.")
 def synth(files: tuple[Path, ...], outdir: Path, no_cache: bool) -> None:
     """Synthesize model FILES to plain Terraform JSON.

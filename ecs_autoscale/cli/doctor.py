@@ -1,4 +1,5 @@
 """`doctor`: print the read-only pre-flight findings of one model file (checks in ecs_autoscale/doctor)."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,16 @@ from .errors import check_endpoint, load_configs
 
 @click.command()
 @click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--endpoint-url", envvar=ENDPOINT_ENV, callback=check_endpoint, metavar="URL",
-              help=f"Send every AWS call to this emulator, e.g. http://127.0.0.1:4566. Env: {ENDPOINT_ENV}.")
+@click.option(
+    "--endpoint-url",
+    envvar=ENDPOINT_ENV,
+    callback=check_endpoint,
+    metavar="URL",
+    help=f"Send every AWS call to this emulator, e.g. http://127.0.0.1:4566. Env: {ENDPOINT_ENV}.",
+)
 @click.option("--profile", metavar="NAME", help="AWS profile to use; default: the standard credential chain.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (level, check, finding, fix).")
-def doctor(config_path: Path, endpoint_url, profile, as_json: bool) -> None:
+def doctor(config_path: Path, endpoint_url: str | None, profile: str | None, as_json: bool) -> None:
     """Check an AWS account is ready for CONFIG.yaml's stack, before the first deploy.
 
     Read-only: it only describes, gets, lists and heads; it never creates, changes or deletes anything,
@@ -54,15 +60,30 @@ def doctor(config_path: Path, endpoint_url, profile, as_json: bool) -> None:
     findings = run(config, target.client)
     blocking = sum(f.blocking for f in findings)
     if as_json:
-        click.echo(json.dumps({"config": str(config_path), "stack": config.stack_name, "region": config.region,
-                               "blocking": blocking, "findings": [f.as_dict() for f in findings]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "config": str(config_path),
+                    "stack": config.stack_name,
+                    "region": config.region,
+                    "blocking": blocking,
+                    "findings": [f.as_dict() for f in findings],
+                },
+                indent=2,
+            )
+        )
     else:
         for finding in findings:
             click.echo(finding.line())
         counts = {level: sum(f.level == level for f in findings) for level in ("ok", "warn", "FAIL")}
-        verdict = (f"fix the FAIL line{'s' if blocking > 1 else ''} before `ecs-autoscale deploy`" if blocking
-                   else "ready for `ecs-autoscale deploy`")
-        click.echo(f"{config.stack_name} in {config.region}: {counts['ok']} ok, {counts['warn']} warn, "
-                   f"{counts['FAIL']} FAIL: {verdict}")
+        verdict = (
+            f"fix the FAIL line{'s' if blocking > 1 else ''} before `ecs-autoscale deploy`"
+            if blocking
+            else "ready for `ecs-autoscale deploy`"
+        )
+        click.echo(
+            f"{config.stack_name} in {config.region}: {counts['ok']} ok, {counts['warn']} warn, "
+            f"{counts['FAIL']} FAIL: {verdict}"
+        )
     if blocking:
         raise click.exceptions.Exit(1)

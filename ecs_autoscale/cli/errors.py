@@ -1,5 +1,10 @@
 """Uniform failure: one line on stderr, non-zero exit, never a traceback for an expected problem."""
+
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -7,7 +12,7 @@ import click
 class UserError(click.ClickException):
     """An expected failure the user can fix; printed as `ecs-autoscale: <message>`."""
 
-    def show(self, file=None) -> None:
+    def show(self, file: Any = None) -> None:
         click.echo(f"ecs-autoscale: {self.format_message()}", err=True)
 
 
@@ -17,38 +22,42 @@ class Interrupted(UserError):
     exit_code = 130
 
 
-def check_endpoint(ctx: click.Context, param: click.Parameter, value: "str | None") -> "str | None":
+def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Callback of every `--endpoint-url`: a URL, not a bare host:port."""
     if value and not value.startswith(("http://", "https://")):
         raise click.BadParameter(f"{value!r} is not a URL like http://127.0.0.1:4566")
     return value or None
 
 
-def check_model_files(paths):
+def check_model_files(paths: Iterable[Path]) -> Iterator[Any]:
     """(path, config, None) or (path, None, error line) for every file, in order. Beyond each file's own
     checks, a StackName already used by an earlier file is an error: it names the stack's folder,
     Terraform workspace and AWS resources. Compared ignoring case, as IAM names and some file
     systems do."""
-    from ..config import ConfigError, parse_config
-    from ..yaml_source import load_yaml
+    from ..config import parse_config
+    from ..yaml_source import ConfigError, load_yaml
 
-    first_file = {}
+    first_file: dict[str, Path] = {}
     for path in paths:
         try:
             doc = load_yaml(path)
             config = parse_config(doc)
             earlier = first_file.setdefault(config.stack_name.casefold(), path)
             if earlier != path:
-                raise ConfigError(path, doc.line_of("StackName"), "StackName",
-                                  f"{config.stack_name!r} is already the StackName of {earlier}",
-                                  "give each model file its own StackName")
+                raise ConfigError(
+                    path,
+                    doc.line_of("StackName"),
+                    "StackName",
+                    f"{config.stack_name!r} is already the StackName of {earlier}",
+                    "give each model file its own StackName",
+                )
         except ConfigError as exc:
             yield path, None, str(exc)
         else:
             yield path, config, None
 
 
-def load_configs(paths):
+def load_configs(paths: Iterable[Path]) -> Any:
     """Validate every file, report all broken ones (one line each), then fail if any was broken."""
     configs, errors = [], []
     for _path, config, error in check_model_files(paths):
@@ -66,5 +75,5 @@ def load_configs(paths):
 class _ConfigFailure(UserError):
     """Config errors already carry their `FILE:LINE:` prefix."""
 
-    def show(self, file=None) -> None:
+    def show(self, file: Any = None) -> None:
         click.echo(self.format_message(), err=True)

@@ -3,6 +3,7 @@
 Never imports cdktf/jsii (the model reads `scaling_design`, not the constructs); matplotlib loads only
 with --plot.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,31 +25,75 @@ def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) 
 
 @click.command()
 @click.argument("config_file", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--videos", type=click.IntRange(min=1, max=1_000_000), required=True,
-              help="Number of videos to process.")
-@click.option("--minutes-per-video", type=click.FloatRange(min=0, min_open=True, max=100_000), required=True,
-              help="Wall time of one video on one GPU task, download and upload included.")
-@click.option("--arrival", default="burst", show_default=True, metavar="burst|spread:HOURS",
-              help="burst: every video queued at once (one `submit`); spread:HOURS: evenly over HOURS.")
-@click.option("--sender", type=click.Choice(["ecs-autoscale", "other"]), default="ecs-autoscale", show_default=True,
-              help="Who queues the videos: `ecs-autoscale submit` (sizes the fleet as it queues) or another client "
-                   "such as deepsea-ai ecsprocess (only the backstop alarm sees its videos).")
-@click.option("--workers-fail", is_flag=True,
-              help="Every worker exits before it takes a video (a bad image, an unreadable model): see when the "
-                   "stack stops spending.")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
-              help="Also draw queue depth, tasks and instances over time to FILE.png.")
-@click.option("--compare-original", is_flag=True,
-              help="Also run the same workload under the original stack's scaling, side by side.")
-@click.option("--assume", "overrides", multiple=True, metavar="NAME=VALUE",
-              help="Override a timing or price assumption (repeatable), e.g. --assume image_pull_s=300 "
-                   "--assume price.g4dn.xlarge.spot=0.25.")
-@click.option("--list-assumptions", is_flag=True, expose_value=False, is_eager=True, callback=_list_assumptions,
-              help="List every assumption with its default, meaning and source, then exit.")
+@click.option("--videos", type=click.IntRange(min=1, max=1_000_000), required=True, help="Number of videos to process.")
+@click.option(
+    "--minutes-per-video",
+    type=click.FloatRange(min=0, min_open=True, max=100_000),
+    required=True,
+    help="Wall time of one video on one GPU task, download and upload included.",
+)
+@click.option(
+    "--arrival",
+    default="burst",
+    show_default=True,
+    metavar="burst|spread:HOURS",
+    help="burst: every video queued at once (one `submit`); spread:HOURS: evenly over HOURS.",
+)
+@click.option(
+    "--sender",
+    type=click.Choice(["ecs-autoscale", "other"]),
+    default="ecs-autoscale",
+    show_default=True,
+    help="Who queues the videos: `ecs-autoscale submit` (sizes the fleet as it queues) or another client "
+    "such as deepsea-ai ecsprocess (only the backstop alarm sees its videos).",
+)
+@click.option(
+    "--workers-fail",
+    is_flag=True,
+    help="Every worker exits before it takes a video (a bad image, an unreadable model): see when the "
+    "stack stops spending.",
+)
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.png",
+    help="Also draw queue depth, tasks and instances over time to FILE.png.",
+)
+@click.option(
+    "--compare-original",
+    is_flag=True,
+    help="Also run the same workload under the original stack's scaling, side by side.",
+)
+@click.option(
+    "--assume",
+    "overrides",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a timing or price assumption (repeatable), e.g. --assume image_pull_s=300 "
+    "--assume price.g4dn.xlarge.spot=0.25.",
+)
+@click.option(
+    "--list-assumptions",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_list_assumptions,
+    help="List every assumption with its default, meaning and source, then exit.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON instead of text.")
-def estimate(config_file: Path, videos: int, minutes_per_video: float, arrival: str, sender: str,
-             workers_fail: bool, plot_file: Path | None,
-             compare_original: bool, overrides: tuple[str, ...], as_json: bool) -> None:
+def estimate(
+    config_file: Path,
+    videos: int,
+    minutes_per_video: float,
+    arrival: str,
+    sender: str,
+    workers_fail: bool,
+    plot_file: Path | None,
+    compare_original: bool,
+    overrides: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Simulate a workload on the stack CONFIG.yaml deploys, before deploying it.
 
     A discrete-event model of the synthesized scaling design (submit sizing the fleet, the backstop
@@ -79,8 +124,7 @@ def estimate(config_file: Path, videos: int, minutes_per_video: float, arrival: 
     try:
         assumptions, prices = apply_overrides(overrides)
         workload = Workload(videos, minutes_per_video, parse_arrival(arrival), workers_fail=workers_fail)
-        result = estimating.run(config, workload, assumptions, prices, compare_original=compare_original,
-                                   sender=sender)
+        result = estimating.run(config, workload, assumptions, prices, compare_original=compare_original, sender=sender)
     except (AssumptionError, WorkloadError, estimating.ModelError) as exc:
         raise UserError(str(exc)) from None
     if plot_file is not None:

@@ -1,4 +1,5 @@
 """`plan`, `deploy`, `outputs`, `destroy` (one model, one STACK_DIR, workspace = StackName) and `emulator`."""
+
 from __future__ import annotations
 
 import errno
@@ -7,9 +8,10 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,11 +19,16 @@ from ..aws_target import ENDPOINT_ENV
 from ..terraform import MIRROR_ENV
 from .errors import Interrupted, UserError, check_endpoint, load_configs
 
+if TYPE_CHECKING:
+    from ecs_autoscale.aws_target import AwsTarget
+    from ecs_autoscale.deployment import Deployment
+    from ecs_autoscale.terraform import Terraform
+
 CONFIG_ARG = click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
 STACK_DIR_ARG = click.argument("stack_dir_path", metavar="STACK_DIR", type=click.Path(file_okay=False, path_type=Path))
 
 
-def _check_mirror(ctx: click.Context, param: click.Parameter, value: Optional[Path]) -> Optional[Path]:
+def _check_mirror(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     if value:
         from ..terraform import check_provider_mirror
 
@@ -31,43 +38,70 @@ def _check_mirror(ctx: click.Context, param: click.Parameter, value: Optional[Pa
     return value
 
 
-def target_options(command):
+def target_options(command: Callable[..., Any]) -> Any:
     """--endpoint-url, --provider-mirror, --profile and -v, shared by every Terraform command."""
-    @click.option("--endpoint-url", envvar=ENDPOINT_ENV, callback=check_endpoint, metavar="URL",
-                  help="Send every AWS call (Terraform and boto3) to this emulator, e.g. http://127.0.0.1:4566 "
-                       f"from `ecs-autoscale emulator`. Env: {ENDPOINT_ENV}.")
-    @click.option("--provider-mirror", envvar=MIRROR_ENV, callback=_check_mirror, metavar="DIR",
-                  type=click.Path(file_okay=False, path_type=Path),
-                  help="Install the hashicorp/aws provider only from this folder (layout of `terraform providers "
-                       f"mirror`), never from the network. Env: {MIRROR_ENV}.")
+
+    @click.option(
+        "--endpoint-url",
+        envvar=ENDPOINT_ENV,
+        callback=check_endpoint,
+        metavar="URL",
+        help="Send every AWS call (Terraform and boto3) to this emulator, e.g. http://127.0.0.1:4566 "
+        f"from `ecs-autoscale emulator`. Env: {ENDPOINT_ENV}.",
+    )
+    @click.option(
+        "--provider-mirror",
+        envvar=MIRROR_ENV,
+        callback=_check_mirror,
+        metavar="DIR",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Install the hashicorp/aws provider only from this folder (layout of `terraform providers "
+        f"mirror`), never from the network. Env: {MIRROR_ENV}.",
+    )
     @click.option("--profile", metavar="NAME", help="AWS profile to use; default: the standard credential chain.")
     @click.option("-v", "--verbose", is_flag=True, help="Stream Terraform's own output instead of the summary.")
     @functools.wraps(command)
-    def wrapper(*args, endpoint_url, provider_mirror, profile, verbose, **kwargs):
+    def wrapper(
+        *args: Any,
+        endpoint_url: str | None,
+        provider_mirror: Path | None,
+        profile: str | None,
+        verbose: bool,
+        **kwargs: Any,
+    ) -> Any:
         from ..aws_target import AwsTarget
 
         target = AwsTarget(endpoint_url=endpoint_url, profile=profile, provider_mirror=provider_mirror)
         return command(*args, target=target, verbose=verbose, **kwargs)
+
     return wrapper
 
 
-def _deployment(config_path: Path, stack_dir_path: Path, target, verbose: bool):
+def _deployment(config_path: Path, stack_dir_path: Path, target: AwsTarget, verbose: bool) -> Any:
     from ..deployment import Deployment
     from ..stack_dir import StackDir
 
     (config,) = load_configs([config_path])
-    return Deployment(config=config, config_path=config_path, stack_dir=StackDir(stack_dir_path), target=target,
-                      verbose=verbose, echo=click.echo)
+    return Deployment(
+        config=config,
+        config_path=config_path,
+        stack_dir=StackDir(stack_dir_path),
+        target=target,
+        verbose=verbose,
+        echo=click.echo,
+    )
 
 
 def _require_terminal(auto_approve: bool, command: str) -> None:
     if not auto_approve and not sys.stdin.isatty():
-        raise UserError(f"{command} asks for confirmation but no terminal is attached: pass --auto-approve "
-                        "(review first with `ecs-autoscale plan`)")
+        raise UserError(
+            f"{command} asks for confirmation but no terminal is attached: pass --auto-approve "
+            "(review first with `ecs-autoscale plan`)"
+        )
 
 
 @contextmanager
-def _failures(stack_dir_path: Path, config_path: Optional[Path] = None) -> Iterator[None]:
+def _failures(stack_dir_path: Path, config_path: Path | None = None) -> Iterator[None]:
     """Expected failures become one line (Terraform's own messages were already shown above it);
     with `config_path`, a failure whose cause `doctor` checks suggests running it."""
     from ..cfn_guard import StackNameTaken
@@ -81,44 +115,62 @@ def _failures(stack_dir_path: Path, config_path: Optional[Path] = None) -> Itera
     except TerraformFailed as exc:
         raise UserError(f"{exc}{_hint(exc.stderr, stack_dir_path, config_path)}") from None
     except TerraformInterrupted:
-        raise Interrupted("interrupted: Terraform stopped cleanly and saved the state; run the same command "
-                          "again to converge") from None
+        raise Interrupted(
+            "interrupted: Terraform stopped cleanly and saved the state; run the same command again to converge"
+        ) from None
     except KeyboardInterrupt:
         raise Interrupted("interrupted") from None
-    except (NodeUnavailable, NothingDeployed, PlanRejected, StackDirBusy, StackDirMismatch, StackNameTaken,
-            TerraformMissing, TimeoutError) as exc:
+    except (
+        NodeUnavailable,
+        NothingDeployed,
+        PlanRejected,
+        StackDirBusy,
+        StackDirMismatch,
+        StackNameTaken,
+        TerraformMissing,
+        TimeoutError,
+    ) as exc:
         raise UserError(str(exc)) from None
-    except OSError as exc:
-        if exc.filename is None or exc.errno not in _DISK_PROBLEMS:
+    except (OSError, RuntimeError) as exc:
+        problem = _write_problem(exc, stack_dir_path)
+        if problem is None:
             raise
-        # A full disk or a read-only STACK_DIR; atomic_write left the previous file whole.
-        raise UserError(f"cannot write {exc.filename}: {exc.strerror}{_DISK_HINT}") from None
-    except RuntimeError as exc:
-        # cdktf's synth runs in Node (jsii): its file-system errors arrive as text, e.g.
-        # "Error: ENOSPC: no space left on device, write".
-        code = re.search(r"\b(ENOSPC|EDQUOT|EROFS|EACCES|EPERM)\b", str(exc))
-        if not code:
-            raise
-        from ..stack_dir import StackDir
-
-        raise UserError(f"cannot write {StackDir(stack_dir_path).synth_dir}: "
-                        f"{os.strerror(getattr(errno, code[1]))}{_DISK_HINT}") from None
+        raise UserError(problem) from None
     except Exception as exc:
         if type(exc).__module__.startswith(("botocore", "boto3")):
             raise UserError(f"AWS: {exc} (check credentials, region and --endpoint-url)") from None
         raise
 
 
+def _write_problem(exc: OSError | RuntimeError, stack_dir_path: Path) -> str | None:
+    """A full disk or a read-only STACK_DIR, as one line; None for any other error."""
+    if isinstance(exc, OSError):
+        if exc.filename is None or exc.errno not in _DISK_PROBLEMS:
+            return None
+        # atomic_write left the previous file whole.
+        return f"cannot write {exc.filename}: {exc.strerror}{_DISK_HINT}"
+    # cdktf's synth runs in Node (jsii): its file-system errors arrive as text, e.g.
+    # "Error: ENOSPC: no space left on device, write".
+    code = re.search(r"\b(ENOSPC|EDQUOT|EROFS|EACCES|EPERM)\b", str(exc))
+    if not code:
+        return None
+    from ..stack_dir import StackDir
+
+    return f"cannot write {StackDir(stack_dir_path).synth_dir}: {os.strerror(getattr(errno, code[1]))}{_DISK_HINT}"
+
+
 _DISK_PROBLEMS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 _DISK_HINT = " (free some space or fix the permissions, then run the same command again)"
 
 
-def _hint(stderr: str, stack_dir_path: Path, config_path: Optional[Path] = None) -> str:
+def _hint(stderr: str, stack_dir_path: Path, config_path: Path | None = None) -> str:
     if "Saved plan is stale" in stderr:
         return ": the stack changed after the plan was saved; run `ecs-autoscale plan` again and review it"
     if "Error acquiring the state lock" in stderr:
-        return (": another Terraform run holds the state lock (details above); wait for it, or if it died, "
-                f"run `terraform force-unlock LOCK_ID` in {stack_dir_path / 'terraform'}")
+        return (
+            ": another Terraform run holds the state lock (details above); wait for it, or if it died, "
+            f"run `terraform force-unlock LOCK_ID` in {stack_dir_path / 'terraform'}"
+        )
     if "Failed to query available provider packages" in stderr or "Failed to install provider" in stderr:
         return f": hashicorp/aws could not be installed; offline, pass --provider-mirror DIR or set {MIRROR_ENV}"
     if config_path is not None:
@@ -135,7 +187,7 @@ def _hint(stderr: str, stack_dir_path: Path, config_path: Optional[Path] = None)
 @CONFIG_ARG
 @STACK_DIR_ARG
 @target_options
-def plan(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> None:
+def plan(config_path: Path, stack_dir_path: Path, target: AwsTarget, verbose: bool) -> None:
     """Save a reviewable plan of CONFIG.yaml's stack without changing anything.
 
     Writes STACK_DIR/plans/review.tfplan (binary, for `deploy --plan-file`), review.txt (what a person
@@ -158,9 +210,10 @@ def plan(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> None
     if not summary.has_resource_changes and not summary.output_changes:
         click.echo(f"No changes: {deployment.name} as deployed matches {config_path}.")
     else:
-        click.echo(f"Review {files.text}, then apply exactly this plan with:\n"
-                   f"  ecs-autoscale deploy {config_path} {stack_dir_path} --plan-file {files.binary}")
-
+        click.echo(
+            f"Review {files.text}, then apply exactly this plan with:\n"
+            f"  ecs-autoscale deploy {config_path} {stack_dir_path} --plan-file {files.binary}"
+        )
 
 
 # ---- deploy ---------------------------------------------------------------------------------------
@@ -168,12 +221,22 @@ def plan(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> None
 @CONFIG_ARG
 @STACK_DIR_ARG
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (needed when no terminal is attached).")
-@click.option("--plan-file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
-              help="Apply exactly this plan saved by `ecs-autoscale plan` (it was reviewed, so no question is "
-                   "asked); refused when stale or when CONFIG.yaml changed since.")
+@click.option(
+    "--plan-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Apply exactly this plan saved by `ecs-autoscale plan` (it was reviewed, so no question is "
+    "asked); refused when stale or when CONFIG.yaml changed since.",
+)
 @target_options
-def deploy(config_path: Path, stack_dir_path: Path, auto_approve: bool, plan_file: Optional[Path], target,
-           verbose: bool) -> None:
+def deploy(
+    config_path: Path,
+    stack_dir_path: Path,
+    auto_approve: bool,
+    plan_file: Path | None,
+    target: AwsTarget,
+    verbose: bool,
+) -> None:
     """Deploy (or update) CONFIG.yaml's stack; keep everything about it in STACK_DIR.
 
     Synthesizes the model, runs `terraform init`, selects or creates the workspace named StackName,
@@ -215,11 +278,13 @@ def deploy(config_path: Path, stack_dir_path: Path, auto_approve: bool, plan_fil
             else:
                 click.echo(f"No changes: {deployment.name} is up to date.")
         outputs = deployment.refresh_outputs(tf)
-    click.echo(f"Deployed {deployment.name} in {time.monotonic() - started:.0f}s: {len(outputs)} outputs in "
-               f"{sd.outputs_file}; how to use it: {sd.readme_file}")
+    click.echo(
+        f"Deployed {deployment.name} in {time.monotonic() - started:.0f}s: {len(outputs)} outputs in "
+        f"{sd.outputs_file}; how to use it: {sd.readme_file}"
+    )
 
 
-def _check_lookup_name(deployment, stack_dir_path: Path) -> None:
+def _check_lookup_name(deployment: Deployment, stack_dir_path: Path) -> None:
     """Before anything is written: the deepsea-ai lookup stack's name must not belong to another
     CloudFormation stack (the original CDK stack: the migration case)."""
     from ..cfn_guard import check_lookup_name_free
@@ -235,11 +300,13 @@ def _refuse_while_stopped(stack_dir_path: Path) -> None:
     from ..client.control import read_stop_record
 
     if read_stop_record(stack_dir_path) is not None:
-        raise UserError(f"{stack_dir_path} is stopped (`ecs-autoscale stop`); a deploy would let the GPU fleet "
-                        f"grow again: run `ecs-autoscale resume {stack_dir_path}` first")
+        raise UserError(
+            f"{stack_dir_path} is stopped (`ecs-autoscale stop`); a deploy would let the GPU fleet "
+            f"grow again: run `ecs-autoscale resume {stack_dir_path}` first"
+        )
 
 
-def _apply_reviewed_plan(deployment, tf, planfile: Path, meta: dict) -> None:
+def _apply_reviewed_plan(deployment: Deployment, tf: Terraform, planfile: Path, meta: dict) -> None:
     import json
 
     from ..terraform import summarize_plan
@@ -256,7 +323,7 @@ def _apply_reviewed_plan(deployment, tf, planfile: Path, meta: dict) -> None:
 @CONFIG_ARG
 @STACK_DIR_ARG
 @target_options
-def outputs(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> None:
+def outputs(config_path: Path, stack_dir_path: Path, target: AwsTarget, verbose: bool) -> None:
     """Re-read the deployed stack's outputs from its state into STACK_DIR/outputs.json.
 
     Also re-renders STACK_DIR/README.md. Changes nothing in AWS. Use it after a deploy from another
@@ -278,25 +345,48 @@ def outputs(config_path: Path, stack_dir_path: Path, target, verbose: bool) -> N
     click.echo(f"Wrote {deployment.stack_dir.outputs_file}")
 
 
-
 # ---- destroy --------------------------------------------------------------------------------------
 @click.command()
 @CONFIG_ARG
 @STACK_DIR_ARG
 @click.option("--auto-approve", is_flag=True, help="Destroy without asking (needed when no terminal is attached).")
-@click.option("--delete-results-bucket-and-results", "delete_results", is_flag=True,
-              help="Also delete the tracks bucket WITH EVERY RESULT IN IT (all versions). Default: keep it.")
-@click.option("--discard-queued-videos", is_flag=True,
-              help="Destroy even while videos wait or run in the video queue (their jobs are lost).")
-@click.option("--delete-uploaded-videos", is_flag=True,
-              help="Destroy even when the video bucket still holds uploaded videos (they are deleted).")
-@click.option("--instance-wait-seconds", type=click.IntRange(1, 7200), default=600, show_default=True,
-              metavar="SECONDS", help="How long to wait for the GPU instances to terminate before removing "
-                                      "anything; past it, destroy stops with what is still running.")
+@click.option(
+    "--delete-results-bucket-and-results",
+    "delete_results",
+    is_flag=True,
+    help="Also delete the tracks bucket WITH EVERY RESULT IN IT (all versions). Default: keep it.",
+)
+@click.option(
+    "--discard-queued-videos",
+    is_flag=True,
+    help="Destroy even while videos wait or run in the video queue (their jobs are lost).",
+)
+@click.option(
+    "--delete-uploaded-videos",
+    is_flag=True,
+    help="Destroy even when the video bucket still holds uploaded videos (they are deleted).",
+)
+@click.option(
+    "--instance-wait-seconds",
+    type=click.IntRange(1, 7200),
+    default=600,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the GPU instances to terminate before removing "
+    "anything; past it, destroy stops with what is still running.",
+)
 @target_options
-def destroy(config_path: Path, stack_dir_path: Path, auto_approve: bool, delete_results: bool,
-            discard_queued_videos: bool, delete_uploaded_videos: bool, instance_wait_seconds: int, target,
-            verbose: bool) -> None:
+def destroy(
+    config_path: Path,
+    stack_dir_path: Path,
+    auto_approve: bool,
+    delete_results: bool,
+    discard_queued_videos: bool,
+    delete_uploaded_videos: bool,
+    instance_wait_seconds: int,
+    target: AwsTarget,
+    verbose: bool,
+) -> None:
     """Tear down CONFIG.yaml's stack: instances to zero, then remove it, keeping the results.
 
     Refuses while videos are queued or in progress, and while the video bucket holds uploads, unless
@@ -319,9 +409,12 @@ def destroy(config_path: Path, stack_dir_path: Path, auto_approve: bool, delete_
     started = time.monotonic()
     deployment = _deployment(config_path, stack_dir_path, target, verbose)
     sd = deployment.stack_dir
-    options = DestroyOptions(delete_results=delete_results, discard_queued_videos=discard_queued_videos,
-                             delete_uploaded_videos=delete_uploaded_videos,
-                             instance_wait_seconds=instance_wait_seconds)
+    options = DestroyOptions(
+        delete_results=delete_results,
+        discard_queued_videos=discard_queued_videos,
+        delete_uploaded_videos=delete_uploaded_videos,
+        instance_wait_seconds=instance_wait_seconds,
+    )
     with _failures(stack_dir_path):
         deployment.require_deployed_here()
     with _failures(stack_dir_path), sd.locked("destroy"):
@@ -338,18 +431,24 @@ def destroy(config_path: Path, stack_dir_path: Path, auto_approve: bool, delete_
         if not auto_approve and not click.confirm(f"Destroy {deployment.name}?", default=False):
             raise UserError("cancelled: nothing was changed")
         deployment.run_destroy(tf, plan)
-    click.echo(f"Destroyed {deployment.name} in {time.monotonic() - started:.0f}s"
-               + (f"; kept the results bucket {plan.tracks_bucket} (recorded in {sd.kept_file})" if plan.keep else "."))
-    earlier = [k["name"] for k in sd.kept_resources()
-               if k.get("stack_name") == deployment.name and not (plan.keep and k["name"] == plan.tracks_bucket)]
+    click.echo(
+        f"Destroyed {deployment.name} in {time.monotonic() - started:.0f}s"
+        + (f"; kept the results bucket {plan.tracks_bucket} (recorded in {sd.kept_file})" if plan.keep else ".")
+    )
+    earlier = [
+        k["name"]
+        for k in sd.kept_resources()
+        if k.get("stack_name") == deployment.name and not (plan.keep and k["name"] == plan.tracks_bucket)
+    ]
     if earlier:
         click.echo(f"Still in AWS, kept by an earlier destroy: {', '.join(earlier)} (see {sd.kept_file})")
 
 
 # ---- emulator -------------------------------------------------------------------------------------
 @click.command()
-@click.option("--port", default=4566, show_default=True, type=click.IntRange(1, 65535),
-              help="Port on 127.0.0.1 to listen on.")
+@click.option(
+    "--port", default=4566, show_default=True, type=click.IntRange(1, 65535), help="Port on 127.0.0.1 to listen on."
+)
 def emulator(port: int) -> None:
     """Run a local AWS emulator (moto plus this stack's patches) on 127.0.0.1, in the foreground.
 
@@ -367,16 +466,22 @@ def emulator(port: int) -> None:
     try:
         from ..emulator.server import serve
     except ImportError as exc:
-        raise UserError(f"the emulator needs moto ({exc}); install it with `pip install 'ecs-autoscale[emulator]'`")
+        raise UserError(
+            f"the emulator needs moto ({exc}); install it with `pip install 'ecs-autoscale[emulator]'`"
+        ) from None
     _check_port_free(port)
-    click.echo(f"AWS emulator on http://127.0.0.1:{port} (Ctrl-C stops it). Use:\n"
-               f"  export {ENDPOINT_ENV}=http://127.0.0.1:{port}")
+    click.echo(
+        f"AWS emulator on http://127.0.0.1:{port} (Ctrl-C stops it). Use:\n"
+        f"  export {ENDPOINT_ENV}=http://127.0.0.1:{port}"
+    )
     try:
         serve("127.0.0.1", port)
     except ImportError as exc:
-        raise UserError(f"the emulator needs moto ({exc}); install it with `pip install 'ecs-autoscale[emulator]'`")
+        raise UserError(
+            f"the emulator needs moto ({exc}); install it with `pip install 'ecs-autoscale[emulator]'`"
+        ) from None
     except OSError as exc:
-        raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)")
+        raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)") from None
     except KeyboardInterrupt:
         click.echo("Emulator stopped.")
 
@@ -390,4 +495,6 @@ def _check_port_free(port: int) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
-            raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)")
+            raise UserError(
+                f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)"
+            ) from None

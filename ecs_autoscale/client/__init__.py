@@ -9,6 +9,7 @@ STACK_DIR files written here (next to the lifecycle's outputs.json):
   jobs/<job>.json   the job ledger: what was queued for which video, and the outcome seen so far
   stopped.json      what `stop` changed, so `resume` restores exactly that
 """
+
 from __future__ import annotations
 
 

@@ -1,13 +1,14 @@
 """boto3 clients for one stack, cached, at the same target (real AWS or the emulator) as Terraform."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from ..aws_target import AwsTarget
 
 
 class AwsClients:
-    def __init__(self, region: str, endpoint_url: Optional[str] = None, profile: Optional[str] = None) -> None:
+    def __init__(self, region: str, endpoint_url: str | None = None, profile: str | None = None) -> None:
         self.region = region
         self.target = AwsTarget(endpoint_url=endpoint_url, profile=profile)
         self._clients: dict[str, Any] = {}
@@ -17,7 +18,7 @@ class AwsClients:
             self._clients[service] = self.target.client(service, self.region)
         return self._clients[service]
 
-    def for_region(self, region: str) -> "AwsClients":
+    def for_region(self, region: str) -> AwsClients:
         """Same target and credentials, another region (the stack's own region once it is known)."""
         if region == self.region:
             return self
@@ -30,7 +31,7 @@ def error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def default_region(profile: Optional[str] = None) -> Optional[str]:
+def default_region(profile: str | None = None) -> str | None:
     """Region of the standard chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's config), if any."""
     import boto3
 

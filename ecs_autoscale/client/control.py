@@ -25,18 +25,23 @@ Queues are never touched: nothing is received, moved to the dead queue or delete
 instance agent halted the stack, or the record was lost) it sets min 0, max FleetSize (output
 `fleet_size`), desired what the queue needs.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Any
 
+from ..fileio import atomic_write_json
 from . import JobsError
 from .aws import error_code
 from .ledger import utc_now
 from .scaling import HALTED_TAG, Group, raise_group, read_group
 from .stack_info import StackInfo
-from ..fileio import atomic_write_json
+
+if TYPE_CHECKING:
+    from ecs_autoscale.client.aws import AwsClients
 
 STOP_RECORD = "stopped.json"
 STOP_REASON = "ecs-autoscale stop (emergency stop)"
@@ -47,35 +52,41 @@ def stop_record_path(stack_dir: Path) -> Path:
     return Path(stack_dir) / STOP_RECORD
 
 
-def read_stop_record(stack_dir: Path) -> Optional[dict]:
+def read_stop_record(stack_dir: Path) -> dict | None:
     path = stop_record_path(stack_dir)
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise JobsError(f"{path}: unreadable ({exc}); it records the settings `resume` restores - fix or "
-                        "remove it (resume then falls back to the stack's defaults)") from None
+        raise JobsError(
+            f"{path}: unreadable ({exc}); it records the settings `resume` restores - fix or "
+            "remove it (resume then falls back to the stack's defaults)"
+        ) from None
 
 
-def _own_record(stack_dir: Path, info: StackInfo) -> Optional[dict]:
+def _own_record(stack_dir: Path, info: StackInfo) -> dict | None:
     record = read_stop_record(stack_dir)
     if record is not None and record.get("stack_name") != info.stack_name:
-        raise JobsError(f"{stop_record_path(stack_dir)} belongs to stack {record.get('stack_name')!r}, not "
-                        f"{info.stack_name!r} (use this stack's own STACK_DIR)")
+        raise JobsError(
+            f"{stop_record_path(stack_dir)} belongs to stack {record.get('stack_name')!r}, not "
+            f"{info.stack_name!r} (use this stack's own STACK_DIR)"
+        )
     return record
 
 
-def _group(aws, info: StackInfo) -> Group:
+def _group(aws: AwsClients, info: StackInfo) -> Group:
     group = read_group(aws("autoscaling"), info.autoscaling_group_name)
     if group is None:
-        raise JobsError(f"Auto Scaling group {info.autoscaling_group_name} not found in {info.region} "
-                        "(is the stack deployed? `ecs-autoscale outputs` refreshes outputs.json)")
+        raise JobsError(
+            f"Auto Scaling group {info.autoscaling_group_name} not found in {info.region} "
+            "(is the stack deployed? `ecs-autoscale outputs` refreshes outputs.json)"
+        )
     return group
 
 
 # ---- stop ---------------------------------------------------------------------------------------------
-def stop_stack(aws, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: None) -> dict:
+def stop_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: None) -> dict:
     """Bring instances and tasks to zero; returns the settings `resume` will restore."""
     record = _own_record(stack_dir, info)
     group = _group(aws, info)
@@ -86,8 +97,10 @@ def stop_stack(aws, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: Non
         record = {"stack_name": info.stack_name, "stopped_at": utc_now(), "asg": limits}
         atomic_write_json(stop_record_path(stack_dir), record)
     else:
-        echo(f"Already stopped since {record['stopped_at']}: applying the stop again (the recorded settings "
-             "are kept for `resume`).")
+        echo(
+            f"Already stopped since {record['stopped_at']}: applying the stop again (the recorded settings "
+            "are kept for `resume`)."
+        )
     asg = aws("autoscaling")
     asg.update_auto_scaling_group(AutoScalingGroupName=group.name, MinSize=0, MaxSize=0, DesiredCapacity=0)
     protected = [i["InstanceId"] for i in group.instances if i.get("ProtectedFromScaleIn")]
@@ -96,16 +109,18 @@ def stop_stack(aws, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: Non
         # The group only re-evaluates protected instances on its next change: ask again.
         asg.set_desired_capacity(AutoScalingGroupName=group.name, DesiredCapacity=0)
     was = record["asg"]["max"] if record.get("asg") else "already 0"
-    echo(f"Auto Scaling group {group.name}: min 0, max 0 (was {was}), desired 0; "
-         f"{len(group.instances)} instance(s) terminating" + (f", {len(protected)} unprotected first." if protected
-                                                                else "."))
+    echo(
+        f"Auto Scaling group {group.name}: min 0, max 0 (was {was}), desired 0; "
+        f"{len(group.instances)} instance(s) terminating"
+        + (f", {len(protected)} unprotected first." if protected else ".")
+    )
     stopped = stop_worker_tasks(aws("ecs"), info, echo)
     if stopped:
         echo(f"Stopped {stopped} worker task(s); their videos return to the queue.")
     return record
 
 
-def stop_worker_tasks(ecs, info: StackInfo, echo: Echo) -> int:
+def stop_worker_tasks(ecs: Any, info: StackInfo, echo: Echo) -> int:
     """Drain the cluster's instances, then stop every task of the daemon services; returns tasks stopped.
     Draining is best effort (StopTask alone still releases the videos)."""
     problem = _drain_instances(ecs, info.cluster_name)
@@ -117,75 +132,101 @@ def stop_worker_tasks(ecs, info: StackInfo, echo: Echo) -> int:
     return len(tasks)
 
 
-def _drain_instances(ecs, cluster: str) -> str:
+def _drain_instances(ecs: Any, cluster: str) -> str:
     """Set ACTIVE container instances to DRAINING; the problem met ('' if none)."""
     try:
-        arns = [arn for page in ecs.get_paginator("list_container_instances").paginate(cluster=cluster, status="ACTIVE")
-                for arn in page.get("containerInstanceArns", [])]
+        arns = [
+            arn
+            for page in ecs.get_paginator("list_container_instances").paginate(cluster=cluster, status="ACTIVE")
+            for arn in page.get("containerInstanceArns", [])
+        ]
         for start in range(0, len(arns), 10):  # UpdateContainerInstancesState takes at most 10
-            ecs.update_container_instances_state(cluster=cluster, containerInstances=arns[start:start + 10],
-                                                 status="DRAINING")
+            ecs.update_container_instances_state(
+                cluster=cluster, containerInstances=arns[start : start + 10], status="DRAINING"
+            )
     except Exception as exc:  # permissions, an instance deregistering meanwhile
         return error_code(exc) or type(exc).__name__
     return ""
 
 
-def service_tasks(ecs, info: StackInfo) -> list[str]:
+def service_tasks(ecs: Any, info: StackInfo) -> list[str]:
     """ARNs of the tasks (running or starting) of every worker service."""
     tasks = []
     for service in info.services:
-        for page in ecs.get_paginator("list_tasks").paginate(cluster=info.cluster_name, serviceName=service,
-                                                              desiredStatus="RUNNING"):
+        for page in ecs.get_paginator("list_tasks").paginate(
+            cluster=info.cluster_name, serviceName=service, desiredStatus="RUNNING"
+        ):
             tasks += page.get("taskArns", [])
     return sorted(set(tasks))
 
 
-def unprotect_instances(asg, group_name: str, instance_ids: list[str]) -> None:
+def unprotect_instances(asg: Any, group_name: str, instance_ids: list[str]) -> None:
     """Clear scale-in protection (set by an older version's ECS managed termination protection) so the
     group may terminate them; SetInstanceProtection takes at most 50 instances per call."""
     for start in range(0, len(instance_ids), 50):
-        asg.set_instance_protection(AutoScalingGroupName=group_name, InstanceIds=instance_ids[start:start + 50],
-                                    ProtectedFromScaleIn=False)
+        asg.set_instance_protection(
+            AutoScalingGroupName=group_name, InstanceIds=instance_ids[start : start + 50], ProtectedFromScaleIn=False
+        )
 
 
 # ---- resume -------------------------------------------------------------------------------------------
-def resume_stack(aws, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: None) -> Optional[dict]:
+def resume_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: None) -> dict | None:
     """Undo `stop` or an agent's halt; returns the group limits restored, None when there was nothing to undo."""
     record = _own_record(stack_dir, info)
     group = _group(aws, info)
     if record is None and group.halted is None and not group.stopped:
-        echo(f"{info.stack_name} is neither stopped nor halted (group {group.min}..{group.max}, desired "
-             f"{group.desired}): nothing to resume.")
+        echo(
+            f"{info.stack_name} is neither stopped nor halted (group {group.min}..{group.max}, desired "
+            f"{group.desired}): nothing to resume."
+        )
         return None
     limits = _limits_to_restore(info, group, record, echo)
     asg = aws("autoscaling")
-    asg.update_auto_scaling_group(AutoScalingGroupName=group.name, MinSize=limits["min"], MaxSize=limits["max"],
-                                  DesiredCapacity=limits["desired"])
+    asg.update_auto_scaling_group(
+        AutoScalingGroupName=group.name, MinSize=limits["min"], MaxSize=limits["max"], DesiredCapacity=limits["desired"]
+    )
     if group.halted is not None:
         # The agent's halt reason is kept in the output of this command, not on the group.
         asg.delete_tags(Tags=[{"ResourceId": group.name, "ResourceType": "auto-scaling-group", "Key": HALTED_TAG}])
         echo(f"Removed the halt of {group.halted!r}.")
-    restored = Group(name=group.name, min=limits["min"], max=limits["max"], desired=limits["desired"], halted=None,
-                     instances=group.instances)
+    restored = Group(
+        name=group.name,
+        min=limits["min"],
+        max=limits["max"],
+        desired=limits["desired"],
+        halted=None,
+        instances=group.instances,
+    )
     sizing = raise_group(aws, info, restored)
-    echo(f"Auto Scaling group {group.name}: min {limits['min']}, max {limits['max']}, desired {sizing.after} "
-         f"({sizing.videos} video(s) queued).")
+    echo(
+        f"Auto Scaling group {group.name}: min {limits['min']}, max {limits['max']}, desired {sizing.after} "
+        f"({sizing.videos} video(s) queued)."
+    )
     stop_record_path(stack_dir).unlink(missing_ok=True)
     return {**limits, "desired": sizing.after}
 
 
-def _limits_to_restore(info: StackInfo, group: Group, record: Optional[dict], echo: Echo) -> dict:
+def _limits_to_restore(info: StackInfo, group: Group, record: dict | None, echo: Echo) -> dict:
     if record is not None and record.get("asg"):
         g = record["asg"]
-        echo(f"Restoring what `stop` recorded at {record.get('stopped_at', '?')}: min {g['min']}, max {g['max']}, "
-             f"desired {g['desired']}.")
+        echo(
+            f"Restoring what `stop` recorded at {record.get('stopped_at', '?')}: min {g['min']}, max {g['max']}, "
+            f"desired {g['desired']}."
+        )
         return {"min": int(g["min"]), "max": int(g["max"]), "desired": int(g["desired"])}
     fleet = info.fleet_size or (group.max if group.max > 0 else None)
     if not fleet:
-        raise JobsError(f"{info.stack_name}: FleetSize unknown (outputs.json has no fleet_size and the group's "
-                        "maximum is 0): refresh outputs.json with `ecs-autoscale outputs CONFIG STACK_DIR`, then "
-                        "resume again")
-    why = ("halted by an instance agent" if group.halted is not None else
-           "already at 0 when `stop` ran" if record is not None else "stopped without a record in STACK_DIR")
+        raise JobsError(
+            f"{info.stack_name}: FleetSize unknown (outputs.json has no fleet_size and the group's "
+            "maximum is 0): refresh outputs.json with `ecs-autoscale outputs CONFIG STACK_DIR`, then "
+            "resume again"
+        )
+    why = (
+        "halted by an instance agent"
+        if group.halted is not None
+        else "already at 0 when `stop` ran"
+        if record is not None
+        else "stopped without a record in STACK_DIR"
+    )
     echo(f"{info.stack_name} was {why}: restoring the stack's defaults, instances 0..{fleet}.")
     return {"min": 0, "max": fleet, "desired": 0}

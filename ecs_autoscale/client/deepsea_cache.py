@@ -13,25 +13,33 @@ of the same folder and job sends none of them again. Media created before this s
 existed went to an earlier stack (e.g. the original CDK stack of the same name) and are left out.
 The cache is only read (read-only SQLite connection); deepsea-ai keeps owning it.
 """
+
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import JobsError
 from .ledger import DONE, FAILED, QUEUED, SENDING, JobLedger
 from .messages import decode_metadata
 
+if TYPE_CHECKING:
+    from ecs_autoscale.client.aws import AwsClients
+    from ecs_autoscale.client.stack_info import StackInfo
+
 CACHE_GLOB = "sqlite_job_cache_*.db"
 CACHE_ENV = "ECS_AUTOSCALE_DEEPSEA_DB"
 ORIGIN = "deepsea-ai"
 CLOCK_SKEW = timedelta(minutes=5)
-FAILED_IN_CACHE = ("reported FAILED in deepsea-ai's job cache (its `monitor` took the dead-queue message; "
-                   "deepsea-ai keeps no error text)")
+FAILED_IN_CACHE = (
+    "reported FAILED in deepsea-ai's job cache (its `monitor` took the dead-queue message; "
+    "deepsea-ai keeps no error text)"
+)
 _QUERY = """SELECT job.name, media.name, media.status, media.metadata_b64, media.createdAt, media.updatedAt
             FROM job JOIN media ON media.job_id = job.id
             WHERE job.engine = ? AND job.job_type = 'ECS' ORDER BY media.id"""
@@ -42,8 +50,8 @@ class CachedVideo:
     job: str
     key: str
     status: str
-    message_uuid: Optional[str]
-    queued_at: Optional[datetime]
+    message_uuid: str | None
+    queued_at: datetime | None
     """When deepsea-ai queued it (UTC): the media's update time while QUEUED, else its creation time."""
     source: str
 
@@ -56,7 +64,7 @@ class DeepseaCache:
     locations: tuple[Path, ...] = ()
 
     @classmethod
-    def from_option(cls, value: Optional[str]) -> "DeepseaCache":
+    def from_option(cls, value: str | None) -> DeepseaCache:
         parts = [p for p in (value or "").split(os.pathsep) if p]
         return cls(tuple(Path(p) for p in parts))
 
@@ -70,8 +78,10 @@ class DeepseaCache:
             elif location.is_file():
                 found.append(location)
             else:
-                raise JobsError(f"{location}: no deepsea-ai job cache there (--deepsea-db / {CACHE_ENV}: a "
-                                f"{CACHE_GLOB} file or the folder holding it)")
+                raise JobsError(
+                    f"{location}: no deepsea-ai job cache there (--deepsea-db / {CACHE_ENV}: a "
+                    f"{CACHE_GLOB} file or the folder holding it)"
+                )
         return found
 
     def videos(self, engine: str) -> list[CachedVideo]:
@@ -83,8 +93,9 @@ class DeepseaCache:
                 rows = _read(path, engine)
             except sqlite3.Error as exc:
                 if self.locations:
-                    raise JobsError(f"{path}: not a readable deepsea-ai job cache ({exc}); check --deepsea-db") \
-                        from None
+                    raise JobsError(
+                        f"{path}: not a readable deepsea-ai job cache ({exc}); check --deepsea-db"
+                    ) from None
                 continue
             out += [_video(row, str(path)) for row in rows]
         return out
@@ -103,11 +114,17 @@ def _video(row: tuple, source: str) -> CachedVideo:
     status = str(status or "UNKNOWN").upper()
     uuid = decode_metadata(str(metadata_b64 or "")).get("message_uuid")
     times = [t for t in (_utc(created), _utc(updated) if status == "QUEUED" else None) if t]
-    return CachedVideo(job=str(job), key=str(key), status=status, message_uuid=str(uuid) if uuid else None,
-                       queued_at=max(times) if times else None, source=source)
+    return CachedVideo(
+        job=str(job),
+        key=str(key),
+        status=status,
+        message_uuid=str(uuid) if uuid else None,
+        queued_at=max(times) if times else None,
+        source=source,
+    )
 
 
-def _utc(value) -> Optional[datetime]:
+def _utc(value: Any) -> datetime | None:
     """SQLite timestamps as deepsea-ai writes them (UTC, 'YYYY-MM-DD HH:MM:SS[.ffffff]')."""
     if value is None:
         return None
@@ -118,11 +135,11 @@ def _utc(value) -> Optional[datetime]:
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
-def _stamp(moment: Optional[datetime]) -> Optional[str]:
+def _stamp(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def queue_created(sqs, queue_url: str) -> Optional[datetime]:
+def queue_created(sqs: Any, queue_url: str) -> datetime | None:
     try:
         attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["CreatedTimestamp"])["Attributes"]
         return datetime.fromtimestamp(int(attrs["CreatedTimestamp"]), timezone.utc)
@@ -130,8 +147,9 @@ def queue_created(sqs, queue_url: str) -> Optional[datetime]:
         return None
 
 
-def sync_deepsea_jobs(aws, info, stack_dir: Path, cache: Optional[DeepseaCache],
-                      jobs: Optional[Sequence[str]] = None) -> list[str]:
+def sync_deepsea_jobs(
+    aws: AwsClients, info: StackInfo, stack_dir: Path, cache: DeepseaCache | None, jobs: Sequence[str] | None = None
+) -> list[str]:
     """Bring deepsea-ai's cached videos of this stack into the ledgers of `jobs` (all when None); the
     names of the jobs found in the cache."""
     if cache is None:
@@ -176,7 +194,7 @@ def merge_into_ledger(stack_dir: Path, stack_name: str, job: str, cached: Iterab
         return changed
 
 
-def _outcome(video: CachedVideo) -> tuple[str, Optional[str], Optional[str]]:
+def _outcome(video: CachedVideo) -> tuple[str, str | None, str | None]:
     from .status import results_key
 
     if video.status == "SUCCESS":
@@ -191,19 +209,34 @@ def _merge_one(ledger: JobLedger, video: CachedVideo) -> bool:
     state, results, error = _outcome(video)
     if entry is not None and entry.get("message_uuid") == video.message_uuid:
         if entry.get("state") in (QUEUED, SENDING) and state in (DONE, FAILED):
-            return ledger.record_outcome(video.key, state, results=results, error=error,
-                                         message_uuid=video.message_uuid)
+            return ledger.record_outcome(
+                video.key, state, results=results, error=error, message_uuid=video.message_uuid
+            )
         return False
     if entry is not None and entry.get("origin") != ORIGIN:
         return False  # queued by our own submit: its record stays the reference
     history = []
     if entry is not None:  # deepsea-ai queued the video again: the new message is the current attempt
-        history = entry.get("history", []) + [{k: entry.get(k) for k in
-                                               ("attempt", "message_id", "sent_at", "state", "error", "results")}]
+        history = entry.get("history", []) + [
+            {k: entry.get(k) for k in ("attempt", "message_id", "sent_at", "state", "error", "results")}
+        ]
     ledger.videos[video.key] = {
-        "source": None, "size": None, "state": state, "attempt": len(history) + 1, "message_id": None,
-        "message_uuid": video.message_uuid, "message_group_id": None, "deduplication_id": None,
-        "clean": None, "args": None, "body": None, "sent_at": _stamp(video.queued_at), "results": results,
-        "error": error, "history": history, "origin": ORIGIN, "cache": video.source,
+        "source": None,
+        "size": None,
+        "state": state,
+        "attempt": len(history) + 1,
+        "message_id": None,
+        "message_uuid": video.message_uuid,
+        "message_group_id": None,
+        "deduplication_id": None,
+        "clean": None,
+        "args": None,
+        "body": None,
+        "sent_at": _stamp(video.queued_at),
+        "results": results,
+        "error": error,
+        "history": history,
+        "origin": ORIGIN,
+        "cache": video.source,
     }
     return True

@@ -10,6 +10,7 @@ key, failed with the error) so they survive the messages being consumed by someo
           "deduplication_id": "...", "clean": "False", "args": "", "sent_at": "2026-...Z",
           "results": null, "error": null, "history": []}}}
 """
+
 from __future__ import annotations
 
 import errno
@@ -18,13 +19,14 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any
 
-from . import JobsError
 from ..fileio import atomic_write_json
+from . import JobsError
 
 JOBS_DIR = "jobs"
 FORMAT = 1
@@ -48,7 +50,7 @@ def ledger_file_name(job_name: str) -> str:
 
 
 class JobLedger:
-    def __init__(self, stack_dir: Path, job_name: str, data: Optional[dict] = None) -> None:
+    def __init__(self, stack_dir: Path, job_name: str, data: dict | None = None) -> None:
         self.stack_dir = Path(stack_dir)
         self.job_name = job_name
         self.path = self.stack_dir / JOBS_DIR / ledger_file_name(job_name)
@@ -56,7 +58,7 @@ class JobLedger:
 
     # ---- reading ----------------------------------------------------------------------------------
     @classmethod
-    def load(cls, stack_dir: Path, job_name: str) -> "JobLedger":
+    def load(cls, stack_dir: Path, job_name: str) -> JobLedger:
         """The job's ledger; an empty one when the job was never submitted from this STACK_DIR."""
         ledger = cls(stack_dir, job_name)
         try:
@@ -64,8 +66,10 @@ class JobLedger:
         except FileNotFoundError:
             return ledger
         except (OSError, ValueError) as exc:
-            raise JobsError(f"{ledger.path}: unreadable job ledger ({exc}); move it aside to start the job's "
-                            "record afresh (queued messages are not affected)") from None
+            raise JobsError(
+                f"{ledger.path}: unreadable job ledger ({exc}); move it aside to start the job's "
+                "record afresh (queued messages are not affected)"
+            ) from None
         if data.get("job_name") != job_name or not isinstance(data.get("videos"), dict):
             raise JobsError(f"{ledger.path}: not the ledger of job {job_name!r} (move it aside)")
         ledger.data = data
@@ -83,7 +87,7 @@ class JobLedger:
     def save(self) -> None:
         atomic_write_json(self.path, self.data)
 
-    def begin_send(self, key: str, new_entry) -> dict:
+    def begin_send(self, key: str, new_entry: Any) -> dict:
         """The entry to send for `key`, recorded (state SENDING) before anything is sent.
 
         An entry left in SENDING by an interrupted run is reused as is: same message_uuid, body and
@@ -96,9 +100,12 @@ class JobLedger:
             return previous
         entry = new_entry(int(previous.get("attempt", 1)) + 1 if previous else 1)
         entry.update(state=SENDING, results=None, error=None)
-        entry["history"] = (previous.get("history", []) + [
-            {k: previous.get(k) for k in ("attempt", "message_id", "sent_at", "state", "error", "results")}]
-            if previous else [])
+        entry["history"] = (
+            previous.get("history", [])
+            + [{k: previous.get(k) for k in ("attempt", "message_id", "sent_at", "state", "error", "results")}]
+            if previous
+            else []
+        )
         self.videos[key] = entry
         self.save()
         return entry
@@ -107,8 +114,14 @@ class JobLedger:
         self.videos[key].update(state=QUEUED, message_id=message_id, sent_at=utc_now())
         self.save()
 
-    def record_outcome(self, key: str, state: str, results: Optional[str] = None, error: Optional[str] = None,
-                       message_uuid: Optional[str] = None) -> bool:
+    def record_outcome(
+        self,
+        key: str,
+        state: str,
+        results: str | None = None,
+        error: str | None = None,
+        message_uuid: str | None = None,
+    ) -> bool:
         """Store a seen outcome for the current attempt; False when it belongs to another attempt."""
         entry = self.videos.get(key)
         if entry is None or (message_uuid and entry.get("message_uuid") != message_uuid):

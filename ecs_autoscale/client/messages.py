@@ -8,6 +8,7 @@ The worker echoes these fields back with "status" ("SUCCESS" + "results" to the 
 "FAILED" + "error" to the dead queue), which is how a result is matched to the message that asked
 for it (message_uuid).
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,7 +17,7 @@ import json
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Any
 
 GROUP_ID_MAX = 128
 # SQS accepts alphanumerics and ASCII punctuation in MessageGroupId / MessageDeduplicationId.
@@ -58,7 +59,7 @@ def encode_body(body: dict) -> str:
     return json.dumps(body, indent=4)
 
 
-def parse_body(text: str) -> Optional[dict]:
+def parse_body(text: str) -> dict | None:
     """A message body as a dict, None when it is not a JSON object (never raises)."""
     try:
         value = json.loads(text)
@@ -67,12 +68,12 @@ def parse_body(text: str) -> Optional[dict]:
     return value if isinstance(value, dict) else None
 
 
-def message_uuid_of(body: dict) -> Optional[str]:
+def message_uuid_of(body: dict) -> str | None:
     value = decode_metadata(str(body.get("metadata_b64", ""))).get("message_uuid")
     return str(value) if value else None
 
 
-def message_group_id(video_name: str, now: Optional[datetime] = None) -> str:
+def message_group_id(video_name: str, now: datetime | None = None) -> str:
     """`<UTC %Y%m%dT%H%M%S>-<video name>` like ecsprocess; characters SQS refuses (spaces, non-ASCII)
     become '_' and the id is cut to SQS's 128 characters, where the original send would have failed."""
     now = now or datetime.now(timezone.utc)
@@ -92,7 +93,7 @@ def user_name_of(arn: str) -> str:
     return arn.split("/")[-1].split("@")[0]
 
 
-def caller_user_name(sts) -> str:
+def caller_user_name(sts: Any) -> str:
     """The caller's user name as deepsea-ai sends it; "Unknown" (deepsea-ai's word) when STS refuses or
     there are no credentials. A network failure is raised (the caller retries it)."""
     from .network_retry import is_network_error

@@ -8,20 +8,34 @@ transfer manager). A send is only repeated within SQS's 5-minute deduplication w
 attempt (same body and deduplication id), so a send that did get through is dropped by SQS, never
 queued twice; past that window the video is reported not queued and a re-run sends it.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 FIRST_WAIT_SECONDS = 5.0
 MAX_WAIT_SECONDS = 60.0
 SEND_WINDOW_SECONDS = 4 * 60  # inside SQS's 5-minute deduplication interval
-_NETWORK_ERRORS = ("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ReadTimeoutError",
-                   "ProxyConnectionError", "ConnectionError", "SSLError", "HTTPClientError",
-                   "ConnectionResetError", "ConnectionRefusedError", "ConnectionAbortedError", "BrokenPipeError",
-                   "TimeoutError", "socket.timeout")
+_NETWORK_ERRORS = (
+    "EndpointConnectionError",
+    "ConnectionClosedError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ProxyConnectionError",
+    "ConnectionError",
+    "SSLError",
+    "HTTPClientError",
+    "ConnectionResetError",
+    "ConnectionRefusedError",
+    "ConnectionAbortedError",
+    "BrokenPipeError",
+    "TimeoutError",
+    "socket.timeout",
+)
 
 
 def is_network_error(exc: BaseException) -> bool:
@@ -34,7 +48,10 @@ def is_network_error(exc: BaseException) -> bool:
             return True
         if type(exc).__name__ == "S3UploadFailedError" and any(n in str(exc) for n in _NETWORK_ERRORS[:5]):
             return True
-        exc = exc.__cause__ or exc.__context__
+        next_exc = exc.__cause__ or exc.__context__
+        if next_exc is None:
+            break
+        exc = next_exc
     return False
 
 
@@ -46,8 +63,14 @@ class NetworkRetry:
     clock: Callable[[], float] = time.monotonic
     echo: Callable[[str], None] = lambda _: None
 
-    def run(self, what: str, action: Callable[[], T], *, window_seconds: Optional[float] = None,
-            on_retry: Callable[[], None] = lambda: None) -> T:
+    def run(
+        self,
+        what: str,
+        action: Callable[[], T],
+        *,
+        window_seconds: float | None = None,
+        on_retry: Callable[[], None] = lambda: None,
+    ) -> T:
         """`action()`, repeated after network failures until `minutes` (or `window_seconds`) have passed
         since the first attempt; the last failure is raised."""
         started = self.clock()
@@ -63,8 +86,10 @@ class NetworkRetry:
                 if left <= 0:
                     raise
                 pause = min(wait, left)
-                self.echo(f"network problem while {what} ({type(exc).__name__}); retrying in {pause:.0f} s "
-                          f"(for up to {left / 60:.0f} more min)")
+                self.echo(
+                    f"network problem while {what} ({type(exc).__name__}); retrying in {pause:.0f} s "
+                    f"(for up to {left / 60:.0f} more min)"
+                )
                 self.sleep(pause)
                 on_retry()
                 wait = min(wait * 2, MAX_WAIT_SECONDS)

@@ -5,17 +5,23 @@ collide. A file already there with the same size is kept (re-runs download only 
 another size is never overwritten. Each download goes to a temporary file renamed at the end, so DEST
 never holds half an archive.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import JobsError
 from .stack_info import StackInfo
 from .status import job_reports, queue_depth, results_key, select_jobs
 from .uploads import ByteProgress, remote_size
+
+if TYPE_CHECKING:
+    from ecs_autoscale.client.aws import AwsClients
+    from ecs_autoscale.client.deepsea_cache import DeepseaCache
 
 
 @dataclass
@@ -49,8 +55,15 @@ def _place(tmp: str, local: Path) -> bool:
     return True
 
 
-def download_results(aws, info: StackInfo, stack_dir: Path, job: str, dest: Path, progress: bool = True,
-                     deepsea=None) -> DownloadReport:
+def download_results(
+    aws: AwsClients,
+    info: StackInfo,
+    stack_dir: Path,
+    job: str,
+    dest: Path,
+    progress: bool = True,
+    deepsea: DeepseaCache | None = None,
+) -> DownloadReport:
     from .deepsea_cache import sync_deepsea_jobs
 
     sync_deepsea_jobs(aws, info, stack_dir, deepsea, [job])  # a job sent by deepsea-ai's ecsprocess
@@ -73,11 +86,18 @@ def download_results(aws, info: StackInfo, stack_dir: Path, job: str, dest: Path
             if local.is_file() and local.stat().st_size == size:
                 out.present.append((video["video"], local))
             else:
-                out.conflicts.append((video["video"], local, f"a different file is already there ({size} bytes "
-                                                               "in the bucket); move it away to download"))
+                out.conflicts.append(
+                    (
+                        video["video"],
+                        local,
+                        f"a different file is already there ({size} bytes in the bucket); move it away to download",
+                    )
+                )
             continue
         todo.append((video["video"], key, local, size))
-    with ByteProgress(sum(t[3] for t in todo), f"Downloading {len(todo)} result(s)", enabled=progress and bool(todo)) as bar:
+    with ByteProgress(
+        sum(t[3] for t in todo), f"Downloading {len(todo)} result(s)", enabled=progress and bool(todo)
+    ) as bar:
         for video, key, local, _ in todo:
             local.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.")

@@ -16,14 +16,19 @@ A halted group (tag `ecs-autoscale:halted` = "<UTC time> <reason>", put by the i
 workers cannot take videos) or a stopped one (MaxSize 0: `ecs-autoscale stop`, the agent, an
 operator) is never raised: `ecs-autoscale resume` is the one way back, after the cause is fixed.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 from .aws import error_code
 from .stack_info import StackInfo
+
+if TYPE_CHECKING:
+    from ecs_autoscale.client.aws import AwsClients
 
 HALTED_TAG = "ecs-autoscale:halted"
 """infra/user_data.py's HALTED_TAG, repeated: importing ecs_autoscale.infra loads cdktf (a test checks
@@ -37,7 +42,7 @@ class Group:
     min: int
     max: int
     desired: int
-    halted: Optional[str]
+    halted: str | None
     """Value of the halted tag ("<UTC time> <reason>"), None when the tag is absent."""
     instances: tuple[dict, ...]
     """DescribeAutoScalingGroups' Instances (warm-pool instances are not among them)."""
@@ -47,15 +52,21 @@ class Group:
         return self.max == 0
 
 
-def read_group(autoscaling, name: str) -> Optional[Group]:
+def read_group(autoscaling: Any, name: str) -> Group | None:
     """The group's limits, instances and halted tag; None when there is no such group."""
     groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     if not groups:
         return None
     g = groups[0]
     tags = {t.get("Key"): t.get("Value", "") for t in g.get("Tags", [])}
-    return Group(name=name, min=int(g["MinSize"]), max=int(g["MaxSize"]), desired=int(g["DesiredCapacity"]),
-                 halted=tags.get(HALTED_TAG), instances=tuple(g.get("Instances", [])))
+    return Group(
+        name=name,
+        min=int(g["MinSize"]),
+        max=int(g["MaxSize"]),
+        desired=int(g["DesiredCapacity"]),
+        halted=tags.get(HALTED_TAG),
+        instances=tuple(g.get("Instances", [])),
+    )
 
 
 @dataclass(frozen=True)
@@ -69,16 +80,23 @@ class QueueCounts:
         return self.waiting + self.delayed + self.in_flight
 
 
-def queue_counts(sqs, url: str) -> QueueCounts:
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
-        "ApproximateNumberOfMessagesNotVisible"]).get("Attributes", {})
-    return QueueCounts(waiting=int(attrs.get("ApproximateNumberOfMessages", 0)),
-                       delayed=int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
-                       in_flight=int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)))
+def queue_counts(sqs: Any, url: str) -> QueueCounts:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesDelayed",
+            "ApproximateNumberOfMessagesNotVisible",
+        ],
+    ).get("Attributes", {})
+    return QueueCounts(
+        waiting=int(attrs.get("ApproximateNumberOfMessages", 0)),
+        delayed=int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
+        in_flight=int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    )
 
 
-def why_blocked(info: StackInfo, group: Optional[Group], stack_dir: Optional[Path] = None) -> Optional[str]:
+def why_blocked(info: StackInfo, group: Group | None, stack_dir: Path | None = None) -> str | None:
     """Why nothing processes videos now (halted, stopped, no group), None when the group may grow."""
     from .control import read_stop_record
 
@@ -112,17 +130,24 @@ class Sizing:
         return f"GPU instances: {change} (for {self.videos} video(s){capped})."
 
 
-def raise_group(aws, info: StackInfo, group: Group, queued_by_run: int = 0) -> Sizing:
+def raise_group(aws: AwsClients, info: StackInfo, group: Group, queued_by_run: int = 0) -> Sizing:
     """Raise `group` (not halted, not stopped) to the instances the queue needs; never lowers it."""
     counts = queue_counts(aws("sqs"), info.video_queue_url)
     videos = max(counts.total, queued_by_run + counts.in_flight)
     needed = info.instances_for(videos, videos)  # uncapped: `videos` instances are always enough
     want = min(needed, group.max)
     if want > group.desired:
-        aws("autoscaling").set_desired_capacity(AutoScalingGroupName=group.name, DesiredCapacity=want,
-                                                HonorCooldown=False)
-    return Sizing(group=group.name, before=group.desired, after=max(want, group.desired), videos=videos,
-                  needed=needed, cap=group.max)
+        aws("autoscaling").set_desired_capacity(
+            AutoScalingGroupName=group.name, DesiredCapacity=want, HonorCooldown=False
+        )
+    return Sizing(
+        group=group.name,
+        before=group.desired,
+        after=max(want, group.desired),
+        videos=videos,
+        needed=needed,
+        cap=group.max,
+    )
 
 
 class SubmitScaler:
@@ -131,27 +156,32 @@ class SubmitScaler:
     otherwise). A problem is one line and never stops the submit: the videos are queued either way,
     and the backstop alarm adds instances within a few minutes."""
 
-    def __init__(self, aws, info: StackInfo, stack_dir: Path, echo: Echo) -> None:
+    def __init__(self, aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo) -> None:
         self.aws, self.info, self.stack_dir, self.echo = aws, info, Path(stack_dir), echo
-        self.asked: Optional[int] = None
+        self.asked: int | None = None
         """Desired capacity known to be asked for (None until the first call succeeds)."""
-        self.cap: Optional[int] = None
+        self.cap: int | None = None
         self.done = False
         """Nothing more to do: halted, stopped, FleetSize reached, or not allowed to."""
         self.reported = False
 
     def queued(self, videos: int) -> None:
         """Call after each video this run queued; `videos`: how many it has queued so far."""
-        if self.done or (self.asked is not None and self.info.instances_for(videos, self.cap) <= self.asked):
+        if self.done or (
+            self.asked is not None and self.cap is not None and self.info.instances_for(videos, self.cap) <= self.asked
+        ):
             return
         try:
             group = read_group(self.aws("autoscaling"), self.info.autoscaling_group_name)
             blocked = why_blocked(self.info, group, self.stack_dir)
             if blocked:
                 self.done = True
-                self.echo(f"Note: {self.info.stack_name} will not process these videos until "
-                          f"`ecs-autoscale resume {self.stack_dir}`: {blocked}. They stay queued.")
+                self.echo(
+                    f"Note: {self.info.stack_name} will not process these videos until "
+                    f"`ecs-autoscale resume {self.stack_dir}`: {blocked}. They stay queued."
+                )
                 return
+            assert group is not None  # why_blocked names a missing group
             sizing = raise_group(self.aws, self.info, group, queued_by_run=videos)
         except Exception as exc:  # AWS refused or unreachable: the submit itself goes on
             self._failed(exc)
@@ -165,8 +195,10 @@ class SubmitScaler:
         code = error_code(exc)
         if not self.reported:
             why = code or type(exc).__name__
-            self.echo(f"GPU instances not raised ({why}: {' '.join(str(exc).split())[:200]}); the stack's alarm "
-                      "adds them within a few minutes.")
+            self.echo(
+                f"GPU instances not raised ({why}: {' '.join(str(exc).split())[:200]}); the stack's alarm "
+                "adds them within a few minutes."
+            )
             self.reported = True
         # Without the permission (the client policy: README) asking again is pointless; other errors
         # (throttling, a scaling activity in progress) may pass by the next video.

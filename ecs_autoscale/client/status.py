@@ -29,11 +29,13 @@ but it is never received from: it belongs to the results consumer (ecsprocess / 
 would hide its messages for the hold time and block their FIFO groups meanwhile, and the tracks bucket
 tells the same thing. The video queue is never received from (that would take work from the workers).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Any
 
 from . import JobsError
 from .aws import error_code
@@ -41,6 +43,10 @@ from .ledger import DONE, FAILED, QUEUED, SENDING, JobLedger, list_jobs
 from .messages import message_uuid_of, parse_body
 from .scaling import read_group
 from .stack_info import StackInfo
+
+if TYPE_CHECKING:
+    from ecs_autoscale.client.aws import AwsClients
+    from ecs_autoscale.client.deepsea_cache import DeepseaCache
 
 RESULTS_SUFFIX = ".tracks.tar.gz"
 PEEK_HOLD_SECONDS = 30
@@ -50,8 +56,10 @@ CLOCK_SKEW = timedelta(minutes=5)
 STATES = ("done", "failed", "running", "pending", "queued", "unsent", "unknown")
 ALARMS = ("videos-stuck", "queue-has-videos", "queue-idle")
 """The backstop alarms (infra/scaling.py), `<StackName>-<purpose>`; the first is the one that matters most."""
-REDRIVEN_ERROR = ("the video message went to the dead queue after repeated receives without a result "
-                  "(worker crashed, was stopped or timed out)")
+REDRIVEN_ERROR = (
+    "the video message went to the dead queue after repeated receives without a result "
+    "(worker crashed, was stopped or timed out)"
+)
 
 
 def results_key(video_key: str) -> str:
@@ -61,43 +69,69 @@ def results_key(video_key: str) -> str:
 
 
 # ---- the stack ------------------------------------------------------------------------------------------
-def queue_depth(sqs, url: str) -> dict:
+def queue_depth(sqs: Any, url: str) -> dict:
     """Videos waiting (visible), delayed (the video queue delays each new one) and in flight."""
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
-        "ApproximateNumberOfMessagesNotVisible"]).get("Attributes", {})
-    return {"visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
-            "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
-            "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))}
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesDelayed",
+            "ApproximateNumberOfMessagesNotVisible",
+        ],
+    ).get("Attributes", {})
+    return {
+        "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
+        "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
+        "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    }
 
 
-def tasks_state(ecs, info: StackInfo) -> dict:
+def tasks_state(ecs: Any, info: StackInfo) -> dict:
     """Worker tasks of the daemon services, summed, with the services ECS does not know."""
     names = list(info.services)
     found = {}
     for start in range(0, len(names), 10):  # DescribeServices takes at most 10
-        for s in ecs.describe_services(cluster=info.cluster_name, services=names[start:start + 10]).get("services", []):
+        for s in ecs.describe_services(cluster=info.cluster_name, services=names[start : start + 10]).get(
+            "services", []
+        ):
             found[s["serviceName"]] = s
     active = [found[n] for n in names if found.get(n, {}).get("status") == "ACTIVE"]
-    return {"running": sum(s.get("runningCount", 0) for s in active),
-            "pending": sum(s.get("pendingCount", 0) for s in active),
-            "services": len(active), "missing": [n for n in names if n not in {s["serviceName"] for s in active}]}
+    return {
+        "running": sum(s.get("runningCount", 0) for s in active),
+        "pending": sum(s.get("pendingCount", 0) for s in active),
+        "services": len(active),
+        "missing": [n for n in names if n not in {s["serviceName"] for s in active}],
+    }
 
 
-def fleet_state(autoscaling, info: StackInfo) -> Optional[dict]:
+def fleet_state(autoscaling: Any, info: StackInfo) -> dict | None:
     """The group's limits, halted tag, instances (with counts by lifecycle state) and warm pool."""
     group = read_group(autoscaling, info.autoscaling_group_name)
     if group is None:
         return None
-    instances = [{"id": i["InstanceId"], "state": i["LifecycleState"], "health": i.get("HealthStatus"),
-                  "protected": bool(i.get("ProtectedFromScaleIn")), "type": i.get("InstanceType"),
-                  "zone": i.get("AvailabilityZone")} for i in group.instances]
-    return {"min": group.min, "max": group.max, "desired": group.desired, "halted": group.halted,
-            "by_state": _count(i["state"] for i in instances), "instances": instances,
-            "warm_pool": _section(lambda: warm_pool_state(autoscaling, group.name))}
+    instances = [
+        {
+            "id": i["InstanceId"],
+            "state": i["LifecycleState"],
+            "health": i.get("HealthStatus"),
+            "protected": bool(i.get("ProtectedFromScaleIn")),
+            "type": i.get("InstanceType"),
+            "zone": i.get("AvailabilityZone"),
+        }
+        for i in group.instances
+    ]
+    return {
+        "min": group.min,
+        "max": group.max,
+        "desired": group.desired,
+        "halted": group.halted,
+        "by_state": _count(i["state"] for i in instances),
+        "instances": instances,
+        "warm_pool": _section(lambda: warm_pool_state(autoscaling, group.name)),
+    }
 
 
-def warm_pool_state(autoscaling, group_name: str) -> Optional[dict]:
+def warm_pool_state(autoscaling: Any, group_name: str) -> dict | None:
     """None when the group has no warm pool."""
     pages = autoscaling.get_paginator("describe_warm_pool").paginate(AutoScalingGroupName=group_name)
     config, instances = None, []
@@ -106,46 +140,73 @@ def warm_pool_state(autoscaling, group_name: str) -> Optional[dict]:
         instances += page.get("Instances", [])
     if not config:
         return None
-    return {"state": config.get("PoolState"), "min": config.get("MinSize", 0),
-            "max_prepared": config.get("MaxGroupPreparedCapacity"),
-            "by_state": _count(i.get("LifecycleState", "?") for i in instances)}
+    return {
+        "state": config.get("PoolState"),
+        "min": config.get("MinSize", 0),
+        "max_prepared": config.get("MaxGroupPreparedCapacity"),
+        "by_state": _count(i.get("LifecycleState", "?") for i in instances),
+    }
 
 
-def alarm_states(cloudwatch, info: StackInfo) -> dict:
+def alarm_states(cloudwatch: Any, info: StackInfo) -> dict:
     """{alarm name: {state, reason, since}} of the three backstop alarms; a missing one is None."""
     names = [f"{info.alarm_prefix}-{purpose}" for purpose in ALARMS]
     found = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names).get("MetricAlarms", [])}
-    return {name: ({"state": found[name].get("StateValue"), "reason": found[name].get("StateReason", ""),
-                    "since": _iso(found[name].get("StateUpdatedTimestamp"))} if name in found else None)
-            for name in names}
+    return {
+        name: (
+            {
+                "state": found[name].get("StateValue"),
+                "reason": found[name].get("StateReason", ""),
+                "since": _iso(found[name].get("StateUpdatedTimestamp")),
+            }
+            if name in found
+            else None
+        )
+        for name in names
+    }
 
 
-def recent_activities(autoscaling, info: StackInfo, count: int = 5) -> list[dict]:
+def recent_activities(autoscaling: Any, info: StackInfo, count: int = 5) -> list[dict]:
     """Latest scaling activities of the group, newest first."""
-    activities = autoscaling.describe_scaling_activities(AutoScalingGroupName=info.autoscaling_group_name,
-                                                         MaxRecords=count)["Activities"]
-    return [{"time": _iso(a.get("StartTime")), "status": a.get("StatusCode"), "description": a.get("Description", ""),
-             "cause": a.get("Cause", "")} for a in activities[:count]]
+    activities = autoscaling.describe_scaling_activities(
+        AutoScalingGroupName=info.autoscaling_group_name, MaxRecords=count
+    )["Activities"]
+    return [
+        {
+            "time": _iso(a.get("StartTime")),
+            "status": a.get("StatusCode"),
+            "description": a.get("Description", ""),
+            "cause": a.get("Cause", ""),
+        }
+        for a in activities[:count]
+    ]
 
 
-def attention(info: StackInfo, stack_dir: Path, fleet: dict, alarms: dict, stopped: Optional[dict]) -> list[str]:
+def attention(info: StackInfo, stack_dir: Path, fleet: dict, alarms: dict, stopped: dict | None) -> list[str]:
     """Why nothing runs, with the fix: the lines `status` shows first."""
     lines = []
     if isinstance(fleet, dict) and fleet.get("halted") is not None:
-        lines.append(f"HALTED by an instance agent: {fleet['halted']}. Workers could not take videos: check the "
-                     f"image and model files and the log group /ecs/{info.stack_name}, then "
-                     f"`ecs-autoscale resume {stack_dir}`.")
+        lines.append(
+            f"HALTED by an instance agent: {fleet['halted']}. Workers could not take videos: check the "
+            f"image and model files and the log group /ecs/{info.stack_name}, then "
+            f"`ecs-autoscale resume {stack_dir}`."
+        )
     stuck = (alarms or {}).get(f"{info.alarm_prefix}-videos-stuck") if isinstance(alarms, dict) else None
     if isinstance(stuck, dict) and stuck.get("state") == "ALARM":
-        lines.append(f"VIDEOS STUCK since {stuck['since']}: {stuck['reason']} The alarm set the group to 0: check "
-                     f"the image and model files and the log group /ecs/{info.stack_name}, then "
-                     f"`ecs-autoscale resume {stack_dir}`.")
+        lines.append(
+            f"VIDEOS STUCK since {stuck['since']}: {stuck['reason']} The alarm set the group to 0: check "
+            f"the image and model files and the log group /ecs/{info.stack_name}, then "
+            f"`ecs-autoscale resume {stack_dir}`."
+        )
     if stopped:
-        lines.append(f"STOPPED since {stopped['since']} by `ecs-autoscale stop`; undo with "
-                     f"`ecs-autoscale resume {stack_dir}`.")
+        lines.append(
+            f"STOPPED since {stopped['since']} by `ecs-autoscale stop`; undo with `ecs-autoscale resume {stack_dir}`."
+        )
     elif isinstance(fleet, dict) and fleet.get("max") == 0 and fleet.get("halted") is None:
-        lines.append(f"STOPPED: the group's maximum is 0 (stopped from elsewhere?); `ecs-autoscale resume "
-                     f"{stack_dir}` sets it back to FleetSize.")
+        lines.append(
+            f"STOPPED: the group's maximum is 0 (stopped from elsewhere?); `ecs-autoscale resume "
+            f"{stack_dir}` sets it back to FleetSize."
+        )
     return lines
 
 
@@ -156,7 +217,7 @@ def _count(states: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def _section(read):
+def _section(read: Any) -> Any:
     """What `read()` returns, or {"error": ...} when AWS refuses: status shows what it can."""
     try:
         return read()
@@ -168,14 +229,14 @@ def _why(exc: Exception) -> str:
     return f"not readable ({error_code(exc) or type(exc).__name__})"
 
 
-def _iso(value) -> str:
+def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(value or "")
 
 
 # ---- peeking a queue without taking its messages ---------------------------------------------------------
-def peek_messages(sqs, url: str, max_messages: int = PEEK_MAX_MESSAGES) -> tuple[list[dict], bool]:
+def peek_messages(sqs: Any, url: str, max_messages: int = PEEK_MAX_MESSAGES) -> tuple[list[dict], bool]:
     """(messages, complete) of a queue without consuming them: receive with a short visibility, then
     release everything at once. Refuses (JobsError) a queue with a redrive policy, where each receive
     counts toward moving the message to a dead-letter queue.
@@ -190,8 +251,13 @@ def peek_messages(sqs, url: str, max_messages: int = PEEK_MAX_MESSAGES) -> tuple
     complete = False
     try:
         while len(held) < max_messages:
-            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=PEEK_HOLD_SECONDS,
-                                        WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
+            batch = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=PEEK_HOLD_SECONDS,
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+            ).get("Messages", [])
             if not batch:
                 complete = True
                 break
@@ -201,23 +267,28 @@ def peek_messages(sqs, url: str, max_messages: int = PEEK_MAX_MESSAGES) -> tuple
     return held, complete
 
 
-def release(sqs, url: str, messages: list[dict]) -> None:
+def release(sqs: Any, url: str, messages: list[dict]) -> None:
     """Make received messages visible again at once."""
     for start in range(0, len(messages), 10):
-        chunk = messages[start:start + 10]
-        sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(chunk)])
+        chunk = messages[start : start + 10]
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(chunk)
+            ],
+        )
 
 
-def dead_outcomes(messages: Iterable[dict]) -> dict[str, tuple[str, Optional[str], Optional[str]]]:
+def dead_outcomes(messages: Iterable[dict]) -> dict[str, tuple[str, str | None, str | None]]:
     """{message_uuid: (state, results, error)} of dead-queue messages (a worker echoes the job's
     metadata_b64, so the uuid ties an outcome to one attempt of one video)."""
-    by_uuid = {}
+    by_uuid: dict[str, tuple[str, str | None, str | None]] = {}
     for message in messages:
         body = parse_body(message.get("Body", ""))
         if not body or "video" not in body:
             continue
         status = str(body.get("status", "")).upper()
+        outcome: tuple[str, str | None, str | None]
         if status == "SUCCESS":
             outcome = (DONE, body.get("results"), None)
         elif status == "FAILED":
@@ -231,12 +302,12 @@ def dead_outcomes(messages: Iterable[dict]) -> dict[str, tuple[str, Optional[str
 
 
 # ---- a job's videos ----------------------------------------------------------------------------------
-def fresh_results(s3, bucket: str, entries: dict[str, dict]) -> dict[str, str]:
+def fresh_results(s3: Any, bucket: str, entries: dict[str, dict]) -> dict[str, str]:
     """{video key: results key} for videos whose results object exists and is newer than their send.
 
     One listing per folder of videos (not one request per video), folder level only.
     """
-    wanted: dict[str, dict[str, tuple[str, Optional[datetime]]]] = {}
+    wanted: dict[str, dict[str, tuple[str, datetime | None]]] = {}
     for key, entry in entries.items():
         rkey = results_key(key)
         folder = str(PurePosixPath(rkey).parent)
@@ -254,7 +325,7 @@ def fresh_results(s3, bucket: str, entries: dict[str, dict]) -> dict[str, str]:
     return found
 
 
-def _parse_time(text: Optional[str]) -> Optional[datetime]:
+def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
@@ -281,7 +352,7 @@ class JobView:
     def unresolved(self) -> dict[str, dict]:
         return {k: e for k, e in self.ledger.videos.items() if e.get("state") not in (DONE, FAILED)}
 
-    def refresh(self, s3, tracks_bucket: str, dead: dict) -> bool:
+    def refresh(self, s3: Any, tracks_bucket: str, dead: dict) -> bool:
         """Record outcomes from the tracks bucket and dead-queue messages; True when something changed."""
         changed = False
         pending = {k: e for k, e in self.unresolved().items() if e.get("state") == QUEUED}
@@ -292,8 +363,9 @@ class JobView:
             outcome = dead.get(entry.get("message_uuid") or "") if entry.get("state") == QUEUED else None
             if outcome:
                 state, results, error = outcome
-                changed |= self.ledger.record_outcome(key, state, results=results or (
-                    results_key(key) if state == DONE else None), error=error)
+                changed |= self.ledger.record_outcome(
+                    key, state, results=results or (results_key(key) if state == DONE else None), error=error
+                )
         return changed
 
     def report(self, video_queue: dict) -> dict:
@@ -306,16 +378,24 @@ class JobView:
                 shown = state
             else:
                 shown = waiting_state(video_queue)
-            videos.append({"video": key, "state": shown, "results": entry.get("results"),
-                           "error": entry.get("error"), "source": entry.get("source"),
-                           "attempt": entry.get("attempt", 1), "sent_at": entry.get("sent_at")})
+            videos.append(
+                {
+                    "video": key,
+                    "state": shown,
+                    "results": entry.get("results"),
+                    "error": entry.get("error"),
+                    "source": entry.get("source"),
+                    "attempt": entry.get("attempt", 1),
+                    "sent_at": entry.get("sent_at"),
+                }
+            )
         counts = {s: 0 for s in STATES}
         for v in videos:
             counts[v["state"]] += 1
         return {"job": self.ledger.job_name, "total": len(videos), "counts": counts, "videos": videos}
 
 
-def job_reports(aws, info: StackInfo, stack_dir: Path, job_names: list[str], video_queue: dict) -> dict:
+def job_reports(aws: AwsClients, info: StackInfo, stack_dir: Path, job_names: list[str], video_queue: dict) -> dict:
     """{job: report} for the named jobs, refreshing (and caching) their outcomes."""
     ledgers = [JobLedger.load(stack_dir, name) for name in job_names]
     views = [JobView(ledger) for ledger in ledgers]
@@ -337,8 +417,10 @@ def job_reports(aws, info: StackInfo, stack_dir: Path, job_names: list[str], vid
         report = view.report(video_queue)
         if held and report["counts"]["unknown"]:
             report["held_dead_messages"] = held
-            report["note"] = (f"{held} dead-queue message(s) are held by another reader (e.g. deepsea-ai monitor): "
-                              "failures among the unknown videos show again when their visibility timeout ends")
+            report["note"] = (
+                f"{held} dead-queue message(s) are held by another reader (e.g. deepsea-ai monitor): "
+                "failures among the unknown videos show again when their visibility timeout ends"
+            )
         reports[view.ledger.job_name] = report
     return reports
 
@@ -352,23 +434,32 @@ def _save_outcomes(ledger: JobLedger) -> None:
         current = JobLedger.load(ledger.stack_dir, ledger.job_name)
         for key, entry in ledger.videos.items():
             if entry.get("state") in (DONE, FAILED):
-                current.record_outcome(key, entry["state"], entry.get("results"), entry.get("error"),
-                                       message_uuid=entry.get("message_uuid"))
+                current.record_outcome(
+                    key,
+                    entry["state"],
+                    entry.get("results"),
+                    entry.get("error"),
+                    message_uuid=entry.get("message_uuid"),
+                )
         current.save()
 
 
-def select_jobs(stack_dir: Path, job: Optional[str]) -> list[str]:
+def select_jobs(stack_dir: Path, job: str | None) -> list[str]:
     known = list_jobs(stack_dir)
     if job is None:
         return known
     if job not in known:
         hint = f"known jobs: {', '.join(known)}" if known else "no job was submitted from this STACK_DIR"
-        raise JobsError(f"job {job!r}: no ledger in {Path(stack_dir) / 'jobs'} and not in a deepsea-ai job cache "
-                        f"({hint}; a job sent by deepsea-ai: point --deepsea-db at its sqlite_job_cache_*.db)")
+        raise JobsError(
+            f"job {job!r}: no ledger in {Path(stack_dir) / 'jobs'} and not in a deepsea-ai job cache "
+            f"({hint}; a job sent by deepsea-ai: point --deepsea-db at its sqlite_job_cache_*.db)"
+        )
     return [job]
 
 
-def collect_status(aws, info: StackInfo, stack_dir: Path, job: Optional[str] = None, deepsea=None) -> dict:
+def collect_status(
+    aws: AwsClients, info: StackInfo, stack_dir: Path, job: str | None = None, deepsea: DeepseaCache | None = None
+) -> dict:
     """Everything `status` shows, as one JSON-ready dict (a section AWS refuses is {"error": ...};
     `deepsea`: a DeepseaCache to read jobs from)."""
     from .control import read_stop_record
@@ -376,8 +467,11 @@ def collect_status(aws, info: StackInfo, stack_dir: Path, job: Optional[str] = N
 
     sync_deepsea_jobs(aws, info, stack_dir, deepsea, None if job is None else [job])
     sqs = aws("sqs")
-    queues = {"video": queue_depth(sqs, info.video_queue_url), "track": queue_depth(sqs, info.track_queue_url),
-              "dead": queue_depth(sqs, info.dead_queue_url)}
+    queues = {
+        "video": queue_depth(sqs, info.video_queue_url),
+        "track": queue_depth(sqs, info.track_queue_url),
+        "dead": queue_depth(sqs, info.dead_queue_url),
+    }
     stop_record = read_stop_record(stack_dir)
     stopped = {"since": stop_record.get("stopped_at", "?")} if stop_record else None
     fleet = _section(lambda: fleet_state(aws("autoscaling"), info))

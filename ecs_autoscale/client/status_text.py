@@ -1,5 +1,8 @@
 """Human-readable rendering of `status.collect_status` (the --json output is the dict itself)."""
+
 from __future__ import annotations
+
+from typing import Any
 
 MAX_VIDEO_LINES = 50
 
@@ -34,17 +37,19 @@ def format_status(status: dict, job_detail: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _tasks_lines(tasks) -> list[str]:
+def _tasks_lines(tasks: Any) -> list[str]:
     if tasks is None or "error" in tasks:
         return [f"Workers           {(tasks or {}).get('error', 'unknown')}"]
-    line = (f"Workers           running {tasks['running']}, pending {tasks['pending']} "
-            f"(daemon tasks: one per GPU slot of each instance, {tasks['services']} service(s))")
+    line = (
+        f"Workers           running {tasks['running']}, pending {tasks['pending']} "
+        f"(daemon tasks: one per GPU slot of each instance, {tasks['services']} service(s))"
+    )
     if tasks["missing"]:
         line += f"; service(s) not found: {', '.join(tasks['missing'])}"
     return [line]
 
 
-def _fleet_lines(fleet) -> list[str]:
+def _fleet_lines(fleet: Any) -> list[str]:
     if fleet is None:
         return ["Instances         Auto Scaling group not found"]
     if "error" in fleet:
@@ -53,7 +58,9 @@ def _fleet_lines(fleet) -> list[str]:
     lines = [f"Instances         desired {fleet['desired']} (min {fleet['min']}, max {fleet['max']}): {states}"]
     for i in fleet["instances"]:
         protected = "protected from scale-in" if i["protected"] else ""
-        lines.append(f"  {i['id']}  {i['state']:<12} {i['health'] or '':<10} {i['type'] or '':<13} {protected}".rstrip())
+        lines.append(
+            f"  {i['id']}  {i['state']:<12} {i['health'] or '':<10} {i['type'] or '':<13} {protected}".rstrip()
+        )
     pool = fleet.get("warm_pool")
     if isinstance(pool, dict) and "error" in pool:
         lines.append(f"  warm pool: {pool['error']}")
@@ -63,7 +70,7 @@ def _fleet_lines(fleet) -> list[str]:
     return lines
 
 
-def _alarm_lines(alarms) -> list[str]:
+def _alarm_lines(alarms: Any) -> list[str]:
     if isinstance(alarms, dict) and "error" in alarms:
         return [f"Alarms            {alarms['error']}"]
     lines = ["Alarms"]

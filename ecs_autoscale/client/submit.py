@@ -1,33 +1,45 @@
 """Submit: upload each video, then queue one job message for it, recording every send in the ledger.
 
-Videos go one at a time (upload, send, record), so workers start on the first video while the others
-upload (the group is sized right after the first send, and again whenever the videos queued so far
-need more instances: scaling.py), and a failure part-way leaves an exact record: what is queued is in the ledger, what is not is
-reported, and a re-run sends only the missing videos. Never a duplicate job for one video: videos in
+Videos go one at a time (upload, send, record), so workers start on the first video while the others upload
+(the group is sized right after the first send, and again whenever the videos queued so far need more
+instances: scaling.py), and a failure part-way leaves an exact record: what is queued is in the ledger, what
+is not is reported, and a re-run sends only the missing videos. Never a duplicate job for one video: videos in
 the ledger are skipped; a send interrupted before it was recorded is repeated with the same body and
-deduplication id, which SQS drops within its 5-minute window if the first one got through.
-Videos that deepsea-ai's `ecsprocess` queued for the same job (its local job cache, deepsea_cache.py)
-are in the ledger too, so they are not queued again either.
+deduplication id, which SQS drops within its 5-minute window if the first one got through. Videos that
+deepsea-ai's `ecsprocess` queued for the same job (its local job cache, deepsea_cache.py) are in the ledger
+too, so they are not queued again either.
 
 `SubmitOptions` carries what deepsea-ai users have on uploads: --exclude, S3 object tags, a bandwidth
 cap, and retries through network drops (network_retry.py).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING
 
 from . import JobsError
 from .aws import error_code
 from .ledger import FAILED, SENDING, JobLedger
-from .messages import (caller_user_name, deduplication_id, encode_body, job_body, message_group_id,
-                       new_message_uuid)
+from .messages import caller_user_name, deduplication_id, encode_body, job_body, message_group_id, new_message_uuid
 from .network_retry import SEND_WINDOW_SECONDS, NetworkRetry
 from .scaling import SubmitScaler
 from .stack_info import StackInfo
-from .uploads import (DEFAULT_PART_SIZE_MB, ByteProgress, RewindableBytes, Video, collect_videos, ensure_uploaded,
-                      transfer_config)
+from .uploads import (
+    DEFAULT_PART_SIZE_MB,
+    ByteProgress,
+    RewindableBytes,
+    Video,
+    collect_videos,
+    ensure_uploaded,
+    transfer_config,
+)
+
+if TYPE_CHECKING:
+    from ecs_autoscale.client.aws import AwsClients
+    from ecs_autoscale.client.deepsea_cache import DeepseaCache
 
 JOB_NAME_MAX = 256
 
@@ -38,11 +50,11 @@ class SubmitOptions:
     """Leave out videos whose path under the input folder contains one of these strings."""
     tags: dict[str, str] = field(default_factory=dict)
     """S3 object tags for every video uploaded (object_tags.py)."""
-    max_bandwidth: Optional[int] = None
+    max_bandwidth: int | None = None
     """Upload cap in bytes per second (None: none)."""
     retry: NetworkRetry = field(default_factory=NetworkRetry)
-    deepsea: Optional[object] = None
-    """A deepsea_cache.DeepseaCache: jobs deepsea-ai queued count as queued."""
+    deepsea: DeepseaCache | None = None
+    """Jobs deepsea-ai queued count as queued."""
 
 
 @dataclass
@@ -57,7 +69,7 @@ class SubmitReport:
     """(video, state in the ledger): queued by an earlier run, not sent again."""
     queued: list[Video] = field(default_factory=list)
     uploaded: list[Video] = field(default_factory=list)
-    failed: Optional[tuple[Video, str]] = None
+    failed: tuple[Video, str] | None = None
     not_attempted: list[Video] = field(default_factory=list)
     interrupted: bool = False
 
@@ -74,16 +86,19 @@ def check_job_name(job: str) -> str:
     return job
 
 
-def plan_submission(stack_dir: Path, inputs: Sequence[Path], job: str, retry_failed: bool,
-                    exclude: Sequence[str] = ()) -> tuple[SubmitReport, JobLedger, list[Video]]:
+def plan_submission(
+    stack_dir: Path, inputs: Sequence[Path], job: str, retry_failed: bool, exclude: Sequence[str] = ()
+) -> tuple[SubmitReport, JobLedger, list[Video]]:
     """Which videos this run would send (no AWS call): (report so far, ledger, videos to send)."""
     check_job_name(job)
     skipped: list[Path] = []
     videos, ignored = collect_videos(inputs, exclude, skipped)
     if not videos:
         left_out = f"; {len(skipped)} excluded by --exclude" if skipped else ""
-        raise JobsError(f"no videos in {', '.join(map(str, inputs))} (accepted suffixes: .mov .avi .mp4 .mpg .mpeg "
-                        f".m4v .wmv .mkv, any case{left_out})")
+        raise JobsError(
+            f"no videos in {', '.join(map(str, inputs))} (accepted suffixes: .mov .avi .mp4 .mpg .mpeg "
+            f".m4v .wmv .mkv, any case{left_out})"
+        )
     ledger = JobLedger.load(stack_dir, job)
     report = SubmitReport(job=job, found=videos, ignored=ignored, excluded=skipped)
     todo = []
@@ -92,18 +107,29 @@ def plan_submission(stack_dir: Path, inputs: Sequence[Path], job: str, retry_fai
         if _needs_send(state, retry_failed):
             todo.append(video)
         else:
-            report.already.append((video, state))
+            report.already.append((video, str(state)))
     return report, ledger, todo
 
 
-def _needs_send(state: Optional[str], retry_failed: bool) -> bool:
+def _needs_send(state: str | None, retry_failed: bool) -> bool:
     return state is None or state == SENDING or (retry_failed and state == FAILED)
 
 
-def submit_videos(aws, info: StackInfo, stack_dir: Path, inputs: Sequence[Path], job: str, *, clean: bool = False,
-                  args: str = "", retry_failed: bool = False, part_size_mb: int = DEFAULT_PART_SIZE_MB,
-                  progress: bool = True, echo: Callable[[str], None] = lambda _: None,
-                  options: Optional[SubmitOptions] = None) -> SubmitReport:
+def submit_videos(
+    aws: AwsClients,
+    info: StackInfo,
+    stack_dir: Path,
+    inputs: Sequence[Path],
+    job: str,
+    *,
+    clean: bool = False,
+    args: str = "",
+    retry_failed: bool = False,
+    part_size_mb: int = DEFAULT_PART_SIZE_MB,
+    progress: bool = True,
+    echo: Callable[[str], None] = lambda _: None,
+    options: SubmitOptions | None = None,
+) -> SubmitReport:
     from .deepsea_cache import sync_deepsea_jobs
 
     options = options or SubmitOptions()
@@ -119,19 +145,43 @@ def submit_videos(aws, info: StackInfo, stack_dir: Path, inputs: Sequence[Path],
         return report
     with ledger.locked(wait=False) as ok:
         if not ok:
-            raise JobsError(f"job {job!r} is being submitted by another process right now; wait for it (a re-run "
-                            "afterwards sends only what is still missing)")
+            raise JobsError(
+                f"job {job!r} is being submitted by another process right now; wait for it (a re-run "
+                "afterwards sends only what is still missing)"
+            )
         ledger = JobLedger.load(stack_dir, job)  # the other process may have finished just before
         ledger.data["stack_name"] = info.stack_name
         todo = [v for v in todo if _needs_send(ledger.videos.get(v.key, {}).get("state"), retry_failed)]
-        _send_all(aws, info, ledger, todo, report, clean=clean, args=args, part_size_mb=part_size_mb,
-                  progress=progress, echo=echo, options=options)
+        _send_all(
+            aws,
+            info,
+            ledger,
+            todo,
+            report,
+            clean=clean,
+            args=args,
+            part_size_mb=part_size_mb,
+            progress=progress,
+            echo=echo,
+            options=options,
+        )
     return report
 
 
-def _send_all(aws, info: StackInfo, ledger: JobLedger, todo: list[Video], report: SubmitReport, *, clean: bool,
-              args: str, part_size_mb: int, progress: bool, echo: Callable[[str], None],
-              options: SubmitOptions) -> None:
+def _send_all(
+    aws: AwsClients,
+    info: StackInfo,
+    ledger: JobLedger,
+    todo: list[Video],
+    report: SubmitReport,
+    *,
+    clean: bool,
+    args: str,
+    part_size_mb: int,
+    progress: bool,
+    echo: Callable[[str], None],
+    options: SubmitOptions,
+) -> None:
     s3, sqs = aws("s3"), aws("sqs")
     retry = options.retry
     user_name = retry.run("asking AWS who you are", lambda: caller_user_name(aws("sts")))
@@ -142,17 +192,29 @@ def _send_all(aws, info: StackInfo, ledger: JobLedger, todo: list[Video], report
         for index, video in enumerate(todo):
             try:
                 counted = RewindableBytes(bar)
-                if retry.run(f"uploading {video.key}", lambda: ensure_uploaded(
-                        s3, info.video_bucket, video, config, counted, options.tags), on_retry=counted.rewind):
+                if retry.run(
+                    f"uploading {video.key}",
+                    # retry.run calls it within this iteration: the loop variables are current (B023)
+                    lambda: ensure_uploaded(s3, info.video_bucket, video, config, counted, options.tags),  # noqa: B023
+                    on_retry=counted.rewind,
+                ):
                     report.uploaded.append(video)
                 else:
                     bar(video.size)
-                entry = ledger.begin_send(video.key, lambda attempt: _new_entry(video, ledger.job_name, attempt,
-                                                                                 clean, args, user_name))
-                response = retry.run(f"queueing {video.key}", lambda: sqs.send_message(
-                    QueueUrl=info.video_queue_url, MessageBody=encode_body(entry["body"]),
-                    MessageGroupId=entry["message_group_id"], MessageDeduplicationId=entry["deduplication_id"]),
-                    window_seconds=SEND_WINDOW_SECONDS)
+                entry = ledger.begin_send(
+                    video.key,
+                    lambda attempt: _new_entry(video, ledger.job_name, attempt, clean, args, user_name),  # noqa: B023
+                )
+                response = retry.run(
+                    f"queueing {video.key}",
+                    lambda: sqs.send_message(
+                        QueueUrl=info.video_queue_url,
+                        MessageBody=encode_body(entry["body"]),  # noqa: B023
+                        MessageGroupId=entry["message_group_id"],  # noqa: B023
+                        MessageDeduplicationId=entry["deduplication_id"],  # noqa: B023
+                    ),
+                    window_seconds=SEND_WINDOW_SECONDS,
+                )
                 ledger.mark_queued(video.key, response["MessageId"])
                 report.queued.append(video)
                 echo(f"queued  {video.key}")
@@ -160,15 +222,18 @@ def _send_all(aws, info: StackInfo, ledger: JobLedger, todo: list[Video], report
             except KeyboardInterrupt:
                 report.interrupted = True
                 report.failed = (video, "interrupted")
-                report.not_attempted = todo[index + 1:]
+                report.not_attempted = todo[index + 1 :]
                 return
             except JobsError as exc:
                 report.failed = (video, str(exc))
-                report.not_attempted = todo[index + 1:]
+                report.not_attempted = todo[index + 1 :]
                 return
             except Exception as exc:  # AWS or disk error: stop here, report exactly what was queued
-                report.failed = (video, " ".join(str(exc).split()) if error_code(exc) else f"{type(exc).__name__}: {exc}")
-                report.not_attempted = todo[index + 1:]
+                report.failed = (
+                    video,
+                    " ".join(str(exc).split()) if error_code(exc) else f"{type(exc).__name__}: {exc}",
+                )
+                report.not_attempted = todo[index + 1 :]
                 return
 
 
@@ -176,7 +241,15 @@ def _new_entry(video: Video, job: str, attempt: int, clean: bool, args: str, use
     message_uuid = new_message_uuid()
     body = job_body(video.key, job, clean, user_name, args, message_uuid)
     return {
-        "source": str(video.path), "size": video.size, "attempt": attempt, "message_uuid": message_uuid,
-        "message_group_id": message_group_id(video.name), "deduplication_id": deduplication_id(job, video.key, attempt),
-        "clean": body["clean"], "args": args, "body": body, "message_id": None, "sent_at": None,
+        "source": str(video.path),
+        "size": video.size,
+        "attempt": attempt,
+        "message_uuid": message_uuid,
+        "message_group_id": message_group_id(video.name),
+        "deduplication_id": deduplication_id(job, video.key, attempt),
+        "clean": body["clean"],
+        "args": args,
+        "body": body,
+        "message_id": None,
+        "sent_at": None,
     }

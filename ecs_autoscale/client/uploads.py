@@ -14,14 +14,16 @@ deepsea-ai would send the unusable key `//clip.mov`. deepsea-ai applies the rule
 (a relative path loses its folders); this client to the absolute path. Workers write results under
 the same prefix.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Optional, Sequence
+from typing import Any
 
 from . import JobsError
 from .aws import error_code
@@ -71,8 +73,9 @@ def excluded(relative: str, exclude: Sequence[str]) -> bool:
     return any(text and text in relative for text in exclude)
 
 
-def collect_videos(inputs: Sequence[Path], exclude: Sequence[str] = (),
-                   skipped: Optional[list[Path]] = None) -> tuple[list[Video], list[Path]]:
+def collect_videos(
+    inputs: Sequence[Path], exclude: Sequence[str] = (), skipped: list[Path] | None = None
+) -> tuple[list[Video], list[Path]]:
     """(videos in a stable order, ignored non-video files) from files and folders (searched recursively).
 
     A file named explicitly must be a video; inside folders, other files and hidden entries are ignored.
@@ -90,43 +93,49 @@ def collect_videos(inputs: Sequence[Path], exclude: Sequence[str] = (),
         other = videos.get(key)
         if other is not None:
             if other.path.resolve() != resolved:
-                raise JobsError(f"{path} and {other.path} would both upload to video key {key!r} (one job per key): "
-                                "submit them separately or rename one")
+                raise JobsError(
+                    f"{path} and {other.path} would both upload to video key {key!r} (one job per key): "
+                    "submit them separately or rename one"
+                )
             return
         videos[key] = Video(path=Path(os.path.abspath(path)), key=key, size=path.stat().st_size)
 
     for given in inputs:
-        path = Path(given)
-        if not path.exists():
-            raise JobsError(f"{path}: not found (check the path)")
-        if path.is_dir():
-            for found in sorted(p for p in path.rglob("*") if p.is_file()):
-                if _hidden(found, path):
-                    continue
-                if not is_video(found):
-                    ignored.append(found)
-                elif excluded(found.relative_to(path).as_posix(), exclude):
-                    skipped.append(found)
-                else:
-                    add(found)
-        elif is_video(path):
-            if excluded(path.name, exclude):
-                skipped.append(path)
+        for found, relative in _candidates(Path(given), ignored):
+            if excluded(relative, exclude):
+                skipped.append(found)
             else:
-                add(path)
-        else:
-            raise JobsError(f"{path}: not a video (accepted suffixes: {' '.join(VIDEO_SUFFIXES)}, any case)")
+                add(found)
     return list(videos.values()), ignored
 
 
-def transfer_config(part_size_mb: int = DEFAULT_PART_SIZE_MB, max_bandwidth: Optional[int] = None):
+def _candidates(path: Path, ignored: list[Path]) -> Iterator[tuple[Path, str]]:
+    """(video, the path `--exclude` looks at) of one input; a folder's non-video files go to `ignored`."""
+    if not path.exists():
+        raise JobsError(f"{path}: not found (check the path)")
+    if not path.is_dir():
+        if not is_video(path):
+            raise JobsError(f"{path}: not a video (accepted suffixes: {' '.join(VIDEO_SUFFIXES)}, any case)")
+        yield path, path.name
+        return
+    for found in sorted(p for p in path.rglob("*") if p.is_file()):
+        if _hidden(found, path):
+            continue
+        if not is_video(found):
+            ignored.append(found)
+        else:
+            yield found, found.relative_to(path).as_posix()
+
+
+def transfer_config(part_size_mb: int = DEFAULT_PART_SIZE_MB, max_bandwidth: int | None = None) -> Any:
     """Multipart above one part, parts uploaded in parallel (boto3 TransferConfig); `max_bandwidth`
     (bytes per second) caps the upload rate of all parts together (None: no cap)."""
     from boto3.s3.transfer import TransferConfig
 
     part = max(MIN_PART_SIZE_MB, int(part_size_mb)) * 1024 * 1024
-    return TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=8,
-                          max_bandwidth=max_bandwidth)
+    return TransferConfig(
+        multipart_threshold=part, multipart_chunksize=part, max_concurrency=8, max_bandwidth=max_bandwidth
+    )
 
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmg]?)(i?)(b|bits?|bytes?)?(?:/s)?\s*$", re.I)
@@ -150,7 +159,7 @@ def parse_rate(text: str) -> int:
     return int(rate)
 
 
-def remote_size(s3, bucket: str, key: str) -> Optional[int]:
+def remote_size(s3: Any, bucket: str, key: str) -> int | None:
     """Size of s3://bucket/key, None when there is no such object."""
     try:
         return int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
@@ -160,8 +169,9 @@ def remote_size(s3, bucket: str, key: str) -> Optional[int]:
         raise
 
 
-def ensure_uploaded(s3, bucket: str, video: Video, config, on_bytes: Callable[[int], None],
-                    tags: Optional[dict[str, str]] = None) -> bool:
+def ensure_uploaded(
+    s3: Any, bucket: str, video: Video, config: Any, on_bytes: Callable[[int], None], tags: dict[str, str] | None = None
+) -> bool:
     """Upload `video` unless the bucket already holds it; True when it was uploaded.
 
     An object of the same size is taken as this video (the original skipped any existing object); one
@@ -175,11 +185,19 @@ def ensure_uploaded(s3, bucket: str, video: Video, config, on_bytes: Callable[[i
         merge_object_tags(s3, bucket, video.key, tags or {})
         return False
     if existing is not None:
-        raise JobsError(f"s3://{bucket}/{video.key} already holds a different object ({existing} bytes, "
-                        f"{video.path} has {video.size}): rename the local file or remove that object")
+        raise JobsError(
+            f"s3://{bucket}/{video.key} already holds a different object ({existing} bytes, "
+            f"{video.path} has {video.size}): rename the local file or remove that object"
+        )
     tagging = upload_tagging(tags or {})
-    s3.upload_file(str(video.path), bucket, video.key, Config=config, Callback=on_bytes,
-                   ExtraArgs={"Tagging": tagging} if tagging else None)
+    s3.upload_file(
+        str(video.path),
+        bucket,
+        video.key,
+        Config=config,
+        Callback=on_bytes,
+        ExtraArgs={"Tagging": tagging} if tagging else None,
+    )
     return True
 
 
@@ -193,15 +211,20 @@ class ByteProgress:
         import click
 
         self._lock = threading.Lock()
-        self._bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr,
-                                      show_pos=False, show_percent=True, show_eta=True) if enabled else None
+        self._bar = (
+            click.progressbar(
+                length=max(total, 1), label=label, file=sys.stderr, show_pos=False, show_percent=True, show_eta=True
+            )
+            if enabled
+            else None
+        )
 
-    def __enter__(self) -> "ByteProgress":
+    def __enter__(self) -> ByteProgress:
         if self._bar:
             self._bar.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self._bar:
             self._bar.__exit__(*exc)
 

@@ -6,9 +6,10 @@ Every AWS call is a Describe/Get/List/Head (tests hold the emulator to that); no
 changed or deleted. No cdktf: the checks read the same tables the stack is built from (instance_types,
 ami). The CLI (cli/doctor.py) only prints.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from ..config import ModelConfig
 from .checks import check_ami, check_identity, check_image, check_object, check_offerings
@@ -22,7 +23,7 @@ Client = Callable[[str, str], object]
 """client(service, region) -> a boto3 client, e.g. AwsTarget.client."""
 
 
-def network_of(config: ModelConfig) -> tuple[Optional[str], Optional[Sequence[str]]]:
+def network_of(config: ModelConfig) -> tuple[str | None, Sequence[str] | None]:
     """(vpc_id, subnet_ids) the stack launches into (the model file's Vpc and Subnets); (None, None) is
     the default VPC's default-for-AZ subnets."""
     return config.vpc, (tuple(config.subnets) or None)
@@ -36,10 +37,14 @@ def run(config: ModelConfig, client: Client) -> list[Finding]:
     ec2 = client("ec2", region)
     s3 = client("s3", region)
     vpc_id, subnet_ids = network_of(config)
-    checks = [
+    checks: list[tuple[str, Callable[[], Finding | list[Finding]]]] = [
         ("instance types", lambda: check_offerings(ec2, config)),
-        ("vCPU quota", lambda: check_quotas(lambda service: client(service, region), region,
-                                            config.instance_types, config.fleet_size, config.spot)),
+        (
+            "vCPU quota",
+            lambda: check_quotas(
+                lambda service: client(service, region), region, config.instance_types, config.fleet_size, config.spot
+            ),
+        ),
         ("AMI", lambda: check_ami(client("ssm", region), ec2, config)),
         ("network", lambda: check_network(ec2, region, vpc_id, subnet_ids)),
         ("image", lambda: check_image(lambda image_region: client("ecr", image_region), config, account)),
@@ -56,7 +61,10 @@ def run(config: ModelConfig, client: Client) -> list[Finding]:
             # An answer the check does not expect (throttling, an outage, a denied call it does not
             # name): say it could not check rather than stop the other checks.
             code, message = aws_error(exc)
-            result = warn(name, f"could not check: {code or type(exc).__name__}: {message}",
-                          "run doctor again, or check it by hand")
+            result = warn(
+                name,
+                f"could not check: {code or type(exc).__name__}: {message}",
+                "run doctor again, or check it by hand",
+            )
         findings += result if isinstance(result, list) else [result]
     return findings

@@ -1,4 +1,5 @@
 """What `doctor` reports: one finding per line, `ok|warn|FAIL  <check>: <finding> (<fix>)`."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

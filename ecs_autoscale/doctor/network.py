@@ -10,9 +10,11 @@ service the instance and the worker call. Security groups and network ACLs are n
 `check_network(ec2, region)` checks the default VPC's default-for-AZ subnets (what the stack uses
 when the model file names no network); `vpc_id`/`subnet_ids` check a named network.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .findings import Finding, aws_error, fail, ok, warn
 
@@ -23,16 +25,19 @@ ENDPOINT_SERVICES = ("ecs", "ecs-agent", "ecs-telemetry", "ecr.api", "ecr.dkr", 
 NON_IGW_TARGETS = ("NatGatewayId", "InstanceId", "NetworkInterfaceId", "TransitGatewayId")
 
 
-def check_network(ec2, region: str, vpc_id: Optional[str] = None,
-                  subnet_ids: Optional[Sequence[str]] = None) -> Finding:
-    chosen = _default_network(ec2, region) if vpc_id is None and not subnet_ids else \
-        _named_network(ec2, vpc_id, subnet_ids)
+def check_network(ec2: Any, region: str, vpc_id: str | None = None, subnet_ids: Sequence[str] | None = None) -> Finding:
+    chosen = (
+        _default_network(ec2, region) if vpc_id is None and not subnet_ids else _named_network(ec2, vpc_id, subnet_ids)
+    )
     if isinstance(chosen, Finding):
         return chosen
     where, vpc_id, subnets = chosen
     tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
-    endpoints = {e["ServiceName"] for e in ec2.describe_vpc_endpoints(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"] if e.get("State", "available") == "available"}
+    endpoints = {
+        e["ServiceName"]
+        for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
+        if e.get("State", "available") == "available"
+    }
     via_endpoints = all(f"com.amazonaws.{region}.{service}" in endpoints for service in ENDPOINT_SERVICES)
     ways, blocked = set(), []
     for subnet in subnets:
@@ -41,34 +46,48 @@ def check_network(ec2, region: str, vpc_id: Optional[str] = None,
             blocked.append(f"{subnet['SubnetId']} ({subnet['AvailabilityZone']}): {way}")
         else:
             ways.add(way)
-    fix = ("route 0.0.0.0/0 to a NAT gateway, or to an internet gateway with auto-assign public IPv4 on, or add "
-           f"VPC endpoints for {', '.join(ENDPOINT_SERVICES)}")
+    fix = (
+        "route 0.0.0.0/0 to a NAT gateway, or to an internet gateway with auto-assign public IPv4 on, or add "
+        f"VPC endpoints for {', '.join(ENDPOINT_SERVICES)}"
+    )
     if not ways:
-        return fail(CHECK, f"no subnet of {where} has a route out, so instances never reach ECS: "
-                           f"{'; '.join(blocked)}", fix)
+        return fail(
+            CHECK, f"no subnet of {where} has a route out, so instances never reach ECS: {'; '.join(blocked)}", fix
+        )
     if blocked:
-        return warn(CHECK, f"{len(blocked)} of {len(subnets)} subnets of {where} have no route out, and instances "
-                           f"launched there never reach ECS: {'; '.join(blocked)}", fix + ", or leave them out")
+        return warn(
+            CHECK,
+            f"{len(blocked)} of {len(subnets)} subnets of {where} have no route out, and instances "
+            f"launched there never reach ECS: {'; '.join(blocked)}",
+            fix + ", or leave them out",
+        )
     zones = ", ".join(sorted(s["AvailabilityZone"] for s in subnets))
     count = f"{len(subnets)} subnet{'s' if len(subnets) > 1 else ''} ({zones}) reach{'es' if len(subnets) == 1 else ''}"
     return ok(CHECK, f"{where}: {count} AWS {' and '.join(sorted(ways))}")
 
 
-def _default_network(ec2, region: str):
+def _default_network(ec2: Any, region: str) -> Any:
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
-        return fail(CHECK, f"no default VPC in {region}: the fleet has no subnet to launch in",
-                    f"create one: aws ec2 create-default-vpc --region {region}")
+        return fail(
+            CHECK,
+            f"no default VPC in {region}: the fleet has no subnet to launch in",
+            f"create one: aws ec2 create-default-vpc --region {region}",
+        )
     vpc_id = vpcs[0]["VpcId"]
-    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
-                                            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    subnets = ec2.describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "default-for-az", "Values": ["true"]}]
+    )["Subnets"]
     if not subnets:
-        return fail(CHECK, f"the default VPC {vpc_id} in {region} has no default subnet",
-                    f"create them: aws ec2 create-default-subnet --availability-zone ZONE --region {region}")
+        return fail(
+            CHECK,
+            f"the default VPC {vpc_id} in {region} has no default subnet",
+            f"create them: aws ec2 create-default-subnet --availability-zone ZONE --region {region}",
+        )
     return f"the default VPC {vpc_id}", vpc_id, subnets
 
 
-def _named_network(ec2, vpc_id: Optional[str], subnet_ids: Optional[Sequence[str]]):
+def _named_network(ec2: Any, vpc_id: str | None, subnet_ids: Sequence[str] | None) -> Any:
     try:
         if subnet_ids:
             subnets = ec2.describe_subnets(SubnetIds=list(subnet_ids))["Subnets"]
@@ -85,13 +104,14 @@ def _named_network(ec2, vpc_id: Optional[str], subnet_ids: Optional[Sequence[str
         strays = ", ".join(s["SubnetId"] for s in subnets if s["VpcId"] != vpc_id)
         return fail(CHECK, f"{strays} not in {vpc_id}", f"list subnets of {vpc_id}")
     if len(vpcs) != 1:
-        return fail(CHECK, f"the subnets are in {len(vpcs) or 'no'} VPCs ({', '.join(sorted(vpcs))})",
-                    "list subnets of one VPC")
+        return fail(
+            CHECK, f"the subnets are in {len(vpcs) or 'no'} VPCs ({', '.join(sorted(vpcs))})", "list subnets of one VPC"
+        )
     [vpc_id] = vpcs
     return f"VPC {vpc_id}", vpc_id, subnets
 
 
-def _route_table(tables: list[dict], subnet_id: str) -> Optional[dict]:
+def _route_table(tables: list[dict], subnet_id: str) -> dict | None:
     """The subnet's explicitly associated table, else the VPC's main table."""
     for table in tables:
         if any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
@@ -99,10 +119,13 @@ def _route_table(tables: list[dict], subnet_id: str) -> Optional[dict]:
     return next((t for t in tables if any(a.get("Main") for a in t.get("Associations", []))), None)
 
 
-def _way_out(subnet: dict, table: Optional[dict], via_endpoints: bool) -> str:
+def _way_out(subnet: dict, table: dict | None, via_endpoints: bool) -> str:
     """How the subnet reaches AWS ("through ..."), or why not ("no ...")."""
-    routes = [r for r in (table or {}).get("Routes", [])
-              if r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("State", "active") == "active"]
+    routes = [
+        r
+        for r in (table or {}).get("Routes", [])
+        if r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("State", "active") == "active"
+    ]
     for route in routes:
         if str(route.get("GatewayId", "")).startswith("igw-"):
             if subnet.get("MapPublicIpOnLaunch"):

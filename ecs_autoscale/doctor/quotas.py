@@ -6,11 +6,13 @@ https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-spot-limits.html). A l
 quota fails (VcpuLimitExceeded, MaxSpotInstanceCountExceeded) and the Auto Scaling group stays short.
 The quota is shared by every instance of the group in the account, not only this stack's.
 """
+
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from ..instance_types import InstanceType, lookup
+from ..instance_types import InstanceType, known
 from .findings import DENIED, Finding, aws_error, fail, ok, warn
 
 CHECK = "vCPU quota"
@@ -38,7 +40,7 @@ def quota_for(spec: InstanceType, spot: bool) -> Quota:
     return SPOT_P5 if spec.family.startswith("p5") else SPOT_P
 
 
-def read_quota(client, quota: Quota) -> tuple[float, str]:
+def read_quota(client: Any, quota: Quota) -> tuple[float, str]:
     """(vCPUs, "" or " (AWS default)"). An account never raised has no applied value for some quotas:
     GetServiceQuota then answers NoSuchResourceException and the AWS default applies."""
     try:
@@ -50,42 +52,59 @@ def read_quota(client, quota: Quota) -> tuple[float, str]:
     return float(value), " (AWS default)"
 
 
-def check_quotas(client_for: Callable[[str], object], region: str, names: tuple[str, ...], fleet_size: int,
-                 spot: bool) -> list[Finding]:
+def check_quotas(
+    client_for: Callable[[str], object], region: str, names: tuple[str, ...], fleet_size: int, spot: bool
+) -> list[Finding]:
     """One finding per quota the group draws from (G and P types can share a group)."""
     groups: dict[Quota, list[InstanceType]] = {}
     for name in names:
-        spec = lookup(name)
+        spec = known(name)
         groups.setdefault(quota_for(spec, spot), []).append(spec)
     client = client_for("service-quotas")
     return [_check_one(client, region, quota, specs, fleet_size) for quota, specs in groups.items()]
 
 
-def _check_one(client, region: str, quota: Quota, specs: list[InstanceType], fleet_size: int) -> Finding:
+def _check_one(client: Any, region: str, quota: Quota, specs: list[InstanceType], fleet_size: int) -> Finding:
     label = f"{quota.name} ({quota.code})"
     try:
         value, source = read_quota(client, quota)
     except Exception as exc:
         code, message = aws_error(exc)
         if code in DENIED:
-            return warn(CHECK, f"cannot read {label} in {region}: {message}",
-                        "allow servicequotas:GetServiceQuota, or read it in the Service Quotas console")
-        return warn(CHECK, f"cannot read {label} in {region}: {code or type(exc).__name__}: {message}",
-                    "read it in the Service Quotas console")
+            return warn(
+                CHECK,
+                f"cannot read {label} in {region}: {message}",
+                "allow servicequotas:GetServiceQuota, or read it in the Service Quotas console",
+            )
+        return warn(
+            CHECK,
+            f"cannot read {label} in {region}: {code or type(exc).__name__}: {message}",
+            "read it in the Service Quotas console",
+        )
     largest = max(specs, key=lambda s: s.vcpus)
     smallest = min(specs, key=lambda s: s.vcpus)
     need = fleet_size * largest.vcpus
     have = int(value)
     fleet = f"FleetSize {fleet_size} x {largest.vcpus} vCPUs ({'/'.join(s.name for s in specs)}) needs {need}"
-    request = (f"request {need} in the Service Quotas console, or: aws service-quotas "
-               f"request-service-quota-increase --service-code ec2 --quota-code {quota.code} "
-               f"--desired-value {need} --region {region}")
+    request = (
+        f"request {need} in the Service Quotas console, or: aws service-quotas "
+        f"request-service-quota-increase --service-code ec2 --quota-code {quota.code} "
+        f"--desired-value {need} --region {region}"
+    )
     if have >= need:
         return ok(CHECK, f"{label} is {have} vCPUs{source} in {region}; {fleet}")
     if have < smallest.vcpus:
-        return fail(CHECK, f"{label} is {have} vCPUs{source} in {region}: not one {smallest.name} "
-                           f"({smallest.vcpus} vCPUs) can launch; {fleet}", request)
+        return fail(
+            CHECK,
+            f"{label} is {have} vCPUs{source} in {region}: not one {smallest.name} "
+            f"({smallest.vcpus} vCPUs) can launch; {fleet}",
+            request,
+        )
     low, high = have // largest.vcpus, have // smallest.vcpus
     fits = str(high) if low == high else f"{low} to {high}"
-    return warn(CHECK, f"{label} is {have} vCPUs{source} in {region}: {fits} of FleetSize {fleet_size} instances "
-                       f"can run at once; {fleet}", f"{request}; or lower FleetSize to {max(low, 1)}")
+    return warn(
+        CHECK,
+        f"{label} is {have} vCPUs{source} in {region}: {fits} of FleetSize {fleet_size} instances "
+        f"can run at once; {fleet}",
+        f"{request}; or lower FleetSize to {max(low, 1)}",
+    )

@@ -13,11 +13,12 @@ beyond that, and moto enforces little of it, so `check` adds:
   reads differently: POSIX classes such as \\p{Print} (ASCII in Java) and surrogate pairs
   (\\uD800\\uDC00 is one code point in Java).
 """
+
 from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Optional
+from typing import Any
 
 import regex
 from botocore.model import Shape
@@ -29,9 +30,21 @@ Problem = tuple[str, str]
 """(member path such as `Tags[0].Key`, what is wrong with it)."""
 
 # Java's POSIX character classes are US-ASCII; the regex module would read them as Unicode.
-_POSIX = {"Lower": "a-z", "Upper": "A-Z", "ASCII": r"\x00-\x7F", "Alpha": "a-zA-Z", "Digit": "0-9",
-          "Alnum": "a-zA-Z0-9", "Punct": r"!-/:-@\[-`{-~", "Graph": r"!-~", "Print": r"\x20-\x7E",
-          "Blank": r" \t", "Cntrl": r"\x00-\x1F\x7F", "XDigit": "0-9a-fA-F", "Space": r" \t\n\x0B\f\r"}
+_POSIX = {
+    "Lower": "a-z",
+    "Upper": "A-Z",
+    "ASCII": r"\x00-\x7F",
+    "Alpha": "a-zA-Z",
+    "Digit": "0-9",
+    "Alnum": "a-zA-Z0-9",
+    "Punct": r"!-/:-@\[-`{-~",
+    "Graph": r"!-~",
+    "Print": r"\x20-\x7E",
+    "Blank": r" \t",
+    "Cntrl": r"\x00-\x1F\x7F",
+    "XDigit": "0-9a-fA-F",
+    "Space": r" \t\n\x0B\f\r",
+}
 _NUMBERS = ("integer", "long", "float", "double")
 
 
@@ -53,8 +66,10 @@ def _check_one(call: ApiCall) -> list[Problem]:
         return problems + ([("", "the operation takes no parameters")] if call.params else [])
     report = ParamValidator().validate(call.params, shape)
     # The report's entries are (reason, member, details); its own formatter words them.
-    problems += [(name.lstrip(".") or "(input)", report._format_error((reason, name, details)))
-                 for reason, name, details in report._errors]
+    problems += [
+        (name.lstrip(".") or "(input)", report._format_error((reason, name, details)))
+        for reason, name, details in report._errors
+    ]
     _limits(call.params, shape, "", problems)
     return problems
 
@@ -75,7 +90,13 @@ def _limits(value: Any, shape: Shape, name: str, out: list[Problem]) -> None:
         for key, item in value.items():
             _limits(key, shape.key, f"{name} (key {key!r})", out)
             _limits(item, shape.value, f"{name}.{key}", out)
-    elif kind == "string" and isinstance(value, str):
+    else:
+        _scalar_limits(value, shape, name, out)
+
+
+def _scalar_limits(value: Any, shape: Shape, name: str, out: list[Problem]) -> None:
+    kind, meta = shape.type_name, shape.metadata
+    if kind == "string" and isinstance(value, str):
         _size(len(value), meta, name, "characters", out, check_min=False)
         if shape.enum and value not in shape.enum:
             out.append((name, f"{_show(value)} is not one of {_enum(shape.enum)}"))
@@ -106,10 +127,11 @@ def _show(value: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@functools.lru_cache(maxsize=None)
-def java_pattern(pattern: str) -> Optional["regex.Pattern"]:
+@functools.cache
+def java_pattern(pattern: str) -> regex.Pattern | None:
     """A Smithy (Java) pattern compiled for Python; None if it cannot be (tests/test_request_check.py
     asserts that every pattern of the services the stack uses compiles, so None is never silent)."""
+
     def pair(m: re.Match) -> str:
         high, low = int(m.group(1), 16), int(m.group(2), 16)
         return "\\U%08X" % (0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
@@ -121,7 +143,7 @@ def java_pattern(pattern: str) -> Optional["regex.Pattern"]:
         inside = before.count("[") > before.count("]")
         return _POSIX[m.group(1)] if inside else f"[{_POSIX[m.group(1)]}]"
 
-    text = re.sub(r"\\p\{(%s)\}" % "|".join(_POSIX), posix, text)
+    text = re.sub(r"\\p\{(" + "|".join(_POSIX) + r")\}", posix, text)
     try:
         return regex.compile(text)
     except regex.error:

@@ -83,6 +83,32 @@ def iam_aws_managed_policies() -> None:
 # --- application-autoscaling -------------------------------------------------
 
 
+def _aas_tags(backend: Any) -> dict[str, dict[str, str]]:
+    """Tags of Application Auto Scaling targets by ARN (appautoscaling_tagging)."""
+    if not hasattr(backend, "tags_by_arn"):
+        backend.tags_by_arn = {}
+    tags: dict[str, dict[str, str]] = backend.tags_by_arn
+    return tags
+
+
+def _aas_tag_resource(self: Any) -> str:
+    tags = _aas_tags(self.applicationautoscaling_backend)
+    tags.setdefault(self._get_param("ResourceARN"), {}).update(self._get_param("Tags") or {})
+    return "{}"
+
+
+def _aas_untag_resource(self: Any) -> str:
+    tags = _aas_tags(self.applicationautoscaling_backend).get(self._get_param("ResourceARN"), {})
+    for key in self._get_param("TagKeys") or []:
+        tags.pop(key, None)
+    return "{}"
+
+
+def _aas_list_tags_for_resource(self: Any) -> str:
+    tags = _aas_tags(self.applicationautoscaling_backend).get(self._get_param("ResourceARN"), {})
+    return json.dumps({"Tags": tags})
+
+
 def appautoscaling_tagging() -> None:
     """Gap: no TagResource/UntagResource/ListTagsForResource, and the `Tags` of
     RegisterScalableTarget are dropped. The provider tags every
@@ -92,18 +118,13 @@ def appautoscaling_tagging() -> None:
     from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
     from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
 
-    def tags_of(backend: Any) -> dict[str, dict[str, str]]:
-        if not hasattr(backend, "tags_by_arn"):
-            backend.tags_by_arn = {}
-        return backend.tags_by_arn
-
     def register(original: Any) -> Any:
         def register_scalable_target(self: Any) -> str:
             result = original(self)
             tags = self._get_param("Tags")
             if tags:
                 arn = json.loads(result)["ScalableTargetARN"]
-                tags_of(self.applicationautoscaling_backend).setdefault(arn, {}).update(tags)
+                _aas_tags(self.applicationautoscaling_backend).setdefault(arn, {}).update(tags)
             return result
 
         return register_scalable_target
@@ -113,30 +134,15 @@ def appautoscaling_tagging() -> None:
             target = self.targets.get(dimension, {}).get(r_id)
             original(self, namespace, r_id, dimension)
             if target is not None:
-                tags_of(self).pop(target.arn, None)
+                _aas_tags(self).pop(target.arn, None)
 
         return deregister_scalable_target
 
-    def tag_resource(self: Any) -> str:
-        tags = tags_of(self.applicationautoscaling_backend)
-        tags.setdefault(self._get_param("ResourceARN"), {}).update(self._get_param("Tags") or {})
-        return "{}"
-
-    def untag_resource(self: Any) -> str:
-        tags = tags_of(self.applicationautoscaling_backend).get(self._get_param("ResourceARN"), {})
-        for key in self._get_param("TagKeys") or []:
-            tags.pop(key, None)
-        return "{}"
-
-    def list_tags_for_resource(self: Any) -> str:
-        tags = tags_of(self.applicationautoscaling_backend).get(self._get_param("ResourceARN"), {})
-        return json.dumps({"Tags": tags})
-
     _wrap(ApplicationAutoScalingResponse, "register_scalable_target", register)
     _wrap(ApplicationAutoscalingBackend, "deregister_scalable_target", deregister)
-    ApplicationAutoScalingResponse.tag_resource = tag_resource
-    ApplicationAutoScalingResponse.untag_resource = untag_resource
-    ApplicationAutoScalingResponse.list_tags_for_resource = list_tags_for_resource
+    ApplicationAutoScalingResponse.tag_resource = _aas_tag_resource
+    ApplicationAutoScalingResponse.untag_resource = _aas_untag_resource
+    ApplicationAutoScalingResponse.list_tags_for_resource = _aas_list_tags_for_resource
 
 
 def appautoscaling_policy_arn_is_stable() -> None:
@@ -149,8 +155,15 @@ def appautoscaling_policy_arn_is_stable() -> None:
     )
 
     def put(original: Any) -> Any:
-        def put_scaling_policy(self: Any, policy_name: str, service_namespace: str, resource_id: str,
-                               scalable_dimension: str, *args: Any, **kwargs: Any) -> Any:
+        def put_scaling_policy(
+            self: Any,
+            policy_name: str,
+            service_namespace: str,
+            resource_id: str,
+            scalable_dimension: str,
+            *args: Any,
+            **kwargs: Any,
+        ) -> Any:
             key = FakeApplicationAutoscalingPolicy.formulate_key(
                 service_namespace, resource_id, scalable_dimension, policy_name
             )
@@ -253,7 +266,7 @@ def ecs_task_definition_memory_reservation() -> None:
                 raise TaskDefinitionMissingPropertyError("image")
             keys = {"memory", "Memory", "memoryReservation", "MemoryReservation"}
             if not memory and not keys.intersection(cd):
-                raise TaskDefinitionMemoryError(cd.get("name", cd.get("Name")))
+                raise TaskDefinitionMemoryError(str(cd.get("name", cd.get("Name"))))
 
     EC2ContainerServiceBackend._validate_container_defs = staticmethod(_validate_container_defs)
 
@@ -266,25 +279,37 @@ def cloudformation_ecs_task_definition() -> None:
       and deepsea-ai finds no queue; it also replaces the revision when nothing changed. AWS registers
       a new revision (and deregisters the old one) only when the definition changed.
     - deleting the stack leaves the task definition ACTIVE; AWS deregisters it."""
-    from moto.ecs.models import TaskDefinition, ecs_backends
     from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+    from moto.ecs.models import TaskDefinition, ecs_backends
 
     create = TaskDefinition.create_from_cloudformation_json.__func__
 
-    def update_from_cloudformation_json(cls: Any, original_resource: Any, new_resource_name: str,
-                                        cloudformation_json: Any, account_id: str, region_name: str) -> Any:
+    def update_from_cloudformation_json(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
         properties = cloudformation_json["Properties"]
         wanted = remap_nested_keys(properties.get("ContainerDefinitions", []), pascal_to_camelcase)
-        current = [{k: v for k, v in d.items() if k in w} for d, w in
-                   zip(original_resource.container_definitions, wanted)]
-        if (properties.get("Family", original_resource.family) == original_resource.family
-                and len(current) == len(wanted) and current == wanted):
+        current = [
+            {k: v for k, v in d.items() if k in w}
+            for d, w in zip(original_resource.container_definitions, wanted, strict=False)
+        ]
+        if (
+            properties.get("Family", original_resource.family) == original_resource.family
+            and len(current) == len(wanted)
+            and current == wanted
+        ):
             return original_resource
         ecs_backends[account_id][region_name].deregister_task_definition(original_resource.arn)
         return create(cls, new_resource_name, cloudformation_json, account_id, region_name)
 
-    def delete_from_cloudformation_json(cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
-                                        region_name: str) -> None:
+    def delete_from_cloudformation_json(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
         backend = ecs_backends[account_id][region_name]
         try:
             backend.deregister_task_definition(resource_name)
@@ -373,7 +398,8 @@ def ec2_default_vpc_reaches_the_internet() -> None:
     """Gap: moto's default VPC has no internet gateway and its main route table only the local route.
     AWS creates the default VPC with an internet gateway attached and a 0.0.0.0/0 route to it in the
     main route table (VPC User Guide, "Default VPCs"), which the stack's plan-time network check
-    (infra/network.py) and `doctor`'s network check rely on. Applies to the default VPC of every region and to CreateDefaultVpc."""
+    (infra/network.py) and `doctor`'s network check rely on. Applies to the default VPC of every region and
+    to CreateDefaultVpc."""
     from moto.ec2.models.vpcs import VPCBackend
 
     def create(original: Any) -> Any:
@@ -471,8 +497,14 @@ def autoscaling_complete_lifecycle_action() -> None:
         if not hasattr(backend, "completed_lifecycle_actions"):
             backend.completed_lifecycle_actions = []
         backend.completed_lifecycle_actions.append(
-            {"AutoScalingGroupName": group, "LifecycleHookName": hook, "InstanceId": instance,
-             "LifecycleActionToken": token, "LifecycleActionResult": result})
+            {
+                "AutoScalingGroupName": group,
+                "LifecycleHookName": hook,
+                "InstanceId": instance,
+                "LifecycleActionToken": token,
+                "LifecycleActionResult": result,
+            }
+        )
         return EmptyResult()
 
     AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
@@ -501,7 +533,11 @@ def s3_bucket_policy_secure_transport() -> None:
             condition["Bool"] = {k: v for k, v in condition["Bool"].items() if k != "aws:SecureTransport"}
             if not condition["Bool"]:
                 del condition["Bool"]
-        return {**statement, "Condition": condition} if condition else {k: v for k, v in statement.items() if k != "Condition"}
+        return (
+            {**statement, "Condition": condition}
+            if condition
+            else {k: v for k, v in statement.items() if k != "Condition"}
+        )
 
     def get_permission(self: Any, action: str, resource: str) -> Any:
         if self.policy is None:
@@ -522,7 +558,9 @@ def s3_bucket_policy_secure_transport() -> None:
 def emulated_quotas() -> dict[str, tuple[float | None, float]]:
     """code -> (applied value or None, AWS default): EC2_VCPU_QUOTAS with the $ECS_AUTOSCALE_EMULATOR_QUOTAS
     overrides."""
-    values = {code: (default, default) for code, (_, default) in EC2_VCPU_QUOTAS.items()}
+    values: dict[str, tuple[float | None, float]] = {
+        code: (default, default) for code, (_, default) in EC2_VCPU_QUOTAS.items()
+    }
     for item in filter(None, (part.strip() for part in os.environ.get(QUOTAS_ENV, "").split(","))):
         code, _, value = item.partition("=")
         if value.startswith("default:"):
@@ -543,10 +581,15 @@ def servicequotas_ec2_vcpu_quotas() -> None:
 
     def quota(backend: Any, code: str, value: float) -> dict[str, Any]:
         return {
-            "ServiceCode": "ec2", "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+            "ServiceCode": "ec2",
+            "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
             "QuotaArn": f"arn:aws:servicequotas:{backend.region_name}:{backend.account_id}:ec2/{code}",
-            "QuotaCode": code, "QuotaName": EC2_VCPU_QUOTAS[code][0], "Value": value,
-            "Unit": "None", "Adjustable": True, "GlobalQuota": False,
+            "QuotaCode": code,
+            "QuotaName": EC2_VCPU_QUOTAS[code][0],
+            "Value": value,
+            "Unit": "None",
+            "Adjustable": True,
+            "GlobalQuota": False,
         }
 
     def get(original: Any) -> Any:
@@ -604,8 +647,10 @@ def ecs_delete_cluster_refuses_container_instances() -> None:
 
     class ClusterContainsContainerInstances(ECSException):
         def __init__(self) -> None:
-            super().__init__("ClusterContainsContainerInstancesException",
-                             "The Cluster cannot be deleted while Container Instances are active or draining.")
+            super().__init__(
+                "ClusterContainsContainerInstancesException",
+                "The Cluster cannot be deleted while Container Instances are active or draining.",
+            )
 
     def delete(original: Any) -> Any:
         def delete_cluster(self: Any, cluster_str: str) -> Any:
@@ -676,8 +721,9 @@ def ecs_daemon_service_maximum_percent() -> None:
         def create_service(self: Any) -> Any:
             result = original(self)
             if self._get_param("schedulingStrategy") == "DAEMON":
-                service = self.ecs_backend._get_service(self._get_param("cluster", "default"),
-                                                        self._get_param("serviceName"))
+                service = self.ecs_backend._get_service(
+                    self._get_param("cluster", "default"), self._get_param("serviceName")
+                )
                 config = dict(getattr(service, "deployment_configuration", None) or {})
                 config.setdefault("maximumPercent", 100)
                 service.deployment_configuration = config

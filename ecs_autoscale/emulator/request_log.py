@@ -9,14 +9,16 @@ Tests fail on any `Rejection` (tests/conftest.py); `ecs-autoscale emulator` coul
 A request that cannot be read is a rejection ("unreadable"), never skipped. Only a request that did
 not arrive whole (the client's connection broke mid-body) and moto's own `/moto-api` are left out.
 """
+
 from __future__ import annotations
 
 import io
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from .model_check import Problem, verdict
 from .wire import HttpRequest, Unparseable, agent_of, parse, request_from_wsgi
@@ -30,8 +32,12 @@ class Rejection:
     problems: tuple[Problem, ...]
 
     def lines(self) -> list[str]:
-        return [f"{self.service} {self.operation} (from {self.agent}): {member}: {text}" if member else
-                f"{self.service} {self.operation} (from {self.agent}): {text}" for member, text in self.problems]
+        return [
+            f"{self.service} {self.operation} (from {self.agent}): {member}: {text}"
+            if member
+            else f"{self.service} {self.operation} (from {self.agent}): {text}"
+            for member, text in self.problems
+        ]
 
 
 class RequestLog:
@@ -45,7 +51,7 @@ class RequestLog:
         self.seconds = 0.0
         """Time spent reading and checking requests (the check's cost, added to each response)."""
 
-    def record(self, request: HttpRequest) -> Optional[Rejection]:
+    def record(self, request: HttpRequest) -> Rejection | None:
         """Check one request; return (and keep) its rejection, or None if AWS would accept it."""
         start = time.perf_counter()
         agent = agent_of(request)
@@ -73,17 +79,22 @@ class RequestLog:
     def take_unreported(self) -> list[Rejection]:
         """Rejections not returned by an earlier call (a test's teardown reports those of its test)."""
         with self._lock:
-            new, self._reported = self._rejections[self._reported:], len(self._rejections)
+            new, self._reported = self._rejections[self._reported :], len(self._rejections)
             return new
 
     def totals(self) -> dict:
         """What was checked, as plain data (pytest-xdist workers send it to the controller)."""
         with self._lock:
-            return {"requests": sum(self.operations.values()), "rejected": len(self._rejections),
-                    "seconds": self.seconds, "operations": sorted(f"{s} {o}" for s, o in self.operations)}
+            return {
+                "requests": sum(self.operations.values()),
+                "rejected": len(self._rejections),
+                "seconds": self.seconds,
+                "operations": sorted(f"{s} {o}" for s, o in self.operations),
+            }
 
     def wrap(self, app: Callable) -> Callable:
         """WSGI middleware: record each request, then let `app` (moto) answer it unchanged."""
+
         def middleware(environ: dict, start_response: Callable) -> Iterable[bytes]:
             if not environ.get("PATH_INFO", "").startswith("/moto-api"):
                 body, whole = _read_body(environ)
@@ -112,14 +123,17 @@ def report(rejections: Iterable[Rejection]) -> str:
     """One line per problem (repeats counted once), for a test failure."""
     counts = Counter(line for r in rejections for line in r.lines())
     lines = [line if n == 1 else f"{line} [{n} requests]" for line, n in counts.items()]
-    return "\n".join(["AWS would reject these requests the emulator accepted "
-                      "(service operation (sender): member: problem):", *lines])
+    return "\n".join(
+        ["AWS would reject these requests the emulator accepted (service operation (sender): member: problem):", *lines]
+    )
 
 
 def summary(totals: Iterable[dict]) -> str:
     """One line for the end of a test run, over the logs of all workers."""
     totals = list(totals)
     operations = {op for t in totals for op in t["operations"]}
-    return (f"AWS request check: {sum(t['requests'] for t in totals)} requests ({len(operations)} operations) "
-            f"checked against botocore's service models, {sum(t['rejected'] for t in totals)} rejected, "
-            f"{sum(t['seconds'] for t in totals):.1f} s spent checking")
+    return (
+        f"AWS request check: {sum(t['requests'] for t in totals)} requests ({len(operations)} operations) "
+        f"checked against botocore's service models, {sum(t['rejected'] for t in totals)} rejected, "
+        f"{sum(t['seconds'] for t in totals):.1f} s spent checking"
+    )

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .request_log import RequestLog
 
 
-def _make_server(host: str, port: int, log_requests: bool, request_log: Optional[RequestLog] = None) -> Any:
+def _make_server(host: str, port: int, log_requests: bool, request_log: RequestLog | None = None) -> Any:
     """A threaded werkzeug server running moto's app on (host, port); port 0 picks a free one.
     With `request_log`, every request is also checked against AWS's service models (request_log.py)."""
     from . import patches
@@ -59,8 +60,9 @@ def serve(host: str = "127.0.0.1", port: int = 4566) -> None:
         server.server_close()
 
 
-def start_background(port: int = 0, host: str = "127.0.0.1",
-                     request_log: Optional[RequestLog] = None) -> tuple[str, Callable[[], None]]:
+def start_background(
+    port: int = 0, host: str = "127.0.0.1", request_log: RequestLog | None = None
+) -> tuple[str, Callable[[], None]]:
     """Start the emulator in a daemon thread; return (url, stop). port=0 picks a free port."""
     server = _make_server(host, port, log_requests=False, request_log=request_log)
     thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)

@@ -20,6 +20,7 @@ input shape has no member for are `problems` (AWS rejects unknown query paramete
 bodies the validator reports them as unknown fields). Anything that cannot be read at all raises
 `Unparseable`, which callers count as a failure.
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,7 +31,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 from xml.etree import ElementTree
 
@@ -42,8 +43,10 @@ from botocore.utils import parse_timestamp
 SIGNING_NAME_ALIASES = {"monitoring": ("cloudwatch",), "s3": ("s3", "s3control")}
 # Query parameters every REST request may carry besides the model's members: SigV4 presigning, and
 # the SDKs' routing hint `x-id` (the S3 model lists it for a few operations only).
-REST_EXTRA_QUERY = re.compile(r"^(x-id|X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature|"
-                              r"Security-Token|Checksum-Mode|User-Agent))$")
+REST_EXTRA_QUERY = re.compile(
+    r"^(x-id|X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature|"
+    r"Security-Token|Checksum-Mode|User-Agent))$"
+)
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _MISSING = object()
 
@@ -70,24 +73,24 @@ class ApiCall:
     params: dict
     problems: list[tuple[str, str]] = field(default_factory=list)
     """(member or wire key, problem) found while reading the wire format."""
-    alternatives: list["ApiCall"] = field(default_factory=list)
+    alternatives: list[ApiCall] = field(default_factory=list)
     """Other operations the same wire request can be (REST operations sharing method and URI)."""
 
     def model(self) -> OperationModel:
         return service_model(self.service).operation_model(self.operation)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def service_model(name: str) -> ServiceModel:
     return _session().get_service_model(name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def services_signing_as(signing_name: str) -> tuple[str, ...]:
     """botocore services whose requests are signed for `signing_name`."""
     if signing_name in SIGNING_NAME_ALIASES:
@@ -161,6 +164,7 @@ def _operation(model: ServiceModel, name: str) -> OperationModel:
 
 # --- query and ec2 ---------------------------------------------------------------------------------
 
+
 def _parse_form(model: ServiceModel, form: dict[str, str], ec2: bool) -> ApiCall:
     op = _operation(model, form.pop("Action"))
     call = ApiCall(model.service_name, op.name, {})
@@ -209,34 +213,41 @@ def _from_form(shape: Shape, prefix: str, form: dict[str, str], used: set[str], 
                 out[name] = value
         return out
     if kind == "list":
-        if not ec2 and form.get(prefix) == "" and not _has_prefix(form, prefix):
-            used.add(prefix)
-            return []  # the query protocol's empty list
-        if ec2:
-            list_prefix = prefix
-        elif shape.serialization.get("flattened"):
-            name = shape.member.serialization.get("name")
-            list_prefix = ".".join(prefix.split(".")[:-1] + [name]) if name else prefix
-        else:
-            list_prefix = f"{prefix}.{shape.member.serialization.get('name', 'member')}"
-        items = [_from_form(shape.member, f"{list_prefix}.{i}", form, used, ec2)
-                 for i in _indices(form, list_prefix)]
-        return [item for item in items if item is not _MISSING] if items else _MISSING
+        return _list_from_form(shape, prefix, form, used, ec2)
     if kind == "map":
-        entries = prefix if shape.serialization.get("flattened") else f"{prefix}.entry"
-        key_name = _form_name(shape.key, "key", False)
-        value_name = _form_name(shape.value, "value", False)
-        out = {}
-        for i in _indices(form, entries):
-            key = _from_form(shape.key, f"{entries}.{i}.{key_name}", form, used, ec2)
-            value = _from_form(shape.value, f"{entries}.{i}.{value_name}", form, used, ec2)
-            if key is not _MISSING:
-                out[key] = None if value is _MISSING else value
-        return out if out else _MISSING
+        return _map_from_form(shape, prefix, form, used, ec2)
     if prefix not in form:
         return _MISSING
     used.add(prefix)
     return scalar(shape, form[prefix])
+
+
+def _list_from_form(shape: Shape, prefix: str, form: dict[str, str], used: set[str], ec2: bool) -> Any:
+    if not ec2 and form.get(prefix) == "" and not _has_prefix(form, prefix):
+        used.add(prefix)
+        return []  # the query protocol's empty list
+    if ec2:
+        list_prefix = prefix
+    elif shape.serialization.get("flattened"):
+        name = shape.member.serialization.get("name")
+        list_prefix = ".".join(prefix.split(".")[:-1] + [name]) if name else prefix
+    else:
+        list_prefix = f"{prefix}.{shape.member.serialization.get('name', 'member')}"
+    items = [_from_form(shape.member, f"{list_prefix}.{i}", form, used, ec2) for i in _indices(form, list_prefix)]
+    return [item for item in items if item is not _MISSING] if items else _MISSING
+
+
+def _map_from_form(shape: Shape, prefix: str, form: dict[str, str], used: set[str], ec2: bool) -> Any:
+    entries = prefix if shape.serialization.get("flattened") else f"{prefix}.entry"
+    key_name = _form_name(shape.key, "key", False)
+    value_name = _form_name(shape.value, "value", False)
+    out = {}
+    for i in _indices(form, entries):
+        key = _from_form(shape.key, f"{entries}.{i}.{key_name}", form, used, ec2)
+        value = _from_form(shape.value, f"{entries}.{i}.{value_name}", form, used, ec2)
+        if key is not _MISSING:
+            out[key] = None if value is _MISSING else value
+    return out if out else _MISSING
 
 
 def scalar(shape: Shape, text: str) -> Any:
@@ -260,6 +271,7 @@ def scalar(shape: Shape, text: str) -> Any:
 
 
 # --- json and cbor ---------------------------------------------------------------------------------
+
 
 def _parse_json(model: ServiceModel, target: str, body: bytes) -> ApiCall:
     prefix, _, name = target.rpartition(".")
@@ -287,7 +299,7 @@ def _parse_cbor(model: ServiceModel, path: str, body: bytes) -> ApiCall:
     return ApiCall(model.service_name, op.name, _from_document(op.input_shape, document))
 
 
-def _from_document(shape: Optional[Shape], value: Any) -> Any:
+def _from_document(shape: Shape | None, value: Any) -> Any:
     """A JSON/CBOR body value along its shape: members by wire name, timestamps as datetimes."""
     if shape is None:
         return value
@@ -314,17 +326,18 @@ def _from_document(shape: Optional[Shape], value: Any) -> Any:
 
 # --- rest-json and rest-xml ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Route:
     operation: str
     method: str
     path: re.Pattern
-    query: tuple[tuple[str, Optional[str]], ...]
+    query: tuple[tuple[str, str | None], ...]
     """Literal query keys of the requestUri, with their value if it has one."""
     score: tuple[int, int]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _routes(service: str) -> tuple[_Route, ...]:
     model = service_model(service)
     routes = []
@@ -334,12 +347,17 @@ def _routes(service: str) -> tuple[_Route, ...]:
         pattern, literal = "", 0
         for part in re.split(r"(\{[^}]+\})", path):
             if part.startswith("{"):
-                pattern += "(?P<%s>%s)" % (_group(part), ".+" if part.endswith("+}") else "[^/]+")
+                pattern += f"(?P<{_group(part)}>{'.+' if part.endswith('+}') else '[^/]+'})"
             else:
                 pattern += re.escape(part)
                 literal += len(part)
-        literals = tuple((k, v if "=" in item else None) for item in query.split("&") if item
-                         for k, _, v in [item.partition("=")] if k != "x-id")
+        literals = tuple(
+            (k, v if "=" in item else None)
+            for item in query.split("&")
+            if item
+            for k, _, v in [item.partition("=")]
+            if k != "x-id"
+        )
         routes.append(_Route(name, http["method"], re.compile(pattern), literals, (len(literals), literal)))
     return tuple(routes)
 
@@ -351,9 +369,13 @@ def _group(label: str) -> str:
 def _parse_rest(model: ServiceModel, request: HttpRequest, body: bytes) -> ApiCall:
     query = parse_qsl(request.query, keep_blank_values=True)
     keys = dict(query)
-    fits = [r for r in _routes(model.service_name)
-            if r.method == request.method and r.path.fullmatch(request.path)
-            and all(k in keys and (v is None or keys[k] == v) for k, v in r.query)]
+    fits = [
+        r
+        for r in _routes(model.service_name)
+        if r.method == request.method
+        and r.path.fullmatch(request.path)
+        and all(k in keys and (v is None or keys[k] == v) for k, v in r.query)
+    ]
     if not fits:
         raise Unparseable(f"no {model.service_name} operation is {request.method} {request.path}?{request.query}")
     best = max(r.score for r in fits)
@@ -366,48 +388,73 @@ def _parse_rest(model: ServiceModel, request: HttpRequest, body: bytes) -> ApiCa
     return first
 
 
-def _rest_call(model: ServiceModel, route: _Route, request: HttpRequest, query: list[tuple[str, str]],
-               body: bytes) -> ApiCall:
+def _rest_call(
+    model: ServiceModel, route: _Route, request: HttpRequest, query: list[tuple[str, str]], body: bytes
+) -> ApiCall:
     op = model.operation_model(route.operation)
     call = ApiCall(model.service_name, op.name, {})
     shape = op.input_shape
     used_query = {k for k, _ in route.query}
-    labels = route.path.fullmatch(request.path).groupdict()
+    matched = route.path.fullmatch(request.path)
+    labels = matched.groupdict() if matched else {}
     if shape is not None:
         payload = shape.serialization.get("payload")
         body_members = {}
         for name, member in shape.members.items():
             location = member.serialization.get("location")
-            wire = member.serialization.get("name", name)
-            if location == "uri":
-                value = labels.get(_group("{%s}" % wire))
-                if value is not None:
-                    call.params[name] = scalar(member, unquote(value))
-            elif location == "querystring":
-                value = _query_member(member, wire, query, used_query)
+            if location not in _REQUEST_LOCATIONS:
+                if name != payload:
+                    body_members[name] = member
+            else:
+                value = _located_member(member, name, location, labels, request, query, used_query)
                 if value is not _MISSING:
                     call.params[name] = value
-            elif location == "header":
-                if wire.lower() in request.headers:
-                    call.params[name] = _header(member, request.headers[wire.lower()])
-            elif location == "headers":
-                found = {h[len(wire):]: v for h, v in request.headers.items() if h.startswith(wire.lower())}
-                if found:
-                    call.params[name] = found
-            elif name != payload:
-                body_members[name] = member
-        if payload is not None:
-            member = shape.members[payload]
-            if body and member.type_name == "structure":
-                call.params[payload] = _read_body(model, member, body, op.name)
-            elif body:
-                call.params[payload] = body.decode("utf-8", "replace") if member.type_name == "string" else body
-        elif body_members and body.strip():
-            found = _read_body(model, shape, body, op.name)
-            call.params.update({k: v for k, v in found.items() if k not in call.params})
-    call.problems += [(k, "unknown query parameter") for k, _ in query
-                      if k not in used_query and not REST_EXTRA_QUERY.match(k)]
+        _rest_body(model, op.name, shape, payload, bool(body_members), body, call)
+    call.problems += [
+        (k, "unknown query parameter") for k, _ in query if k not in used_query and not REST_EXTRA_QUERY.match(k)
+    ]
     return call
+
+
+_REQUEST_LOCATIONS = ("uri", "querystring", "header", "headers")
+
+
+def _located_member(
+    member: Shape,
+    name: str,
+    location: str,
+    labels: dict[str, str],
+    request: HttpRequest,
+    query: list[tuple[str, str]],
+    used_query: set[str],
+) -> Any:
+    """A member read from the URI, the query string or the headers (_MISSING when absent)."""
+    wire = member.serialization.get("name", name)
+    if location == "uri":
+        value = labels.get(_group("{" + wire + "}"))
+        return _MISSING if value is None else scalar(member, unquote(value))
+    if location == "querystring":
+        return _query_member(member, wire, query, used_query)
+    if location == "header":
+        return _header(member, request.headers[wire.lower()]) if wire.lower() in request.headers else _MISSING
+    if location == "headers":
+        found = {h[len(wire) :]: v for h, v in request.headers.items() if h.startswith(wire.lower())}
+        return found or _MISSING
+    return _MISSING
+
+
+def _rest_body(
+    model: ServiceModel, op: str, shape: Shape, payload: str | None, has_body_members: bool, body: bytes, call: ApiCall
+) -> None:
+    if payload is not None:
+        member = shape.members[payload]
+        if body and member.type_name == "structure":
+            call.params[payload] = _read_body(model, member, body, op)
+        elif body:
+            call.params[payload] = body.decode("utf-8", "replace") if member.type_name == "string" else body
+    elif has_body_members and body.strip():
+        found = _read_body(model, shape, body, op)
+        call.params.update({k: v for k, v in found.items() if k not in call.params})
 
 
 def _query_member(member: Shape, wire: str, query: list[tuple[str, str]], used: set[str]) -> Any:
@@ -455,23 +502,7 @@ def _local(tag: str) -> str:
 def _from_xml(shape: Shape, element: ElementTree.Element) -> Any:
     kind = shape.type_name
     if kind == "structure":
-        out: dict[str, Any] = {}
-        by_wire = {m.serialization.get("name", name): (name, m) for name, m in shape.members.items()}
-        for name, member in shape.members.items():
-            if member.serialization.get("xmlAttribute"):
-                wanted = _local(member.serialization.get("name", name).split(":")[-1])
-                for attribute, value in element.attrib.items():
-                    if _local(attribute) == wanted:
-                        out[name] = scalar(member, value)
-        for child in element:
-            name, member = by_wire.get(_local(child.tag), (_local(child.tag), None))
-            if member is None:
-                out[name] = child.text or ""  # unknown element: the validator names it
-            elif member.type_name == "list" and member.serialization.get("flattened"):
-                out.setdefault(name, []).append(_from_xml(member.member, child))
-            else:
-                out[name] = _from_xml(member, child)
-        return out
+        return _structure_from_xml(shape, element)
     if kind == "list":
         return [_from_xml(shape.member, child) for child in element]
     if kind == "map":
@@ -486,6 +517,26 @@ def _from_xml(shape: Shape, element: ElementTree.Element) -> Any:
                 out[parts[key_name].text or ""] = _from_xml(shape.value, value) if value is not None else None
         return out
     return scalar(shape, element.text or "")
+
+
+def _structure_from_xml(shape: Shape, element: ElementTree.Element) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    by_wire = {m.serialization.get("name", name): (name, m) for name, m in shape.members.items()}
+    for name, member in shape.members.items():
+        if member.serialization.get("xmlAttribute"):
+            wanted = _local(member.serialization.get("name", name).split(":")[-1])
+            for attribute, value in element.attrib.items():
+                if _local(attribute) == wanted:
+                    out[name] = scalar(member, value)
+    for child in element:
+        name, member = by_wire.get(_local(child.tag), (_local(child.tag), None))
+        if member is None:
+            out[name] = child.text or ""  # unknown element: the validator names it
+        elif member.type_name == "list" and member.serialization.get("flattened"):
+            out.setdefault(name, []).append(_from_xml(member.member, child))
+        else:
+            out[name] = _from_xml(member, child)
+    return out
 
 
 def request_from_wsgi(environ: dict, body: bytes) -> HttpRequest:
@@ -509,4 +560,3 @@ def agent_of(request: HttpRequest) -> str:
     if agent.startswith("Boto3/"):
         return "boto3"
     return agent.split("/", 1)[0] or "unknown"
-

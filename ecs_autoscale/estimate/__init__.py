@@ -4,10 +4,11 @@
 `scaling_design.design_for(config)`, queue settings from the config) and, on request, the original
 stack's scaling on the same workload. Pure python, no cdktf/jsii, deterministic.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any
 
 from ..config import ModelConfig
 from ..instance_types import InstanceTypeError, check_instance_types
@@ -52,24 +53,42 @@ def check_length(workload: Workload, design: ScalingDesign) -> None:
         raise WorkloadError(
             f"{workload.videos} videos x {workload.minutes_per_video:g} min need at least {needed / 86400:,.0f} days "
             f"on FleetSize {design.fleet_size}; the model covers {MAX_SIMULATED_S // 86400} days (estimate a part "
-            "of the workload, or raise FleetSize)")
+            "of the workload, or raise FleetSize)"
+        )
 
 
-def simulate(config: ModelConfig, workload: Workload, rules, assumptions: Assumptions,
-             design: ScalingDesign, original: bool = False) -> Outcome:
-    queue = QueueSettings(visibility_timeout_s=config.visibility_timeout_seconds,
-                          max_receive_count=config.max_receive_count,
-                          delay_s=0 if original else design.queue_delay_seconds)
-    fleet = FleetSettings(fleet_size=design.fleet_size,
-                          tasks_per_instance=1 if original else design.tasks_per_instance,
-                          prepull=not original, warm_pool=0 if original else design.warm_pool_size,
-                          stop_timeout_s=design.container_stop_timeout_seconds)
+def simulate(
+    config: ModelConfig,
+    workload: Workload,
+    rules: Any,
+    assumptions: Assumptions,
+    design: ScalingDesign,
+    original: bool = False,
+) -> Outcome:
+    queue = QueueSettings(
+        visibility_timeout_s=config.visibility_timeout_seconds,
+        max_receive_count=config.max_receive_count,
+        delay_s=0 if original else design.queue_delay_seconds,
+    )
+    fleet = FleetSettings(
+        fleet_size=design.fleet_size,
+        tasks_per_instance=1 if original else design.tasks_per_instance,
+        prepull=not original,
+        warm_pool=0 if original else design.warm_pool_size,
+        stop_timeout_s=design.container_stop_timeout_seconds,
+    )
     return Simulation(workload, queue, fleet, assumptions, rules).run()
 
 
-def run(config: ModelConfig, workload: Workload, assumptions: Optional[Assumptions] = None,
-        prices: Optional[Prices] = None, compare_original: bool = False,
-        design: Optional[ScalingDesign] = None, sender: str = "ecs-autoscale") -> Estimate:
+def run(
+    config: ModelConfig,
+    workload: Workload,
+    assumptions: Assumptions | None = None,
+    prices: Prices | None = None,
+    compare_original: bool = False,
+    design: ScalingDesign | None = None,
+    sender: str = "ecs-autoscale",
+) -> Estimate:
     """Simulate `workload` on the stack `config` deploys. `design` defaults to design_for(config), the
     object the constructs use; pass another only to explore a design change. `sender`: who queues the
     videos, `ecs-autoscale` (submit sizes the group) or `other` (only the backstop alarm sees them)."""
@@ -83,9 +102,17 @@ def run(config: ModelConfig, workload: Workload, assumptions: Optional[Assumptio
     outcomes = [simulate(config, workload, DesignScaling(design, assumptions, sender), assumptions, design)]
     if compare_original:
         outcomes.append(simulate(config, workload, OriginalScaling(assumptions), assumptions, design, original=True))
-    estimate = Estimate(config=config, design=design, workload=workload, assumptions=assumptions, prices=prices,
-                        outcomes=outcomes, costs=[run_cost(o, config, prices) for o in outcomes],
-                        idle=idle_monthly(config, workload, assumptions, prices, design), sender=sender)
+    estimate = Estimate(
+        config=config,
+        design=design,
+        workload=workload,
+        assumptions=assumptions,
+        prices=prices,
+        outcomes=outcomes,
+        costs=[run_cost(o, config, prices) for o in outcomes],
+        idle=idle_monthly(config, workload, assumptions, prices, design),
+        sender=sender,
+    )
     _advise(estimate)
     return estimate
 
@@ -96,35 +123,45 @@ def _advise(e: Estimate) -> None:
         e.warnings.append(
             f"each video ({e.workload.minutes_per_video:g} min) outlasts TimeoutHours ({config.timeout_hours:g} h): "
             f"SQS hands it out again and after MaxReceiveCount ({config.max_receive_count}) receives moves it to "
-            "the dead queue; raise TimeoutHours above the longest video")
+            "the dead queue; raise TimeoutHours above the longest video"
+        )
     if ours.interrupted:
         e.warnings.append(
             f"{ours.interrupted} video(s) were cut mid-run and retried only after the {config.timeout_hours:g} h "
-            "visibility timeout")
+            "visibility timeout"
+        )
     if ours.videos_dead:
         e.warnings.append(f"{ours.videos_dead} video(s) ended in the dead queue")
     margin = e.design.queue_delay_seconds - e.design.agent_stop_seconds
     if e.assumptions.sqs_count_lag_s >= margin:
         e.warnings.append(
             f"sqs_count_lag_s {e.assumptions.sqs_count_lag_s:g} s is not below the queue delay "
-            f"({e.design.queue_delay_seconds} s) minus the agent's check-to-kill time ({e.design.agent_stop_seconds} s): "
-            "an agent could kill a worker that has just taken a video")
+            f"({e.design.queue_delay_seconds} s) minus the agent's check-to-kill time "
+            f"({e.design.agent_stop_seconds} s): "
+            "an agent could kill a worker that has just taken a video"
+        )
     instance_type = config.instance_types[0]
     if e.prices.hourly(instance_type, config.spot) is None:
         market = "spot" if config.spot else "on_demand"
-        e.warnings.append(f"no shipped {market.replace('_', '-')} price for {instance_type}: "
-                          f"pass --assume price.{instance_type}.{market}=USD_PER_HOUR")
+        e.warnings.append(
+            f"no shipped {market.replace('_', '-')} price for {instance_type}: "
+            f"pass --assume price.{instance_type}.{market}=USD_PER_HOUR"
+        )
     if config.region != e.prices.region:
-        e.notes.append(f"prices are {e.prices.region} list prices; Region is {config.region}: "
-                       "override with --assume price.TYPE.on_demand=USD (or .spot)")
+        e.notes.append(
+            f"prices are {e.prices.region} list prices; Region is {config.region}: "
+            "override with --assume price.TYPE.on_demand=USD (or .spot)"
+        )
     if len(config.instance_types) > 1:
         e.notes.append(f"priced as {instance_type}, the first of InstanceTypes {', '.join(config.instance_types)}")
     if config.spot:
         e.notes.append("spot prices move hourly and spot interruptions are not modelled")
     if e.assumptions.sqs_inactive_wakeup_s:
-        e.notes.append(f"the queue is assumed idle for 6 h or more, so its CloudWatch metrics resume "
-                       f"{e.assumptions.sqs_inactive_wakeup_s:g} s late (alarms only); "
-                       "--assume sqs_inactive_wakeup_s=0 for a queue in use")
+        e.notes.append(
+            f"the queue is assumed idle for 6 h or more, so its CloudWatch metrics resume "
+            f"{e.assumptions.sqs_inactive_wakeup_s:g} s late (alarms only); "
+            "--assume sqs_inactive_wakeup_s=0 for a queue in use"
+        )
 
 
 __all__ = ["Assumptions", "Estimate", "ModelError", "Outcome", "Workload", "WorkloadError", "run", "load_prices"]

@@ -7,14 +7,16 @@ and the config, like the constructs do. What is here is how fast AWS and the con
 no config controls; override any of it with `--assume NAME=VALUE` (`--list-assumptions` lists them).
 Timings are seconds.
 """
+
 from __future__ import annotations
 
 import difflib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
-from typing import Iterable, Optional
+from typing import Any
 
 PRICE_NAME_RE = re.compile(r"^price\.(?P<type>[a-z][a-z0-9-]*\.[a-z0-9]+)\.(?P<market>on_demand|spot)$")
 SERVICE_PRICE_PREFIX = "price."
@@ -24,10 +26,27 @@ class AssumptionError(ValueError):
     """A bad `--assume`: one line naming the assumption and the fix."""
 
 
-def _a(default: float, unit: str, meaning: str, source: str, *, minimum: float = 0.0,
-       maximum: Optional[float] = None, integer: bool = False):
-    return field(default=default, metadata={"unit": unit, "meaning": meaning, "source": source,
-                                            "minimum": minimum, "maximum": maximum, "integer": integer})
+def _a(
+    default: float,
+    unit: str,
+    meaning: str,
+    source: str,
+    *,
+    minimum: float = 0.0,
+    maximum: float | None = None,
+    integer: bool = False,
+) -> Any:
+    return field(
+        default=default,
+        metadata={
+            "unit": unit,
+            "meaning": meaning,
+            "source": source,
+            "minimum": minimum,
+            "maximum": maximum,
+            "integer": integer,
+        },
+    )
 
 
 ENGINEERING = "engineering estimate; measure yours with `ecs-autoscale status` and override"
@@ -37,86 +56,146 @@ ENGINEERING = "engineering estimate; measure yours with `ecs-autoscale status` a
 class Assumptions:
     # --- CloudWatch alarms and Auto Scaling ---
     sqs_metric_delay_s: float = _a(
-        60, "s", "from the end of a 1-minute SQS sample until an alarm can read it",
+        60,
+        "s",
+        "from the end of a 1-minute SQS sample until an alarm can read it",
         "SQS pushes queue metrics to CloudWatch once a minute (SQS Developer Guide, 'Available CloudWatch "
-        "metrics for Amazon SQS'); about one more minute until the alarm sees it: " + ENGINEERING)
+        "metrics for Amazon SQS'); about one more minute until the alarm sees it: " + ENGINEERING,
+    )
     sqs_inactive_wakeup_s: float = _a(
-        900, "s", "extra wait before SQS metrics resume for a queue nobody touched for 6 h or more",
+        900,
+        "s",
+        "extra wait before SQS metrics resume for a queue nobody touched for 6 h or more",
         "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS': a queue is inactive after six "
         "hours without messages or API calls, and 'a delay of up to 15 minutes occurs in CloudWatch metrics "
         "when a queue is activated from an inactive state'. 900 is a lab that submits every few days; 0 a "
-        "queue in use")
+        "queue in use",
+    )
     asg_metric_delay_s: float = _a(
-        60, "s", "from the end of a 1-minute Auto Scaling group sample (GroupDesiredCapacity, "
+        60,
+        "s",
+        "from the end of a 1-minute Auto Scaling group sample (GroupDesiredCapacity, "
         "GroupInServiceInstances) until an alarm can read it",
         "EC2 Auto Scaling User Guide, 'Monitor CloudWatch metrics for your Auto Scaling groups': group metrics "
         "at one-minute granularity, no charge; set it above sqs_metric_delay_s to see FILL(desired, REPEAT) "
-        "carry a late minute: " + ENGINEERING)
+        "carry a late minute: " + ENGINEERING,
+    )
     scaling_action_s: float = _a(
-        10, "s", "from an alarm firing to the scaling policy's new desired capacity", ENGINEERING)
+        10, "s", "from an alarm firing to the scaling policy's new desired capacity", ENGINEERING
+    )
     client_action_s: float = _a(
-        2, "s", "from `submit` queuing a video to its SetDesiredCapacity call taking effect",
-        "two API calls (GetQueueAttributes, SetDesiredCapacity): " + ENGINEERING)
-    asg_action_s: float = _a(10, "s", "from a capacity decision to the Auto Scaling group's launch or "
-                             "terminate request", ENGINEERING)
+        2,
+        "s",
+        "from `submit` queuing a video to its SetDesiredCapacity call taking effect",
+        "two API calls (GetQueueAttributes, SetDesiredCapacity): " + ENGINEERING,
+    )
+    asg_action_s: float = _a(
+        10, "s", "from a capacity decision to the Auto Scaling group's launch or terminate request", ENGINEERING
+    )
     sqs_count_lag_s: float = _a(
-        60, "s", "how far GetQueueAttributes' live counts (read by the instance agent) can lag the queue",
+        60,
+        "s",
+        "how far GetQueueAttributes' live counts (read by the instance agent) can lag the queue",
         "SQS API reference, GetQueueAttributes: the approximate counts 'may not achieve consistency until at "
         "least 1 minute after the producers stop sending messages'; the queue's delay must exceed this plus "
-        "the agent's check-to-kill time, or a video could be cut")
+        "the agent's check-to-kill time, or a video could be cut",
+    )
     placement_delay_s: float = _a(
-        10, "s", "from capacity changing (an instance registering, a task stopping) to the ECS scheduler "
-        "placing a task there",
+        10,
+        "s",
+        "from capacity changing (an instance registering, a task stopping) to the ECS scheduler placing a task there",
         "ECS places daemon tasks when an instance registers: " + ENGINEERING + "; the original stack's "
         "replica tasks can wait longer (ECS service throttle logic backs off up to 15 minutes for tasks it "
-        "cannot place), which this model does not charge to it")
+        "cannot place), which this model does not charge to it",
+    )
     # --- ECS managed scaling: the original stack's empty instances (this stack has no capacity provider) ---
     capacity_metric_delay_s: float = _a(
-        60, "s", "from a CapacityProviderReservation sample until its ECS-managed alarm reads it",
-        "ECS publishes the metric every minute (ECS Developer Guide, managed scaling behavior): " + ENGINEERING)
+        60,
+        "s",
+        "from a CapacityProviderReservation sample until its ECS-managed alarm reads it",
+        "ECS publishes the metric every minute (ECS Developer Guide, managed scaling behavior): " + ENGINEERING,
+    )
     cp_scale_in_datapoints: float = _a(
-        15, "min", "minutes of CapacityProviderReservation below target before empty instances go",
+        15,
+        "min",
+        "minutes of CapacityProviderReservation below target before empty instances go",
         "ECS Developer Guide, managed scaling behavior: 'CloudWatch scale-in alarms require 15 data points (15 "
-        "minutes) before the scale-in process ... starts'", minimum=1, integer=True)
+        "minutes) before the scale-in process ... starts'",
+        minimum=1,
+        integer=True,
+    )
     cp_scale_in_fraction: float = _a(
-        0.5, "fraction", "largest share of the group removed per capacity-provider scale-in step",
+        0.5,
+        "fraction",
+        "largest share of the group removed per capacity-provider scale-in step",
         "ECS Developer Guide, managed scaling behavior: less than 50% each minute; AWS blog 'Faster Scaling-in "
-        "for Amazon ECS Cluster Auto Scaling'", maximum=1)
+        "for Amazon ECS Cluster Auto Scaling'",
+        maximum=1,
+    )
     cp_scale_in_interval_s: float = _a(
-        150, "s", "time between capacity-provider scale-in steps",
+        150,
+        "s",
+        "time between capacity-provider scale-in steps",
         "AWS blog 'Faster Scaling-in for Amazon ECS Cluster Auto Scaling': 334 -> 34 instances in 4 "
-        "halving steps in about 10 minutes", minimum=1)
+        "halving steps in about 10 minutes",
+        minimum=1,
+    )
     # --- EC2 instance and container ---
     instance_pending_s: float = _a(
-        45, "s", "EC2 'pending' until 'running' (not billed)",
-        "EC2 User Guide, instance lifecycle: pending is not billed; duration " + ENGINEERING)
+        45,
+        "s",
+        "EC2 'pending' until 'running' (not billed)",
+        "EC2 User Guide, instance lifecycle: pending is not billed; duration " + ENGINEERING,
+    )
     instance_boot_s: float = _a(
-        90, "s", "'running' until the ECS agent has registered the instance (billed)",
-        "ECS GPU-optimized AMI boot with NVIDIA driver and agent start: " + ENGINEERING)
+        90,
+        "s",
+        "'running' until the ECS agent has registered the instance (billed)",
+        "ECS GPU-optimized AMI boot with NVIDIA driver and agent start: " + ENGINEERING,
+    )
     docker_ready_s: float = _a(
-        30, "s", "'running' until docker accepts the instance agent's image pull (this stack pulls at boot)",
-        ENGINEERING)
+        30,
+        "s",
+        "'running' until docker accepts the instance agent's image pull (this stack pulls at boot)",
+        ENGINEERING,
+    )
     image_pull_s: float = _a(
-        150, "s", "pull of the model image on a fresh instance (skipped when the instance has it)",
-        "a 4-5 GB CUDA image from same-region ECR at ~30-50 MB/s download+extract: " + ENGINEERING)
+        150,
+        "s",
+        "pull of the model image on a fresh instance (skipped when the instance has it)",
+        "a 4-5 GB CUDA image from same-region ECR at ~30-50 MB/s download+extract: " + ENGINEERING,
+    )
     task_start_s: float = _a(
-        30, "s", "container start, model download from S3 and GPU init until the worker polls the queue",
-        ENGINEERING)
+        30, "s", "container start, model download from S3 and GPU init until the worker polls the queue", ENGINEERING
+    )
     instance_shutdown_s: float = _a(
-        30, "s", "EC2 'shutting-down' until 'terminated' (not billed)",
-        "EC2 User Guide, instance lifecycle: shutting-down is not billed; duration " + ENGINEERING)
+        30,
+        "s",
+        "EC2 'shutting-down' until 'terminated' (not billed)",
+        "EC2 User Guide, instance lifecycle: shutting-down is not billed; duration " + ENGINEERING,
+    )
     warm_start_s: float = _a(
-        30, "s", "a stopped warm-pool instance from start to 'running' (not billed)",
-        "EC2 Auto Scaling User Guide, warm pools: stopped instances are started on scale-out: " + ENGINEERING)
+        30,
+        "s",
+        "a stopped warm-pool instance from start to 'running' (not billed)",
+        "EC2 Auto Scaling User Guide, warm pools: stopped instances are started on scale-out: " + ENGINEERING,
+    )
     warm_boot_s: float = _a(
-        45, "s", "a warm-pool instance from 'running' to registered with ECS (no first-boot setup, image "
-        "cached)", ENGINEERING)
+        45,
+        "s",
+        "a warm-pool instance from 'running' to registered with ECS (no first-boot setup, image cached)",
+        ENGINEERING,
+    )
     # --- storage ---
     results_mb_per_video: float = _a(
-        5, "MB", "size of one video's .tracks.tar.gz kept in the tracks bucket", ENGINEERING)
+        5, "MB", "size of one video's .tracks.tar.gz kept in the tracks bucket", ENGINEERING
+    )
     video_mb_kept_per_video: float = _a(
-        0, "MB", "video left in the video bucket after processing",
-        "0: the client's default clean=True deletes each video once processed")
+        0,
+        "MB",
+        "video left in the video bucket after processing",
+        "0: the client's default clean=True deletes each video once processed",
+    )
 
     @classmethod
     def names(cls) -> list[str]:
@@ -135,84 +214,102 @@ class AwsRule:
 
 
 AWS_RULES = (
-    AwsRule("metric-math-missing-data",
-            "In metric math a missing value counts as 0, and FILL gives an alarm a latest datapoint, so a "
-            "late SQS minute reads as 'no videos' and a 1-out-of-1 alarm stays OK while videos wait.",
-            "CloudWatch User Guide, 'Using metric math' (missing values; FILL in alarms: 'You can work around "
-            "this by using a M out of N alarm')",
-            "backstop scale-out alarm is 1 out of 3; the model computes every datapoint with late or missing "
-            "SQS data as 0"),
-    AwsRule("sqs-inactive-queue",
-            "A queue without messages or API calls for 6 hours stops publishing metrics; they resume up to "
-            "15 minutes late.",
-            "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS'",
-            "submit sizes the group itself and the agents read GetQueueAttributes, so neither waits for "
-            "metrics; alarms only back up other clients (sqs_inactive_wakeup_s, default 900)"),
-    AwsRule("managed-scaling-steps",
-            "An ECS capacity provider whose group spans several Availability Zones or instance types scales "
-            "out by exactly minimumScalingStepSize, and blocks further scale-out while an instance is inside "
-            "instanceWarmupPeriod; it starts at two instances from zero.",
-            "ECS API reference, ManagedScaling; ECS Developer Guide, 'Amazon ECS managed scaling behavior'",
-            "not used: the group is sized directly (submit, step-scaling alarm), the whole fleet at once"),
-    AwsRule("capacity-provider-hop",
-            "Tasks of a capacity provider wait in PROVISIONING for the CapacityProviderReservation metric and "
-            "its alarm before an instance launches; without managed scaling, unplaceable tasks fail and the "
-            "service scheduler backs off up to 15 minutes.",
-            "ECS Developer Guide, managed scaling behavior; 'Service throttle logic'",
-            "no capacity provider: instances launch from the queue signal, daemon tasks follow them"),
-    AwsRule("managed-scale-in",
-            "ECS managed scaling scales in after 15 one-minute datapoints below target, at most 50% a "
-            "minute, and lifts managed termination protection only from empty instances.",
-            "ECS Developer Guide, managed scaling behavior",
-            "this stack: agents terminate idle instances after ScaleInIdleMinutes; modelled for the original "
-            "stack's empty instances (cp_scale_in_*)"),
-    AwsRule("alarm-actions-repeat",
-            "An alarm with an Auto Scaling action invokes it once a minute while it stays in ALARM.",
-            "CloudWatch User Guide, 'Using Amazon CloudWatch alarms' (alarm actions)",
-            "the backstop idle alarm only breaches while the group is above 0, so it stops once it has acted "
-            "and never undoes a later submit; the model re-evaluates every alarm every minute"),
-    AwsRule("original-termination-protection",
-            "The original stack's tasks never scale in and managed termination protection keeps every "
-            "instance that holds a task, so its 180-minute alarm cannot bring a fleet that ran a job to zero.",
-            "deepsea-ai CDK source (ecs_task_autoscaling.ts); ECS Developer Guide, managed termination "
-            "protection",
-            "modelled: the original's instances with tasks stay; the estimate reports them as still running"),
-    AwsRule("sqs-approximate-counts",
-            "GetQueueAttributes counts are approximate and may take a minute to become consistent.",
-            "SQS API reference, GetQueueAttributes",
-            "the video queue delays every message longer than that lag plus the agent's check-to-kill time, so "
-            "an agent never kills a worker that could have taken a new video (sqs_count_lag_s)"),
-    AwsRule("step-scaling-warmup",
-            "While instances added by a step policy warm up, a repeated alarm in the same step adds nothing "
-            "and a larger step adds only the difference.",
-            "EC2 Auto Scaling User Guide, 'Step and simple scaling policies' (instance warm-up)",
-            "the backstop alarm's repeats and its 3-minute window never add instances twice; modelled"),
-    AwsRule("gpu-instance-types",
-            "ECS places a task only where its GPUs are free; the ECS GPU-optimized AL2023 AMI is x86_64 and "
-            "NVIDIA-only.",
-            "ECS Developer Guide, 'Amazon ECS task definitions for GPU workloads' and 'Amazon ECS-optimized "
-            "Linux AMIs'",
-            "validate rejects unknown, non-GPU and arm64 types; one daemon task per GpusPerTask GPUs"),
-    AwsRule("crash-loop",
-            "A worker that dies before receiving leaves videos visible with a receive count that never rises: "
-            "no dead-letter move, no idle, the fleet runs on.",
-            "SQS Developer Guide, dead-letter queues (maxReceiveCount counts receives)",
-            "the agent halts the stack after 3 worker exits in 15 min while videos wait; an alarm notifies and "
-            "stops the group after 30 min without a receive; modelled with --workers-fail (the model restarts a "
-            "failed worker after placement_delay_s, without ECS's restart backoff)"),
+    AwsRule(
+        "metric-math-missing-data",
+        "In metric math a missing value counts as 0, and FILL gives an alarm a latest datapoint, so a "
+        "late SQS minute reads as 'no videos' and a 1-out-of-1 alarm stays OK while videos wait.",
+        "CloudWatch User Guide, 'Using metric math' (missing values; FILL in alarms: 'You can work around "
+        "this by using a M out of N alarm')",
+        "backstop scale-out alarm is 1 out of 3; the model computes every datapoint with late or missing SQS data as 0",
+    ),
+    AwsRule(
+        "sqs-inactive-queue",
+        "A queue without messages or API calls for 6 hours stops publishing metrics; they resume up to "
+        "15 minutes late.",
+        "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS'",
+        "submit sizes the group itself and the agents read GetQueueAttributes, so neither waits for "
+        "metrics; alarms only back up other clients (sqs_inactive_wakeup_s, default 900)",
+    ),
+    AwsRule(
+        "managed-scaling-steps",
+        "An ECS capacity provider whose group spans several Availability Zones or instance types scales "
+        "out by exactly minimumScalingStepSize, and blocks further scale-out while an instance is inside "
+        "instanceWarmupPeriod; it starts at two instances from zero.",
+        "ECS API reference, ManagedScaling; ECS Developer Guide, 'Amazon ECS managed scaling behavior'",
+        "not used: the group is sized directly (submit, step-scaling alarm), the whole fleet at once",
+    ),
+    AwsRule(
+        "capacity-provider-hop",
+        "Tasks of a capacity provider wait in PROVISIONING for the CapacityProviderReservation metric and "
+        "its alarm before an instance launches; without managed scaling, unplaceable tasks fail and the "
+        "service scheduler backs off up to 15 minutes.",
+        "ECS Developer Guide, managed scaling behavior; 'Service throttle logic'",
+        "no capacity provider: instances launch from the queue signal, daemon tasks follow them",
+    ),
+    AwsRule(
+        "managed-scale-in",
+        "ECS managed scaling scales in after 15 one-minute datapoints below target, at most 50% a "
+        "minute, and lifts managed termination protection only from empty instances.",
+        "ECS Developer Guide, managed scaling behavior",
+        "this stack: agents terminate idle instances after ScaleInIdleMinutes; modelled for the original "
+        "stack's empty instances (cp_scale_in_*)",
+    ),
+    AwsRule(
+        "alarm-actions-repeat",
+        "An alarm with an Auto Scaling action invokes it once a minute while it stays in ALARM.",
+        "CloudWatch User Guide, 'Using Amazon CloudWatch alarms' (alarm actions)",
+        "the backstop idle alarm only breaches while the group is above 0, so it stops once it has acted "
+        "and never undoes a later submit; the model re-evaluates every alarm every minute",
+    ),
+    AwsRule(
+        "original-termination-protection",
+        "The original stack's tasks never scale in and managed termination protection keeps every "
+        "instance that holds a task, so its 180-minute alarm cannot bring a fleet that ran a job to zero.",
+        "deepsea-ai CDK source (ecs_task_autoscaling.ts); ECS Developer Guide, managed termination protection",
+        "modelled: the original's instances with tasks stay; the estimate reports them as still running",
+    ),
+    AwsRule(
+        "sqs-approximate-counts",
+        "GetQueueAttributes counts are approximate and may take a minute to become consistent.",
+        "SQS API reference, GetQueueAttributes",
+        "the video queue delays every message longer than that lag plus the agent's check-to-kill time, so "
+        "an agent never kills a worker that could have taken a new video (sqs_count_lag_s)",
+    ),
+    AwsRule(
+        "step-scaling-warmup",
+        "While instances added by a step policy warm up, a repeated alarm in the same step adds nothing "
+        "and a larger step adds only the difference.",
+        "EC2 Auto Scaling User Guide, 'Step and simple scaling policies' (instance warm-up)",
+        "the backstop alarm's repeats and its 3-minute window never add instances twice; modelled",
+    ),
+    AwsRule(
+        "gpu-instance-types",
+        "ECS places a task only where its GPUs are free; the ECS GPU-optimized AL2023 AMI is x86_64 and NVIDIA-only.",
+        "ECS Developer Guide, 'Amazon ECS task definitions for GPU workloads' and 'Amazon ECS-optimized Linux AMIs'",
+        "validate rejects unknown, non-GPU and arm64 types; one daemon task per GpusPerTask GPUs",
+    ),
+    AwsRule(
+        "crash-loop",
+        "A worker that dies before receiving leaves videos visible with a receive count that never rises: "
+        "no dead-letter move, no idle, the fleet runs on.",
+        "SQS Developer Guide, dead-letter queues (maxReceiveCount counts receives)",
+        "the agent halts the stack after 3 worker exits in 15 min while videos wait; an alarm notifies and "
+        "stops the group after 30 min without a receive; modelled with --workers-fail (the model restarts a "
+        "failed worker after placement_delay_s, without ECS's restart backoff)",
+    ),
 )
 
 
-def describe(name: str) -> dict:
+def describe(name: str) -> dict[str, Any]:
     meta = {f.name: f for f in fields(Assumptions)}[name]
     return {"name": name, "default": meta.default, **{k: meta.metadata[k] for k in ("unit", "meaning", "source")}}
 
 
 @dataclass(frozen=True)
 class InstancePrice:
-    on_demand: Optional[float]
-    spot: Optional[float]
-    gpus: Optional[int] = None
+    on_demand: float | None
+    spot: float | None
+    gpus: int | None = None
 
 
 @dataclass(frozen=True)
@@ -224,15 +321,15 @@ class Prices:
     spot_as_of: str
     on_demand_source: str
     spot_source: str
-    instances: dict
-    services: dict
-    service_sources: dict
-    overridden: tuple = ()
+    instances: dict[str, InstancePrice]
+    services: dict[str, float]
+    service_sources: dict[str, str]
+    overridden: tuple[str, ...] = ()
 
     def instance(self, instance_type: str) -> InstancePrice:
         return self.instances.get(instance_type, InstancePrice(None, None))
 
-    def hourly(self, instance_type: str, spot: bool) -> Optional[float]:
+    def hourly(self, instance_type: str, spot: bool) -> float | None:
         price = self.instance(instance_type)
         return price.spot if spot else price.on_demand
 
@@ -242,11 +339,16 @@ class Prices:
 
 def load_prices() -> Prices:
     raw = json.loads(resources.files("ecs_autoscale").joinpath("data/prices.json").read_text())
-    instances = {name: InstancePrice(p.get("on_demand"), p.get("spot"), p.get("gpus"))
-                 for name, p in raw["instances"].items()}
+    instances = {
+        name: InstancePrice(p.get("on_demand"), p.get("spot"), p.get("gpus")) for name, p in raw["instances"].items()
+    }
     return Prices(
-        region=raw["region"], on_demand_as_of=raw["on_demand_as_of"], spot_as_of=raw["spot_as_of"],
-        on_demand_source=raw["on_demand_source"], spot_source=raw["spot_source"], instances=instances,
+        region=raw["region"],
+        on_demand_as_of=raw["on_demand_as_of"],
+        spot_as_of=raw["spot_as_of"],
+        on_demand_source=raw["on_demand_source"],
+        spot_source=raw["spot_source"],
+        instances=instances,
         services={name: s["usd"] for name, s in raw["services"].items()},
         service_sources={name: s["source"] for name, s in raw["services"].items()},
     )
@@ -285,8 +387,9 @@ def _unknown(name: str, prices: Prices) -> AssumptionError:
     return AssumptionError(f"--assume {name}: unknown assumption ({hint})")
 
 
-def apply_overrides(items: Iterable[str], assumptions: Optional[Assumptions] = None,
-                    prices: Optional[Prices] = None) -> tuple[Assumptions, Prices]:
+def apply_overrides(
+    items: Iterable[str], assumptions: Assumptions | None = None, prices: Prices | None = None
+) -> tuple[Assumptions, Prices]:
     """`NAME=VALUE` strings -> (Assumptions, Prices); raises AssumptionError (one line) on a bad one."""
     assumptions = assumptions or Assumptions()
     prices = prices or load_prices()
@@ -307,7 +410,7 @@ def apply_overrides(items: Iterable[str], assumptions: Optional[Assumptions] = N
             if value < 0:
                 raise AssumptionError(f"--assume {name}={text}: a price cannot be negative")
             current = instances.get(price["type"], InstancePrice(None, None))
-            instances[price["type"]] = replace(current, **{price["market"]: value})
+            instances[price["type"]] = replace(current, **{price["market"]: value})  # type: ignore[arg-type]
         elif name.startswith(SERVICE_PRICE_PREFIX) and name.removeprefix(SERVICE_PRICE_PREFIX) in services:
             if value < 0:
                 raise AssumptionError(f"--assume {name}={text}: a price cannot be negative")
@@ -315,11 +418,13 @@ def apply_overrides(items: Iterable[str], assumptions: Optional[Assumptions] = N
         else:
             raise _unknown(name, prices)
         overridden.append(name)
-    return (replace(assumptions, **timing_changes),
-            replace(prices, instances=instances, services=services, overridden=tuple(overridden)))
+    return (
+        replace(assumptions, **timing_changes),
+        replace(prices, instances=instances, services=services, overridden=tuple(overridden)),
+    )
 
 
-def listing(prices: Optional[Prices] = None) -> str:
+def listing(prices: Prices | None = None) -> str:
     """Human-readable table for `--list-assumptions`."""
     prices = prices or load_prices()
     lines = ["Timing and workload assumptions (override with --assume NAME=VALUE):", ""]
@@ -328,12 +433,23 @@ def listing(prices: Optional[Prices] = None) -> str:
         lines.append(f"  {name} = {d['default']:g} {d['unit']}")
         lines.append(f"      {d['meaning']}")
         lines.append(f"      source: {d['source']}")
-    lines += ["", f"Instance prices, USD per hour in {prices.region} "
-              f"(on-demand as of {prices.on_demand_as_of}, spot as of {prices.spot_as_of}):", ""]
+    lines += [
+        "",
+        f"Instance prices, USD per hour in {prices.region} "
+        f"(on-demand as of {prices.on_demand_as_of}, spot as of {prices.spot_as_of}):",
+        "",
+    ]
     for name, p in prices.instances.items():
         lines.append(f"  price.{name}.on_demand = {p.on_demand:g}    price.{name}.spot = {p.spot:g}")
-    lines += ["", f"  on-demand source: {prices.on_demand_source}", f"  spot source: {prices.spot_source}",
-              "  any other type: --assume price.TYPE.on_demand=USD (or .spot)", "", "Service prices, USD:", ""]
+    lines += [
+        "",
+        f"  on-demand source: {prices.on_demand_source}",
+        f"  spot source: {prices.spot_source}",
+        "  any other type: --assume price.TYPE.on_demand=USD (or .spot)",
+        "",
+        "Service prices, USD:",
+        "",
+    ]
     for name, usd in prices.services.items():
         lines.append(f"  price.{name} = {usd:g}")
         lines.append(f"      source: {prices.service_sources[name]}")

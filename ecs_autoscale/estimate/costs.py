@@ -1,8 +1,8 @@
 """Money: the GPU instances of one run, and what the deployed stack costs per month while at zero."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from ..config import ModelConfig
 from ..scaling_design import ScalingDesign
@@ -23,14 +23,14 @@ STACK_ALARM_METRICS = sum(ALARM_METRICS.values())
 class RunCost:
     instance_type: str
     market: str
-    hourly_usd: Optional[float]
+    hourly_usd: float | None
     gpu_hours: float
     idle_gpu_hours: float
-    instance_usd: Optional[float]
+    instance_usd: float | None
     ebs_usd: float
 
     @property
-    def total_usd(self) -> Optional[float]:
+    def total_usd(self) -> float | None:
         return None if self.instance_usd is None else self.instance_usd + self.ebs_usd
 
 
@@ -42,9 +42,13 @@ def run_cost(outcome: Outcome, config: ModelConfig, prices: Prices) -> RunCost:
     hours = outcome.instance_seconds / 3600
     ebs = config.volume_gb * prices.service("ebs_gp3_gb_month") / HOURS_PER_MONTH * hours
     return RunCost(
-        instance_type=instance_type, market="spot" if config.spot else "on-demand", hourly_usd=hourly,
-        gpu_hours=hours, idle_gpu_hours=outcome.idle_seconds / 3600,
-        instance_usd=None if hourly is None else hourly * hours, ebs_usd=ebs,
+        instance_type=instance_type,
+        market="spot" if config.spot else "on-demand",
+        hourly_usd=hourly,
+        gpu_hours=hours,
+        idle_gpu_hours=outcome.idle_seconds / 3600,
+        instance_usd=None if hourly is None else hourly * hours,
+        ebs_usd=ebs,
     )
 
 
@@ -55,29 +59,47 @@ class CostLine:
     note: str
 
 
-NO_CHARGE_AT_ZERO = ("SQS queues (billed per request; nothing polls at zero), ECS cluster, services and task "
-                     "definition, Auto Scaling group (and its free group metrics) and launch template at 0 "
-                     "instances, IAM roles, an SNS topic without messages, an empty log group; no NAT gateway, "
-                     "load balancer or Container Insights")
-NOT_COUNTED = ("CloudWatch Logs ingestion while running ($0.50/GB), data transfer, the model image in ECR "
-               "(outside this stack)")
+NO_CHARGE_AT_ZERO = (
+    "SQS queues (billed per request; nothing polls at zero), ECS cluster, services and task "
+    "definition, Auto Scaling group (and its free group metrics) and launch template at 0 "
+    "instances, IAM roles, an SNS topic without messages, an empty log group; no NAT gateway, "
+    "load balancer or Container Insights"
+)
+NOT_COUNTED = (
+    "CloudWatch Logs ingestion while running ($0.50/GB), data transfer, the model image in ECR (outside this stack)"
+)
 
 
-def idle_monthly(config: ModelConfig, workload: Workload, a: Assumptions, prices: Prices,
-                 design: ScalingDesign) -> list[CostLine]:
+def idle_monthly(
+    config: ModelConfig, workload: Workload, a: Assumptions, prices: Prices, design: ScalingDesign
+) -> list[CostLine]:
     lines = [
-        CostLine("CloudWatch alarms", STACK_ALARM_METRICS * prices.service("cloudwatch_alarm_metric_month"),
-                 f"{STACK_ALARM_METRICS} alarm metrics: " + ", ".join(f"{name} ({n})" for name, n in ALARM_METRICS.items())),
-        CostLine("S3 results", workload.videos * a.results_mb_per_video / 1024 * prices.service("s3_standard_gb_month"),
-                 f"{workload.videos} x {a.results_mb_per_video:g} MB .tracks.tar.gz; grows with every run"),
+        CostLine(
+            "CloudWatch alarms",
+            STACK_ALARM_METRICS * prices.service("cloudwatch_alarm_metric_month"),
+            f"{STACK_ALARM_METRICS} alarm metrics: " + ", ".join(f"{name} ({n})" for name, n in ALARM_METRICS.items()),
+        ),
+        CostLine(
+            "S3 results",
+            workload.videos * a.results_mb_per_video / 1024 * prices.service("s3_standard_gb_month"),
+            f"{workload.videos} x {a.results_mb_per_video:g} MB .tracks.tar.gz; grows with every run",
+        ),
     ]
     if design.warm_pool_size:
-        lines.append(CostLine(
-            "Warm pool volumes", design.warm_pool_size * config.volume_gb * prices.service("ebs_gp3_gb_month"),
-            f"{design.warm_pool_size} stopped instance(s) x {config.volume_gb} GB gp3 root volume (stopped "
-            "instances pay only for their volumes; refills after use are in the run's GPU hours)"))
+        lines.append(
+            CostLine(
+                "Warm pool volumes",
+                design.warm_pool_size * config.volume_gb * prices.service("ebs_gp3_gb_month"),
+                f"{design.warm_pool_size} stopped instance(s) x {config.volume_gb} GB gp3 root volume (stopped "
+                "instances pay only for their volumes; refills after use are in the run's GPU hours)",
+            )
+        )
     if a.video_mb_kept_per_video:
-        lines.append(CostLine(
-            "S3 videos kept", workload.videos * a.video_mb_kept_per_video / 1024 * prices.service("s3_standard_gb_month"),
-            f"{workload.videos} x {a.video_mb_kept_per_video:g} MB left in the video bucket"))
+        lines.append(
+            CostLine(
+                "S3 videos kept",
+                workload.videos * a.video_mb_kept_per_video / 1024 * prices.service("s3_standard_gb_month"),
+                f"{workload.videos} x {a.video_mb_kept_per_video:g} MB left in the video bucket",
+            )
+        )
     return lines

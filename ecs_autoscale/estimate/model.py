@@ -11,14 +11,16 @@ inputs, same timeline.
 
 Not modelled: spot interruptions, EC2 capacity shortages, upload time before a video is queued.
 """
+
 from __future__ import annotations
 
 import bisect
 import heapq
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import Any, Protocol
 
 from .assumptions import Assumptions
 from .workload import Workload
@@ -42,8 +44,8 @@ class Video:
     arrival: float
     state: str = "not yet sent"  # -> delayed -> visible -> in_flight -> done | dead
     receives: int = 0
-    first_start: Optional[float] = None
-    finished: Optional[float] = None
+    first_start: float | None = None
+    finished: float | None = None
 
 
 @dataclass(eq=False)
@@ -52,13 +54,13 @@ class Instance:
     slots: int
     """Tasks this instance runs at once (its GPUs // GpusPerTask)."""
     state: str = "pending"  # warm (stopped in the pool) | pending | booting | registered | draining | ended
-    registered: Optional[float] = None
-    image_ready: Optional[float] = None
+    registered: float | None = None
+    image_ready: float | None = None
     """When the model image is in the instance's cache (None: not pulled, not being pulled)."""
-    tasks: list = field(default_factory=list)
-    exits: list = field(default_factory=list)
+    tasks: list[Any] = field(default_factory=list)
+    exits: list[Any] = field(default_factory=list)
     """When this instance's workers exited on their own (a crash loop)."""
-    billed: list = field(default_factory=list)
+    billed: list[Any] = field(default_factory=list)
     """[start, end] intervals the instance was running (EC2 bills running instances only)."""
     busy_s: float = 0.0
     protected: bool = False
@@ -68,7 +70,7 @@ class Instance:
     def alive(self) -> bool:
         return self.state not in ("warm", "ended")
 
-    def active_tasks(self) -> list["Task"]:
+    def active_tasks(self) -> list[Task]:
         return [t for t in self.tasks if t.state in ("starting", "idle", "busy")]
 
 
@@ -77,7 +79,7 @@ class Task:
     id: int
     instance: Instance
     state: str = "starting"  # -> idle <-> busy -> stopping -> stopped
-    video: Optional[Video] = None
+    video: Video | None = None
     busy_since: float = 0.0
     attempt: int = 0
 
@@ -136,20 +138,20 @@ class MetricHistory:
 
     def mean(self, metric: str, i: int, count: int) -> float:
         """Average of the last `count` samples (before t=0 the queue was empty)."""
-        values = [getattr(self.sample(j), metric) for j in range(i - count + 1, i + 1)]
+        values: list[float] = [getattr(self.sample(j), metric) for j in range(i - count + 1, i + 1)]
         return sum(values) / count
 
 
 class ScalingRules(Protocol):
     label: str
 
-    def on_tick(self, sim: "Simulation") -> None: ...
+    def on_tick(self, sim: Simulation) -> None: ...
 
-    def on_arrival(self, sim: "Simulation", video: Video) -> None: ...
+    def on_arrival(self, sim: Simulation, video: Video) -> None: ...
 
-    def on_registered(self, sim: "Simulation", instance: Instance) -> None: ...
+    def on_registered(self, sim: Simulation, instance: Instance) -> None: ...
 
-    def settled(self, sim: "Simulation") -> bool: ...
+    def settled(self, sim: Simulation) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -184,11 +186,11 @@ class Outcome:
     events: list[LogEvent]
     series: list[tuple[float, int, int, int, int, int]]
     """(t, visible + delayed, in flight, group desired capacity, running tasks, instances) at every change."""
-    first_task_running_s: Optional[float]
-    first_video_started_s: Optional[float]
-    all_done_s: Optional[float]
+    first_task_running_s: float | None
+    first_video_started_s: float | None
+    all_done_s: float | None
     """None: not every video was done or dead-lettered when the model stopped (workers that fail)."""
-    back_to_zero_s: Optional[float]
+    back_to_zero_s: float | None
     """None: the fleet does not return to zero by itself (see `still_running`)."""
     still_running: int
     """Instances still running when the model stopped looking (the original stack keeps them)."""
@@ -206,8 +208,8 @@ class Outcome:
     expired_receives: int
     interrupted: int
     """Videos cut: their task was stopped mid-video."""
-    wait_mean_s: Optional[float]
-    wait_max_s: Optional[float]
+    wait_mean_s: float | None
+    wait_max_s: float | None
     """None: no video started."""
 
     @property
@@ -216,8 +218,14 @@ class Outcome:
 
 
 class Simulation:
-    def __init__(self, workload: Workload, queue: QueueSettings, fleet: FleetSettings, assumptions: Assumptions,
-                 rules: ScalingRules) -> None:
+    def __init__(
+        self,
+        workload: Workload,
+        queue: QueueSettings,
+        fleet: FleetSettings,
+        assumptions: Assumptions,
+        rules: ScalingRules,
+    ) -> None:
         self.workload = workload
         self.queue = queue
         self.fleet = fleet
@@ -238,25 +246,25 @@ class Simulation:
         self.idle_tasks: deque[Task] = deque()
         self.events: list[LogEvent] = []
         self.series: list[tuple[float, int, int, int, int, int]] = []
-        self._heap: list = []
+        self._heap: list[Any] = []
         self._seq = 0
         self._placement_pending = False
         self._unsettled_videos = len(self.videos)
-        self.first_task_running: Optional[float] = None
-        self.back_to_zero: Optional[float] = None
+        self.first_task_running: float | None = None
+        self.back_to_zero: float | None = None
         self.expired_receives = 0
         self.interrupted = 0
         for _ in range(fleet.warm_pool):
             self._new_instance("warm")
 
     # --- event queue ----------------------------------------------------------------------------
-    def at(self, t: float, fn: Callable, *args, first: bool = False) -> None:
+    def at(self, t: float, fn: Callable[..., Any], *args: Any, first: bool = False) -> None:
         """Schedule fn(*args) at t; `first` runs before other events of the same instant (minute ticks
         sample the state as it was when the minute ended)."""
         self._seq += 1
         heapq.heappush(self._heap, (t, 0 if first else 1, self._seq, fn, args))
 
-    def after(self, delay: float, fn: Callable, *args) -> None:
+    def after(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
         self.at(self.now + delay, fn, *args)
 
     def log(self, kind: str, text: str) -> None:
@@ -270,8 +278,10 @@ class Simulation:
             if self.workload.workers_fail and t > FAILING_HORIZON_S:
                 break
             if t > MAX_SIMULATED_S:
-                raise ModelError(f"{self.rules.label}: the workload did not settle within "
-                                 f"{MAX_SIMULATED_S // 86400} simulated days; check --minutes-per-video and TimeoutHours")
+                raise ModelError(
+                    f"{self.rules.label}: the workload did not settle within "
+                    f"{MAX_SIMULATED_S // 86400} simulated days; check --minutes-per-video and TimeoutHours"
+                )
             self.now = t
             fn(*args)
             self._record()
@@ -300,24 +310,25 @@ class Simulation:
         k = bisect.bisect_right([p[0] for p in self.series], t) - 1
         return (self.series[k][1], self.series[k][2]) if k >= 0 else (0, 0)
 
-    def waiting_and_in_flight(self, lag_s: float) -> tuple[int, int]:
-        """(waiting + delayed, in flight) as GetQueueAttributes reports them: `lag_s` seconds old."""
-        t = self.now - lag_s
-        k = bisect.bisect_right([p[0] for p in self.series], t) - 1
-        return (self.series[k][1], self.series[k][2]) if k >= 0 else (0, 0)
-
     def queued(self) -> int:
         """Videos waiting, delayed or in progress: what GetQueueAttributes reports."""
         return len(self.visible) + self.delayed + self.in_flight
 
     def _tick(self) -> None:
         alive = self.alive()
-        self.history.add(Sample(
-            visible=len(self.visible), delayed=self.delayed, in_flight=self.in_flight,
-            received=self.received_this_minute, group_desired=self.group_desired,
-            in_service=sum(i.state in ("booting", "registered", "draining") for i in alive),
-            instances=len(alive), tasks=sum(bool(i.active_tasks()) for i in alive),
-            missing=self.now < self.a.sqs_inactive_wakeup_s))
+        self.history.add(
+            Sample(
+                visible=len(self.visible),
+                delayed=self.delayed,
+                in_flight=self.in_flight,
+                received=self.received_this_minute,
+                group_desired=self.group_desired,
+                in_service=sum(i.state in ("booting", "registered", "draining") for i in alive),
+                instances=len(alive),
+                tasks=sum(bool(i.active_tasks()) for i in alive),
+                missing=self.now < self.a.sqs_inactive_wakeup_s,
+            )
+        )
         self.received_this_minute = 0
         self.rules.on_tick(self)
         watching = not (self.workload.workers_fail and self.now >= FAILING_HORIZON_S)
@@ -340,10 +351,13 @@ class Simulation:
         before, self.group_desired = self.group_desired, count
         alive = self.alive()
         victims = sorted(alive, key=lambda i: (bool(i.active_tasks()), -i.id))
-        removable = [v for v in victims if not v.protected][:max(0, len(alive) - count)]
+        removable = [v for v in victims if not v.protected][: max(0, len(alive) - count)]
         kept = max(0, len(alive) - count) - len(removable)
-        self.log("capacity", f"{reason}: instances {before} -> {count}"
-                             + (f" ({kept} protected instance{'s' if kept != 1 else ''} stay)" if kept else ""))
+        self.log(
+            "capacity",
+            f"{reason}: instances {before} -> {count}"
+            + (f" ({kept} protected instance{'s' if kept != 1 else ''} stay)" if kept else ""),
+        )
         if count > len(alive):
             self.after(self.a.asg_action_s, self._launch_missing)
         for instance in removable:
@@ -436,7 +450,7 @@ class Simulation:
         active = [t for t in self.tasks if t.state in ("starting", "idle", "busy")]
         if len(active) > count:
             order = {"starting": 0, "idle": 1, "busy": 2}
-            for task in sorted(active, key=lambda t: (order[t.state], -t.id))[:len(active) - count]:
+            for task in sorted(active, key=lambda t: (order[t.state], -t.id))[: len(active) - count]:
                 self._stop_task(task)
         self.request_placement()
 
@@ -501,6 +515,7 @@ class Simulation:
         """The video stays in flight until its visibility timeout, then another task retries it."""
         task.instance.busy_s += self.now - task.busy_since
         self.interrupted += 1
+        assert task.video is not None  # a busy task holds a video
         self.log("video", f"video {task.video.id} cut mid-run; retried after the visibility timeout")
         task.video = None
         task.attempt += 1
@@ -557,6 +572,7 @@ class Simulation:
         if task.state != "busy" or task.attempt != attempt:
             return  # the task was stopped mid-video
         video = task.video
+        assert video is not None  # a busy task holds a video
         task.instance.busy_s += self.now - task.busy_since
         task.video = None
         # After its visibility timeout the message belongs to a later receive: this run's delete fails.
@@ -588,8 +604,14 @@ class Simulation:
     # --- bookkeeping -----------------------------------------------------------------------------
     def _record(self) -> None:
         running = sum(t.state in ("idle", "busy") for t in self.tasks)
-        point = (self.now, len(self.visible) + self.delayed, self.in_flight, self.group_desired, running,
-                 len(self.alive()))
+        point = (
+            self.now,
+            len(self.visible) + self.delayed,
+            self.in_flight,
+            self.group_desired,
+            running,
+            len(self.alive()),
+        )
         if self.series and self.series[-1][1:] == point[1:]:
             return
         if self.series and self.series[-1][0] == self.now:
@@ -599,17 +621,19 @@ class Simulation:
 
     def _outcome(self) -> Outcome:
         waits = [v.first_start - v.arrival for v in self.videos if v.first_start is not None]
-        billed = sum((end if end is not None else self.now) - start
-                     for i in self.instances for start, end in i.billed)
+        billed = sum((end if end is not None else self.now) - start for i in self.instances for start, end in i.billed)
         starts = [v.first_start for v in self.videos if v.first_start is not None]
         still = len(self.alive())
         return Outcome(
-            label=self.rules.label, events=sorted(self.events, key=lambda e: e.t), series=self.series,
+            label=self.rules.label,
+            events=sorted(self.events, key=lambda e: e.t),
+            series=self.series,
             first_task_running_s=self.first_task_running,
             first_video_started_s=min(starts) if starts else None,
-            all_done_s=None if self._unsettled_videos else max(v.finished for v in self.videos),
+            all_done_s=None if self._unsettled_videos else max(v.finished or 0.0 for v in self.videos),
             back_to_zero_s=None if still else self.back_to_zero,
-            still_running=still, horizon_s=self.now,
+            still_running=still,
+            horizon_s=self.now,
             instance_seconds=billed,
             busy_seconds=sum(i.busy_s for i in self.instances),
             peak_instances=max((p[5] for p in self.series), default=0),

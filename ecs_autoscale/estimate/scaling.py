@@ -6,10 +6,11 @@ changed step, window or delay changes the estimate the same way it changes the d
 AWS reacts comes from named assumptions (`assumptions.py`); the AWS rules each mechanism depends on
 are listed, with their sources, by `ecs-autoscale estimate --list-assumptions`.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from ..scaling_design import ScalingDesign
 from .assumptions import Assumptions
@@ -53,9 +54,12 @@ class DesignScaling:
         self.a = assumptions
         self.sender = sender
         self.label = "this stack" if sender == "ecs-autoscale" else "this stack, other client"
-        self.group = StepScaling(design.instance_warmup_seconds, lambda sim: sim.group_desired,
-                                 lambda sim, n, why: sim.set_group_desired(n, why))
-        self.idle_since: dict[int, Optional[float]] = {}
+        self.group = StepScaling(
+            design.instance_warmup_seconds,
+            lambda sim: sim.group_desired,
+            lambda sim, n, why: sim.set_group_desired(n, why),
+        )
+        self.idle_since: dict[int, float | None] = {}
         self.halted = False
 
     # --- the daemon services ask for every slot of every registered instance ------------------------
@@ -95,14 +99,19 @@ class DesignScaling:
         asg = h.latest(sim.now, self.a.asg_metric_delay_s)
         newest = max(sqs, asg)
         window = range(newest, max(-1, newest - self.design.scale_out_evaluation_periods), -1)
-        breaching = [v for v in (self._datapoint(h, j, sqs, asg) for j in window)
-                     if v >= self.design.scale_out_threshold]
+        breaching = [
+            v for v in (self._datapoint(h, j, sqs, asg) for j in window) if v >= self.design.scale_out_threshold
+        ]
         if len(breaching) >= self.design.scale_out_datapoints_to_alarm:
             add = self.step_for(breaching[0])
             if add:
-                sim.after(self.a.scaling_action_s, self.group.step_out, sim, add,
-                          f"scale-out alarm ({breaching[0]} uncovered video{'s' if breaching[0] != 1 else ''}, "
-                          f"step +{add})")
+                sim.after(
+                    self.a.scaling_action_s,
+                    self.group.step_out,
+                    sim,
+                    add,
+                    f"scale-out alarm ({breaching[0]} uncovered video{'s' if breaching[0] != 1 else ''}, step +{add})",
+                )
 
     def step_for(self, uncovered: int) -> int:
         breach = uncovered - self.design.scale_out_threshold
@@ -117,9 +126,14 @@ class DesignScaling:
 
         def idle(s: Sample) -> bool:  # FILL(queue metrics, 1): a missing SQS datapoint is never idle
             return s.group_desired > 0 and not s.missing and s.queued == 0
+
         if i >= 0 and h.run(i, idle, before_start=False) >= self.design.backstop_idle_periods:
-            sim.after(self.a.scaling_action_s, sim.set_group_desired, 0,
-                      f"backstop idle alarm ({self.design.backstop_idle_periods} idle min)")
+            sim.after(
+                self.a.scaling_action_s,
+                sim.set_group_desired,
+                0,
+                f"backstop idle alarm ({self.design.backstop_idle_periods} idle min)",
+            )
 
     def _stuck_guard(self, sim: Simulation) -> None:
         h = sim.history
@@ -127,9 +141,14 @@ class DesignScaling:
 
         def stuck(s: Sample) -> bool:
             return s.visible >= 1 and s.in_flight == 0 and s.in_service >= 1 and s.received == 0 and not s.missing
+
         if i >= 0 and h.run(i, stuck, before_start=False) >= self.design.stuck_periods and sim.group_desired:
-            sim.after(self.a.scaling_action_s, sim.set_group_desired, 0,
-                      f"stuck alarm (no video taken for {self.design.stuck_minutes} min)")
+            sim.after(
+                self.a.scaling_action_s,
+                sim.set_group_desired,
+                0,
+                f"stuck alarm (no video taken for {self.design.stuck_minutes} min)",
+            )
 
     # --- the instance agent: live queue counts, drain, kill, terminate ----------------------------
     def on_registered(self, sim: Simulation, instance: Instance) -> None:
@@ -148,8 +167,11 @@ class DesignScaling:
             return False
         self.halted = True
         sim.group_max = 0
-        sim.set_group_desired(0, f"agent halted the stack ({len(recent)} worker exits in "
-                                 f"{self.design.crash_window_seconds // 60} min, videos waiting, none taken)")
+        sim.set_group_desired(
+            0,
+            f"agent halted the stack ({len(recent)} worker exits in "
+            f"{self.design.crash_window_seconds // 60} min, videos waiting, none taken)",
+        )
         return True
 
     def _poll(self, sim: Simulation, instance: Instance) -> None:
@@ -157,9 +179,9 @@ class DesignScaling:
             return
         if self._live_count(sim) > 0:
             self.idle_since[instance.id] = None
-        elif self.idle_since[instance.id] is None:
+        elif (idle_since := self.idle_since[instance.id]) is None:
             self.idle_since[instance.id] = sim.now
-        elif sim.now - self.idle_since[instance.id] >= self.design.scale_in_idle_seconds:
+        elif sim.now - idle_since >= self.design.scale_in_idle_seconds:
             sim.drain(instance)
             sim.after(self.design.agent_stop_seconds, self._kill_and_leave, sim, instance)
             return
@@ -180,8 +202,11 @@ class DesignScaling:
     def _terminate_self(self, sim: Simulation, instance: Instance) -> None:
         if instance.alive:
             sim.group_desired = max(0, sim.group_desired - 1)
-            sim.log("capacity", f"agent: instance idle for {self.design.scale_in_idle_minutes} min, terminated "
-                                f"({sim.group_desired} left)")
+            sim.log(
+                "capacity",
+                f"agent: instance idle for {self.design.scale_in_idle_minutes} min, terminated "
+                f"({sim.group_desired} left)",
+            )
             sim.terminate(instance, "agent")
 
     def settled(self, sim: Simulation) -> bool:
@@ -206,12 +231,14 @@ class OriginalScaling:
 
     def __init__(self, assumptions: Assumptions) -> None:
         self.a = assumptions
-        self.tasks = StepScaling(self.TASK_COOLDOWN_S, lambda sim: sim.service_desired,
-                                 lambda sim, n, why: sim.set_service_desired(n, why))
-        self.group = StepScaling(self.INSTANCE_WARMUP_S, lambda sim: sim.group_desired,
-                                 lambda sim, n, why: sim.set_group_desired(n, why))
+        self.tasks = StepScaling(
+            self.TASK_COOLDOWN_S, lambda sim: sim.service_desired, lambda sim, n, why: sim.set_service_desired(n, why)
+        )
+        self.group = StepScaling(
+            self.INSTANCE_WARMUP_S, lambda sim: sim.group_desired, lambda sim, n, why: sim.set_group_desired(n, why)
+        )
         self.next_empty_scale_in = 0.0
-        self.done_at: Optional[float] = None
+        self.done_at: float | None = None
 
     def on_arrival(self, sim: Simulation, video: Video) -> None:
         pass
@@ -229,10 +256,16 @@ class OriginalScaling:
         if h.mean("visible", i, self.AVERAGE_SAMPLES) >= self.ALARM_THRESHOLD:
             sim.after(self.a.scaling_action_s, self.tasks.step_out, sim, 1, "5-min average alarm (+1 task)")
             sim.after(self.a.asg_action_s, self.group.step_out, sim, 1, "queue alarm (+1 instance)")
-        elif h.run(i, lambda s: s.visible == 0, before_start=True) >= self.SCALE_IN_WINDOW_SAMPLES and sim.group_desired:
+        elif (
+            h.run(i, lambda s: s.visible == 0, before_start=True) >= self.SCALE_IN_WINDOW_SAMPLES and sim.group_desired
+        ):
             # the alarm repeats every minute while in ALARM; protected instances stay
-            sim.after(self.a.asg_action_s, sim.set_group_desired, sim.group_desired - 1,
-                      "180 min without a visible message (-1)")
+            sim.after(
+                self.a.asg_action_s,
+                sim.set_group_desired,
+                sim.group_desired - 1,
+                "180 min without a visible message (-1)",
+            )
         self._empty_instances(sim)
 
     def _empty_instances(self, sim: Simulation) -> None:
@@ -247,8 +280,11 @@ class OriginalScaling:
             for instance in empty[:count]:
                 sim.group_desired = max(0, sim.group_desired - 1)
                 sim.after(self.a.asg_action_s, sim.terminate, instance, "ECS managed scaling")
-            sim.log("capacity", f"ECS managed scaling ({int(self.a.cp_scale_in_datapoints)} min below target): "
-                                f"-{min(count, len(empty))} empty instance(s)")
+            sim.log(
+                "capacity",
+                f"ECS managed scaling ({int(self.a.cp_scale_in_datapoints)} min below target): "
+                f"-{min(count, len(empty))} empty instance(s)",
+            )
 
     def settled(self, sim: Simulation) -> bool:
         if not sim.alive():

@@ -1,4 +1,5 @@
 """The workload to estimate: how many videos, how long each takes on one GPU task, and when they arrive."""
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,7 @@ class Workload:
         return [i * gap for i in range(self.videos)]
 
     def describe(self) -> str:
-        arrival = ("all queued at once" if self.spread_hours == 0
-                   else f"arriving evenly over {self.spread_hours:g} h")
+        arrival = "all queued at once" if self.spread_hours == 0 else f"arriving evenly over {self.spread_hours:g} h"
         text = f"{self.videos} video{'s' if self.videos != 1 else ''} x {self.minutes_per_video:g} min, {arrival}"
         return text + ("; every worker exits before taking a video" if self.workers_fail else "")
 

@@ -2,4 +2,5 @@
 
 Importing this package loads the provider bindings lazily (see `ecs_autoscale.aws_bindings`).
 """
+
 from .. import aws_bindings  # noqa: F401  (must precede every cdktf_cdktf_provider_aws import)

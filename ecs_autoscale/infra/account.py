@@ -1,4 +1,5 @@
 """Partition, region and account of the deployment, for ARNs that IAM policies scope to."""
+
 from __future__ import annotations
 
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity

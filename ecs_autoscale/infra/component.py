@@ -7,9 +7,8 @@ logical id when the element sits directly in the stack; nested in a construct it
 and overriding the stack's id allocation instead costs one Node-to-Python callback per element
 (three jsii round trips, ~40% of each model's synth time: bench/bench_synth.py).
 """
-from __future__ import annotations
 
-from typing import Union
+from __future__ import annotations
 
 from cdktf import TerraformStack
 
@@ -29,7 +28,7 @@ class Component:
         return f"{self.id}_{_address_part(id)}"
 
 
-Scope = Union[TerraformStack, Component]
+Scope = TerraformStack | Component
 """Where a component goes: the stack itself, or a component that it is part of."""
 
 

@@ -1,22 +1,29 @@
 """The GPU fleet: launch template, Auto Scaling group (optionally with a warm pool) and its instance role.
 
-The group idles at zero instances (no NAT, no idle cost) in the subnets `network.py` chose and checked. Its desired capacity is the stack's only
-actuator (scaling_design.py): `submit` and the backstop alarm raise it, the agent on each instance
-lowers it by terminating its own idle instance. No ECS capacity provider: see scaling_design.py.
-Instances are not protected from scale-in and the group is force-deleted, so `terraform destroy`
-never waits on an instance (terraform-provider-aws #18849); the group depends on the cluster, so
+The group idles at zero instances (no NAT, no idle cost) in the subnets `network.py` chose and checked. Its
+desired capacity is the stack's only actuator (scaling_design.py): `submit` and the backstop alarm raise it,
+the agent on each instance lowers it by terminating its own idle instance. No ECS capacity provider: see
+scaling_design.py. Instances are not protected from scale-in and the group is force-deleted, so `terraform
+destroy` never waits on an instance (terraform-provider-aws #18849); the group depends on the cluster, so
 Terraform removes the instances before the cluster they are registered with.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from cdktf import Fn, ITerraformDependable, TerraformLocal, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.autoscaling_group import (
-    AutoscalingGroup, AutoscalingGroupLaunchTemplate, AutoscalingGroupMixedInstancesPolicy,
-    AutoscalingGroupMixedInstancesPolicyInstancesDistribution, AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
+    AutoscalingGroup,
+    AutoscalingGroupLaunchTemplate,
+    AutoscalingGroupMixedInstancesPolicy,
+    AutoscalingGroupMixedInstancesPolicyInstancesDistribution,
+    AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
     AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification,
-    AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride, AutoscalingGroupTag, AutoscalingGroupWarmPool,
+    AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride,
+    AutoscalingGroupTag,
+    AutoscalingGroupWarmPool,
 )
 from cdktf_cdktf_provider_aws.autoscaling_lifecycle_hook import AutoscalingLifecycleHook
 from cdktf_cdktf_provider_aws.data_aws_ami import DataAwsAmi, DataAwsAmiFilter
@@ -25,8 +32,12 @@ from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.launch_template import (
-    LaunchTemplate, LaunchTemplateBlockDeviceMappings, LaunchTemplateBlockDeviceMappingsEbs,
-    LaunchTemplateIamInstanceProfile, LaunchTemplateMetadataOptions, LaunchTemplateMonitoring,
+    LaunchTemplate,
+    LaunchTemplateBlockDeviceMappings,
+    LaunchTemplateBlockDeviceMappingsEbs,
+    LaunchTemplateIamInstanceProfile,
+    LaunchTemplateMetadataOptions,
+    LaunchTemplateMonitoring,
     LaunchTemplateTagSpecifications,
 )
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
@@ -66,7 +77,7 @@ class GpuFleetProps:
     instance_warmup_seconds: int = 300
     agent_statements: tuple[Statement, ...] = ()
     """What the instance agent needs beyond the ECS agent (infra/user_data.py agent_permissions)."""
-    tags: dict = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
     """Every tag of the stack (ManagedBy, ecs-autoscale:stack, the model file's Tags): provider
     default_tags do not reach what the group launches, so instances and volumes get them here."""
 
@@ -77,12 +88,28 @@ def instance_statements(account: AccountContext, props: GpuFleetProps) -> list[S
     instances = account.arn("ecs", f"container-instance/{props.cluster_name}/*")
     log_group = account.arn("logs", f"log-group:{props.log_group_name}")
     return [
-        Statement("EcsAgentCluster", ["ecs:RegisterContainerInstance", "ecs:DeregisterContainerInstance",
-                                      "ecs:SubmitContainerStateChange", "ecs:SubmitTaskStateChange",
-                                      "ecs:SubmitAttachmentStateChanges"], [cluster]),
-        Statement("EcsAgentInstance", ["ecs:Poll", "ecs:StartTelemetrySession", "ecs:UpdateContainerInstancesState",
-                                       "ecs:SubmitContainerStateChange", "ecs:SubmitTaskStateChange"],
-                  [instances]),
+        Statement(
+            "EcsAgentCluster",
+            [
+                "ecs:RegisterContainerInstance",
+                "ecs:DeregisterContainerInstance",
+                "ecs:SubmitContainerStateChange",
+                "ecs:SubmitTaskStateChange",
+                "ecs:SubmitAttachmentStateChanges",
+            ],
+            [cluster],
+        ),
+        Statement(
+            "EcsAgentInstance",
+            [
+                "ecs:Poll",
+                "ecs:StartTelemetrySession",
+                "ecs:UpdateContainerInstancesState",
+                "ecs:SubmitContainerStateChange",
+                "ecs:SubmitTaskStateChange",
+            ],
+            [instances],
+        ),
         # DiscoverPollEndpoint and DescribeTags support no resource-level permissions (AWS docs).
         Statement("EcsAgentDiscovery", ["ecs:DiscoverPollEndpoint", "ec2:DescribeTags"], ["*"]),
         # The docker awslogs driver on EC2 writes with the instance's credentials.
@@ -105,74 +132,125 @@ def root_volume_size(ami: DataAwsAmi, requested_gb: int) -> float:
     snapshot is larger. The plan shows the effective size.
     """
     ami_ref = f"data.aws_ami.{ami.friendly_unique_id}"
-    snapshot_sizes = (f"[for m in {ami_ref}.block_device_mappings : tonumber(m.ebs.volume_size) "
-                      f"if m.device_name == {ami_ref}.root_device_name && can(m.ebs.volume_size)]")
+    snapshot_sizes = (
+        f"[for m in {ami_ref}.block_device_mappings : tonumber(m.ebs.volume_size) "
+        f"if m.device_name == {ami_ref}.root_device_name && can(m.ebs.volume_size)]"
+    )
     return Token.as_number(f"${{max({requested_gb}, {snapshot_sizes}...)}}")
 
 
 class GpuFleet(Component):
-    def __init__(self, scope: Scope, id: str, props: GpuFleetProps, account: AccountContext,
-                 cluster: ITerraformDependable) -> None:
+    def __init__(
+        self, scope: Scope, id: str, props: GpuFleetProps, account: AccountContext, cluster: ITerraformDependable
+    ) -> None:
         super().__init__(scope, id)
         ami_id = DataAwsSsmParameter(self.stack, self.child_id("gpu_ami_id"), name=props.ami_parameter).insecure_value
-        ami = DataAwsAmi(self.stack, self.child_id("gpu_ami"), owners=["amazon"], most_recent=True,
-                         filter=[DataAwsAmiFilter(name="image-id", values=[ami_id])])
+        ami = DataAwsAmi(
+            self.stack,
+            self.child_id("gpu_ami"),
+            owners=["amazon"],
+            most_recent=True,
+            filter=[DataAwsAmiFilter(name="image-id", values=[ami_id])],
+        )
 
-        self.role = IamRole(self.stack, self.child_id("instance_role"), name=props.instance_role_name,
-                            assume_role_policy=assume_role_policy("ec2"))
-        IamRolePolicy(self.stack, self.child_id("instance_policy"), name="ecs-agent", role=self.role.id,
-                      policy=policy_document(instance_statements(account, props)))
-        profile = IamInstanceProfile(self.stack, self.child_id("instance_profile"), name=props.instance_role_name,
-                                     role=self.role.name)
+        self.role = IamRole(
+            self.stack,
+            self.child_id("instance_role"),
+            name=props.instance_role_name,
+            assume_role_policy=assume_role_policy("ec2"),
+        )
+        IamRolePolicy(
+            self.stack,
+            self.child_id("instance_policy"),
+            name="ecs-agent",
+            role=self.role.id,
+            policy=policy_document(instance_statements(account, props)),
+        )
+        profile = IamInstanceProfile(
+            self.stack, self.child_id("instance_profile"), name=props.instance_role_name, role=self.role.name
+        )
 
         self.security_group = SecurityGroup(
-            self.stack, self.child_id("instances"), name=props.security_group_name, vpc_id=props.vpc_id,
+            self.stack,
+            self.child_id("instances"),
+            name=props.security_group_name,
+            vpc_id=props.vpc_id,
             description=f"GPU workers of {props.stack_name}: no inbound, outbound HTTPS only",
             # Only TCP 443 leaves the instance: AWS APIs, the image registry and the Amazon Linux 2023
             # package mirrors are all HTTPS. No NAT: AWS APIs are public endpoints. DNS, NTP and
             # instance metadata use link-local addresses that security groups do not filter.
-            egress=[SecurityGroupEgress(description="HTTPS to AWS APIs (ECS, ECR, S3, SQS, Auto Scaling, SNS, "
-                                                    "CloudWatch Logs) and the image registry",
-                                        protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"])],
+            egress=[
+                SecurityGroupEgress(
+                    description="HTTPS to AWS APIs (ECS, ECR, S3, SQS, Auto Scaling, SNS, "
+                    "CloudWatch Logs) and the image registry",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=["0.0.0.0/0"],
+                )
+            ],
         )
         # The boot script stays readable in the JSON and the plan (a local), gzipped only on its way
         # into the launch template: the instance agent makes it larger than EC2's 16 KB user-data
         # limit raw; cloud-init unpacks it.
         user_data = TerraformLocal(self.stack, self.child_id("user_data"), terraform_literal(props.user_data))
         self.launch_template = LaunchTemplate(
-            self.stack, self.child_id("launch_template"), name=props.launch_template_name, image_id=ami_id,
+            self.stack,
+            self.child_id("launch_template"),
+            name=props.launch_template_name,
+            image_id=ami_id,
             instance_type=props.instance_types[0] if props.warm_pool_size else None,
-            update_default_version=True, vpc_security_group_ids=[self.security_group.id],
+            update_default_version=True,
+            vpc_security_group_ids=[self.security_group.id],
             iam_instance_profile=LaunchTemplateIamInstanceProfile(arn=profile.arn),
             user_data=Fn.base64gzip(user_data.as_string),
-            block_device_mappings=[LaunchTemplateBlockDeviceMappings(
-                device_name=ami.root_device_name,
-                ebs=LaunchTemplateBlockDeviceMappingsEbs(volume_size=root_volume_size(ami, props.root_volume_gb),
-                                                         volume_type="gp3",
-                                                         encrypted="true", delete_on_termination="true"),
-            )],
+            block_device_mappings=[
+                LaunchTemplateBlockDeviceMappings(
+                    device_name=ami.root_device_name,
+                    ebs=LaunchTemplateBlockDeviceMappingsEbs(
+                        volume_size=root_volume_size(ami, props.root_volume_gb),
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
             # IMDSv2 only; hop limit 1 keeps bridge-mode containers away from the instance's credentials.
-            metadata_options=LaunchTemplateMetadataOptions(http_endpoint="enabled", http_tokens="required",
-                                                           http_put_response_hop_limit=1),
+            metadata_options=LaunchTemplateMetadataOptions(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+            ),
             # Basic monitoring: detailed monitoring is billed per metric and nothing here reads it.
             monitoring=LaunchTemplateMonitoring(enabled=False),
             # The group's tags reach its instances (propagate_at_launch), not their volumes.
-            tag_specifications=[LaunchTemplateTagSpecifications(
-                resource_type="volume", tags={"Name": f"{props.stack_name}-gpu-worker", **props.tags})],
+            tag_specifications=[
+                LaunchTemplateTagSpecifications(
+                    resource_type="volume", tags={"Name": f"{props.stack_name}-gpu-worker", **props.tags}
+                )
+            ],
         )
         self.group = AutoscalingGroup(
-            self.stack, self.child_id("group"), name=props.asg_name, min_size=0, max_size=props.max_instances,
-            vpc_zone_identifier=props.subnet_ids, capacity_rebalance=props.spot,
-            health_check_type="EC2", default_instance_warmup=props.instance_warmup_seconds,
+            self.stack,
+            self.child_id("group"),
+            name=props.asg_name,
+            min_size=0,
+            max_size=props.max_instances,
+            vpc_zone_identifier=props.subnet_ids,
+            capacity_rebalance=props.spot,
+            health_check_type="EC2",
+            default_instance_warmup=props.instance_warmup_seconds,
             # The agents terminate idle instances themselves; nothing may keep an instance the stack
             # no longer wants, and destroy must not wait for one.
-            protect_from_scale_in=False, force_delete=True,
+            protect_from_scale_in=False,
+            force_delete=True,
             # Free one-minute group metrics: the backstop alarms read the desired capacity and the
             # instances in service (EC2 Auto Scaling User Guide, group metrics).
-            enabled_metrics=["GroupDesiredCapacity", "GroupInServiceInstances"], metrics_granularity="1Minute",
+            enabled_metrics=["GroupDesiredCapacity", "GroupInServiceInstances"],
+            metrics_granularity="1Minute",
             **self._launch_spec(props),
-            tag=[AutoscalingGroupTag(key=key, value=value, propagate_at_launch=True)
-                 for key, value in sorted({"Name": f"{props.stack_name}-gpu-worker", **props.tags}.items())],
+            tag=[
+                AutoscalingGroupTag(key=key, value=value, propagate_at_launch=True)
+                for key, value in sorted({"Name": f"{props.stack_name}-gpu-worker", **props.tags}.items())
+            ],
             # submit, the alarms and the agents own the desired count at run time; an apply must never
             # reset a running fleet.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_capacity"]),
@@ -182,32 +260,45 @@ class GpuFleet(Component):
             # The agent completes this hook once a warm-pool instance has pulled the image, so the
             # pool holds prepared instances; an InService launch completes it at once.
             AutoscalingLifecycleHook(
-                self.stack, self.child_id("prepare_hook"), name=props.warm_pool_hook_name,
-                autoscaling_group_name=self.group.name, lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
-                heartbeat_timeout=900, default_result="CONTINUE")
+                self.stack,
+                self.child_id("prepare_hook"),
+                name=props.warm_pool_hook_name,
+                autoscaling_group_name=self.group.name,
+                lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                heartbeat_timeout=900,
+                default_result="CONTINUE",
+            )
 
-    def _launch_spec(self, props: GpuFleetProps) -> dict:
+    def _launch_spec(self, props: GpuFleetProps) -> dict[str, Any]:
         template = {"id": self.launch_template.id, "version": "$Latest"}
         if props.warm_pool_size:
             # A warm pool needs a plain launch template (no mixed instances policy, no Spot).
             return {
                 "launch_template": AutoscalingGroupLaunchTemplate(**template),
-                "warm_pool": AutoscalingGroupWarmPool(pool_state="Stopped", min_size=props.warm_pool_size,
-                                                      max_group_prepared_capacity=props.warm_pool_size),
+                "warm_pool": AutoscalingGroupWarmPool(
+                    pool_state="Stopped",
+                    min_size=props.warm_pool_size,
+                    max_group_prepared_capacity=props.warm_pool_size,
+                ),
             }
-        return {"mixed_instances_policy": AutoscalingGroupMixedInstancesPolicy(
-            instances_distribution=AutoscalingGroupMixedInstancesPolicyInstancesDistribution(
-                on_demand_base_capacity=0,
-                on_demand_percentage_above_base_capacity=0 if props.spot else 100,
-                on_demand_allocation_strategy="prioritized",
-                # The only Spot strategy that honours the InstanceTypes order (best effort, capacity
-                # first); price-capacity-optimized ignores it (EC2 Auto Scaling API, InstancesDistribution).
-                spot_allocation_strategy="capacity-optimized-prioritized",
-            ),
-            launch_template=AutoscalingGroupMixedInstancesPolicyLaunchTemplate(
-                launch_template_specification=AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification(
-                    launch_template_id=template["id"], version=template["version"]),
-                override=[AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride(instance_type=t)
-                          for t in props.instance_types],
-            ),
-        )}
+        return {
+            "mixed_instances_policy": AutoscalingGroupMixedInstancesPolicy(
+                instances_distribution=AutoscalingGroupMixedInstancesPolicyInstancesDistribution(
+                    on_demand_base_capacity=0,
+                    on_demand_percentage_above_base_capacity=0 if props.spot else 100,
+                    on_demand_allocation_strategy="prioritized",
+                    # The only Spot strategy that honours the InstanceTypes order (best effort, capacity
+                    # first); price-capacity-optimized ignores it (EC2 Auto Scaling API, InstancesDistribution).
+                    spot_allocation_strategy="capacity-optimized-prioritized",
+                ),
+                launch_template=AutoscalingGroupMixedInstancesPolicyLaunchTemplate(
+                    launch_template_specification=AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification(
+                        launch_template_id=template["id"], version=template["version"]
+                    ),
+                    override=[
+                        AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride(instance_type=t)
+                        for t in props.instance_types
+                    ],
+                ),
+            )
+        }

@@ -22,10 +22,12 @@ StackName`. `ecs-autoscale plan`/`deploy` refuse, with one line, while a CloudFo
 name exists that ecs-autoscale did not make (`ecs_autoscale/cfn_guard.py`; README: Coming from the CDK
 stack). `CloudFormationLookup: false` in the model file leaves this construct out.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudformation_stack import CloudformationStack
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -48,11 +50,11 @@ class LookupProps:
     family: str
     role_name: str
     container_image: str
-    environment: dict
+    environment: dict[str, Any]
     """The worker contract's variables (infra.service.contract_environment)."""
 
 
-def lookup_template(props: LookupProps) -> dict:
+def lookup_template(props: LookupProps) -> dict[str, Any]:
     """The CloudFormation template: one AWS::ECS::TaskDefinition with the contract environment."""
     container = {
         "Name": props.stack_name,
@@ -64,23 +66,32 @@ def lookup_template(props: LookupProps) -> dict:
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": (f"ecs-autoscale: lets `deepsea-ai ecsprocess --cluster {props.stack_name}` find the "
-                        "queues and buckets of this Terraform-built stack. Holds one task definition that is "
-                        "never run. Managed by Terraform: do not edit or delete by hand."),
-        "Resources": {LOGICAL_ID: {"Type": "AWS::ECS::TaskDefinition", "Properties": {
-            "Family": props.family,
-            "RequiresCompatibilities": ["EC2"],
-            "NetworkMode": "bridge",
-            "ContainerDefinitions": [container],
-        }}},
+        "Description": (
+            f"ecs-autoscale: lets `deepsea-ai ecsprocess --cluster {props.stack_name}` find the "
+            "queues and buckets of this Terraform-built stack. Holds one task definition that is "
+            "never run. Managed by Terraform: do not edit or delete by hand."
+        ),
+        "Resources": {
+            LOGICAL_ID: {
+                "Type": "AWS::ECS::TaskDefinition",
+                "Properties": {
+                    "Family": props.family,
+                    "RequiresCompatibilities": ["EC2"],
+                    "NetworkMode": "bridge",
+                    "ContainerDefinitions": [container],
+                },
+            }
+        },
     }
 
 
 def lookup_statements(account: AccountContext, family: str) -> list[Statement]:
     return [
-        Statement("RegisterLookupRecord", ["ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UntagResource",
-                                           "ecs:ListTagsForResource"],
-                  [account.arn("ecs", f"task-definition/{family}:*")]),
+        Statement(
+            "RegisterLookupRecord",
+            ["ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource"],
+            [account.arn("ecs", f"task-definition/{family}:*")],
+        ),
         # No resource-level permission exists for these two (AWS Service Authorization Reference, ECS).
         Statement("ReadAndRetireRecord", ["ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"], ["*"]),
     ]
@@ -91,12 +102,23 @@ class DeepseaAiLookup(Component):
         super().__init__(scope, id)
         # CloudFormation documents no aws:SourceAccount for service roles; iam:PassRole (same account
         # only) is what guards this role.
-        self.role = IamRole(self.stack, self.child_id("role"), name=props.role_name,
-                            assume_role_policy=assume_role_policy("cloudformation"))
-        policy = IamRolePolicy(self.stack, self.child_id("role_policy"), name="lookup-record", role=self.role.id,
-                               policy=policy_document(lookup_statements(account, props.family)))
+        self.role = IamRole(
+            self.stack,
+            self.child_id("role"),
+            name=props.role_name,
+            assume_role_policy=assume_role_policy("cloudformation"),
+        )
+        policy = IamRolePolicy(
+            self.stack,
+            self.child_id("role_policy"),
+            name="lookup-record",
+            role=self.role.id,
+            policy=policy_document(lookup_statements(account, props.family)),
+        )
         self.cloudformation_stack = CloudformationStack(
-            self.stack, self.child_id("stack"), name=props.stack_name,
+            self.stack,
+            self.child_id("stack"),
+            name=props.stack_name,
             template_body=json.dumps(lookup_template(props), sort_keys=True),
             iam_role_arn=self.role.arn,
             # A failed create leaves nothing behind (not a ROLLBACK_COMPLETE stack blocking the name).

@@ -3,14 +3,19 @@
 Statements are built from (actions, resources) pairs so tests can audit them; `"*"` as an action is
 never produced, and `"*"` as a resource only for actions that AWS documents as taking no resource.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any
 
-ASSUME_ROLE_SERVICES = {"ecs-tasks": "ecs-tasks.amazonaws.com", "ec2": "ec2.amazonaws.com",
-                        "cloudformation": "cloudformation.amazonaws.com"}
+ASSUME_ROLE_SERVICES = {
+    "ecs-tasks": "ecs-tasks.amazonaws.com",
+    "ec2": "ec2.amazonaws.com",
+    "cloudformation": "cloudformation.amazonaws.com",
+}
 
 
 @dataclass(frozen=True)
@@ -19,24 +24,28 @@ class Statement:
     actions: Sequence[str]
     resources: Sequence[str]
     effect: str = "Allow"
-    condition: dict = field(default_factory=dict)
+    condition: dict[str, Any] = field(default_factory=dict)
 
-    def render(self) -> dict:
-        doc = {"Sid": self.sid, "Effect": self.effect, "Action": sorted(self.actions),
-               "Resource": list(self.resources)}
+    def render(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "Sid": self.sid,
+            "Effect": self.effect,
+            "Action": sorted(self.actions),
+            "Resource": list(self.resources),
+        }
         if self.condition:
             doc["Condition"] = self.condition
         return doc
 
 
 def policy_document(statements: Sequence[Statement]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [s.render() for s in statements]},
-                      indent=2, sort_keys=True)
+    return json.dumps(
+        {"Version": "2012-10-17", "Statement": [s.render() for s in statements]}, indent=2, sort_keys=True
+    )
 
 
-def assume_role_policy(service: str, condition: dict | None = None) -> str:
-    statement = {"Effect": "Allow", "Principal": {"Service": ASSUME_ROLE_SERVICES[service]},
-                 "Action": "sts:AssumeRole"}
+def assume_role_policy(service: str, condition: dict[str, Any] | None = None) -> str:
+    statement = {"Effect": "Allow", "Principal": {"Service": ASSUME_ROLE_SERVICES[service]}, "Action": "sts:AssumeRole"}
     if condition:
         statement["Condition"] = condition
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, indent=2, sort_keys=True)
@@ -47,7 +56,20 @@ def deny_insecure_transport(service: str, resources: Sequence[str]) -> str:
 
     A Deny of `<service>:*` is the AWS-documented TLS-only pattern; it grants nothing.
     """
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": f"{service}:*",
-        "Resource": list(resources), "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }]}, indent=2, sort_keys=True)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": f"{service}:*",
+                    "Resource": list(resources),
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        },
+        indent=2,
+        sort_keys=True,
+    )

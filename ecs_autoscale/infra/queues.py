@@ -4,10 +4,12 @@ All FIFO with content-based deduplication (the ecsprocess client sends a Message
 encrypted with SQS-managed keys, TLS-only, and kept 14 days (the SQS maximum) so a stopped stack never
 loses a queued video.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 
@@ -18,7 +20,7 @@ from .policy import deny_insecure_transport
 RETENTION_SECONDS = 14 * 24 * 3600
 
 
-def _compact_json(value: dict) -> str:
+def _compact_json(value: dict[str, Any]) -> str:
     """SQS returns redrive attributes as compact JSON; writing them the same way keeps plans clean."""
     return json.dumps(value, separators=(",", ":"))
 
@@ -46,22 +48,47 @@ class VideoQueues(Component):
     def __init__(self, scope: Scope, id: str, props: VideoQueuesProps, account: AccountContext) -> None:
         super().__init__(scope, id)
         video_arn = account.arn("sqs", props.video_queue_name)
-        self.dead = self._queue("dead", props.dead_queue_name, props.visibility_timeout_seconds, account,
-                                redrive_allow=_compact_json({"redrivePermission": "byQueue",
-                                                              "sourceQueueArns": [video_arn]}))
+        self.dead = self._queue(
+            "dead",
+            props.dead_queue_name,
+            props.visibility_timeout_seconds,
+            account,
+            redrive_allow=_compact_json({"redrivePermission": "byQueue", "sourceQueueArns": [video_arn]}),
+        )
         redrive = _compact_json({"deadLetterTargetArn": self.dead.arn, "maxReceiveCount": props.max_receive_count})
-        self.video = self._queue("video", props.video_queue_name, props.visibility_timeout_seconds, account,
-                                 redrive=redrive, delay=props.video_delay_seconds)
+        self.video = self._queue(
+            "video",
+            props.video_queue_name,
+            props.visibility_timeout_seconds,
+            account,
+            redrive=redrive,
+            delay=props.video_delay_seconds,
+        )
         # No redrive on the track queue: clients peek at results (`status`), and every peek counts as a
         # receive; a SUCCESS must never land in the dead queue, which the contract reads as FAILED.
         self.track = self._queue("track", props.track_queue_name, props.visibility_timeout_seconds, account)
 
-    def _queue(self, id: str, name: str, visibility: int, account: AccountContext,
-               redrive: str | None = None, redrive_allow: str | None = None, delay: int = 0) -> SqsQueue:
+    def _queue(
+        self,
+        id: str,
+        name: str,
+        visibility: int,
+        account: AccountContext,
+        redrive: str | None = None,
+        redrive_allow: str | None = None,
+        delay: int = 0,
+    ) -> SqsQueue:
         return SqsQueue(
-            self.stack, self.child_id(id), name=name, fifo_queue=True, content_based_deduplication=True,
+            self.stack,
+            self.child_id(id),
+            name=name,
+            fifo_queue=True,
+            content_based_deduplication=True,
             delay_seconds=delay or None,
-            visibility_timeout_seconds=visibility, message_retention_seconds=RETENTION_SECONDS,
-            sqs_managed_sse_enabled=True, redrive_policy=redrive, redrive_allow_policy=redrive_allow,
+            visibility_timeout_seconds=visibility,
+            message_retention_seconds=RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            redrive_policy=redrive,
+            redrive_allow_policy=redrive_allow,
             policy=deny_insecure_transport("sqs", [account.arn("sqs", name)]),
         )

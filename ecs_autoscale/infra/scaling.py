@@ -17,15 +17,17 @@ numbers from `ScalingDesign`:
   received for StuckMinutes: the workers cannot take videos. Notifies the alerts topic and sets the
   group to 0.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 from cdktf_cdktf_provider_aws.autoscaling_group import AutoscalingGroup
 from cdktf_cdktf_provider_aws.autoscaling_policy import AutoscalingPolicy, AutoscalingPolicyStepAdjustment
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
-    CloudwatchMetricAlarm, CloudwatchMetricAlarmMetricQuery, CloudwatchMetricAlarmMetricQueryMetric,
+    CloudwatchMetricAlarm,
+    CloudwatchMetricAlarmMetricQuery,
+    CloudwatchMetricAlarmMetricQueryMetric,
 )
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 
@@ -33,8 +35,11 @@ from ..scaling_design import ScalingDesign
 from .account import AccountContext
 from .component import Component, Scope
 
-SQS_METRICS = {"visible": "ApproximateNumberOfMessagesVisible", "delayed": "ApproximateNumberOfMessagesDelayed",
-               "in_flight": "ApproximateNumberOfMessagesNotVisible"}
+SQS_METRICS = {
+    "visible": "ApproximateNumberOfMessagesVisible",
+    "delayed": "ApproximateNumberOfMessagesDelayed",
+    "in_flight": "ApproximateNumberOfMessagesNotVisible",
+}
 
 
 def uncovered_expression(tasks_per_instance: int) -> str:
@@ -42,28 +47,62 @@ def uncovered_expression(tasks_per_instance: int) -> str:
 
 
 # FILL(x, 1): a missing SQS datapoint (an inactive queue waking up) never reads as idle.
-IDLE_EXPRESSION = ("IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + FILL(in_flight, 1) == 0, "
-                   "1, 0)")
-STUCK_EXPRESSION = ("IF(FILL(visible, 0) >= 1 AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0 AND "
-                    "FILL(in_service, 0) >= 1, 1, 0)")
+IDLE_EXPRESSION = (
+    "IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + FILL(in_flight, 1) == 0, 1, 0)"
+)
+STUCK_EXPRESSION = (
+    "IF(FILL(visible, 0) >= 1 AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0 AND "
+    "FILL(in_service, 0) >= 1, 1, 0)"
+)
 
 
 def alerts_topic_policy(account: AccountContext, topic_name: str, alarm_prefix: str) -> str:
     """CloudWatch may publish for this stack's alarms only; nothing over plain HTTP."""
     topic = account.arn("sns", topic_name)
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "StackAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
-         "Action": "sns:Publish", "Resource": topic,
-         "Condition": {"ArnLike": {"aws:SourceArn": account.arn("cloudwatch", f"alarm:{alarm_prefix}-*")},
-                       "StringEquals": {"aws:SourceAccount": account.account_id}}},
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
-         "Resource": topic, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-    ]}, indent=2, sort_keys=True)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "StackAlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": topic,
+                    "Condition": {
+                        "ArnLike": {"aws:SourceArn": account.arn("cloudwatch", f"alarm:{alarm_prefix}-*")},
+                        "StringEquals": {"aws:SourceAccount": account.account_id},
+                    },
+                },
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sns:Publish",
+                    "Resource": topic,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+            ],
+        },
+        indent=2,
+        sort_keys=True,
+    )
 
 
 class QueueBackstopScaling(Component):
-    def __init__(self, scope: Scope, id: str, *, design: ScalingDesign, group: AutoscalingGroup, asg_name: str,
-                 video_queue_name: str, alarm_prefix: str, topic_name: str, account: AccountContext) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        id: str,
+        *,
+        design: ScalingDesign,
+        group: AutoscalingGroup,
+        asg_name: str,
+        video_queue_name: str,
+        alarm_prefix: str,
+        topic_name: str,
+        account: AccountContext,
+    ) -> None:
         super().__init__(scope, id)
         self.design = design
         self.asg_name = asg_name
@@ -71,79 +110,143 @@ class QueueBackstopScaling(Component):
         self.group = group
         # Not encrypted: CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key,
         # and the messages carry only the stack's name and state (security/checkov-exceptions.yaml).
-        self.topic = SnsTopic(self.stack, self.child_id("alerts"), name=topic_name,
-                              policy=alerts_topic_policy(account, topic_name, alarm_prefix))
-        scale_out = self._policy("scale_out", f"{alarm_prefix}-add-instances", "ChangeInCapacity",
-                                 [(lower, upper, add) for lower, upper, add in design.step_adjustments],
-                                 warmup=design.instance_warmup_seconds)
+        self.topic = SnsTopic(
+            self.stack,
+            self.child_id("alerts"),
+            name=topic_name,
+            policy=alerts_topic_policy(account, topic_name, alarm_prefix),
+        )
+        scale_out = self._policy(
+            "scale_out",
+            f"{alarm_prefix}-add-instances",
+            "ChangeInCapacity",
+            [(lower, upper, add) for lower, upper, add in design.step_adjustments],
+            warmup=design.instance_warmup_seconds,
+        )
         to_zero = self._policy("to_zero", f"{alarm_prefix}-to-zero", "ExactCapacity", [(0, None, 0)])
-        period = design.metric_period_seconds
         self.scale_out_alarm = CloudwatchMetricAlarm(
-            self.stack, self.child_id("queue_has_videos"), alarm_name=f"{alarm_prefix}-queue-has-videos",
-            alarm_description=("Backstop for videos queued by other clients: videos waiting, delayed or in "
-                               "progress exceed the tasks the group's instances give. Adds GPU instances."),
+            self.stack,
+            self.child_id("queue_has_videos"),
+            alarm_name=f"{alarm_prefix}-queue-has-videos",
+            alarm_description=(
+                "Backstop for videos queued by other clients: videos waiting, delayed or in "
+                "progress exceed the tasks the group's instances give. Adds GPU instances."
+            ),
             evaluation_periods=design.scale_out_evaluation_periods,
-            datapoints_to_alarm=design.scale_out_datapoints_to_alarm, threshold=design.scale_out_threshold,
-            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
-            metric_query=[*self._queue_metrics(), self._group_metric("desired", "GroupDesiredCapacity"),
-                          self._expression("uncovered", uncovered_expression(design.tasks_per_instance),
-                                           "Videos without a task")],
+            datapoints_to_alarm=design.scale_out_datapoints_to_alarm,
+            threshold=design.scale_out_threshold,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            metric_query=[
+                *self._queue_metrics(),
+                self._group_metric("desired", "GroupDesiredCapacity"),
+                self._expression("uncovered", uncovered_expression(design.tasks_per_instance), "Videos without a task"),
+            ],
             alarm_actions=[scale_out.arn],
         )
         idle_periods = design.backstop_idle_periods
         self.idle_alarm = CloudwatchMetricAlarm(
-            self.stack, self.child_id("queue_idle"), alarm_name=f"{alarm_prefix}-queue-idle",
-            alarm_description=(f"Backstop for the instance agents: instances up and no video waiting, delayed "
-                               f"or in progress for {idle_periods} min. Sets the group to 0."),
-            evaluation_periods=idle_periods, datapoints_to_alarm=idle_periods, threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
-            metric_query=[*self._queue_metrics(), self._group_metric("desired", "GroupDesiredCapacity"),
-                          self._expression("idle", IDLE_EXPRESSION, "Instances up, queue empty")],
+            self.stack,
+            self.child_id("queue_idle"),
+            alarm_name=f"{alarm_prefix}-queue-idle",
+            alarm_description=(
+                f"Backstop for the instance agents: instances up and no video waiting, delayed "
+                f"or in progress for {idle_periods} min. Sets the group to 0."
+            ),
+            evaluation_periods=idle_periods,
+            datapoints_to_alarm=idle_periods,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            metric_query=[
+                *self._queue_metrics(),
+                self._group_metric("desired", "GroupDesiredCapacity"),
+                self._expression("idle", IDLE_EXPRESSION, "Instances up, queue empty"),
+            ],
             alarm_actions=[to_zero.arn],
         )
         stuck = design.stuck_periods
         self.stuck_alarm = CloudwatchMetricAlarm(
-            self.stack, self.child_id("videos_stuck"), alarm_name=f"{alarm_prefix}-videos-stuck",
-            alarm_description=(f"Videos wait, instances are in service, and no worker took a video for {stuck} min: "
-                               "the workers cannot take videos (bad image, unreadable model, no route out). "
-                               "Sets the group to 0. Check `ecs-autoscale status` and the log group."),
-            evaluation_periods=stuck, datapoints_to_alarm=stuck, threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
-            metric_query=[self._sqs_metric("visible", SQS_METRICS["visible"]),
-                          self._sqs_metric("in_flight", SQS_METRICS["in_flight"]),
-                          self._sqs_metric("received", "NumberOfMessagesReceived", stat="Sum"),
-                          self._group_metric("in_service", "GroupInServiceInstances"),
-                          self._expression("stuck", STUCK_EXPRESSION, "Videos wait and none is taken")],
-            alarm_actions=[to_zero.arn, self.topic.arn], ok_actions=[self.topic.arn],
+            self.stack,
+            self.child_id("videos_stuck"),
+            alarm_name=f"{alarm_prefix}-videos-stuck",
+            alarm_description=(
+                f"Videos wait, instances are in service, and no worker took a video for {stuck} min: "
+                "the workers cannot take videos (bad image, unreadable model, no route out). "
+                "Sets the group to 0. Check `ecs-autoscale status` and the log group."
+            ),
+            evaluation_periods=stuck,
+            datapoints_to_alarm=stuck,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            metric_query=[
+                self._sqs_metric("visible", SQS_METRICS["visible"]),
+                self._sqs_metric("in_flight", SQS_METRICS["in_flight"]),
+                self._sqs_metric("received", "NumberOfMessagesReceived", stat="Sum"),
+                self._group_metric("in_service", "GroupInServiceInstances"),
+                self._expression("stuck", STUCK_EXPRESSION, "Videos wait and none is taken"),
+            ],
+            alarm_actions=[to_zero.arn, self.topic.arn],
+            ok_actions=[self.topic.arn],
         )
 
     def _sqs_metric(self, id: str, name: str, stat: str = "Maximum") -> CloudwatchMetricAlarmMetricQuery:
-        return CloudwatchMetricAlarmMetricQuery(id=id, metric=CloudwatchMetricAlarmMetricQueryMetric(
-            namespace="AWS/SQS", metric_name=name, dimensions={"QueueName": self.queue_name},
-            period=self.design.metric_period_seconds, stat=stat))
+        return CloudwatchMetricAlarmMetricQuery(
+            id=id,
+            metric=CloudwatchMetricAlarmMetricQueryMetric(
+                namespace="AWS/SQS",
+                metric_name=name,
+                dimensions={"QueueName": self.queue_name},
+                period=self.design.metric_period_seconds,
+                stat=stat,
+            ),
+        )
 
     def _queue_metrics(self) -> list[CloudwatchMetricAlarmMetricQuery]:
         return [self._sqs_metric(id, name) for id, name in SQS_METRICS.items()]
 
     def _group_metric(self, id: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
         # Referencing the group's name orders the alarm after the group (its metrics exist from then).
-        return CloudwatchMetricAlarmMetricQuery(id=id, metric=CloudwatchMetricAlarmMetricQueryMetric(
-            namespace="AWS/AutoScaling", metric_name=name, dimensions={"AutoScalingGroupName": self.group.name},
-            period=self.design.metric_period_seconds, stat="Maximum"))
+        return CloudwatchMetricAlarmMetricQuery(
+            id=id,
+            metric=CloudwatchMetricAlarmMetricQueryMetric(
+                namespace="AWS/AutoScaling",
+                metric_name=name,
+                dimensions={"AutoScalingGroupName": self.group.name},
+                period=self.design.metric_period_seconds,
+                stat="Maximum",
+            ),
+        )
 
     @staticmethod
     def _expression(id: str, expression: str, label: str) -> CloudwatchMetricAlarmMetricQuery:
         return CloudwatchMetricAlarmMetricQuery(id=id, expression=expression, label=label, return_data=True)
 
-    def _policy(self, id: str, name: str, adjustment_type: str, steps: list[tuple[Optional[int], Optional[int], int]],
-                warmup: Optional[int] = None) -> AutoscalingPolicy:
+    def _policy(
+        self,
+        id: str,
+        name: str,
+        adjustment_type: str,
+        steps: list[tuple[int | None, int | None, int]],
+        warmup: int | None = None,
+    ) -> AutoscalingPolicy:
         """A step-scaling policy on the group; steps are (lower, upper, adjustment) relative to the threshold."""
         return AutoscalingPolicy(
-            self.stack, self.child_id(id), name=name, autoscaling_group_name=self.group.name,
-            policy_type="StepScaling", adjustment_type=adjustment_type, metric_aggregation_type="Maximum",
+            self.stack,
+            self.child_id(id),
+            name=name,
+            autoscaling_group_name=self.group.name,
+            policy_type="StepScaling",
+            adjustment_type=adjustment_type,
+            metric_aggregation_type="Maximum",
             estimated_instance_warmup=warmup,
-            step_adjustment=[AutoscalingPolicyStepAdjustment(
-                metric_interval_lower_bound=None if lower is None else str(lower),
-                metric_interval_upper_bound=None if upper is None else str(upper),
-                scaling_adjustment=adjustment) for lower, upper, adjustment in steps],
+            step_adjustment=[
+                AutoscalingPolicyStepAdjustment(
+                    metric_interval_lower_bound=None if lower is None else str(lower),
+                    metric_interval_upper_bound=None if upper is None else str(upper),
+                    scaling_adjustment=adjustment,
+                )
+                for lower, upper, adjustment in steps
+            ],
         )

@@ -10,11 +10,12 @@ The container keeps the original worker contract: named StackName, command
 `dettrack -c <track_config> --model-s3 <model_location>`, and the environment PROCESSOR, VIDEO_QUEUE,
 TRACK_QUEUE, DEAD_QUEUE (queue names), VIDEO_BUCKET, TRACK_BUCKET, AWS_REGION, DEFAULT_MAX_CALL_ATTEMPTS.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
@@ -67,25 +68,41 @@ class ModelServiceProps:
     max_call_attempts: int = 6
     """DEFAULT_MAX_CALL_ATTEMPTS of the worker's AWS SDK retries (the original's value)."""
     extra_args: tuple[str, ...] = ()
-    extra_environment: dict = field(default_factory=dict)
-    ecr_repository: Optional[tuple[str, str, str]] = None
+    extra_environment: dict[str, str] = field(default_factory=dict)
+    ecr_repository: tuple[str, str, str] | None = None
     """(account, region, name) of the image's ECR repository, for a scoped pull permission."""
 
 
 def task_statements(account: AccountContext, props: ModelServiceProps, c: WorkerContract) -> list[Statement]:
     objects = [f"arn:{account.partition}:s3:::{bucket}/{key}" for bucket, key in props.model_objects]
     return [
-        Statement("TakeVideoJobs", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                                    "sqs:GetQueueAttributes", "sqs:GetQueueUrl"], [c.video_queue_arn]),
-        Statement("ReportResults", ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-                  [c.track_queue_arn, c.dead_queue_arn]),
+        Statement(
+            "TakeVideoJobs",
+            [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+            ],
+            [c.video_queue_arn],
+        ),
+        Statement(
+            "ReportResults",
+            ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+            [c.track_queue_arn, c.dead_queue_arn],
+        ),
         Statement("ListBuckets", ["s3:ListBucket"], [c.video_bucket_arn, c.tracks_bucket_arn]),
         Statement("ReadAndCleanVideos", ["s3:GetObject", "s3:DeleteObject"], [f"{c.video_bucket_arn}/*"]),
-        Statement("WriteTracks", ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
-                  [f"{c.tracks_bucket_arn}/*"]),
+        Statement(
+            "WriteTracks", ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"], [f"{c.tracks_bucket_arn}/*"]
+        ),
         Statement("ReadModelAndTrackConfig", ["s3:GetObject"], objects),
-        Statement("ProtectOwnTaskFromScaleIn", ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
-                  [account.arn("ecs", f"task/{props.cluster_name}/*")]),
+        Statement(
+            "ProtectOwnTaskFromScaleIn",
+            ["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+            [account.arn("ecs", f"task/{props.cluster_name}/*")],
+        ),
     ]
 
 
@@ -97,14 +114,16 @@ def execution_statements(account: AccountContext, props: ModelServiceProps) -> l
         statements += [
             # GetAuthorizationToken supports no resource-level permission (AWS docs).
             Statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
-            Statement("PullModelImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-                                         "ecr:BatchCheckLayerAvailability"],
-                      [f"arn:{account.partition}:ecr:{repo_region}:{repo_account}:repository/{repo}"]),
+            Statement(
+                "PullModelImage",
+                ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                [f"arn:{account.partition}:ecr:{repo_region}:{repo_account}:repository/{repo}"],
+            ),
         ]
     return statements
 
 
-def contract_environment(stack_name: str, region: str, c: WorkerContract, max_call_attempts: int = 6) -> dict:
+def contract_environment(stack_name: str, region: str, c: WorkerContract, max_call_attempts: int = 6) -> dict[str, Any]:
     """The worker contract's variables (also what deepsea-ai reads to find the queues and buckets)."""
     return {
         "PROCESSOR": stack_name,
@@ -118,65 +137,100 @@ def contract_environment(stack_name: str, region: str, c: WorkerContract, max_ca
     }
 
 
-def container_environment(props: ModelServiceProps, c: WorkerContract) -> list[dict]:
+def container_environment(props: ModelServiceProps, c: WorkerContract) -> list[dict[str, Any]]:
     contract = contract_environment(props.stack_name, props.region, c, props.max_call_attempts)
     merged = {**props.extra_environment, **contract}
     return [{"name": k, "value": merged[k]} for k in sorted(merged)]
 
 
 class ModelService(Component):
-    def __init__(self, scope: Scope, id: str, props: ModelServiceProps, contract: WorkerContract,
-                 account: AccountContext) -> None:
+    def __init__(
+        self, scope: Scope, id: str, props: ModelServiceProps, contract: WorkerContract, account: AccountContext
+    ) -> None:
         super().__init__(scope, id)
         # Container Insights off: nothing reads it (the alarms use the queue's and the group's free
         # metrics), it bills per metric, and its performance log group outlives the cluster.
-        self.cluster = EcsCluster(self.stack, self.child_id("cluster"), name=props.cluster_name,
-                                  setting=[EcsClusterSetting(name="containerInsights", value="disabled")])
-        self.log_group = CloudwatchLogGroup(self.stack, self.child_id("logs"), name=props.log_group_name,
-                                            retention_in_days=props.log_retention_days)
+        self.cluster = EcsCluster(
+            self.stack,
+            self.child_id("cluster"),
+            name=props.cluster_name,
+            setting=[EcsClusterSetting(name="containerInsights", value="disabled")],
+        )
+        self.log_group = CloudwatchLogGroup(
+            self.stack, self.child_id("logs"), name=props.log_group_name, retention_in_days=props.log_retention_days
+        )
 
-        self.task_role = self._role("task_role", props.task_role_name, account,
-                                    task_statements(account, props, contract), "worker")
-        self.execution_role = self._role("execution_role", props.execution_role_name, account,
-                                         execution_statements(account, props), "ecs-agent")
+        self.task_role = self._role(
+            "task_role", props.task_role_name, account, task_statements(account, props, contract), "worker"
+        )
+        self.execution_role = self._role(
+            "execution_role", props.execution_role_name, account, execution_statements(account, props), "ecs-agent"
+        )
         container = {
             "name": props.stack_name,
             "image": props.container_image,
             "essential": True,
             "memoryReservation": props.memory_reservation_mib,
             "resourceRequirements": [{"type": "GPU", "value": str(props.gpus_per_task)}],
-            "command": ["dettrack", "-c", props.track_config_uri, "--model-s3", props.model_location_uri,
-                        *props.extra_args],
+            "command": [
+                "dettrack",
+                "-c",
+                props.track_config_uri,
+                "--model-s3",
+                props.model_location_uri,
+                *props.extra_args,
+            ],
             "environment": container_environment(props, contract),
             "stopTimeout": props.stop_timeout_seconds,
-            "logConfiguration": {"logDriver": "awslogs", "options": {
-                "awslogs-group": props.log_group_name, "awslogs-region": props.region,
-                "awslogs-stream-prefix": "task"}},
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": props.log_group_name,
+                    "awslogs-region": props.region,
+                    "awslogs-stream-prefix": "task",
+                },
+            },
         }
         self.task_definition = EcsTaskDefinition(
-            self.stack, self.child_id("task"), family=props.task_family, network_mode="bridge",
+            self.stack,
+            self.child_id("task"),
+            family=props.task_family,
+            network_mode="bridge",
             requires_compatibilities=["EC2"],
-            task_role_arn=self.task_role.arn, execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            execution_role_arn=self.execution_role.arn,
             container_definitions=json.dumps([container], sort_keys=True),
             depends_on=[self.log_group],
         )
         self.services = [
             EcsService(
-                self.stack, self.child_id("service" if slot == 1 else f"service_{slot}"), name=name,
-                cluster=self.cluster.arn, task_definition=self.task_definition.arn,
-                scheduling_strategy="DAEMON", launch_type="EC2",
-                deployment_minimum_healthy_percent=0, deployment_maximum_percent=100,
-                enable_ecs_managed_tags=True, propagate_tags="SERVICE",
+                self.stack,
+                self.child_id("service" if slot == 1 else f"service_{slot}"),
+                name=name,
+                cluster=self.cluster.arn,
+                task_definition=self.task_definition.arn,
+                scheduling_strategy="DAEMON",
+                launch_type="EC2",
+                deployment_minimum_healthy_percent=0,
+                deployment_maximum_percent=100,
+                enable_ecs_managed_tags=True,
+                propagate_tags="SERVICE",
             )
             for slot, name in enumerate(props.service_names, start=1)
         ]
         self.service = self.services[0]
 
-    def _role(self, id: str, name: str, account: AccountContext, statements: list[Statement],
-              policy_name: str) -> IamRole:
+    def _role(
+        self, id: str, name: str, account: AccountContext, statements: list[Statement], policy_name: str
+    ) -> IamRole:
         # Confused-deputy guard: only ECS acting for this account may assume the role.
         trust = assume_role_policy("ecs-tasks", {"StringEquals": {"aws:SourceAccount": account.account_id}})
         role = IamRole(self.stack, self.child_id(id), name=name, assume_role_policy=trust)
-        IamRolePolicy(self.stack, self.child_id(f"{id}_policy"), name=policy_name, role=role.id,
-                      policy=policy_document(statements))
+        IamRolePolicy(
+            self.stack,
+            self.child_id(f"{id}_policy"),
+            name=policy_name,
+            role=role.id,
+            policy=policy_document(statements),
+        )
         return role

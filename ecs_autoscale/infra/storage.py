@@ -5,23 +5,28 @@ unfinished multipart uploads cleaned after 7 days. Neither is force-destroyed: T
 delete a bucket that still holds videos or results. The tracks bucket is versioned, since results are
 the product and an overwrite must be recoverable.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule,
-    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload, S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleFilter,
     S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
 )
 from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
-    S3BucketOwnershipControls, S3BucketOwnershipControlsRule,
+    S3BucketOwnershipControls,
+    S3BucketOwnershipControlsRule,
 )
 from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
 from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
 from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
-    S3BucketServerSideEncryptionConfigurationA, S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
     S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
 )
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
@@ -42,44 +47,85 @@ class BucketsProps:
 class SecureBucket(Component):
     """One private, encrypted, TLS-only bucket with a generated globally unique name."""
 
-    def __init__(self, scope: Scope, id: str, *, prefix: str, versioned: bool,
-                 noncurrent_days: int, abort_multipart_days: int) -> None:
+    def __init__(
+        self, scope: Scope, id: str, *, prefix: str, versioned: bool, noncurrent_days: int, abort_multipart_days: int
+    ) -> None:
         super().__init__(scope, id)
         self.bucket = S3Bucket(self.stack, self.child_id("bucket"), bucket_prefix=prefix, force_destroy=False)
         bucket_id = self.bucket.id
-        S3BucketPublicAccessBlock(self.stack, self.child_id("public_access_block"), bucket=bucket_id,
-                                  block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
-                                  restrict_public_buckets=True)
-        S3BucketOwnershipControls(self.stack, self.child_id("ownership"), bucket=bucket_id,
-                                  rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
-        S3BucketServerSideEncryptionConfigurationA(self.stack, self.child_id("encryption"), bucket=bucket_id, rule=[
-            S3BucketServerSideEncryptionConfigurationRuleA(
-                apply_server_side_encryption_by_default=(
-                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                        sse_algorithm="AES256")),
-            )])
-        S3BucketPolicy(self.stack, self.child_id("tls_only"), bucket=bucket_id, policy=deny_insecure_transport(
-            "s3", [self.bucket.arn, f"{self.bucket.arn}/*"]))
-        rules = [S3BucketLifecycleConfigurationRule(
-            id="abort-incomplete-multipart-uploads", status="Enabled",
-            filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-            abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
-                days_after_initiation=abort_multipart_days)],
-        )]
-        if versioned:
-            versioning = S3BucketVersioningA(self.stack, self.child_id("versioning"), bucket=bucket_id,
-                                             versioning_configuration=S3BucketVersioningVersioningConfiguration(
-                                                 status="Enabled"))
-            rules.append(S3BucketLifecycleConfigurationRule(
-                id="expire-overwritten-results", status="Enabled",
+        S3BucketPublicAccessBlock(
+            self.stack,
+            self.child_id("public_access_block"),
+            bucket=bucket_id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        S3BucketOwnershipControls(
+            self.stack,
+            self.child_id("ownership"),
+            bucket=bucket_id,
+            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        )
+        S3BucketServerSideEncryptionConfigurationA(
+            self.stack,
+            self.child_id("encryption"),
+            bucket=bucket_id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=(
+                        S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                            sse_algorithm="AES256"
+                        )
+                    ),
+                )
+            ],
+        )
+        S3BucketPolicy(
+            self.stack,
+            self.child_id("tls_only"),
+            bucket=bucket_id,
+            policy=deny_insecure_transport("s3", [self.bucket.arn, f"{self.bucket.arn}/*"]),
+        )
+        rules = [
+            S3BucketLifecycleConfigurationRule(
+                id="abort-incomplete-multipart-uploads",
+                status="Enabled",
                 filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                    noncurrent_days=noncurrent_days)],
-            ))
+                abort_incomplete_multipart_upload=[
+                    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                        days_after_initiation=abort_multipart_days
+                    )
+                ],
+            )
+        ]
+        if versioned:
+            versioning = S3BucketVersioningA(
+                self.stack,
+                self.child_id("versioning"),
+                bucket=bucket_id,
+                versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+            )
+            rules.append(
+                S3BucketLifecycleConfigurationRule(
+                    id="expire-overwritten-results",
+                    status="Enabled",
+                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                    noncurrent_version_expiration=[
+                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(noncurrent_days=noncurrent_days)
+                    ],
+                )
+            )
         # The noncurrent-version rule needs versioning on first (the provider documents depends_on
         # here); node.add_dependency would write no depends_on in cdktf.
-        S3BucketLifecycleConfiguration(self.stack, self.child_id("lifecycle"), bucket=bucket_id, rule=rules,
-                                       depends_on=[versioning] if versioned else None)
+        S3BucketLifecycleConfiguration(
+            self.stack,
+            self.child_id("lifecycle"),
+            bucket=bucket_id,
+            rule=rules,
+            depends_on=[versioning] if versioned else None,
+        )
 
     @property
     def name(self) -> str:
@@ -93,9 +139,19 @@ class SecureBucket(Component):
 class VideoBuckets(Component):
     def __init__(self, scope: Scope, id: str, props: BucketsProps) -> None:
         super().__init__(scope, id)
-        self.video = SecureBucket(self, "video", prefix=props.video_bucket_prefix, versioned=False,
-                                  noncurrent_days=props.noncurrent_results_days,
-                                  abort_multipart_days=props.abort_multipart_days)
-        self.tracks = SecureBucket(self, "tracks", prefix=props.tracks_bucket_prefix, versioned=True,
-                                   noncurrent_days=props.noncurrent_results_days,
-                                   abort_multipart_days=props.abort_multipart_days)
+        self.video = SecureBucket(
+            self,
+            "video",
+            prefix=props.video_bucket_prefix,
+            versioned=False,
+            noncurrent_days=props.noncurrent_results_days,
+            abort_multipart_days=props.abort_multipart_days,
+        )
+        self.tracks = SecureBucket(
+            self,
+            "tracks",
+            prefix=props.tracks_bucket_prefix,
+            versioned=True,
+            noncurrent_days=props.noncurrent_results_days,
+            abort_multipart_days=props.abort_multipart_days,
+        )

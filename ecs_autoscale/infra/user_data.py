@@ -7,14 +7,14 @@ workers, looks at the queue once more and terminates itself with the group's des
 It also pre-pulls the image, completes the warm pool's lifecycle hook and halts a stack whose workers cannot
 take videos. See the agent's source for the rules.
 """
+
 from __future__ import annotations
 
-import ast
 import json
 import re
 from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import jinja2
 
@@ -26,8 +26,10 @@ USER_DATA_LIMIT_BYTES = 16 * 1024
 TEMPLATE = "templates/instance_user_data.sh.j2"
 HALTED_TAG = "ecs-autoscale:halted"
 """Tag the agent puts on the group when it halts the stack: "<UTC ISO time> <reason>"."""
-_ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
-                        r"/(?P<repository>[^:@]+)")
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"/(?P<repository>[^:@]+)"
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class AgentSettings:
     at scale-in and whose exits it counts."""
     image: str
     """The worker image, pre-pulled at boot."""
-    ecr_registry: Optional[str] = None
+    ecr_registry: str | None = None
     """`<account>.dkr.ecr.<region>.amazonaws.com` when the image is in ECR (see `ecr_registry_of`): the agent
     logs docker in with an ECR token before pulling. None: plain `docker pull`."""
     poll_seconds: float = 15
@@ -61,12 +63,12 @@ class AgentSettings:
     register_timeout_seconds: float = 600
     """An instance not registered with the cluster this long after it is in service halts the stack while
     videos wait and none is in flight (and, when the queue is idle, terminates itself)."""
-    lifecycle_hook_name: Optional[str] = None
+    lifecycle_hook_name: str | None = None
     """The group's launch lifecycle hook (warm pool): the agent completes it once the image is pulled."""
-    endpoint_url: Optional[str] = None
+    endpoint_url: str | None = None
     """One endpoint for every AWS API (tests against the emulator); None: the regional AWS endpoints."""
 
-    def agent_config(self) -> dict:
+    def agent_config(self) -> dict[str, Any]:
         config = asdict(self)
         config["task_families"] = list(self.task_families)
         return config
@@ -78,17 +80,18 @@ class AgentPermission(NamedTuple):
     sid: str
     actions: tuple[str, ...]
     resources: tuple[str, ...]
-    condition: Optional[dict] = None
+    condition: dict[str, Any] | None = None
 
 
-def ecr_registry_of(image: str) -> Optional[str]:
+def ecr_registry_of(image: str) -> str | None:
     """`<account>.dkr.ecr.<region>.amazonaws.com` of an ECR image, else None."""
     match = _ECR_IMAGE.match(image)
     return image.split("/", 1)[0] if match else None
 
 
-def agent_permissions(settings: AgentSettings, *, partition: str, region: str,
-                      account_id: str) -> list[AgentPermission]:
+def agent_permissions(
+    settings: AgentSettings, *, partition: str, region: str, account_id: str
+) -> list[AgentPermission]:
     """The instance role's permissions for the agent, each scoped to this stack's resources.
 
     Resource types and condition keys: Service Authorization Reference (Amazon SQS, Amazon EC2 Auto Scaling,
@@ -99,23 +102,34 @@ def agent_permissions(settings: AgentSettings, *, partition: str, region: str,
     if settings.lifecycle_hook_name:
         scale_in.append("autoscaling:CompleteLifecycleAction")
     permissions = [
-        AgentPermission("AgentQueueDepth", ("sqs:GetQueueAttributes", "sqs:GetQueueUrl"),
-                        (arn % ("sqs", settings.queue_name),)),
+        AgentPermission(
+            "AgentQueueDepth", ("sqs:GetQueueAttributes", "sqs:GetQueueUrl"), (arn % ("sqs", settings.queue_name),)
+        ),
         AgentPermission("AgentScaleIn", tuple(scale_in), (group,)),
-        AgentPermission("AgentDrain", ("ecs:UpdateContainerInstancesState",),
-                        (arn % ("ecs", f"container-instance/{settings.cluster_name}/*"),)),
+        AgentPermission(
+            "AgentDrain",
+            ("ecs:UpdateContainerInstancesState",),
+            (arn % ("ecs", f"container-instance/{settings.cluster_name}/*"),),
+        ),
         # autoscaling:MinSize/MaxSize filter on the sizes in the request (absent = no match): the agent may
         # only bring the group to 0, never grow it.
-        AgentPermission("AgentHaltGroup", ("autoscaling:UpdateAutoScalingGroup",), (group,),
-                        {"NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"}}),
-        AgentPermission("AgentHaltTag", ("autoscaling:CreateOrUpdateTags",), (group,),
-                        {"ForAllValues:StringEquals": {"aws:TagKeys": [HALTED_TAG]}}),
+        AgentPermission(
+            "AgentHaltGroup",
+            ("autoscaling:UpdateAutoScalingGroup",),
+            (group,),
+            {"NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"}},
+        ),
+        AgentPermission(
+            "AgentHaltTag",
+            ("autoscaling:CreateOrUpdateTags",),
+            (group,),
+            {"ForAllValues:StringEquals": {"aws:TagKeys": [HALTED_TAG]}},
+        ),
         AgentPermission("AgentHaltAlert", ("sns:Publish",), (arn % ("sns", settings.topic_name),)),
     ]
     match = _ECR_IMAGE.match(settings.image) if settings.ecr_registry else None
     if match:
-        repository = (f"arn:{partition}:ecr:{match['region']}:{match['account']}:"
-                      f"repository/{match['repository']}")
+        repository = f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
         permissions += [
             # GetAuthorizationToken takes no resource (Service Authorization Reference, Amazon ECR).
             AgentPermission("AgentImageToken", ("ecr:GetAuthorizationToken",), ("*",)),
@@ -124,8 +138,9 @@ def agent_permissions(settings: AgentSettings, *, partition: str, region: str,
     return permissions
 
 
-def ecs_agent_config(settings: AgentSettings, *, spot: bool, stop_timeout_seconds: int = 60,
-                     warm_pool: bool = False) -> dict[str, str]:
+def ecs_agent_config(
+    settings: AgentSettings, *, spot: bool, stop_timeout_seconds: int = 60, warm_pool: bool = False
+) -> dict[str, str]:
     """The ECS container agent settings of this stack's instances (ECS Developer Guide, "Amazon ECS container
     agent configuration"), for `render_user_data(ecs_config=...)`."""
     config = {
@@ -156,7 +171,7 @@ def embedded_agent() -> str:
     return agent_source()
 
 
-def render_user_data(settings: AgentSettings, *, ecs_config: dict) -> str:
+def render_user_data(settings: AgentSettings, *, ecs_config: dict[str, Any]) -> str:
     """The instance's user data: a bash script writing /etc/ecs/ecs.config from `ecs_config`, the agent, its
     JSON settings and its systemd unit, then starting the agent."""
     if ecs_config.get("ECS_CLUSTER") != settings.cluster_name:
@@ -174,5 +189,6 @@ def render_user_data(settings: AgentSettings, *, ecs_config: dict) -> str:
             raise ValueError(f"{delimiter} would end its here-document early")
     template = resources.files("ecs_autoscale").joinpath(TEMPLATE).read_text()
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    return env.from_string(template).render(settings=settings, ecs_config=lines, agent_script=script,
-                                            agent_config=agent_config)
+    return env.from_string(template).render(
+        settings=settings, ecs_config=lines, agent_script=script, agent_config=agent_config
+    )
