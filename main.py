@@ -23,9 +23,10 @@ def model_files(patterns: str) -> list[str]:
 
 
 def main() -> None:
-    from cdktf import App
-
     from ecs_autoscale.stack import VideoProcessingStack  # first: starts jsii with the fast provider loading
+
+    # isort: split
+    from cdktf import App
 
     app = App()
     patterns = app.node.try_get_context("models") or os.environ.get("ECS_AUTOSCALE_MODELS") or DEFAULT_MODELS

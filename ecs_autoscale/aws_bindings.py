@@ -20,9 +20,11 @@ wrong type still fails, with jsii's message. Where that cache cannot be written 
 installation, or PYTHONDONTWRITEBYTECODE without one), modules load normally. This module also
 turns a Node.js that is missing or fails to start into one clear NodeUnavailable error.
 
-tests/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Import this
-module before cdktf and before any `cdktf_cdktf_provider_aws.*` import (before cdktf: the kernel
-starts with the first jsii assembly; if it is already running, only the Python-side trick applies).
+tests/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Importing this
+module does nothing but define; call `install_lazy_package()` before cdktf and before any
+`cdktf_cdktf_provider_aws.*` import (before cdktf: the kernel starts with the first jsii assembly; if it
+is already running, only the Python-side trick applies). `stack.py` and `infra/__init__.py` call it
+where they import cdktf, so importing them starts jsii's Node kernel; no other module does.
 Set `ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import: no lazy package,
 no preload, type checks on.
 """
@@ -41,9 +43,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .synth import NodeUnavailable
-
 PACKAGE = "cdktf_cdktf_provider_aws"
+
+
+class NodeUnavailable(RuntimeError):
+    """cdktf's jsii runtime (Node.js) could not start; the message says why and what to do."""
+
+
 # Generated jsii bindings whose `if __debug__:` type checks duplicate the Node kernel's.
 _WITHOUT_DEBUG_CHECKS = ("cdktf", "constructs", PACKAGE)
 # Node 20 is end-of-life for jsii, which otherwise prints a banner on every run.
@@ -188,20 +194,20 @@ class _WithoutDebugChecksFinder:
         return spec
 
 
-def precompile_optimized() -> int:
-    """Write the `.opt-1.pyc` caches of cdktf, constructs and the provider modules the stack uses, as
-    pip writes the regular ones at install time (scripts/bootstrap calls this). Needed only where
-    PYTHONDONTWRITEBYTECODE keeps them from being written on first use. Returns the module count."""
-    import py_compile
-
-    from . import stack  # noqa: F401  (imports exactly the provider modules a synth uses)
-
+def optimized_sources() -> list[str]:
+    """Source files of the loaded cdktf, constructs and provider modules (what precompiling covers)."""
     origins = {
         getattr(module.__spec__, "origin", None)
         for name, module in list(sys.modules.items())
         if name.split(".")[0] in _WITHOUT_DEBUG_CHECKS and name != PACKAGE and module.__spec__
     }
-    sources = sorted(o for o in origins if o and o.endswith(".py"))
+    return sorted(o for o in origins if o and o.endswith(".py"))
+
+
+def precompile(sources: list[str]) -> int:
+    """Write the `.opt-1.pyc` caches of `sources`, as pip writes the regular ones at install time."""
+    import py_compile
+
     for source in sources:
         py_compile.compile(
             source,
@@ -238,6 +244,3 @@ def install_lazy_package() -> types.ModuleType:
         del sys.modules[PACKAGE]
         raise
     return package
-
-
-install_lazy_package()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from . import aws_bindings  # noqa: F401  (first: it starts jsii's Node with the lazy provider index)
+from . import aws_bindings
+
+aws_bindings.install_lazy_package()  # first: it starts jsii's Node with the lazy provider index
 
 # isort: split
 from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack

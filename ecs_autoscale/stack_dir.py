@@ -5,6 +5,8 @@
       README.md               what was deployed and how to use it
       stack.json              which StackName/workspace this folder belongs to
       kept-resources.json     buckets `destroy` left in place (results), never forgotten
+      stopped.json            the group's limits before `stop`, restored by `resume` (deploy refused meanwhile)
+      jobs/<job>.json         the job ledger of `submit` (client/ledger.py reads and writes it)
       state/<StackName>/terraform.tfstate   local backend state (workspace = StackName)
       terraform/              Terraform working dir: cdk.tf.json applied, .terraform/, lock file
       plans/                  review.* (from `plan`) and deploy.* (last deploy): .tfplan .txt .json
@@ -30,17 +32,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .errors import EcsAutoscaleError
 from .fileio import atomic_write, atomic_write_json
 
 README_TEMPLATE = "templates/stack_readme.md.j2"
 
 
-class StackDirBusy(Exception):
+class StackDirBusy(EcsAutoscaleError):
     """Another ecs-autoscale process holds this STACK_DIR."""
 
 
-class StackDirMismatch(Exception):
+class StackDirMismatch(EcsAutoscaleError):
     """STACK_DIR belongs to another StackName."""
+
+
+class StackDirUnreadable(EcsAutoscaleError):
+    """A file of STACK_DIR exists but cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,17 @@ class StackDir:
     @property
     def kept_file(self) -> Path:
         return self.root / "kept-resources.json"
+
+    @property
+    def stop_record_file(self) -> Path:
+        return self.root / "stopped.json"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.root / "jobs"
+
+    def job_file(self, job: str) -> Path:
+        return self.jobs_dir / f"{job}.json"
 
     @property
     def lock_file(self) -> Path:
@@ -156,6 +174,26 @@ class StackDir:
         new = [e for e in entries if (e.get("stack_name"), e.get("name")) not in seen]
         if new:
             atomic_write_json(self.kept_file, {"kept": known + new})
+
+    # ---- the stop record ------------------------------------------------------------------------
+    def read_stop_record(self) -> dict[str, Any] | None:
+        """What `stop` changed (None: not stopped from here)."""
+        try:
+            record: dict[str, Any] = json.loads(self.stop_record_file.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StackDirUnreadable(
+                f"{self.stop_record_file}: unreadable ({exc}); it records the settings `resume` restores - fix or "
+                "remove it (resume then falls back to the stack's defaults)"
+            ) from None
+        return record
+
+    def write_stop_record(self, record: dict[str, Any]) -> None:
+        atomic_write_json(self.stop_record_file, record)
+
+    def clear_stop_record(self) -> None:
+        self.stop_record_file.unlink(missing_ok=True)
 
     def append_log(self, name: str) -> RunLog:
         return RunLog(self.log_file(name))

@@ -27,10 +27,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 _JSII_PACKAGES = ("cdktf", "cdktf_cdktf_provider_aws", "constructs")
 
 
-class NodeUnavailable(RuntimeError):
-    """cdktf's jsii runtime (Node.js) could not start; the message says why and what to do."""
-
-
 @dataclass(frozen=True)
 class SynthResult:
     stack_name: str
@@ -106,8 +102,9 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
     if stale:
         # Deferred: loading cdktf and jsii is the slow part. aws_bindings first: it starts the jsii kernel
         # with its lazy provider index, which only works before cdktf starts the kernel.
-        from . import aws_bindings  # noqa: F401
+        from . import aws_bindings
 
+        aws_bindings.install_lazy_package()
         # isort: split
         from cdktf import App
 
@@ -127,3 +124,15 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
                 atomic_write(folder / KEY_FILE, json.dumps(record).encode())
     stale_names = {c.stack_name for c in stale}
     return [SynthResult(n, stack_dir(outdir, n) / STACK_FILE, n not in stale_names) for n in names]
+
+
+def precompile_optimized() -> int:
+    """Write the `.opt-1.pyc` caches of cdktf, constructs and the provider modules the stack uses, as
+    pip writes the regular ones at install time (scripts/bootstrap calls this). Needed only where
+    PYTHONDONTWRITEBYTECODE keeps them from being written on first use. Returns the module count."""
+    from . import (
+        aws_bindings,
+        stack,  # noqa: F401  (imports exactly the provider modules a synth uses)
+    )
+
+    return aws_bindings.precompile(aws_bindings.optimized_sources())

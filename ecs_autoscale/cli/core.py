@@ -73,7 +73,8 @@ def synth(files: tuple[Path, ...], outdir: Path, no_cache: bool) -> None:
     reproducible: the same model gives identical bytes. Unchanged models are served from a cache
     keyed on the model and the tool's version; all files are validated before anything is written.
     """
-    from ..synth import NodeUnavailable, synthesize
+    from ..aws_bindings import NodeUnavailable
+    from ..synth import synthesize
 
     configs = load_configs(files)
     try:

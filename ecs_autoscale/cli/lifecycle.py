@@ -104,10 +104,10 @@ def _require_terminal(auto_approve: bool, command: str) -> None:
 def _failures(stack_dir_path: Path, config_path: Path | None = None) -> Iterator[None]:
     """Expected failures become one line (Terraform's own messages were already shown above it);
     with `config_path`, a failure whose cause `doctor` checks suggests running it."""
+    from ..aws_bindings import NodeUnavailable
     from ..cfn_guard import StackNameTaken
     from ..deployment import NothingDeployed, PlanRejected
     from ..stack_dir import StackDirBusy, StackDirMismatch
-    from ..synth import NodeUnavailable
     from ..terraform import TerraformFailed, TerraformInterrupted, TerraformMissing
 
     try:
@@ -297,9 +297,9 @@ def _check_lookup_name(deployment: Deployment, stack_dir_path: Path) -> None:
 
 def _refuse_while_stopped(stack_dir_path: Path) -> None:
     """An apply would restore the group's maximum `stop` lowered to 0, silently undoing an emergency stop."""
-    from ..client.control import read_stop_record
+    from ..stack_dir import StackDir
 
-    if read_stop_record(stack_dir_path) is not None:
+    if StackDir(stack_dir_path).read_stop_record() is not None:
         raise UserError(
             f"{stack_dir_path} is stopped (`ecs-autoscale stop`); a deploy would let the GPU fleet "
             f"grow again: run `ecs-autoscale resume {stack_dir_path}` first"

@@ -28,12 +28,11 @@ instance agent halted the stack, or the record was lost) it sets min 0, max Flee
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..fileio import atomic_write_json
+from ..stack_dir import StackDir
 from . import JobsError
 from .aws import error_code
 from .ledger import utc_now
@@ -43,33 +42,15 @@ from .stack_info import StackInfo
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
 
-STOP_RECORD = "stopped.json"
 STOP_REASON = "ecs-autoscale stop (emergency stop)"
 Echo = Callable[[str], None]
 
 
-def stop_record_path(stack_dir: Path) -> Path:
-    return Path(stack_dir) / STOP_RECORD
-
-
-def read_stop_record(stack_dir: Path) -> dict | None:
-    path = stop_record_path(stack_dir)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise JobsError(
-            f"{path}: unreadable ({exc}); it records the settings `resume` restores - fix or "
-            "remove it (resume then falls back to the stack's defaults)"
-        ) from None
-
-
 def _own_record(stack_dir: Path, info: StackInfo) -> dict | None:
-    record = read_stop_record(stack_dir)
+    record = StackDir(stack_dir).read_stop_record()
     if record is not None and record.get("stack_name") != info.stack_name:
         raise JobsError(
-            f"{stop_record_path(stack_dir)} belongs to stack {record.get('stack_name')!r}, not "
+            f"{StackDir(stack_dir).stop_record_file} belongs to stack {record.get('stack_name')!r}, not "
             f"{info.stack_name!r} (use this stack's own STACK_DIR)"
         )
     return record
@@ -95,7 +76,7 @@ def stop_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = l
         # None makes `resume` restore the stack's defaults instead of 0.
         limits = None if group.stopped else {"min": group.min, "max": group.max, "desired": group.desired}
         record = {"stack_name": info.stack_name, "stopped_at": utc_now(), "asg": limits}
-        atomic_write_json(stop_record_path(stack_dir), record)
+        StackDir(stack_dir).write_stop_record(record)
     else:
         echo(
             f"Already stopped since {record['stopped_at']}: applying the stop again (the recorded settings "
@@ -202,7 +183,7 @@ def resume_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo =
         f"Auto Scaling group {group.name}: min {limits['min']}, max {limits['max']}, desired {sizing.after} "
         f"({sizing.videos} video(s) queued)."
     )
-    stop_record_path(stack_dir).unlink(missing_ok=True)
+    StackDir(stack_dir).clear_stop_record()
     return {**limits, "desired": sizing.after}
 
 

@@ -195,7 +195,7 @@ def merge_into_ledger(stack_dir: Path, stack_name: str, job: str, cached: Iterab
 
 
 def _outcome(video: CachedVideo) -> tuple[str, str | None, str | None]:
-    from .status import results_key
+    from .uploads import results_key
 
     if video.status == "SUCCESS":
         return DONE, results_key(video.key), None

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from . import JobsError
 from .stack_info import StackInfo
-from .status import job_reports, queue_depth, results_key, select_jobs
-from .uploads import ByteProgress, remote_size
+from .status import job_reports, queue_depth, select_jobs
+from .uploads import ByteProgress, remote_size, results_key
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..stack_dir import StackDir
 from .aws import error_code
 from .stack_info import StackInfo
 
@@ -98,13 +99,11 @@ def queue_counts(sqs: Any, url: str) -> QueueCounts:
 
 def why_blocked(info: StackInfo, group: Group | None, stack_dir: Path | None = None) -> str | None:
     """Why nothing processes videos now (halted, stopped, no group), None when the group may grow."""
-    from .control import read_stop_record
-
     if group is None:
         return f"its Auto Scaling group {info.autoscaling_group_name} does not exist (is the stack deployed?)"
     if group.halted is not None:
         return f"it was halted: {group.halted}"
-    record = read_stop_record(stack_dir) if stack_dir is not None else None
+    record = StackDir(stack_dir).read_stop_record() if stack_dir is not None else None
     if record is not None:
         return f"it is stopped since {record.get('stopped_at', '?')} (`ecs-autoscale stop`)"
     if group.stopped:

@@ -37,18 +37,19 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from ..stack_dir import StackDir
 from . import JobsError
 from .aws import error_code
 from .ledger import DONE, FAILED, QUEUED, SENDING, JobLedger, list_jobs
 from .messages import message_uuid_of, parse_body
 from .scaling import read_group
 from .stack_info import StackInfo
+from .uploads import results_key
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
     from ecs_autoscale.client.deepsea_cache import DeepseaCache
 
-RESULTS_SUFFIX = ".tracks.tar.gz"
 PEEK_HOLD_SECONDS = 30
 PEEK_MAX_MESSAGES = 2000
 # Results older than the send (minus this allowance for clock skew) belong to an earlier run.
@@ -60,12 +61,6 @@ REDRIVEN_ERROR = (
     "the video message went to the dead queue after repeated receives without a result "
     "(worker crashed, was stopped or timed out)"
 )
-
-
-def results_key(video_key: str) -> str:
-    """Where the worker writes a video's results: `<stem>.tracks.tar.gz` under the video's prefix."""
-    path = PurePosixPath(video_key)
-    return str(path.with_name(path.stem + RESULTS_SUFFIX))
 
 
 # ---- the stack ------------------------------------------------------------------------------------------
@@ -462,7 +457,6 @@ def collect_status(
 ) -> dict:
     """Everything `status` shows, as one JSON-ready dict (a section AWS refuses is {"error": ...};
     `deepsea`: a DeepseaCache to read jobs from)."""
-    from .control import read_stop_record
     from .deepsea_cache import sync_deepsea_jobs
 
     sync_deepsea_jobs(aws, info, stack_dir, deepsea, None if job is None else [job])
@@ -472,7 +466,7 @@ def collect_status(
         "track": queue_depth(sqs, info.track_queue_url),
         "dead": queue_depth(sqs, info.dead_queue_url),
     }
-    stop_record = read_stop_record(stack_dir)
+    stop_record = StackDir(stack_dir).read_stop_record()
     stopped = {"since": stop_record.get("stopped_at", "?")} if stop_record else None
     fleet = _section(lambda: fleet_state(aws("autoscaling"), info))
     alarms = _section(lambda: alarm_states(aws("cloudwatch"), info))

@@ -49,6 +49,15 @@ def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
 
 
+RESULTS_SUFFIX = ".tracks.tar.gz"
+
+
+def results_key(video_key: str) -> str:
+    """Where the worker writes a video's results: `<stem>.tracks.tar.gz` under the video's prefix."""
+    path = PurePosixPath(video_key)
+    return str(path.with_name(path.stem + RESULTS_SUFFIX))
+
+
 def video_key(path: Path) -> str:
     """S3 key of a local video (see module docstring)."""
     full = PurePosixPath(Path(os.path.abspath(path)).as_posix())

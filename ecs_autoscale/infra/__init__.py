@@ -1,6 +1,9 @@
 """CDKTF constructs, one module per concern, composed by `ecs_autoscale.stack.VideoProcessingStack`.
 
-Importing this package loads the provider bindings lazily (see `ecs_autoscale.aws_bindings`).
+Importing this package loads the provider bindings lazily and so starts jsii's Node kernel (see
+`ecs_autoscale.aws_bindings`): every module here defines cdktf constructs.
 """
 
-from .. import aws_bindings  # noqa: F401  (must precede every cdktf_cdktf_provider_aws import)
+from .. import aws_bindings
+
+aws_bindings.install_lazy_package()  # before every cdktf / cdktf_cdktf_provider_aws import
