@@ -24,12 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .errors import EcsAutoscaleError
+
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
+TERRAFORM_MIN_VERSION = (1, 10)
+"""The oldest Terraform supported, stated once: S3-native state locking (`use_lockfile`) needs 1.10
+(scripts/bootstrap, the runner and README say it from here)."""
+TERRAFORM_REQUIREMENT = ">= " + ".".join(map(str, TERRAFORM_MIN_VERSION))
 MIRROR_ENV = "ECS_AUTOSCALE_PROVIDER_MIRROR"
 # Exit codes of `terraform plan -detailed-exitcode`.
 PLAN_NO_CHANGES, PLAN_FAILED, PLAN_HAS_CHANGES = 0, 1, 2
 
 Echo = Callable[[str], None]
+INSTALL_URL = "https://developer.hashicorp.com/terraform/install"
 
 
 class TerraformFailed(Exception):
@@ -44,8 +51,24 @@ class TerraformInterrupted(Exception):
     """The user interrupted; Terraform was asked to stop gracefully and has exited."""
 
 
-class TerraformMissing(Exception):
-    pass
+class TerraformMissing(EcsAutoscaleError):
+    """No Terraform on PATH, or one older than TERRAFORM_MIN_VERSION."""
+
+
+def terraform_version_problem(executable: str = "terraform") -> str | None:
+    """Why `executable` cannot serve (missing, too old, unreadable version), None when it can."""
+    found = shutil.which(executable)
+    if not found:
+        return f"`{executable}` is not on PATH; install Terraform {TERRAFORM_REQUIREMENT} ({INSTALL_URL})"
+    try:
+        out = subprocess.run([found, "version", "-json"], capture_output=True, text=True, timeout=60).stdout
+        version = tuple(int(part) for part in json.loads(out)["terraform_version"].split(".")[:2])
+    except (OSError, ValueError, KeyError, subprocess.SubprocessError):
+        return f"`{found} version -json` did not say its version; install Terraform {TERRAFORM_REQUIREMENT}"
+    if version < TERRAFORM_MIN_VERSION:
+        have = ".".join(map(str, version))
+        return f"{found} is Terraform {have}; install Terraform {TERRAFORM_REQUIREMENT} ({INSTALL_URL})"
+    return None
 
 
 def provider_mirror_config(mirror: Path) -> str:
@@ -176,8 +199,7 @@ class Terraform:
         found = shutil.which(self.executable)
         if not found:
             raise TerraformMissing(
-                f"`{self.executable}` is not on PATH; install Terraform >= 1.6 "
-                "(https://developer.hashicorp.com/terraform/install)"
+                f"`{self.executable}` is not on PATH; install Terraform {TERRAFORM_REQUIREMENT} ({INSTALL_URL})"
             )
         self.executable = found
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..aws_target import ENDPOINT_ENV
+from ..errors import EcsAutoscaleError
 from ..terraform import MIRROR_ENV
 from .errors import Interrupted, UserError, check_endpoint, load_configs
 
@@ -476,6 +477,8 @@ def emulator(port: int) -> None:
     )
     try:
         serve("127.0.0.1", port)
+    except EcsAutoscaleError as exc:  # e.g. another moto release than the patches are written for
+        raise UserError(str(exc)) from None
     except ImportError as exc:
         raise UserError(
             f"the emulator needs moto ({exc}); install it with `pip install 'ecs-autoscale[emulator]'`"

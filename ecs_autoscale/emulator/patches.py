@@ -13,6 +13,8 @@ import json
 import os
 from typing import Any
 
+from ..errors import EcsAutoscaleError
+
 # `GetServiceQuota` answers for these EC2 vCPU quotas (code -> name, emulator default in vCPUs). The
 # names and codes are AWS's (EC2 User Guide, "On-Demand Instance quotas" and "Spot Instance quotas");
 # the default is the emulator's, generous so that `doctor` passes unless a test lowers it.
@@ -30,12 +32,31 @@ answers NoSuchResourceException, as AWS does for some never-raised quotas) with 
 default (GetAWSDefaultServiceQuota). Example: `L-DB2E81BA=8,L-3819A6DF=default:0`."""
 
 _applied = False
+MOTO_VERSION = "5.2.5"
+"""The moto release these patches are written for (pinned in pyproject.toml): each replaces or wraps moto's
+own internals, which change between releases."""
+
+
+class MotoVersionMismatch(EcsAutoscaleError):
+    """The installed moto is not the release the patches are written for."""
+
+
+def check_moto_version() -> None:
+    import moto
+
+    installed = getattr(moto, "__version__", "unknown")
+    if installed != MOTO_VERSION:
+        raise MotoVersionMismatch(
+            f"the emulator's patches are written for moto {MOTO_VERSION}, but moto {installed} is installed",
+            f"pip install 'moto[server]=={MOTO_VERSION}'",
+        )
 
 
 def apply_all() -> None:
     global _applied
     if _applied:
         return
+    check_moto_version()
     for patch in (
         iam_aws_managed_policies,
         appautoscaling_tagging,
