@@ -23,6 +23,8 @@ from helpers import EXAMPLES, REPO, SEED
 
 from ecs_autoscale.synth import STACK_FILE, _source_fingerprint
 
+pytestmark = pytest.mark.slow  # fresh processes starting Node, the standard 13-s import among them
+
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 SPOT = EXAMPLES / "fathomnet-spot.yaml"
 HEAVY = ("cdktf", "jsii", "cdktf_cdktf_provider_aws", "constructs")

@@ -27,6 +27,8 @@ from ecs_autoscale.doctor.quotas import ON_DEMAND_G, ON_DEMAND_P, SPOT_G, SPOT_P
 from ecs_autoscale.emulator.patches import QUOTAS_ENV
 from ecs_autoscale.instance_types import lookup
 
+pytestmark = pytest.mark.slow  # moto's in-process AWS, several seconds a test
+
 REPO = "doctor/worker"
 IMAGE = f"123456789012.dkr.ecr.us-west-2.amazonaws.com/{REPO}:1.0"
 MODELS, CONF = "doctor-test-models", "doctor-test-conf"

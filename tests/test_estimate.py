@@ -143,6 +143,7 @@ def test_the_backstop_alarm_adds_the_fleet_once_despite_repeating(tmp_path):
     assert o.peak_instances == 8
 
 
+@pytest.mark.slow  # simulates hours of scaling, minute by minute
 def test_a_late_sqs_minute_reads_as_covered_and_one_of_three_still_fires(tmp_path):
     # Metric math counts a missing SQS datapoint as 0 (CloudWatch User Guide): with SQS a minute
     # later than the group metric, the newest datapoint always reads covered. 1 of 1 never fires;
@@ -221,6 +222,7 @@ def test_a_warm_pool_starts_the_first_video_in_about_two_minutes_and_shows_its_i
 
 
 # --- workers that cannot take videos ------------------------------------------------------------------
+@pytest.mark.slow  # simulates hours of scaling, minute by minute
 def test_a_stack_whose_workers_cannot_take_videos_stops_spending_within_half_an_hour(tmp_path):
     e = run(fleet(tmp_path, 8), Workload(40, 20, workers_fail=True), PINNED, compare_original=True)
     this, original = e.outcomes

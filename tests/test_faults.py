@@ -216,7 +216,11 @@ def small_disk(tmp_path):
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], capture_output=True, text=True
     )
-    assert mounted.returncode == 0, f"cannot mount a tmpfs (needed for a real disk-full): {mounted.stderr}"
+    assert mounted.returncode == 0, (
+        "this test needs the right to mount a filesystem (root or CAP_SYS_ADMIN, as root in a container has) "
+        f"and the runner lacks it: `mount -t tmpfs` said {mounted.stderr.strip()!r}. It mounts an 8 MiB tmpfs "
+        "to fill a real disk; run the suite as root or in a container with CAP_SYS_ADMIN"
+    )
     yield mount_point
     subprocess.run(["umount", str(mount_point)], check=True)
 

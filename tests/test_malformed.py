@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from helpers import SEED
 
+pytestmark = pytest.mark.slow  # ~250 runs of the installed CLI as subprocesses (the fast tier has test_cli_errors.py)
+
 CORPUS = Path(__file__).resolve().parent / "malformed"
 MANIFEST = json.loads((CORPUS / "expected.json").read_text())
 CASES = MANIFEST["cases"]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from helpers import EXAMPLES, REPO
 
 from ecs_autoscale.config import load_config
 from ecs_autoscale.estimate import Workload, run
 from ecs_autoscale.estimate.assumptions import apply_overrides
 from ecs_autoscale.estimate.report import clock
+
+pytestmark = pytest.mark.slow  # runs every estimate of README's table
 
 FLEET = EXAMPLES / "megadetector-fleet.yaml"
 START, END = "<!-- scaling-figures:start -->", "<!-- scaling-figures:end -->"

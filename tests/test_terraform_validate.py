@@ -19,6 +19,8 @@ from helpers import (
 
 from ecs_autoscale.config import load_config
 
+pytestmark = pytest.mark.slow  # real terraform init + validate from the provider mirror
+
 EXAMPLES = example_files()
 
 
