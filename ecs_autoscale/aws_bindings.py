@@ -229,7 +229,8 @@ def install_lazy_package() -> types.ModuleType:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.submodule_search_locations is None:
         raise ImportError(f"{PACKAGE} is not installed; run `pip install -e .`")
-    if not any(isinstance(f, _WithoutDebugChecksFinder) for f in sys.meta_path):
+    optimized = os.environ.get("ECS_AUTOSCALE_OPTIMIZED_BYTECODE", "1") != "0"  # 0: bench/bench_loader.py
+    if optimized and not any(isinstance(f, _WithoutDebugChecksFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _WithoutDebugChecksFinder())
     lazy_index_active = _start_kernel_with_lazy_index()
     package = types.ModuleType(PACKAGE, "Lazy stand-in for the provider bindings; see ecs_autoscale.aws_bindings")
