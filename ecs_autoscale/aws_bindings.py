@@ -12,13 +12,11 @@ module starts the kernel, it gives the kernel's Node process a preload (`--requi
 NODE_OPTIONS for that process only) that turns exactly those lines into getters requiring on first
 use. Types are still found by the same path (`exports.sqsQueue.SqsQueue`), from the same code.
 
-Both sides, type checks: the generated Python classes check every argument with typeguard inside
-`if __debug__:` blocks (half of each model's Python time), and jsii's Node kernel checks the same
-values against the assembly again. Here cdktf, constructs and the provider modules are compiled as
-`python -O` compiles them (cached in the same `.opt-1.pyc` files), so only Node's check runs: a
-wrong type still fails, with jsii's message. Where that cache cannot be written (a read-only
-installation, or PYTHONDONTWRITEBYTECODE without one), modules load normally. This module also
-turns a Node.js that is missing or fails to start into one clear NodeUnavailable error.
+The Node-side preload relies on jsii's private kernel hooks: a jsii release without them is met with one
+line on stderr and the standard (slower) start, never a traceback. This module also turns a Node.js
+that is missing or fails to start into one clear NodeUnavailable error. (An optimized-bytecode loader
+that skipped the bindings' duplicate Python type checks saved 0.12 s of 1.4 s and was removed:
+bench/bench_loader.py in the history, README's Speed section.)
 
 tests/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Importing this
 module does nothing but define; call `install_lazy_package()` before cdktf and before any
@@ -26,22 +24,19 @@ module does nothing but define; call `install_lazy_package()` before cdktf and b
 is already running, only the Python-side trick applies). `stack.py` and `infra/__init__.py` call it
 where they import cdktf, so importing them starts jsii's Node kernel; no other module does.
 Set `ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import: no lazy package,
-no preload, type checks on.
+no preload.
 """
 
 from __future__ import annotations
 
-import importlib.machinery
 import importlib.util
-import marshal
+import inspect
 import os
 import shutil
 import sys
 import tempfile
 import types
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 
@@ -50,8 +45,6 @@ class NodeUnavailable(RuntimeError):
     """cdktf's jsii runtime (Node.js) could not start; the message says why and what to do."""
 
 
-# Generated jsii bindings whose `if __debug__:` type checks duplicate the Node kernel's.
-_WITHOUT_DEBUG_CHECKS = ("cdktf", "constructs", PACKAGE)
 # Node 20 is end-of-life for jsii, which otherwise prints a banner on every run.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -100,9 +93,9 @@ def _start_kernel_with_lazy_index() -> bool:
     try:
         from jsii._runtime import kernel
     except ImportError:
-        return False
-    if not isinstance(getattr(type(kernel.provider), "_process", None), property):
-        return False
+        return _slow_path("jsii._runtime.kernel")
+    if not isinstance(inspect.getattr_static(type(kernel.provider), "_process", None), property):
+        return _slow_path("jsii's kernel.provider._process")
     node = os.environ.get("JSII_NODE", "node")  # what jsii runs
     if shutil.which(node) is None:
         raise NodeUnavailable(
@@ -131,12 +124,25 @@ def _start_kernel_with_lazy_index() -> bool:
     return True
 
 
+def _slow_path(missing: str) -> bool:
+    """One line, then the standard start: a jsii upgrade costs speed, never a traceback."""
+    print(
+        f"ecs-autoscale: this jsii release has no {missing} (a private hook of the fast provider loading); "
+        "synthesizing without it, about 2 s slower",
+        file=sys.stderr,
+    )
+    return False
+
+
 def _close_failed_node_processes() -> None:
     """Close the stdin of a Node process that died during jsii's handshake, so jsii's own exit hook
     (which writes an exit request to it) ends quietly instead of printing a BrokenPipe traceback."""
     import gc
 
-    from jsii._kernel.providers.process import _NodeProcess
+    try:
+        from jsii._kernel.providers.process import _NodeProcess
+    except ImportError:
+        return  # another jsii layout: its exit hook may print more, the NodeUnavailable line still comes
 
     for obj in gc.get_objects():
         if isinstance(obj, _NodeProcess) and getattr(obj, "_process", None) is not None:
@@ -144,79 +150,6 @@ def _close_failed_node_processes() -> None:
                 obj._process.stdin.close()
             except OSError:
                 pass  # the close still happened; only the flush of the unsent bytes failed
-
-
-class _OptimizedSourceLoader(importlib.machinery.SourceFileLoader):
-    """Loads a module compiled with optimize=1, exactly what `python -O` would run, reading and writing
-    the `.opt-1.pyc` that `python -O` itself uses (timestamp-validated, as the default loader does)."""
-
-    def get_code(self, fullname: str) -> Any:
-        source_path = self.get_filename(fullname)
-        cache = importlib.util.cache_from_source(source_path, optimization=1)
-        stat = os.stat(source_path)
-        header = (
-            importlib.util.MAGIC_NUMBER
-            + (0).to_bytes(4, "little")
-            + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
-            + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
-        )
-        try:
-            data = Path(cache).read_bytes()
-            if data[:16] == header:
-                return marshal.loads(data[16:])
-        except (OSError, ValueError, EOFError):
-            pass
-        code = compile(self.get_data(source_path), source_path, "exec", dont_inherit=True, optimize=1)
-        if not sys.dont_write_bytecode:
-            self._cache_bytecode(source_path, cache, header + marshal.dumps(code))  # type: ignore[attr-defined]
-        return code
-
-
-def _writable_cache_folder(cache: str) -> bool:
-    folder = os.path.dirname(cache)  # __pycache__, created on first write if its parent allows
-    return os.access(folder, os.W_OK) if os.path.isdir(folder) else os.access(os.path.dirname(folder), os.W_OK)
-
-
-class _WithoutDebugChecksFinder:
-    """Meta path finder handing the generated bindings to _OptimizedSourceLoader."""
-
-    @staticmethod
-    def find_spec(fullname: str, path: Sequence[str] | None = None, target: Any = None) -> Any:
-        if fullname.split(".")[0] not in _WITHOUT_DEBUG_CHECKS:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
-            return spec
-        cache = importlib.util.cache_from_source(str(spec.origin), optimization=1)
-        if not os.path.exists(cache) and (sys.dont_write_bytecode or not _writable_cache_folder(cache)):
-            return spec  # no optimized cache and none can be written: compiling on each run would cost more
-        spec.loader = _OptimizedSourceLoader(spec.loader.name, spec.loader.path)
-        return spec
-
-
-def optimized_sources() -> list[str]:
-    """Source files of the loaded cdktf, constructs and provider modules (what precompiling covers)."""
-    origins = {
-        getattr(module.__spec__, "origin", None)
-        for name, module in list(sys.modules.items())
-        if name.split(".")[0] in _WITHOUT_DEBUG_CHECKS and name != PACKAGE and module.__spec__
-    }
-    return sorted(o for o in origins if o and o.endswith(".py"))
-
-
-def precompile(sources: list[str]) -> int:
-    """Write the `.opt-1.pyc` caches of `sources`, as pip writes the regular ones at install time."""
-    import py_compile
-
-    for source in sources:
-        py_compile.compile(
-            source,
-            cfile=importlib.util.cache_from_source(source, optimization=1),
-            optimize=1,
-            doraise=True,
-            invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
-        )
-    return len(sources)
 
 
 def install_lazy_package() -> types.ModuleType:
@@ -229,9 +162,6 @@ def install_lazy_package() -> types.ModuleType:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.submodule_search_locations is None:
         raise ImportError(f"{PACKAGE} is not installed; run `pip install -e .`")
-    optimized = os.environ.get("ECS_AUTOSCALE_OPTIMIZED_BYTECODE", "1") != "0"  # 0: bench/bench_loader.py
-    if optimized and not any(isinstance(f, _WithoutDebugChecksFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _WithoutDebugChecksFinder())
     lazy_index_active = _start_kernel_with_lazy_index()
     package = types.ModuleType(PACKAGE, "Lazy stand-in for the provider bindings; see ecs_autoscale.aws_bindings")
     package.__path__ = list(spec.submodule_search_locations)

@@ -124,15 +124,3 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
                 atomic_write(folder / KEY_FILE, json.dumps(record).encode())
     stale_names = {c.stack_name for c in stale}
     return [SynthResult(n, stack_dir(outdir, n) / STACK_FILE, n not in stale_names) for n in names]
-
-
-def precompile_optimized() -> int:
-    """Write the `.opt-1.pyc` caches of cdktf, constructs and the provider modules the stack uses, as
-    pip writes the regular ones at install time (scripts/bootstrap calls this). Needed only where
-    PYTHONDONTWRITEBYTECODE keeps them from being written on first use. Returns the module count."""
-    from . import (
-        aws_bindings,
-        stack,  # noqa: F401  (imports exactly the provider modules a synth uses)
-    )
-
-    return aws_bindings.precompile(aws_bindings.optimized_sources())
