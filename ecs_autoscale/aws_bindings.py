@@ -38,10 +38,12 @@ import tempfile
 import types
 from pathlib import Path
 
+from .errors import EcsAutoscaleError
+
 PACKAGE = "cdktf_cdktf_provider_aws"
 
 
-class NodeUnavailable(RuntimeError):
+class NodeUnavailable(EcsAutoscaleError, RuntimeError):
     """cdktf's jsii runtime (Node.js) could not start; the message says why and what to do."""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .config import ModelConfig
+from .errors import EcsAutoscaleError
 
 if TYPE_CHECKING:
     from ecs_autoscale.aws_target import AwsTarget
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 OWNER_TAG = "ecs-autoscale:stack"  # set on every resource by the provider's default tags (stack.py)
 
 
-class StackNameTaken(Exception):
+class StackNameTaken(EcsAutoscaleError):
     """A CloudFormation stack named StackName exists that ecs-autoscale did not make."""
 
 

@@ -11,29 +11,28 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .aws_target import AwsTarget
 from .config import ModelConfig
+from .echo import Echo
+from .errors import EcsAutoscaleError
 from .fileio import atomic_write, atomic_write_json
 from .stack_dir import PlanFiles, StackDir, utc_now
+from .synth import STACK_FILE
 from .terraform import ApplyProgress, PlanSummary, Terraform, provider_mirror_config, summarize_plan
 
 if TYPE_CHECKING:
     from .teardown import DestroyOptions, DestroyPlan, StackTeardown
 
-Echo = Callable[[str], None]
-STACK_FILE = "cdk.tf.json"
 
-
-class NothingDeployed(Exception):
+class NothingDeployed(EcsAutoscaleError):
     pass
 
 
-class PlanRejected(Exception):
+class PlanRejected(EcsAutoscaleError):
     """A saved plan that must not be applied (other stack, changed model, edited, already applied)."""
 
 

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +38,19 @@ from .errors import EcsAutoscaleError
 from .fileio import atomic_write, atomic_write_json
 
 README_TEMPLATE = "templates/stack_readme.md.j2"
+OUTPUTS_FILE = "outputs.json"
+STOP_RECORD_FILE = "stopped.json"
+JOBS_DIR = "jobs"
+_SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def job_file_name(job_name: str) -> str:
+    """`<job>.json` for plain names; job names with spaces or slashes (ecsprocess allowed them) get a
+    readable slug plus a hash, so two names never share a file."""
+    if _SAFE_FILE_NAME.match(job_name) and not job_name.endswith(".json"):
+        return f"{job_name}.json"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", job_name).strip("-.")[:60] or "job"
+    return f"{slug}-{hashlib.sha256(job_name.encode()).hexdigest()[:10]}.json"
 
 
 class StackDirBusy(EcsAutoscaleError):
@@ -82,7 +97,7 @@ class StackDir:
 
     @property
     def outputs_file(self) -> Path:
-        return self.root / "outputs.json"
+        return self.root / OUTPUTS_FILE
 
     @property
     def readme_file(self) -> Path:
@@ -98,14 +113,14 @@ class StackDir:
 
     @property
     def stop_record_file(self) -> Path:
-        return self.root / "stopped.json"
+        return self.root / STOP_RECORD_FILE
 
     @property
     def jobs_dir(self) -> Path:
-        return self.root / "jobs"
+        return self.root / JOBS_DIR
 
     def job_file(self, job: str) -> Path:
-        return self.jobs_dir / f"{job}.json"
+        return self.jobs_dir / job_file_name(job)
 
     @property
     def lock_file(self) -> Path:
@@ -221,7 +236,7 @@ class StackDir:
                 ) from None
             try:
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, f"`ecs-autoscale {command}` (pid {os.getpid()}, since {_now()})\n".encode(), 0)
+                os.pwrite(fd, f"`ecs-autoscale {command}` (pid {os.getpid()}, since {utc_now()})\n".encode(), 0)
             except OSError as exc:  # e.g. a full disk: stop before Terraform fails to save a state
                 raise OSError(exc.errno, exc.strerror, str(self.lock_file)) from None
             try:
@@ -264,7 +279,7 @@ class RunLog:
         self._handle = open(path, "a", encoding="utf-8")
 
     def section(self, title: str) -> None:
-        self._handle.write(f"\n===== {_now()} {title} =====\n")
+        self._handle.write(f"\n===== {utc_now()} {title} =====\n")
         self._handle.flush()
 
     def __call__(self, line: str) -> None:
@@ -281,9 +296,6 @@ class RunLog:
         self.close()
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def utc_now() -> str:
-    return _now()
+    """The timestamp of every record written into STACK_DIR (lock, logs, plans, ledger, stop record)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,16 +8,21 @@ App, so start-up is paid once.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import importlib.util
 import json
+import os
+import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ModelConfig
+from .errors import DISK_ERRNOS, DISK_HINT, EcsAutoscaleError, WriteFailed
 from .fileio import atomic_write
 
 STACK_FILE = "cdk.tf.json"
@@ -25,6 +30,10 @@ KEY_FILE = ".synth-key.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Packages whose jsii assembly shapes the output; the assembly's file name carries its version.
 _JSII_PACKAGES = ("cdktf", "cdktf_cdktf_provider_aws", "constructs")
+
+
+class DuplicateStackName(EcsAutoscaleError, ValueError):
+    """Two model files of one synthesis name the same stack."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,9 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
     folded = [n.casefold() for n in names]  # IAM names and some file systems ignore case
     duplicates = sorted({n for n in names if folded.count(n.casefold()) > 1})
     if duplicates:
-        raise ValueError(f"StackName {duplicates[0]!r} is used by more than one model file (each needs its own)")
+        raise DuplicateStackName(
+            f"StackName {duplicates[0]!r} is used by more than one model file (each needs its own)"
+        )
     keys = {c.stack_name: cache_key(c) for c in configs}
     stale = [c for c in configs if not (use_cache and _is_fresh(stack_dir(outdir, c.stack_name), keys[c.stack_name]))]
     if stale:
@@ -113,9 +124,10 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
         outdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=outdir, prefix=".synth-") as tmp:
             app = App(outdir=tmp)
-            for config in stale:
-                VideoProcessingStack(app, config)
-            app.synth()
+            with _node_write_failures(outdir):
+                for config in stale:
+                    VideoProcessingStack(app, config)
+                app.synth()
             for config in stale:
                 data = (stack_dir(Path(tmp), config.stack_name) / STACK_FILE).read_bytes()
                 folder = stack_dir(outdir, config.stack_name)
@@ -124,3 +136,16 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
                 atomic_write(folder / KEY_FILE, json.dumps(record).encode())
     stale_names = {c.stack_name for c in stale}
     return [SynthResult(n, stack_dir(outdir, n) / STACK_FILE, n not in stale_names) for n in names]
+
+
+@contextmanager
+def _node_write_failures(outdir: Path) -> Iterator[None]:
+    """cdktf's synth runs in Node (jsii): its file-system errors arrive as text, e.g.
+    "Error: ENOSPC: no space left on device, write". Those become WriteFailed naming `outdir`."""
+    try:
+        yield
+    except RuntimeError as exc:
+        code = re.search(r"\b(" + "|".join(sorted(DISK_ERRNOS)) + r")\b", str(exc))
+        if not code:
+            raise
+        raise WriteFailed(f"cannot write {outdir}: {os.strerror(getattr(errno, code[1]))}", DISK_HINT) from None

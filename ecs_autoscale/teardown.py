@@ -19,22 +19,22 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .aws_target import AwsTarget
-from .client.control import unprotect_instances
-from .client.scaling import read_group
 from .config import ModelConfig
+from .echo import Echo
+from .errors import EcsAutoscaleError
+from .group import read_group, unprotect_instances
 
-Echo = Callable[[str], None]
 INSTANCE_WAIT_SECONDS = 600
 POLL_SECONDS = 10
 _REFERENCE = re.compile(r"^\$\{(?P<address>aws_s3_bucket\.[\w-]+)\.\w+\}$")
 
 
-class TeardownTimeout(TimeoutError):
+class TeardownTimeout(EcsAutoscaleError, TimeoutError):
     """Instances still in the group after the wait: one line naming them; nothing was removed."""
 
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import EcsAutoscaleError
+from .echo import Echo
+from .errors import EcsAutoscaleError, Interruption
 
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
 TERRAFORM_MIN_VERSION = (1, 10)
@@ -35,7 +36,6 @@ MIRROR_ENV = "ECS_AUTOSCALE_PROVIDER_MIRROR"
 # Exit codes of `terraform plan -detailed-exitcode`.
 PLAN_NO_CHANGES, PLAN_FAILED, PLAN_HAS_CHANGES = 0, 1, 2
 
-Echo = Callable[[str], None]
 INSTALL_URL = "https://developer.hashicorp.com/terraform/install"
 
 
@@ -47,8 +47,13 @@ class TerraformFailed(Exception):
         super().__init__(f"`terraform {command}` failed (exit {returncode})")
 
 
-class TerraformInterrupted(Exception):
+class TerraformInterrupted(Interruption):
     """The user interrupted; Terraform was asked to stop gracefully and has exited."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "interrupted: Terraform stopped cleanly and saved the state; run the same command again to converge"
+        )
 
 
 class TerraformMissing(EcsAutoscaleError):

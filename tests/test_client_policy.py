@@ -67,10 +67,10 @@ def operations_by_method() -> dict[str, set[str]]:
 
 
 def called_actions() -> set[str]:
-    """IAM actions of every boto3 operation called in ecs_autoscale/client/*.py."""
+    """IAM actions of every boto3 operation called in ecs_autoscale/client/*.py and the group module it uses."""
     by_method = operations_by_method()
     actions: set[str] = set()
-    for path in sorted(CLIENT.glob("*.py")):
+    for path in [*sorted(CLIENT.glob("*.py")), CLIENT.parent / "group.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue

@@ -101,7 +101,7 @@ def test_message_group_id_is_timestamp_and_name_within_sqs_rules():
 
 
 def test_ledger_file_names_are_safe_and_distinct():
-    from ecs_autoscale.client.ledger import ledger_file_name
+    from ecs_autoscale.stack_dir import job_file_name as ledger_file_name
 
     assert ledger_file_name("dive-1234") == "dive-1234.json"
     spaced, other = ledger_file_name("DocRicketts dive 1423"), ledger_file_name("DocRicketts/dive/1423")
@@ -164,11 +164,12 @@ def test_outputs_of_a_stack_deployed_before_group_sizing_get_safe_defaults(tmp_p
     assert [info.instances_for(n, 3) for n in (0, 1, 2, 3, 9)] == [0, 1, 2, 3, 3]
 
 
-def test_client_and_instance_agent_name_the_halted_tag_alike():
-    from ecs_autoscale.client.scaling import HALTED_TAG
-    from ecs_autoscale.infra.user_data import HALTED_TAG as AGENT_TAG
+def test_the_instance_agent_spells_the_halted_tag_of_group_py():
+    from ecs_autoscale.group import HALTED_TAG
+    from ecs_autoscale.infra.user_data import agent_source
 
-    assert HALTED_TAG == AGENT_TAG
+    # The agent is stdlib-only and cannot import it: its source must name the same tag.
+    assert f"Key='{HALTED_TAG}'" in agent_source()
 
 
 # ---- the deployed stack ----------------------------------------------------------------------------------
@@ -627,7 +628,7 @@ def test_stop_brings_instances_and_workers_to_zero_keeping_queued_videos_and_res
 def test_a_halted_stack_says_why_first_keeps_new_videos_and_resume_lifts_the_halt(
     tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client
 ):
-    from ecs_autoscale.client.scaling import HALTED_TAG
+    from ecs_autoscale.group import HALTED_TAG
 
     group, asg, cloudwatch = outputs["autoscaling_group_name"], aws_client("autoscaling"), aws_client("cloudwatch")
     reason = "2026-12-03T10:00:00Z 3 worker exits while videos waited, last: exit code 1"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UserError, check_model_files, load_configs
+from .errors import check_model_files, failures, load_configs
 
 MODEL_FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 
@@ -73,13 +73,10 @@ def synth(files: tuple[Path, ...], outdir: Path, no_cache: bool) -> None:
     reproducible: the same model gives identical bytes. Unchanged models are served from a cache
     keyed on the model and the tool's version; all files are validated before anything is written.
     """
-    from ..aws_bindings import NodeUnavailable
     from ..synth import synthesize
 
     configs = load_configs(files)
-    try:
+    with failures():
         results = synthesize(configs, outdir, use_cache=not no_cache)
-    except (ValueError, NodeUnavailable) as exc:
-        raise UserError(str(exc)) from None
     for result in results:
         click.echo(f"{result.path}{' (unchanged)' if result.cached else ''}")

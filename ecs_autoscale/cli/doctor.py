@@ -7,20 +7,13 @@ from pathlib import Path
 
 import click
 
-from ..aws_target import ENDPOINT_ENV
-from .errors import check_endpoint, load_configs
+from .errors import endpoint_option, load_configs, profile_option
 
 
 @click.command()
 @click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--endpoint-url",
-    envvar=ENDPOINT_ENV,
-    callback=check_endpoint,
-    metavar="URL",
-    help=f"Send every AWS call to this emulator, e.g. http://127.0.0.1:4566. Env: {ENDPOINT_ENV}.",
-)
-@click.option("--profile", metavar="NAME", help="AWS profile to use; default: the standard credential chain.")
+@endpoint_option()
+@profile_option
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (level, check, finding, fix).")
 def doctor(config_path: Path, endpoint_url: str | None, profile: str | None, as_json: bool) -> None:
     """Check an AWS account is ready for CONFIG.yaml's stack, before the first deploy.

@@ -1,12 +1,21 @@
-"""Uniform failure: one line on stderr, non-zero exit, never a traceback for an expected problem."""
+"""Uniform failure: one line on stderr, non-zero exit, never a traceback for an expected problem.
+
+`failures()` is the one place where an expected failure (ecs_autoscale.errors) becomes that line;
+every command runs inside it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+
+from ..errors import Interruption, one_line
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class UserError(click.ClickException):
@@ -22,11 +31,46 @@ class Interrupted(UserError):
     exit_code = 130
 
 
+@contextmanager
+def failures() -> Iterator[None]:
+    """Expected failures become one line on stderr and exit 1 (an interruption exits 130); a bug keeps
+    its traceback."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted") from None
+    except Exception as exc:
+        line = one_line(exc)
+        if line is None:
+            raise
+        raise (Interrupted if isinstance(exc, Interruption) else UserError)(line) from None
+
+
 def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Callback of every `--endpoint-url`: a URL, not a bare host:port."""
     if value and not value.startswith(("http://", "https://")):
         raise click.BadParameter(f"{value!r} is not a URL like http://127.0.0.1:4566")
     return value or None
+
+
+def endpoint_option(what: str = "every AWS call") -> Callable[[F], F]:
+    """--endpoint-url of every command that reaches AWS (ECS_AUTOSCALE_ENDPOINT_URL)."""
+    from ..aws_target import ENDPOINT_ENV
+
+    return click.option(
+        "--endpoint-url",
+        envvar=ENDPOINT_ENV,
+        callback=check_endpoint,
+        metavar="URL",
+        help=f"Send {what} to this emulator, e.g. http://127.0.0.1:4566. Env: {ENDPOINT_ENV}.",
+    )
+
+
+profile_option = click.option(
+    "--profile", metavar="NAME", help="AWS profile to use; default: the standard credential chain."
+)
 
 
 def check_model_files(paths: Iterable[Path]) -> Iterator[Any]:

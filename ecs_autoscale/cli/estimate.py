@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UserError, load_configs
+from .errors import failures, load_configs
 
 
 def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -117,23 +117,18 @@ def estimate(
     """
     from .. import estimate as estimating
     from ..estimate import report
-    from ..estimate.assumptions import AssumptionError, apply_overrides
-    from ..estimate.workload import Workload, WorkloadError, parse_arrival
+    from ..estimate.assumptions import apply_overrides
+    from ..estimate.workload import Workload, parse_arrival
 
     config = load_configs([config_file])[0]
-    try:
+    with failures():
         assumptions, prices = apply_overrides(overrides)
         workload = Workload(videos, minutes_per_video, parse_arrival(arrival), workers_fail=workers_fail)
         result = estimating.run(config, workload, assumptions, prices, compare_original=compare_original, sender=sender)
-    except (AssumptionError, WorkloadError, estimating.ModelError) as exc:
-        raise UserError(str(exc)) from None
-    if plot_file is not None:
-        from ..estimate.plot import PlotError, write_plot
+        if plot_file is not None:
+            from ..estimate.plot import write_plot
 
-        try:
             write_plot(result, plot_file)
-        except PlotError as exc:
-            raise UserError(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report.as_json(result), indent=2, sort_keys=True))
     else:

@@ -6,15 +6,13 @@ import functools
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..aws_target import ENDPOINT_ENV
-from .errors import Interrupted, UserError, check_endpoint
+from .errors import Interrupted, UserError, endpoint_option, failures, profile_option
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
@@ -27,14 +25,8 @@ STACK_DIR = click.argument("stack_dir", metavar="STACK_DIR", type=click.Path(fil
 def stack_options(command: Callable[..., Any]) -> Any:
     """STACK_DIR resolution (outputs.json or --stack-name) and where AWS is (--endpoint-url, --profile)."""
 
-    @click.option(
-        "--endpoint-url",
-        envvar=ENDPOINT_ENV,
-        callback=check_endpoint,
-        metavar="URL",
-        help=f"Send every AWS call to this emulator, e.g. http://127.0.0.1:4566. Env: {ENDPOINT_ENV}.",
-    )
-    @click.option("--profile", metavar="NAME", help="AWS profile; default: the standard credential chain.")
+    @endpoint_option()
+    @profile_option
     @click.option(
         "--stack-name",
         metavar="NAME",
@@ -78,35 +70,6 @@ def _connect(
         return aws, discover_stack(aws, stack_name)
     info = load_stack_info(stack_dir)
     return AwsClients(info.region, endpoint_url, profile), info
-
-
-@contextmanager
-def failures() -> Iterator[None]:
-    """Expected failures become one line on stderr and exit 1; Ctrl-C exits 130."""
-    from ..client import JobsError
-
-    try:
-        yield
-    except JobsError as exc:
-        raise UserError(str(exc)) from None
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted") from None
-    except Exception as exc:
-        if type(exc).__module__.startswith(("botocore", "boto3", "s3transfer")):
-            raise UserError(_aws_problem(exc)) from None
-        raise
-
-
-def _aws_problem(exc: Exception) -> str:
-    name = type(exc).__name__
-    if name in ("NoCredentialsError", "PartialCredentialsError"):
-        return "AWS: no credentials (configure them, pass --profile, or --endpoint-url for the emulator)"
-    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
-        return f"AWS: cannot connect ({exc}); check your network or --endpoint-url (is the emulator running?)"
-    if name == "ProfileNotFound":
-        return f"AWS: {exc} (check --profile and ~/.aws/config)"
-    text = " ".join(str(exc).split())
-    return f"AWS: {text} (check credentials, region and --endpoint-url)"
 
 
 def deepsea_option(command: Callable[..., Any]) -> Any:

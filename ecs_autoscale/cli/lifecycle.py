@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import errno
 import functools
-import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +15,7 @@ import click
 from ..aws_target import ENDPOINT_ENV
 from ..errors import EcsAutoscaleError
 from ..terraform import MIRROR_ENV
-from .errors import Interrupted, UserError, check_endpoint, load_configs
+from .errors import UserError, endpoint_option, failures, load_configs, profile_option
 
 if TYPE_CHECKING:
     from ecs_autoscale.aws_target import AwsTarget
@@ -42,14 +39,7 @@ def _check_mirror(ctx: click.Context, param: click.Parameter, value: Path | None
 def target_options(command: Callable[..., Any]) -> Any:
     """--endpoint-url, --provider-mirror, --profile and -v, shared by every Terraform command."""
 
-    @click.option(
-        "--endpoint-url",
-        envvar=ENDPOINT_ENV,
-        callback=check_endpoint,
-        metavar="URL",
-        help="Send every AWS call (Terraform and boto3) to this emulator, e.g. http://127.0.0.1:4566 "
-        f"from `ecs-autoscale emulator`. Env: {ENDPOINT_ENV}.",
-    )
+    @endpoint_option("every AWS call (Terraform and boto3)")
     @click.option(
         "--provider-mirror",
         envvar=MIRROR_ENV,
@@ -59,7 +49,7 @@ def target_options(command: Callable[..., Any]) -> Any:
         help="Install the hashicorp/aws provider only from this folder (layout of `terraform providers "
         f"mirror`), never from the network. Env: {MIRROR_ENV}.",
     )
-    @click.option("--profile", metavar="NAME", help="AWS profile to use; default: the standard credential chain.")
+    @profile_option
     @click.option("-v", "--verbose", is_flag=True, help="Stream Terraform's own output instead of the summary.")
     @functools.wraps(command)
     def wrapper(
@@ -103,65 +93,15 @@ def _require_terminal(auto_approve: bool, command: str) -> None:
 
 @contextmanager
 def _failures(stack_dir_path: Path, config_path: Path | None = None) -> Iterator[None]:
-    """Expected failures become one line (Terraform's own messages were already shown above it);
-    with `config_path`, a failure whose cause `doctor` checks suggests running it."""
-    from ..aws_bindings import NodeUnavailable
-    from ..cfn_guard import StackNameTaken
-    from ..deployment import NothingDeployed, PlanRejected
-    from ..stack_dir import StackDirBusy, StackDirMismatch
-    from ..terraform import TerraformFailed, TerraformInterrupted, TerraformMissing
+    """failures(), plus the hint of a failed Terraform run (its own messages were already shown above
+    the line); with `config_path`, a failure whose cause `doctor` checks suggests running it."""
+    from ..terraform import TerraformFailed
 
-    try:
-        yield
-    except TerraformFailed as exc:
-        raise UserError(f"{exc}{_hint(exc.stderr, stack_dir_path, config_path)}") from None
-    except TerraformInterrupted:
-        raise Interrupted(
-            "interrupted: Terraform stopped cleanly and saved the state; run the same command again to converge"
-        ) from None
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted") from None
-    except (
-        NodeUnavailable,
-        NothingDeployed,
-        PlanRejected,
-        StackDirBusy,
-        StackDirMismatch,
-        StackNameTaken,
-        TerraformMissing,
-        TimeoutError,
-    ) as exc:
-        raise UserError(str(exc)) from None
-    except (OSError, RuntimeError) as exc:
-        problem = _write_problem(exc, stack_dir_path)
-        if problem is None:
-            raise
-        raise UserError(problem) from None
-    except Exception as exc:
-        if type(exc).__module__.startswith(("botocore", "boto3")):
-            raise UserError(f"AWS: {exc} (check credentials, region and --endpoint-url)") from None
-        raise
-
-
-def _write_problem(exc: OSError | RuntimeError, stack_dir_path: Path) -> str | None:
-    """A full disk or a read-only STACK_DIR, as one line; None for any other error."""
-    if isinstance(exc, OSError):
-        if exc.filename is None or exc.errno not in _DISK_PROBLEMS:
-            return None
-        # atomic_write left the previous file whole.
-        return f"cannot write {exc.filename}: {exc.strerror}{_DISK_HINT}"
-    # cdktf's synth runs in Node (jsii): its file-system errors arrive as text, e.g.
-    # "Error: ENOSPC: no space left on device, write".
-    code = re.search(r"\b(ENOSPC|EDQUOT|EROFS|EACCES|EPERM)\b", str(exc))
-    if not code:
-        return None
-    from ..stack_dir import StackDir
-
-    return f"cannot write {StackDir(stack_dir_path).synth_dir}: {os.strerror(getattr(errno, code[1]))}{_DISK_HINT}"
-
-
-_DISK_PROBLEMS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-_DISK_HINT = " (free some space or fix the permissions, then run the same command again)"
+    with failures():
+        try:
+            yield
+        except TerraformFailed as exc:
+            raise EcsAutoscaleError(f"{exc}{_hint(exc.stderr, stack_dir_path, config_path)}") from None
 
 
 def _hint(stderr: str, stack_dir_path: Path, config_path: Path | None = None) -> str:

@@ -12,6 +12,8 @@ STACK_DIR files written here (next to the lifecycle's outputs.json):
 
 from __future__ import annotations
 
+from ..errors import EcsAutoscaleError
 
-class JobsError(Exception):
+
+class JobsError(EcsAutoscaleError):
     """An expected failure the user can fix; the message is one line naming the thing and the fix."""

@@ -25,12 +25,6 @@ class AwsClients:
         return AwsClients(region, self.target.endpoint_url, self.target.profile)
 
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError ('' for anything else)."""
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def default_region(profile: str | None = None) -> str | None:
     """Region of the standard chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's config), if any."""
     import boto3

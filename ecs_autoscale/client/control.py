@@ -28,22 +28,21 @@ instance agent halted the stack, or the record was lost) it sets min 0, max Flee
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..stack_dir import StackDir
+from ..echo import Echo, silent
+from ..errors import error_code
+from ..group import HALTED_TAG, Group, read_group, unprotect_instances
+from ..stack_dir import StackDir, utc_now
 from . import JobsError
-from .aws import error_code
-from .ledger import utc_now
-from .scaling import HALTED_TAG, Group, raise_group, read_group
+from .scaling import raise_group
 from .stack_info import StackInfo
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
 
 STOP_REASON = "ecs-autoscale stop (emergency stop)"
-Echo = Callable[[str], None]
 
 
 def _own_record(stack_dir: Path, info: StackInfo) -> dict | None:
@@ -67,7 +66,7 @@ def _group(aws: AwsClients, info: StackInfo) -> Group:
 
 
 # ---- stop ---------------------------------------------------------------------------------------------
-def stop_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: None) -> dict:
+def stop_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = silent) -> dict:
     """Bring instances and tasks to zero; returns the settings `resume` will restore."""
     record = _own_record(stack_dir, info)
     group = _group(aws, info)
@@ -141,17 +140,8 @@ def service_tasks(ecs: Any, info: StackInfo) -> list[str]:
     return sorted(set(tasks))
 
 
-def unprotect_instances(asg: Any, group_name: str, instance_ids: list[str]) -> None:
-    """Clear scale-in protection (set by an older version's ECS managed termination protection) so the
-    group may terminate them; SetInstanceProtection takes at most 50 instances per call."""
-    for start in range(0, len(instance_ids), 50):
-        asg.set_instance_protection(
-            AutoScalingGroupName=group_name, InstanceIds=instance_ids[start : start + 50], ProtectedFromScaleIn=False
-        )
-
-
 # ---- resume -------------------------------------------------------------------------------------------
-def resume_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = lambda _: None) -> dict | None:
+def resume_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = silent) -> dict | None:
     """Undo `stop` or an agent's halt; returns the group limits restored, None when there was nothing to undo."""
     record = _own_record(stack_dir, info)
     group = _group(aws, info)

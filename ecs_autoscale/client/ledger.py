@@ -15,45 +15,28 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..fileio import atomic_write_json
+from ..stack_dir import JOBS_DIR, job_file_name, utc_now
 from . import JobsError
 
-JOBS_DIR = "jobs"
 FORMAT = 1
 # SENDING: recorded just before the send, so a crash in between re-sends the very same message (same
 # body and deduplication id) instead of a second job; QUEUED once SQS accepted it.
 SENDING, QUEUED, DONE, FAILED = "sending", "queued", "done", "failed"
-_SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def ledger_file_name(job_name: str) -> str:
-    """`<job>.json` for plain names; job names with spaces or slashes (ecsprocess allowed them) get a
-    readable slug plus a hash, so two names never share a file."""
-    if _SAFE_FILE_NAME.match(job_name) and not job_name.endswith(".json"):
-        return f"{job_name}.json"
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", job_name).strip("-.")[:60] or "job"
-    return f"{slug}-{hashlib.sha256(job_name.encode()).hexdigest()[:10]}.json"
 
 
 class JobLedger:
     def __init__(self, stack_dir: Path, job_name: str, data: dict | None = None) -> None:
         self.stack_dir = Path(stack_dir)
         self.job_name = job_name
-        self.path = self.stack_dir / JOBS_DIR / ledger_file_name(job_name)
+        self.path = self.stack_dir / JOBS_DIR / job_file_name(job_name)
         self.data = data or {"format": FORMAT, "job_name": job_name, "created_at": utc_now(), "videos": {}}
 
     # ---- reading ----------------------------------------------------------------------------------

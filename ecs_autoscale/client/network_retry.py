@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ..echo import Echo, silent
+
 T = TypeVar("T")
 FIRST_WAIT_SECONDS = 5.0
 MAX_WAIT_SECONDS = 60.0
@@ -61,7 +63,7 @@ class NetworkRetry:
     """How long to keep retrying one video's upload (0: never retry)."""
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
-    echo: Callable[[str], None] = lambda _: None
+    echo: Echo = silent
 
     def run(
         self,

@@ -19,55 +19,18 @@ operator) is never raised: `ecs-autoscale resume` is the one way back, after the
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..echo import Echo
+from ..errors import error_code
+from ..group import Group, read_group
 from ..stack_dir import StackDir
-from .aws import error_code
 from .stack_info import StackInfo
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
-
-HALTED_TAG = "ecs-autoscale:halted"
-"""infra/user_data.py's HALTED_TAG, repeated: importing ecs_autoscale.infra loads cdktf (a test checks
-that the two agree)."""
-Echo = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Group:
-    name: str
-    min: int
-    max: int
-    desired: int
-    halted: str | None
-    """Value of the halted tag ("<UTC time> <reason>"), None when the tag is absent."""
-    instances: tuple[dict, ...]
-    """DescribeAutoScalingGroups' Instances (warm-pool instances are not among them)."""
-
-    @property
-    def stopped(self) -> bool:
-        return self.max == 0
-
-
-def read_group(autoscaling: Any, name: str) -> Group | None:
-    """The group's limits, instances and halted tag; None when there is no such group."""
-    groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
-    if not groups:
-        return None
-    g = groups[0]
-    tags = {t.get("Key"): t.get("Value", "") for t in g.get("Tags", [])}
-    return Group(
-        name=name,
-        min=int(g["MinSize"]),
-        max=int(g["MaxSize"]),
-        desired=int(g["DesiredCapacity"]),
-        halted=tags.get(HALTED_TAG),
-        instances=tuple(g.get("Instances", [])),
-    )
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..naming import StackNames
+from ..stack_dir import OUTPUTS_FILE
 from . import JobsError
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
 
-OUTPUTS_FILE = "outputs.json"
 STACK_TAG = "ecs-autoscale:stack"
 
 

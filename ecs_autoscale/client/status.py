@@ -37,12 +37,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from ..errors import error_code
+from ..group import read_group
 from ..stack_dir import StackDir
 from . import JobsError
-from .aws import error_code
 from .ledger import DONE, FAILED, QUEUED, SENDING, JobLedger, list_jobs
 from .messages import message_uuid_of, parse_body
-from .scaling import read_group
+from .scaling import queue_counts
 from .stack_info import StackInfo
 from .uploads import results_key
 
@@ -66,19 +67,8 @@ REDRIVEN_ERROR = (
 # ---- the stack ------------------------------------------------------------------------------------------
 def queue_depth(sqs: Any, url: str) -> dict:
     """Videos waiting (visible), delayed (the video queue delays each new one) and in flight."""
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesDelayed",
-            "ApproximateNumberOfMessagesNotVisible",
-        ],
-    ).get("Attributes", {})
-    return {
-        "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
-        "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
-        "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-    }
+    counts = queue_counts(sqs, url)
+    return {"visible": counts.waiting, "delayed": counts.delayed, "in_flight": counts.in_flight}
 
 
 def tasks_state(ecs: Any, info: StackInfo) -> dict:

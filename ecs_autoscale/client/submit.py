@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..echo import Echo, silent
+from ..errors import error_code
 from . import JobsError
-from .aws import error_code
 from .ledger import FAILED, SENDING, JobLedger
 from .messages import caller_user_name, deduplication_id, encode_body, job_body, message_group_id, new_message_uuid
 from .network_retry import SEND_WINDOW_SECONDS, NetworkRetry
@@ -127,7 +128,7 @@ def submit_videos(
     retry_failed: bool = False,
     part_size_mb: int = DEFAULT_PART_SIZE_MB,
     progress: bool = True,
-    echo: Callable[[str], None] = lambda _: None,
+    echo: Echo = silent,
     options: SubmitOptions | None = None,
 ) -> SubmitReport:
     from .deepsea_cache import sync_deepsea_jobs

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..errors import error_code
 from . import JobsError
-from .aws import error_code
 
 VIDEO_SUFFIXES = (".mov", ".avi", ".mp4", ".mpg", ".mpeg", ".m4v", ".wmv", ".mkv")
 KEY_MARKERS = ("Volumes/", "mnt/", "Users/", "home/")  # deepsea-ai's order; the first one found wins

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..config import ModelConfig
+from ..errors import aws_errors
 from .checks import check_ami, check_identity, check_image, check_object, check_offerings
 from .findings import FAIL, OK, WARN, Finding, aws_error, warn
 from .network import check_network
@@ -56,7 +57,7 @@ def run(config: ModelConfig, client: Client) -> list[Finding]:
         try:
             result = check()
         except Exception as exc:
-            if not type(exc).__module__.startswith(("botocore", "boto3")):
+            if not isinstance(exc, aws_errors()):
                 raise
             # An answer the check does not expect (throttling, an outage, a denied call it does not
             # name): say it could not check rather than stop the other checks.

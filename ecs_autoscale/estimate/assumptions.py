@@ -18,11 +18,13 @@ from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import Any
 
+from ..errors import EcsAutoscaleError
+
 PRICE_NAME_RE = re.compile(r"^price\.(?P<type>[a-z][a-z0-9-]*\.[a-z0-9]+)\.(?P<market>on_demand|spot)$")
 SERVICE_PRICE_PREFIX = "price."
 
 
-class AssumptionError(ValueError):
+class AssumptionError(EcsAutoscaleError, ValueError):
     """A bad `--assume`: one line naming the assumption and the fix."""
 
 

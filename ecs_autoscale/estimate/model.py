@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import EcsAutoscaleError
 from .assumptions import Assumptions
 from .workload import Workload
 
@@ -34,7 +35,7 @@ FOREVER = 10**9
 """Run length before the workload starts: the stack idled at zero for as long as any alarm looks back."""
 
 
-class ModelError(RuntimeError):
+class ModelError(EcsAutoscaleError, RuntimeError):
     """The workload never settles (e.g. an impossible configuration); one line."""
 
 

@@ -9,12 +9,13 @@ import io
 from pathlib import Path
 from typing import Any
 
+from ..errors import EcsAutoscaleError
 from ..fileio import atomic_write
 from . import Estimate
 from .report import clock, usd
 
 
-class PlotError(RuntimeError):
+class PlotError(EcsAutoscaleError, RuntimeError):
     """The plot cannot be written; one line with the fix."""
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import EcsAutoscaleError
+
 SPREAD_RE = re.compile(r"^spread:(?P<hours>\d+(\.\d+)?)$")
 
 
-class WorkloadError(ValueError):
+class WorkloadError(EcsAutoscaleError, ValueError):
     """A workload the model cannot run; one line with the fix."""
 
 

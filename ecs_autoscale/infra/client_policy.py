@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from ..group import HALTED_TAG
 from ..naming import StackNames
 from .policy import Statement
-from .user_data import HALTED_TAG
 
 ALARM_PURPOSES = ("queue-has-videos", "queue-idle", "videos-stuck")
 

@@ -18,14 +18,14 @@ from typing import Any, NamedTuple
 
 import jinja2
 
+from ..group import HALTED_TAG
+
 # EC2 User Guide, "Run commands when you launch an EC2 instance with user data input": user data is limited
 # to 16 KB in raw form, before it is base64-encoded.
 USER_DATA_LIMIT_BYTES = 16 * 1024
 # Not templates/user_data.sh.j2: the current fleet.py renders that one with its own variables. Once fleet.py
 # calls render_user_data, that file can go (or this one take its name).
 TEMPLATE = "templates/instance_user_data.sh.j2"
-HALTED_TAG = "ecs-autoscale:halted"
-"""Tag the agent puts on the group when it halts the stack: "<UTC ISO time> <reason>"."""
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
     r"/(?P<repository>[^:@]+)"

@@ -1,0 +1,56 @@
+"""The stack's Auto Scaling group as AWS reports it: its state, its halted tag, its instances' protection.
+
+Shared by the client (submit's sizing, stop, resume, status), `destroy` (fleet to zero) and the
+constructs (the halted tag in IAM conditions). No cdktf and no boto3 import: callers pass their client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+HALTED_TAG = "ecs-autoscale:halted"
+"""Tag the instance agent puts on the group when it halts the stack: "<UTC ISO time> <reason>" (the
+agent, stdlib-only, spells it again; tests/test_jobs.py checks they agree)."""
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    min: int
+    max: int
+    desired: int
+    halted: str | None
+    """Value of the halted tag ("<UTC time> <reason>"), None when the tag is absent."""
+    instances: tuple[dict[str, Any], ...]
+    """DescribeAutoScalingGroups' Instances (warm-pool instances are not among them)."""
+
+    @property
+    def stopped(self) -> bool:
+        return self.max == 0
+
+
+def read_group(autoscaling: Any, name: str) -> Group | None:
+    """The group's limits, instances and halted tag; None when there is no such group."""
+    groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    if not groups:
+        return None
+    g = groups[0]
+    tags = {t.get("Key"): t.get("Value", "") for t in g.get("Tags", [])}
+    return Group(
+        name=name,
+        min=int(g["MinSize"]),
+        max=int(g["MaxSize"]),
+        desired=int(g["DesiredCapacity"]),
+        halted=tags.get(HALTED_TAG),
+        instances=tuple(g.get("Instances", [])),
+    )
+
+
+def unprotect_instances(asg: Any, group_name: str, instance_ids: list[str]) -> None:
+    """Clear scale-in protection (set by an older version's ECS managed termination protection) so the
+    group may terminate them; SetInstanceProtection takes at most 50 instances per call."""
+    for start in range(0, len(instance_ids), 50):
+        asg.set_instance_protection(
+            AutoScalingGroupName=group_name, InstanceIds=instance_ids[start : start + 50], ProtectedFromScaleIn=False
+        )
