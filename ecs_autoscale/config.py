@@ -9,9 +9,9 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from .instance_types import InstanceTypeError, check_instance_types
 from .naming import STACK_NAME_RE, StackNames, max_stack_name_length
@@ -106,39 +106,271 @@ class StateBackend(BaseModel):
     dynamodb_table: str | None = Field(None, alias="DynamoDBTable", min_length=3)
 
 
+def _doc(yaml_type: str, default: str, hint: str) -> dict[str, JsonValue]:
+    """A key's documentation beside its Field: its type and default as README's table shows them, and the
+    hint its problems end with (FIX_HINTS). The Field's `description` is the README row's meaning."""
+    return {"yaml_type": yaml_type, "shown_default": default, "hint": hint}
+
+
 class ModelConfig(BaseModel):
     """One model's stack. Aliases are the YAML keys; attribute names are for code."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     # --- the original keys (required, as users write them today) ---
-    stack_name: str = Field(alias="StackName")
-    task_definition: str = Field(alias="TaskDefinition", pattern=r"^[A-Za-z0-9_-]{1,255}$")
-    container_image: str = Field(alias="ContainerImage", pattern=r"^\S{1,1024}$")
-    fleet_size: int = Field(alias="FleetSize", ge=1, le=1000)
-    volume_gb: int = Field(alias="BlockDeviceVolumeGBRoot", ge=8, le=16384)
-    timeout_hours: float = Field(alias="TimeoutHours", gt=0, le=SQS_MAX_VISIBILITY_HOURS, allow_inf_nan=False)
-    model_location: S3Object = Field(alias="model_location")
-    track_config: S3Object = Field(alias="track_config")
-    comment: Any = Field(None, alias="Comment")
+    stack_name: str = Field(
+        alias="StackName",
+        description=(
+            "Letter first, then letters, digits, `-`; at most 29 characters so that every derived AWS"
+            " name (queues `<StackName>-video.fifo`, buckets `<stackname>-video-…`, roles, alarms) is"
+            " legal. Also the container name, `PROCESSOR`, the log group `/ecs/<StackName>` and the "
+            "Terraform workspace."
+        ),
+        json_schema_extra=_doc("string", "required", "e.g. StackName: Megadetector"),
+    )
+    task_definition: str = Field(
+        alias="TaskDefinition",
+        pattern=r"^[A-Za-z0-9_-]{1,255}$",
+        description="ECS task definition family.",
+        json_schema_extra=_doc("string", "required", "letters, digits, '-' and '_', e.g. strongsort-yolov5"),
+    )
+    container_image: str = Field(
+        alias="ContainerImage",
+        pattern=r"^\S{1,1024}$",
+        description=("Image of the worker (`dettrack`). An ECR image gets a pull permission scoped to its repository."),
+        json_schema_extra=_doc(
+            "string", "required", "an image reference such as 123456789012.dkr.ecr.us-west-2.amazonaws.com/repo:tag"
+        ),
+    )
+    fleet_size: int = Field(
+        alias="FleetSize",
+        ge=1,
+        le=1000,
+        description=(
+            "Maximum GPU instances (each runs its GPUs ÷ `GpusPerTask` tasks). `ecs-autoscale doctor`"
+            " checks it against your vCPU quota."
+        ),
+        json_schema_extra=_doc("int ≥ 1", "required", "the maximum number of GPU instances, an integer of 1 or more"),
+    )
+    volume_gb: int = Field(
+        alias="BlockDeviceVolumeGBRoot",
+        ge=8,
+        le=16384,
+        description=(
+            "Root EBS volume (GB, gp3, encrypted) on the AMI's root device. Raised at plan time to "
+            "the AMI's root snapshot size when smaller (EC2 cannot launch a volume smaller than its "
+            "snapshot; old files ask for 10 GB); the plan shows the effective size."
+        ),
+        json_schema_extra=_doc(
+            "int 8–16384", "required", "root volume size in GB, an integer from 8 to 16384; the ECS GPU AMI needs 30+"
+        ),
+    )
+    timeout_hours: float = Field(
+        alias="TimeoutHours",
+        gt=0,
+        le=SQS_MAX_VISIBILITY_HOURS,
+        allow_inf_nan=False,
+        description=("Visibility timeout of the video and track queues (SQS caps it at 12 h)."),
+        json_schema_extra=_doc(
+            "number, 0 < h ≤ 12",
+            "required",
+            f"hours per video, above 0 and at most {SQS_MAX_VISIBILITY_HOURS}, the SQS visibility limit",
+        ),
+    )
+    model_location: S3Object = Field(
+        alias="model_location",
+        description="Passed as `--model-s3`; the task may read this object only.",
+        json_schema_extra=_doc("`s3://bucket/key`", "required", "e.g. s3://my-models/Megadetector.pt"),
+    )
+    track_config: S3Object = Field(
+        alias="track_config",
+        description="Passed as `-c`; the task may read this object only.",
+        json_schema_extra=_doc("`s3://bucket/key`", "required", "e.g. s3://my-configs/strong_sort_benthic.yaml"),
+    )
+    comment: Any = Field(None, alias="Comment", description="Ignored.", json_schema_extra=_doc("any", "—", ""))
 
     # --- new optional keys (defaults documented in README.md) ---
-    region: str = Field("us-west-2", alias="Region", pattern=REGION_RE.pattern)
-    instance_types: tuple[str, ...] = Field(("g4dn.xlarge",), alias="InstanceTypes", min_length=1, max_length=20)
-    spot: bool = Field(False, alias="Spot")
-    max_receive_count: int = Field(3, alias="MaxReceiveCount", ge=1, le=1000)
-    log_retention_days: int = Field(30, alias="LogRetentionDays")
-    tags: dict[str, str] = Field(default_factory=dict, alias="Tags", max_length=40)
-    environment: dict[str, str] = Field(default_factory=dict, alias="Environment")
-    container_args: tuple[str, ...] = Field((), alias="ContainerArgs")
-    memory_reservation_mib: int = Field(3072, alias="MemoryReservationMiB", ge=128, le=1_000_000)
-    gpus_per_task: int = Field(1, alias="GpusPerTask", ge=1, le=16)
-    scale_in_idle_minutes: int = Field(5, alias="ScaleInIdleMinutes", ge=1, le=1440)
-    warm_pool: int = Field(0, alias="WarmPool", ge=0, le=1000)
-    backend: StateBackend | None = Field(None, alias="Backend")
-    cloudformation_lookup: bool = Field(True, alias="CloudFormationLookup")
-    vpc: str | None = Field(None, alias="Vpc", pattern=VPC_ID_RE.pattern)
-    subnets: tuple[str, ...] = Field((), alias="Subnets", max_length=64)
+    region: str = Field(
+        "us-west-2",
+        alias="Region",
+        pattern=REGION_RE.pattern,
+        description="AWS region of the stack (written into the Terraform JSON).",
+        json_schema_extra=_doc("string", "`us-west-2`", "an AWS region such as us-west-2"),
+    )
+    instance_types: tuple[str, ...] = Field(
+        ("g4dn.xlarge",),
+        alias="InstanceTypes",
+        min_length=1,
+        max_length=20,
+        description=(
+            "NVIDIA GPU instance types, in order of preference: types of the dated table shipped in "
+            "`ecs_autoscale/data/instance_types.json` (`ecs-autoscale validate "
+            "--list-instance-types`), all of one architecture and one GPU count. CPU-only, AMD, "
+            "Inferentia/Trainium and Graviton (g5g: AWS publishes no arm64 ECS GPU AMI) types are "
+            "refused by `validate`."
+        ),
+        json_schema_extra=_doc(
+            "list",
+            "`[g4dn.xlarge]`",
+            (
+                "a list of NVIDIA GPU types such as [g4dn.xlarge, g5.xlarge]; `ecs-autoscale validate "
+                "--list-instance-types` lists them"
+            ),
+        ),
+    )
+    spot: bool = Field(
+        False,
+        alias="Spot",
+        description=(
+            "Spot instances (capacity-optimized-prioritized, so `InstanceTypes`' order is honoured as"
+            " far as Spot capacity allows; capacity rebalancing, ECS spot draining)."
+        ),
+        json_schema_extra=_doc("bool", "`false`", "true or false"),
+    )
+    max_receive_count: int = Field(
+        3,
+        alias="MaxReceiveCount",
+        ge=1,
+        le=1000,
+        description=(
+            "Receives of one video before it moves to the dead queue (the original used 600). The "
+            "track queue has no redrive: reading results never turns a SUCCESS into a dead message."
+        ),
+        json_schema_extra=_doc(
+            "int 1–1000", "`3`", "receives before a video message moves to the dead queue, 1 to 1000"
+        ),
+    )
+    log_retention_days: int = Field(
+        30,
+        alias="LogRetentionDays",
+        description="Retention of `/ecs/<StackName>`.",
+        json_schema_extra=_doc("CloudWatch period", "`30`", "one of the CloudWatch retention periods, e.g. 30"),
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        alias="Tags",
+        max_length=40,
+        description=("Tags on every resource (plus `ManagedBy=ecs-autoscale`, `ecs-autoscale:stack`)."),
+        json_schema_extra=_doc("mapping", "`{}`", "a mapping of tag names to string values"),
+    )
+    environment: dict[str, str] = Field(
+        default_factory=dict,
+        alias="Environment",
+        description="Extra container environment; cannot override the contract variables.",
+        json_schema_extra=_doc("mapping", "`{}`", "a mapping of NAME: value strings"),
+    )
+    container_args: tuple[str, ...] = Field(
+        (),
+        alias="ContainerArgs",
+        description="Extra arguments appended to `dettrack -c … --model-s3 …`.",
+        json_schema_extra=_doc("list", "`[]`", "a list of extra strings appended to the dettrack command"),
+    )
+    memory_reservation_mib: int = Field(
+        3072,
+        alias="MemoryReservationMiB",
+        ge=128,
+        le=1_000_000,
+        description="Soft memory limit of the container.",
+        json_schema_extra=_doc("int", "`3072`", "soft memory limit of the container in MiB, e.g. 3072"),
+    )
+    gpus_per_task: int = Field(
+        1,
+        alias="GpusPerTask",
+        ge=1,
+        le=16,
+        description=("GPUs reserved per task; must divide the GPUs of the instance types (no idle, billed GPU)."),
+        json_schema_extra=_doc("int", "`1`", "GPUs reserved per task, e.g. 1"),
+    )
+    scale_in_idle_minutes: int = Field(
+        5,
+        alias="ScaleInIdleMinutes",
+        ge=1,
+        le=1440,
+        description=(
+            "Minutes with no video waiting, delayed or in progress before each instance leaves (its "
+            "agent drains and terminates it). Raise it when uploads between videos take longer, to "
+            "keep a warm fleet."
+        ),
+        json_schema_extra=_doc(
+            "int 1–1440", "`5`", "minutes with no video waiting or in progress before an instance leaves, 1 to 1440"
+        ),
+    )
+    warm_pool: int = Field(
+        0,
+        alias="WarmPool",
+        ge=0,
+        le=1000,
+        description=(
+            "Stopped instances kept prepared (image pulled) in the group's warm pool: the first video"
+            " runs in about 2 minutes instead of 4½, for the root volumes' cost while stopped "
+            "(`estimate` shows it). Needs one on-demand instance type."
+        ),
+        json_schema_extra=_doc(
+            "int 0–FleetSize",
+            "`0`",
+            "stopped, prepared instances kept for a ~2-minute start (0 to FleetSize; one on-demand type)",
+        ),
+    )
+    backend: StateBackend | None = Field(
+        None,
+        alias="Backend",
+        description=(
+            "Team state on S3: `Bucket` (required), `Key`, `Region`, `DynamoDBTable` (else S3-native locking)."
+        ),
+        json_schema_extra=_doc(
+            "mapping",
+            "local state in `STACK_DIR/state`",
+            "a mapping with Bucket and optional Key, Region, DynamoDBTable",
+        ),
+    )
+    cloudformation_lookup: bool = Field(
+        True,
+        alias="CloudFormationLookup",
+        description=(
+            "A CloudFormation stack named `StackName` holding only a copy of the worker contract's "
+            "environment (one task definition, never run, free), so `deepsea-ai ecsprocess --cluster "
+            "StackName` finds the stack. `false` where CloudFormation may not be used (deepsea-ai "
+            "then cannot find the stack; `ecs-autoscale` clients are unaffected)."
+        ),
+        json_schema_extra=_doc(
+            "bool",
+            "`true`",
+            (
+                "true (default): a CloudFormation stack named StackName lets `deepsea-ai ecsprocess "
+                "--cluster StackName` find this stack; false where CloudFormation may not be used"
+            ),
+        ),
+    )
+    vpc: str | None = Field(
+        None,
+        alias="Vpc",
+        pattern=VPC_ID_RE.pattern,
+        description="VPC of the GPU instances. Alone: all its subnets.",
+        json_schema_extra=_doc(
+            "`vpc-…` id",
+            "the default VPC",
+            "the id of a VPC of the stack's Region, e.g. vpc-0abc1234def567890; leave it out for the default VPC",
+        ),
+    )
+    subnets: tuple[str, ...] = Field(
+        (),
+        alias="Subnets",
+        max_length=64,
+        description=(
+            "Subnets of the GPU instances, all in one VPC (`Vpc`, if given). Each needs a way out to "
+            "ECS, ECR and S3: a `0.0.0.0/0` route to a NAT gateway, or to an internet gateway with "
+            "auto-assigned public IPv4. `plan` fails with one line naming any subnet without it, and "
+            "when there is no default VPC and no `Vpc`/`Subnets`."
+        ),
+        json_schema_extra=_doc(
+            "list of `subnet-…` ids",
+            "the default VPC's default-for-AZ subnets",
+            (
+                "a list of subnet ids, e.g. [subnet-0abc1234def567890, subnet-0def5678abc123456], each "
+                "with a route out through a NAT gateway, or an internet gateway and public IPs"
+            ),
+        ),
+    )
 
     @field_validator("model_location", "track_config", mode="before")
     @classmethod
@@ -266,35 +498,40 @@ class ModelConfig(BaseModel):
         return (match["account"], match["region"], match["repo"]) if match else None
 
 
-FIX_HINTS = {
-    "StackName": "e.g. StackName: Megadetector",
-    "TaskDefinition": "letters, digits, '-' and '_', e.g. strongsort-yolov5",
-    "ContainerImage": "an image reference such as 123456789012.dkr.ecr.us-west-2.amazonaws.com/repo:tag",
-    "FleetSize": "the maximum number of GPU instances, an integer of 1 or more",
-    "BlockDeviceVolumeGBRoot": "root volume size in GB, an integer from 8 to 16384; the ECS GPU AMI needs 30+",
-    "TimeoutHours": f"hours per video, above 0 and at most {SQS_MAX_VISIBILITY_HOURS}, the SQS visibility limit",
-    "model_location": "e.g. s3://my-models/Megadetector.pt",
-    "track_config": "e.g. s3://my-configs/strong_sort_benthic.yaml",
-    "Region": "an AWS region such as us-west-2",
-    "InstanceTypes": "a list of NVIDIA GPU types such as [g4dn.xlarge, g5.xlarge]; "
-    "`ecs-autoscale validate --list-instance-types` lists them",
-    "Spot": "true or false",
-    "MaxReceiveCount": "receives before a video message moves to the dead queue, 1 to 1000",
-    "LogRetentionDays": "one of the CloudWatch retention periods, e.g. 30",
-    "Tags": "a mapping of tag names to string values",
-    "Environment": "a mapping of NAME: value strings",
-    "ContainerArgs": "a list of extra strings appended to the dettrack command",
-    "MemoryReservationMiB": "soft memory limit of the container in MiB, e.g. 3072",
-    "GpusPerTask": "GPUs reserved per task, e.g. 1",
-    "ScaleInIdleMinutes": "minutes with no video waiting or in progress before an instance leaves, 1 to 1440",
-    "WarmPool": "stopped, prepared instances kept for a ~2-minute start (0 to FleetSize; one on-demand type)",
-    "Backend": "a mapping with Bucket and optional Key, Region, DynamoDBTable",
-    "CloudFormationLookup": "true (default): a CloudFormation stack named StackName lets `deepsea-ai ecsprocess "
-    "--cluster StackName` find this stack; false where CloudFormation may not be used",
-    "Vpc": "the id of a VPC of the stack's Region, e.g. vpc-0abc1234def567890; leave it out for the default VPC",
-    "Subnets": "a list of subnet ids, e.g. [subnet-0abc1234def567890, subnet-0def5678abc123456], each with a route "
-    "out through a NAT gateway, or an internet gateway and public IPs",
-}
+class KeyDoc(NamedTuple):
+    key: str
+    yaml_type: str
+    default: str
+    meaning: str
+    hint: str
+
+
+def key_docs() -> list[KeyDoc]:
+    """Every model-file key's documentation, in the model's order (README's table, FIX_HINTS)."""
+    docs = []
+    for name, field in ModelConfig.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        docs.append(
+            KeyDoc(
+                key=field.alias or name,
+                yaml_type=str(extra.get("yaml_type", "")),
+                default=str(extra.get("shown_default", "")),
+                meaning=field.description or "",
+                hint=str(extra.get("hint", "")),
+            )
+        )
+    return docs
+
+
+def key_table() -> str:
+    """README's table of the model-file keys (tests/test_readme_keys.py keeps README equal to it)."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{d.key}` | {d.yaml_type} | {d.default} | {d.meaning} |" for d in key_docs()]
+    return "\n".join(rows) + "\n"
+
+
+FIX_HINTS = {d.key: d.hint for d in key_docs() if d.hint}
+"""The fix each key's problems suggest, from the fields' documentation."""
 KNOWN_KEYS = tuple(f.alias or name for name, f in ModelConfig.model_fields.items())
 NESTED_KEYS = {"Backend": tuple(f.alias or name for name, f in StateBackend.model_fields.items())}
 REQUIRED_KEYS = tuple(f.alias or name for name, f in ModelConfig.model_fields.items() if f.is_required())
