@@ -279,6 +279,14 @@ class Deployment:
             log.section(f"destroy {self.name} (kept out of the state: {', '.join(keep) or 'nothing'})")
             tf.destroy(progress=ApplyProgress(self.echo, total=progress_total), log=log)
 
+    def kept_by_earlier_destroys(self, plan: DestroyPlan) -> list[str]:
+        """Resources of this stack an earlier destroy left in AWS (not the one `plan` just kept)."""
+        return [
+            k["name"]
+            for k in self.stack_dir.kept_resources()
+            if k.get("stack_name") == self.name and not (plan.keep and k["name"] == plan.tracks_bucket)
+        ]
+
     def after_destroy(self) -> None:
         """outputs.json described resources that are gone: remove it so no client sends videos to them."""
         self.stack_dir.outputs_file.unlink(missing_ok=True)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from .errors import endpoint_option, load_configs, profile_option
+from .errors import endpoint_option, failures, load_configs, profile_option
+
+if TYPE_CHECKING:
+    from ecs_autoscale.config import ModelConfig
+    from ecs_autoscale.doctor.findings import Finding
 
 
 @click.command()
@@ -49,34 +54,28 @@ def doctor(config_path: Path, endpoint_url: str | None, profile: str | None, as_
     from ..doctor import run
 
     (config,) = load_configs([config_path])
-    target = AwsTarget(endpoint_url=endpoint_url, profile=profile)
-    findings = run(config, target.client)
+    with failures():
+        findings = run(config, AwsTarget(endpoint_url=endpoint_url, profile=profile).client)
     blocking = sum(f.blocking for f in findings)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "config": str(config_path),
-                    "stack": config.stack_name,
-                    "region": config.region,
-                    "blocking": blocking,
-                    "findings": [f.as_dict() for f in findings],
-                },
-                indent=2,
-            )
-        )
+        report = {"config": str(config_path), "stack": config.stack_name, "region": config.region}
+        click.echo(json.dumps({**report, "blocking": blocking, "findings": [f.as_dict() for f in findings]}, indent=2))
     else:
-        for finding in findings:
-            click.echo(finding.line())
-        counts = {level: sum(f.level == level for f in findings) for level in ("ok", "warn", "FAIL")}
-        verdict = (
-            f"fix the FAIL line{'s' if blocking > 1 else ''} before `ecs-autoscale deploy`"
-            if blocking
-            else "ready for `ecs-autoscale deploy`"
-        )
-        click.echo(
-            f"{config.stack_name} in {config.region}: {counts['ok']} ok, {counts['warn']} warn, "
-            f"{counts['FAIL']} FAIL: {verdict}"
-        )
+        _show_findings(config, findings, blocking)
     if blocking:
         raise click.exceptions.Exit(1)
+
+
+def _show_findings(config: ModelConfig, findings: list[Finding], blocking: int) -> None:
+    for finding in findings:
+        click.echo(finding.line())
+    counts = {level: sum(f.level == level for f in findings) for level in ("ok", "warn", "FAIL")}
+    verdict = (
+        f"fix the FAIL line{'s' if blocking > 1 else ''} before `ecs-autoscale deploy`"
+        if blocking
+        else "ready for `ecs-autoscale deploy`"
+    )
+    click.echo(
+        f"{config.stack_name} in {config.region}: {counts['ok']} ok, {counts['warn']} warn, "
+        f"{counts['FAIL']} FAIL: {verdict}"
+    )

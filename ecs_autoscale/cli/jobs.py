@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
     from ecs_autoscale.client.deepsea_cache import DeepseaCache
     from ecs_autoscale.client.stack_info import StackInfo
+    from ecs_autoscale.client.submit import SubmitReport
+    from ecs_autoscale.client.uploads import Video
 
 STACK_DIR = click.argument("stack_dir", metavar="STACK_DIR", type=click.Path(file_okay=False, path_type=Path))
 
@@ -220,47 +222,37 @@ def submit(
           --exclude _proxy --tags-from ~/deepsea/config.ini --max-upload-rate 50MB/s
     """
     from ..client.network_retry import NetworkRetry
-    from ..client.submit import SubmitOptions, check_job_name, plan_submission, submit_videos
+    from ..client.submit import SubmitOptions, check_job_name, preview_submission, submit_videos
 
     check_job_name(job)
     tags = _upload_tags(aws, tag_values, tags_from, inputs)  # checked before anything is sent, dry run too
-    options = SubmitOptions(
-        exclude=tuple(exclude),
-        tags=tags,
-        max_bandwidth=max_upload_rate,
-        retry=NetworkRetry(minutes=retry_minutes, echo=lambda line: click.echo(line, err=True)),
-        deepsea=deepsea,
-    )
+    retry = NetworkRetry(minutes=retry_minutes, echo=lambda line: click.echo(line, err=True))
+    options = SubmitOptions(tuple(exclude), tags, max_upload_rate, retry, deepsea)
     if dry_run:
-        from ..client.deepsea_cache import sync_deepsea_jobs
-
-        sync_deepsea_jobs(aws, info, stack_dir, deepsea, [job])
-        report, _, todo = plan_submission(stack_dir, inputs, job, retry_failed, options.exclude)
-        for video in todo:
-            click.echo(f"would queue  {video.key}  ({video.path}, {_size(video.size)})")
-        for video, state in report.already:
-            click.echo(f"already      {video.key}  ({state})")
-        click.echo(
-            f"Dry run, job {job}: {len(todo)} video(s) would be uploaded if missing and queued, "
-            f"{len(report.already)} already queued, {len(report.ignored)} non-video file(s) ignored"
-            + (f", {len(report.excluded)} excluded" if report.excluded else "")
-            + f" (stack {info.stack_name}, bucket {info.video_bucket})."
-        )
+        _show_dry_run(job, info, *preview_submission(aws, info, stack_dir, inputs, job, retry_failed, options))
         return
     report = submit_videos(
-        aws,
-        info,
-        stack_dir,
-        inputs,
-        job,
-        clean=clean,
-        args=extra_args,
-        retry_failed=retry_failed,
-        part_size_mb=part_size,
-        progress=True,
-        echo=click.echo,
-        options=options,
+        aws, info, stack_dir, inputs, job, clean=clean, args=extra_args, retry_failed=retry_failed,
+        part_size_mb=part_size, progress=True, echo=click.echo, options=options,
+    )  # fmt: skip
+    _show_submitted(stack_dir, job, report)
+
+
+def _show_dry_run(job: str, info: StackInfo, report: SubmitReport, todo: list[Video]) -> None:
+    for video in todo:
+        click.echo(f"would queue  {video.key}  ({video.path}, {_size(video.size)})")
+    for video, state in report.already:
+        click.echo(f"already      {video.key}  ({state})")
+    click.echo(
+        f"Dry run, job {job}: {len(todo)} video(s) would be uploaded if missing and queued, "
+        f"{len(report.already)} already queued, {len(report.ignored)} non-video file(s) ignored"
+        + (f", {len(report.excluded)} excluded" if report.excluded else "")
+        + f" (stack {info.stack_name}, bucket {info.video_bucket})."
     )
+
+
+def _show_submitted(stack_dir: Path, job: str, report: SubmitReport) -> None:
+    """The summary; a failure part-way lists what was not queued and exits 1 (130 when interrupted)."""
     for video, state in report.already:
         click.echo(f"already {video.key} ({state})")
     summary = (

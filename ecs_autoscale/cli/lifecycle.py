@@ -20,8 +20,10 @@ from .errors import UserError, endpoint_option, failures, load_configs, profile_
 if TYPE_CHECKING:
     from ecs_autoscale.aws_target import AwsTarget
     from ecs_autoscale.deployment import Deployment
+    from ecs_autoscale.teardown import DestroyPlan
     from ecs_autoscale.terraform import Terraform
 
+EMULATOR_EXTRA = "install it with `pip install 'ecs-autoscale[emulator]'`"
 CONFIG_ARG = click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
 STACK_DIR_ARG = click.argument("stack_dir_path", metavar="STACK_DIR", type=click.Path(file_okay=False, path_type=Path))
 
@@ -203,26 +205,29 @@ def deploy(
     _check_lookup_name(deployment, stack_dir_path)
     sd = deployment.stack_dir
     with _failures(stack_dir_path, config_path), sd.locked("deploy"):
+        tf = deployment.prepare()
         if plan_file is not None:
-            tf = deployment.prepare()
             meta = deployment.check_review_plan(plan_file)
             _apply_reviewed_plan(deployment, tf, plan_file.resolve(), meta)
         else:
-            tf = deployment.prepare()
-            files = sd.plan_files("deploy")
-            summary = deployment.make_plan(tf, files)
-            if summary.has_resource_changes and not auto_approve:
-                if not click.confirm(f"Apply these changes to {deployment.name}?", default=False):
-                    raise UserError(f"cancelled: nothing was changed (the plan is in {files.text})")
-            if summary.has_resource_changes or summary.output_changes:
-                deployment.apply(tf, files.binary, summary)
-            else:
-                click.echo(f"No changes: {deployment.name} is up to date.")
+            _plan_confirm_apply(deployment, tf, auto_approve)
         outputs = deployment.refresh_outputs(tf)
     click.echo(
         f"Deployed {deployment.name} in {time.monotonic() - started:.0f}s: {len(outputs)} outputs in "
         f"{sd.outputs_file}; how to use it: {sd.readme_file}"
     )
+
+
+def _plan_confirm_apply(deployment: Deployment, tf: Terraform, auto_approve: bool) -> None:
+    files = deployment.stack_dir.plan_files("deploy")
+    summary = deployment.make_plan(tf, files)
+    if summary.has_resource_changes and not auto_approve:
+        if not click.confirm(f"Apply these changes to {deployment.name}?", default=False):
+            raise UserError(f"cancelled: nothing was changed (the plan is in {files.text})")
+    if summary.has_resource_changes or summary.output_changes:
+        deployment.apply(tf, files.binary, summary)
+    else:
+        click.echo(f"No changes: {deployment.name} is up to date.")
 
 
 def _check_lookup_name(deployment: Deployment, stack_dir_path: Path) -> None:
@@ -365,24 +370,31 @@ def destroy(
             deployment.after_destroy()
             click.echo(f"Nothing to destroy: {deployment.name} has no resources in its state.")
             return
-        if plan.refusal():
-            raise UserError(plan.refusal())
-        for line in plan.summary(deployment.config.region):
-            click.echo(line)
-        if not auto_approve and not click.confirm(f"Destroy {deployment.name}?", default=False):
-            raise UserError("cancelled: nothing was changed")
+        _confirm_destroy(deployment, plan, auto_approve)
         deployment.run_destroy(tf, plan)
+    _say_destroyed(deployment, plan, time.monotonic() - started)
+
+
+def _confirm_destroy(deployment: Deployment, plan: DestroyPlan, auto_approve: bool) -> None:
+    """Refuse (queued videos, uploads), show what goes and what stays, and ask on a terminal."""
+    refusal = plan.refusal()
+    if refusal:
+        raise UserError(refusal)
+    for line in plan.summary(deployment.config.region):
+        click.echo(line)
+    if not auto_approve and not click.confirm(f"Destroy {deployment.name}?", default=False):
+        raise UserError("cancelled: nothing was changed")
+
+
+def _say_destroyed(deployment: Deployment, plan: DestroyPlan, seconds: float) -> None:
+    kept_file = deployment.stack_dir.kept_file
     click.echo(
-        f"Destroyed {deployment.name} in {time.monotonic() - started:.0f}s"
-        + (f"; kept the results bucket {plan.tracks_bucket} (recorded in {sd.kept_file})" if plan.keep else ".")
+        f"Destroyed {deployment.name} in {seconds:.0f}s"
+        + (f"; kept the results bucket {plan.tracks_bucket} (recorded in {kept_file})" if plan.keep else ".")
     )
-    earlier = [
-        k["name"]
-        for k in sd.kept_resources()
-        if k.get("stack_name") == deployment.name and not (plan.keep and k["name"] == plan.tracks_bucket)
-    ]
+    earlier = deployment.kept_by_earlier_destroys(plan)
     if earlier:
-        click.echo(f"Still in AWS, kept by an earlier destroy: {', '.join(earlier)} (see {sd.kept_file})")
+        click.echo(f"Still in AWS, kept by an earlier destroy: {', '.join(earlier)} (see {kept_file})")
 
 
 # ---- emulator -------------------------------------------------------------------------------------
@@ -404,29 +416,24 @@ def emulator(port: int) -> None:
       export ECS_AUTOSCALE_ENDPOINT_URL=http://127.0.0.1:4566
       ecs-autoscale deploy examples/megadetector.yaml stacks/megadetector --auto-approve
     """
-    try:
-        from ..emulator.server import serve
-    except ImportError as exc:
-        raise UserError(
-            f"the emulator needs moto ({exc}); install it with `pip install 'ecs-autoscale[emulator]'`"
-        ) from None
     _check_port_free(port)
     click.echo(
         f"AWS emulator on http://127.0.0.1:{port} (Ctrl-C stops it). Use:\n"
         f"  export {ENDPOINT_ENV}=http://127.0.0.1:{port}"
     )
-    try:
-        serve("127.0.0.1", port)
-    except EcsAutoscaleError as exc:  # e.g. another moto release than the patches are written for
-        raise UserError(str(exc)) from None
-    except ImportError as exc:
-        raise UserError(
-            f"the emulator needs moto ({exc}); install it with `pip install 'ecs-autoscale[emulator]'`"
-        ) from None
-    except OSError as exc:
-        raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)") from None
-    except KeyboardInterrupt:
-        click.echo("Emulator stopped.")
+    with failures():  # e.g. another moto release than the patches are written for
+        try:
+            from ..emulator.server import serve
+
+            serve("127.0.0.1", port)
+        except ImportError as exc:
+            raise UserError(f"the emulator needs moto ({exc}); {EMULATOR_EXTRA}") from None
+        except OSError as exc:
+            raise UserError(
+                f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)"
+            ) from None
+        except KeyboardInterrupt:
+            click.echo("Emulator stopped.")
 
 
 def _check_port_free(port: int) -> None:
@@ -438,6 +445,8 @@ def _check_port_free(port: int) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
-            raise UserError(
-                f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)"
-            ) from None
+            raise _cannot_listen(port, exc) from None
+
+
+def _cannot_listen(port: int, exc: OSError) -> UserError:
+    return UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)")

@@ -112,6 +112,23 @@ def plan_submission(
     return report, ledger, todo
 
 
+def preview_submission(
+    aws: AwsClients,
+    info: StackInfo,
+    stack_dir: Path,
+    inputs: Sequence[Path],
+    job: str,
+    retry_failed: bool,
+    options: SubmitOptions,
+) -> tuple[SubmitReport, list[Video]]:
+    """What `submit` would upload and queue (after reading deepsea-ai's jobs); nothing is sent."""
+    from .deepsea_cache import sync_deepsea_jobs
+
+    sync_deepsea_jobs(aws, info, stack_dir, options.deepsea, [job])
+    report, _, todo = plan_submission(stack_dir, inputs, job, retry_failed, options.exclude)
+    return report, todo
+
+
 def _needs_send(state: str | None, retry_failed: bool) -> bool:
     return state is None or state == SENDING or (retry_failed and state == FAILED)
 
