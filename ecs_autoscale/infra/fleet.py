@@ -1,6 +1,6 @@
 """The GPU fleet: launch template, Auto Scaling group (optionally with a warm pool) and its instance role.
 
-The group idles at zero instances (no NAT, no idle cost) in the subnets `network.py` chose and checked. Its
+The group idles at zero instances (no idle cost) in the subnets `network.py` chose and checked. Its
 desired capacity is the stack's only actuator (scaling_design.py): `submit` and the backstop alarm raise it,
 the agent on each instance lowers it by terminating its own idle instance. No ECS capacity provider: see
 scaling_design.py. Instances are not protected from scale-in and the group is force-deleted, so `terraform
@@ -177,8 +177,9 @@ class GpuFleet(Component):
             vpc_id=props.vpc_id,
             description=f"GPU workers of {props.stack_name}: no inbound, outbound HTTPS only",
             # Only TCP 443 leaves the instance: AWS APIs, the image registry and the Amazon Linux 2023
-            # package mirrors are all HTTPS. No NAT: AWS APIs are public endpoints. DNS, NTP and
-            # instance metadata use link-local addresses that security groups do not filter.
+            # package mirrors are all HTTPS, reached through the subnet's internet or NAT gateway
+            # (network.py). DNS, NTP and instance metadata use link-local addresses that security
+            # groups do not filter.
             egress=[
                 SecurityGroupEgress(
                     description="HTTPS to AWS APIs (ECS, ECR, S3, SQS, Auto Scaling, SNS, "
