@@ -6,13 +6,16 @@ FakeInstance   the instance metadata service (IMDSv2 only: GETs without a sessio
 fake_docker    a `docker` executable that logs every call (JSON lines), answers `inspect` from a file and
                can send a video to the queue when asked to `kill` (a video arriving during scale-in).
 agent_script   the agent exactly as the rendered user data carries it.
-run_agent      runs that script as `python3 instance_agent.py --config FILE --cycles N`.
+run_agent      runs that script as `python3 instance_agent.py --config FILE --cycles N`, with the instances'
+               own Python (3.9 on the Amazon Linux 2023 ECS GPU AMI: see instance_python()).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -20,6 +23,35 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ACCOUNT = "123456789012"  # moto's default account
+# Amazon Linux 2023's system python3, which runs the agent on the instances (AL2023 User Guide, "Python in AL2023").
+INSTANCE_PYTHON_VERSION = "3.9"
+
+
+def instance_python() -> str:
+    """The interpreter the agent runs on in tests: the instances' Python version, never the suite's own, so a
+    3.10+ call in the agent fails here instead of on every instance. ECS_AUTOSCALE_AGENT_PYTHON names it;
+    else python3.9 under pyenv or on PATH (a pyenv shim works only where that version is active)."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = [
+        os.environ.get("ECS_AUTOSCALE_AGENT_PYTHON"),
+        *sorted(glob.glob(f"{root}/versions/{INSTANCE_PYTHON_VERSION}.*/bin/python3")),
+        shutil.which(f"python{INSTANCE_PYTHON_VERSION}"),
+    ]
+    tried = []
+    for candidate in filter(None, candidates):
+        said = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        )
+        if said.stdout.strip() == INSTANCE_PYTHON_VERSION:
+            return candidate
+        tried.append(f"{candidate} ({said.stdout.strip() or 'did not run'})")
+    raise AssertionError(
+        f"the agent tests need Python {INSTANCE_PYTHON_VERSION} (the instances' python3); tried "
+        f"{', '.join(tried) or 'nothing found'}: install it (pyenv install {INSTANCE_PYTHON_VERSION}) or set "
+        "ECS_AUTOSCALE_AGENT_PYTHON to its path"
+    )
+
+
 ROLE = "ecs-autoscale-test-instance-role"
 
 
@@ -176,7 +208,7 @@ def run_agent(
         **(extra_env or {}),
     )
     proc = subprocess.run(
-        [sys.executable, str(script), "--config", str(config_file), "--cycles", str(cycles)],
+        [instance_python(), str(script), "--config", str(config_file), "--cycles", str(cycles)],
         env=env,
         capture_output=True,
         text=True,
