@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .adoption import Adoption, UnfinishedCreates, aws_lookup
 from .aws_target import AwsTarget
 from .config import ModelConfig
 from .echo import Echo
@@ -189,11 +190,39 @@ class Deployment:
 
     # ---- apply and outputs ----------------------------------------------------------------------
     def apply(self, tf: Terraform, planfile: Path, summary: PlanSummary | None) -> None:
+        """Apply `planfile`; when the apply stops part-way (Ctrl-C, a lost network), record the creations
+        it started and never saw finish, for the next deploy to adopt (adoption.py)."""
         self.echo(f"Applying {planfile.name} to {self.name} (log: {self.stack_dir.log_file('apply')}) ...")
         progress = ApplyProgress(self.echo, total=len(summary.changes) if summary else None)
+        unfinished = UnfinishedCreates()
+
+        def follow(line: str) -> None:
+            unfinished(line)
+            progress(line)
+
         with self.stack_dir.append_log("apply") as log:
             log.section(f"apply {planfile} to {self.name}")
-            tf.apply_plan(planfile, progress=progress, log=log)
+            try:
+                tf.apply_plan(planfile, progress=follow, log=log)
+            finally:
+                self.stack_dir.record_unfinished_creates(unfinished.addresses)
+
+    def adopt_unfinished_creates(self, tf: Terraform) -> None:
+        """Before planning: import what an earlier interrupted apply created but could not record."""
+        recorded = self.stack_dir.unfinished_creates()
+        if not recorded:
+            return
+        self.echo(f"An earlier apply of {self.name} stopped part-way: adopting what it may have created ...")
+        adoption = Adoption(
+            terraform=tf,
+            stack_name=self.name,
+            resources=self.synthesized_json().get("resource", {}),
+            lookup=aws_lookup(lambda service: self.target.client(service, self.config.region), self.name),
+            echo=self.echo,
+        )
+        adopted = adoption.run(recorded)
+        self.stack_dir.clear_unfinished_creates()
+        self.echo(f"Adopted {len(adopted)} resource(s) into the state.")
 
     def refresh_outputs(self, tf: Terraform) -> dict[str, Any]:
         """Read outputs from the state; write outputs.json and README.md."""

@@ -112,6 +112,11 @@ class StackDir:
         return self.root / "kept-resources.json"
 
     @property
+    def unfinished_creates_file(self) -> Path:
+        """Creations an interrupted apply started and never saw finish (adoption.py)."""
+        return self.root / "unfinished-creates.json"
+
+    @property
     def stop_record_file(self) -> Path:
         return self.root / STOP_RECORD_FILE
 
@@ -189,6 +194,28 @@ class StackDir:
         new = [e for e in entries if (e.get("stack_name"), e.get("name")) not in seen]
         if new:
             atomic_write_json(self.kept_file, {"kept": known + new})
+
+    # ---- creations an interrupted apply may have left outside the state ---------------------------
+    def unfinished_creates(self) -> list[str]:
+        try:
+            addresses: list[str] = json.loads(self.unfinished_creates_file.read_text())["addresses"]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError) as exc:
+            raise StackDirUnreadable(
+                f"{self.unfinished_creates_file} cannot be read ({exc})",
+                "restore it, or delete it to plan without adopting what an interrupted apply created",
+            ) from None
+        return addresses
+
+    def record_unfinished_creates(self, addresses: list[str]) -> None:
+        """Add to (never replace) the record: two interrupted applies in a row leave both sets."""
+        merged = list(dict.fromkeys([*self.unfinished_creates(), *addresses]))
+        if merged:
+            atomic_write_json(self.unfinished_creates_file, {"addresses": merged, "recorded": utc_now()})
+
+    def clear_unfinished_creates(self) -> None:
+        self.unfinished_creates_file.unlink(missing_ok=True)
 
     # ---- the stop record ------------------------------------------------------------------------
     def read_stop_record(self) -> dict[str, Any] | None:

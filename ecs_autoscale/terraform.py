@@ -261,6 +261,27 @@ class Terraform:
             raise TerraformFailed("state list", 1, result.stderr)
         return [line for line in result.stdout.splitlines() if line.strip()]
 
+    def import_existing(self, address: str, identifier: str) -> bool:
+        """`terraform import`: True when the object exists and is now in the state, False when AWS has none."""
+        result = self.run(
+            ["import", "-input=false", "-no-color", "-lock-timeout=0s", address, identifier],
+            capture=True,
+            ok_codes=(0, 1),
+        )
+        if result.returncode == 0:
+            return True
+        if "non-existent remote object" in result.stderr:
+            return False
+        self._show_stderr(result.stderr)
+        raise TerraformFailed("import", 1, result.stderr)
+
+    def resource_tags(self, addresses: list[str]) -> dict[str, dict[str, str]]:
+        """The AWS tags (`tags_all`) the state holds for `addresses`."""
+        state = json.loads(self.run(["show", "-json"], capture=True).stdout or "{}")
+        resources = state.get("values", {}).get("root_module", {}).get("resources", [])
+        wanted = set(addresses)
+        return {r["address"]: r["values"].get("tags_all") or {} for r in resources if r["address"] in wanted}
+
     def state_rm(self, addresses: list[str], *, backup: str | None = None) -> None:
         """Forget `addresses` (AWS keeps them). `backup`: where the local backend keeps the prior state
         (Terraform 1.11 ignores workspace_dir for it and fails without this)."""

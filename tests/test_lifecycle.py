@@ -457,12 +457,29 @@ def test_interrupted_apply_leaves_a_state_the_next_deploy_converges_from(ecs_cli
     partial = managed_addresses(state)
     planned = planned_creates(stack_dir / "plans" / "deploy.json")
     assert partial and partial < planned  # stopped part-way, with what it created recorded
-    # Creations cut short are recorded as tainted: Terraform replaces them on the next apply.
+    # Creations cut short after AWS answered are recorded as tainted: Terraform replaces them on the next
+    # apply. Those cut off mid-request are recorded in STACK_DIR: the next deploy imports the ones AWS made.
     tainted = sum(1 for r in state["resources"] for i in r["instances"] if i.get("status") == "tainted")
+    record = stack_dir / "unfinished-creates.json"
+    unfinished = set(json.loads(record.read_text())["addresses"]) if record.exists() else set()
+    tainted_addresses = {
+        f"{r['type']}.{r['name']}"
+        for r in state["resources"]
+        if any(i.get("status") == "tainted" for i in r["instances"])
+    }
+    assert tainted_addresses <= unfinished  # started, never finished
 
     converged = ecs_cli("deploy", model, stack_dir, "--auto-approve")
-    expected = f"{len(planned - partial) + tainted} to add, 0 to change, {tainted} to destroy"
-    assert expected in converged.stdout
+    said = re.search(r"Adopted (\d+) resource", converged.stdout)
+    assert bool(said) == bool(unfinished)
+    adopted = int(said[1]) if said else 0
+    assert adopted <= len(unfinished - partial)
+    # An adopted object may lack what its create would have done after the cut (a role in a profile).
+    add, change, destroy = map(
+        int, re.search(r"(\d+) to add, (\d+) to change, (\d+) to destroy", converged.stdout).groups()
+    )
+    assert (add, destroy) == (len(planned - partial) - adopted + tainted, tainted) and change <= adopted
+    assert not (stack_dir / "unfinished-creates.json").exists()
     assert managed_addresses(state_of(stack_dir, "Interrupted")) == planned
     assert "No changes" in ecs_cli("plan", model, stack_dir).stdout
 
@@ -473,6 +490,54 @@ def test_interrupted_apply_leaves_a_state_the_next_deploy_converges_from(ecs_cli
     assert managed_addresses(state_of(stack_dir, "Interrupted")) == set()
     assert not (stack_dir / "kept-resources.json").exists()
     assert tracks not in {b["Name"] for b in aws_client("s3").list_buckets()["Buckets"]}
+
+
+def test_deploy_adopts_what_an_interrupted_apply_created_and_only_that(ecs_cli, aws_client, tmp_path):
+    """The race above made certain: AWS made these objects, the answers to their creates were cut off, the
+    apply recorded them as unfinished. The next deploy imports them (the launch template by the ID AWS gave
+    it) instead of failing on their names, and leaves what is not in the record alone."""
+    from ecs_autoscale.stack_dir import StackDir
+
+    name = "Adopt"
+    model = write_model(tmp_path, seed_text(StackName=name, TaskDefinition="adopt"))
+    stack_dir = tmp_path / "stack"
+    tags = {"ecs-autoscale:stack": name, "ManagedBy": "ecs-autoscale"}
+    tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+    iam, ec2 = aws_client("iam"), aws_client("ec2")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "ec2.amazonaws.com"}}]}  # fmt: skip
+    iam.create_role(RoleName=f"{name}-instance", AssumeRolePolicyDocument=json.dumps(trust), Tags=tag_list)
+    iam.create_instance_profile(InstanceProfileName=f"{name}-instance", Tags=tag_list)
+    template = ec2.create_launch_template(
+        LaunchTemplateName=f"{name}-gpu",
+        LaunchTemplateData={"InstanceType": "g4dn.xlarge"},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": tag_list}],
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    aws_client("logs").create_log_group(logGroupName=f"/ecs/{name}", tags=tags)
+    recorded = [
+        "aws_iam_role.fleet_instance_role",
+        "aws_iam_instance_profile.fleet_instance_profile",
+        "aws_launch_template.fleet_launch_template",
+        "aws_cloudwatch_log_group.service_logs",
+        "aws_iam_role.lookup_role",  # cut off before AWS made it: nothing to adopt
+    ]
+    StackDir(stack_dir).record_unfinished_creates(recorded)
+
+    deployed = ecs_cli("deploy", model, stack_dir, "--auto-approve")
+    assert "Adopted 4 resource(s) into the state." in deployed.stdout
+    for address in recorded[:4]:
+        assert f"adopted {address}:" in deployed.stdout
+    assert not (stack_dir / "unfinished-creates.json").exists()
+    state = state_of(stack_dir, name)
+    ids = {f"{r['type']}.{r['name']}": r["instances"][0]["attributes"]["id"] for r in state["resources"]
+           if r["mode"] == "managed"}  # fmt: skip
+    assert ids["aws_launch_template.fleet_launch_template"] == template  # adopted, not a second one
+    assert ids["aws_iam_role.lookup_role"] == f"{name}-cfn-lookup"  # created as usual
+    assert "No changes" in ecs_cli("plan", model, stack_dir).stdout
+    ecs_cli("destroy", model, stack_dir, "--auto-approve", "--delete-results-bucket-and-results")
+    assert not [
+        t for t in ec2.describe_launch_templates()["LaunchTemplates"] if t["LaunchTemplateName"] == f"{name}-gpu"
+    ]
 
 
 # --- S3 backend ----------------------------------------------------------------------------------------------

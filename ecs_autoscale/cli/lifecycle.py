@@ -131,11 +131,13 @@ def _hint(stderr: str, stack_dir_path: Path, config_path: Path | None = None) ->
 @STACK_DIR_ARG
 @target_options
 def plan(config_path: Path, stack_dir_path: Path, target: AwsTarget, verbose: bool) -> None:
-    """Save a reviewable plan of CONFIG.yaml's stack without changing anything.
+    """Save a reviewable plan of CONFIG.yaml's stack without changing anything in AWS.
 
     Writes STACK_DIR/plans/review.tfplan (binary, for `deploy --plan-file`), review.txt (what a person
     reads) and review.json (`terraform show -json`). The state lives in STACK_DIR/state (workspace =
-    StackName) unless the model file sets a Backend.
+    StackName) unless the model file sets a Backend. If an earlier apply stopped part-way (Ctrl-C, a
+    lost network), what it created but could not record is first imported into the state (as `deploy`
+    does), so the plan does not create it a second time.
 
     \b
     Example:
@@ -148,6 +150,7 @@ def plan(config_path: Path, stack_dir_path: Path, target: AwsTarget, verbose: bo
     _check_lookup_name(deployment, stack_dir_path)
     with _failures(stack_dir_path, config_path), deployment.stack_dir.locked("plan"):
         tf = deployment.prepare()
+        deployment.adopt_unfinished_creates(tf)
         summary = deployment.save_review_plan(tf)
         files = deployment.stack_dir.plan_files("review")
     if not summary.has_resource_changes and not summary.output_changes:
@@ -187,7 +190,8 @@ def deploy(
     STACK_DIR/outputs.json (stack outputs, flat name -> value) and STACK_DIR/README.md (how to use
     the stack). The plan (plans/deploy.*) and Terraform's output (logs/apply.log) stay in STACK_DIR.
     Run it again after editing the model: only the differences are applied. One deploy per STACK_DIR
-    at a time: a second one fails at once.
+    at a time: a second one fails at once. Interrupted (Ctrl-C once: Terraform stops safely), it
+    records the creations cut off mid-request; the next deploy imports those AWS carried out.
 
     \b
     Examples:
@@ -210,6 +214,7 @@ def deploy(
             meta = deployment.check_review_plan(plan_file)
             _apply_reviewed_plan(deployment, tf, plan_file.resolve(), meta)
         else:
+            deployment.adopt_unfinished_creates(tf)
             _plan_confirm_apply(deployment, tf, auto_approve)
         outputs = deployment.refresh_outputs(tf)
     click.echo(
