@@ -492,40 +492,54 @@ def test_interrupted_apply_leaves_a_state_the_next_deploy_converges_from(ecs_cli
     assert tracks not in {b["Name"] for b in aws_client("s3").list_buckets()["Buckets"]}
 
 
-def test_deploy_adopts_what_an_interrupted_apply_created_and_only_that(ecs_cli, aws_client, tmp_path):
-    """The race above made certain: AWS made these objects, the answers to their creates were cut off, the
-    apply recorded them as unfinished. The next deploy imports them (the launch template by the ID AWS gave
-    it) instead of failing on their names, and leaves what is not in the record alone."""
+ORPHANS = [  # as an apply interrupted mid-request records them: AWS made the first four
+    "aws_iam_role.fleet_instance_role",
+    "aws_iam_instance_profile.fleet_instance_profile",
+    "aws_launch_template.fleet_launch_template",
+    "aws_cloudwatch_log_group.service_logs",
+    "aws_iam_role.lookup_role",  # cut off before AWS made it: nothing to adopt
+]
+
+
+def make_orphans(aws_client, stack_dir: Path, name: str) -> str:
+    """What AWS holds after creates whose answers were cut off, and the apply's record of them; the
+    launch template's ID."""
     from ecs_autoscale.stack_dir import StackDir
 
-    name = "Adopt"
-    model = write_model(tmp_path, seed_text(StackName=name, TaskDefinition="adopt"))
-    stack_dir = tmp_path / "stack"
     tags = {"ecs-autoscale:stack": name, "ManagedBy": "ecs-autoscale"}
     tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
-    iam, ec2 = aws_client("iam"), aws_client("ec2")
+    iam = aws_client("iam")
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
              "Principal": {"Service": "ec2.amazonaws.com"}}]}  # fmt: skip
     iam.create_role(RoleName=f"{name}-instance", AssumeRolePolicyDocument=json.dumps(trust), Tags=tag_list)
     iam.create_instance_profile(InstanceProfileName=f"{name}-instance", Tags=tag_list)
-    template = ec2.create_launch_template(
+    template = aws_client("ec2").create_launch_template(
         LaunchTemplateName=f"{name}-gpu",
         LaunchTemplateData={"InstanceType": "g4dn.xlarge"},
         TagSpecifications=[{"ResourceType": "launch-template", "Tags": tag_list}],
     )["LaunchTemplate"]["LaunchTemplateId"]
     aws_client("logs").create_log_group(logGroupName=f"/ecs/{name}", tags=tags)
-    recorded = [
-        "aws_iam_role.fleet_instance_role",
-        "aws_iam_instance_profile.fleet_instance_profile",
-        "aws_launch_template.fleet_launch_template",
-        "aws_cloudwatch_log_group.service_logs",
-        "aws_iam_role.lookup_role",  # cut off before AWS made it: nothing to adopt
-    ]
-    StackDir(stack_dir).record_unfinished_creates(recorded)
+    StackDir(stack_dir).record_unfinished_creates(ORPHANS)
+    return template
+
+
+def launch_templates_named(aws_client, name: str) -> list[str]:
+    found = aws_client("ec2").describe_launch_templates()["LaunchTemplates"]
+    return [t["LaunchTemplateId"] for t in found if t["LaunchTemplateName"] == name]
+
+
+def test_deploy_adopts_what_an_interrupted_apply_created_and_only_that(ecs_cli, aws_client, tmp_path):
+    """The race above made certain. The next deploy imports the recorded objects AWS made (the launch
+    template by the ID AWS gave it) instead of failing on their names; without the adoption it fails
+    with EntityAlreadyExists (tried once)."""
+    name = "Adopt"
+    model = write_model(tmp_path, seed_text(StackName=name, TaskDefinition="adopt"))
+    stack_dir = tmp_path / "stack"
+    template = make_orphans(aws_client, stack_dir, name)
 
     deployed = ecs_cli("deploy", model, stack_dir, "--auto-approve")
     assert "Adopted 4 resource(s) into the state." in deployed.stdout
-    for address in recorded[:4]:
+    for address in ORPHANS[:4]:
         assert f"adopted {address}:" in deployed.stdout
     assert not (stack_dir / "unfinished-creates.json").exists()
     state = state_of(stack_dir, name)
@@ -535,9 +549,26 @@ def test_deploy_adopts_what_an_interrupted_apply_created_and_only_that(ecs_cli, 
     assert ids["aws_iam_role.lookup_role"] == f"{name}-cfn-lookup"  # created as usual
     assert "No changes" in ecs_cli("plan", model, stack_dir).stdout
     ecs_cli("destroy", model, stack_dir, "--auto-approve", "--delete-results-bucket-and-results")
-    assert not [
-        t for t in ec2.describe_launch_templates()["LaunchTemplates"] if t["LaunchTemplateName"] == f"{name}-gpu"
-    ]
+    assert launch_templates_named(aws_client, f"{name}-gpu") == []
+
+
+def test_destroy_after_an_interrupted_first_deploy_removes_what_it_created(ecs_cli, aws_client, tmp_path):
+    """Destroy adopts first: what the interrupted deploy created does not outlive the stack."""
+    name = "AdoptGone"
+    model = write_model(tmp_path, seed_text(StackName=name, TaskDefinition="adopt-gone"))
+    stack_dir = tmp_path / "stack"
+    assert "Plan for AdoptGone" in ecs_cli("plan", model, stack_dir).stdout  # STACK_DIR and workspace, no resources
+    make_orphans(aws_client, stack_dir, name)
+
+    gone = ecs_cli("destroy", model, stack_dir, "--auto-approve", "--delete-results-bucket-and-results")
+    assert "Adopted 4 resource(s) into the state." in gone.stdout
+    assert launch_templates_named(aws_client, f"{name}-gpu") == []
+    iam = aws_client("iam")
+    assert f"{name}-instance" not in {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    assert f"{name}-instance" not in {
+        p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]
+    }
+    assert not aws_client("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{name}")["logGroups"]
 
 
 # --- S3 backend ----------------------------------------------------------------------------------------------

@@ -346,7 +346,8 @@ def destroy(
     cluster cannot fail), and removes every resource except the tracks (results) bucket: that bucket
     and its settings are taken out of the Terraform state (AWS keeps them) and recorded in
     STACK_DIR/kept-resources.json and README.md. STACK_DIR/outputs.json is removed since its queues
-    no longer exist.
+    no longer exist. What an interrupted deploy created but could not record is imported first, so it
+    goes too.
 
     \b
     Examples:
@@ -370,6 +371,7 @@ def destroy(
         deployment.require_deployed_here()
     with _failures(stack_dir_path), sd.locked("destroy"):
         tf = deployment.prepare(create_workspace=False)
+        deployment.adopt_unfinished_creates(tf)  # else what an interrupted deploy created would outlive the stack
         plan = deployment.plan_destroy(tf, options)
         if plan is None:
             deployment.after_destroy()
