@@ -64,6 +64,8 @@ def import_id(address: str, resources: dict[str, Any], lookup: Lookup) -> str | 
         return str(config["name"])
     if kind == "aws_cloudformation_stack":
         return str(config["name"])
+    if kind == "aws_scheduler_schedule":
+        return f"{config.get('group_name', 'default')}/{config['name']}"
     if kind == "aws_ecs_service":
         cluster = _referenced_name(config["cluster"], resources)
         return f"{cluster}/{config['name']}" if cluster else None

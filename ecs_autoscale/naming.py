@@ -47,6 +47,7 @@ RULES = {
     "alarm": NameRule(r"^[^\x00-\x1f]+$", 255, "CloudWatch alarm name"),
     "task_family": NameRule(r"^[A-Za-z0-9_-]+$", 255, "ECS task definition family"),
     "cfn_stack": NameRule(r"^[A-Za-z][A-Za-z0-9-]*$", 128, "CloudFormation stack name"),
+    "schedule": NameRule(r"^[0-9a-zA-Z._-]+$", 64, "EventBridge Scheduler schedule name"),
     "security_group": NameRule(r"^[\w .:/()#,@\[\]+=&;{}!$*-]+$", 255, "security group name"),
 }
 
@@ -150,6 +151,11 @@ class StackNames:
         """Service role CloudFormation acts with for the lookup stack."""
         return f"{self.stack}-cfn-lookup"
 
+    @property
+    def queue_keepalive(self) -> str:
+        """The schedule that keeps the video queue active, and the role it acts with."""
+        return f"{self.stack}-queue-keepalive"
+
     def alarm(self, purpose: str) -> str:
         return f"{self.stack}-{purpose}"
 
@@ -176,6 +182,8 @@ class StackNames:
             "lookup stack": ("cfn_stack", self.lookup_stack),
             "lookup task family": ("task_family", self.lookup_family),
             "lookup role": ("role", self.lookup_role),
+            "queue keep-alive schedule": ("schedule", self.queue_keepalive),
+            "queue keep-alive role": ("role", self.queue_keepalive),
             "scale-out alarm": ("alarm", self.alarm("queue-has-videos")),
         }
 

@@ -15,6 +15,9 @@ How the stack scales (README "How the stack scales" has the figures):
 - Out, backstop: a CloudWatch alarm for videos queued by any other client (deepsea-ai ecsprocess,
   scripts): uncovered videos = waiting + delayed + in progress - tasks the group's desired capacity
   gives, 1 datapoint out of 3 (a late SQS datapoint cannot hold it OK), step scaling on the group.
+  A schedule reads the queue's attributes every `queue_keepalive_minutes`, so SQS never counts the
+  queue inactive and its metrics never wake up 15 minutes late: the alarm is as quick after days of
+  silence as on a queue in use.
 - In: an agent on every instance reads the queue's live counts every `agent_poll_seconds`; after
   `scale_in_idle_minutes` with nothing waiting, delayed or in progress it drains its instance,
   kills its idle worker and terminates the instance. Every video is delayed `queue_delay_seconds`
@@ -32,6 +35,10 @@ import math
 from dataclasses import dataclass
 
 from .config import ModelConfig
+
+QUEUE_INACTIVE_AFTER_MINUTES = 6 * 60
+"""CloudWatch counts an SQS queue inactive six hours after its last message or action (SQS Developer
+Guide, 'Available CloudWatch metrics for Amazon SQS')."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,12 @@ class ScalingDesign:
     """Step-scaling warm-up: while launched instances warm up, repeated alarm invocations in the
     same step add nothing (EC2 Auto Scaling User Guide, step scaling instance warm-up); covers the
     3-minute window in which the alarm still sees datapoints from before its own scale-out."""
+    queue_keepalive_minutes: int = 60
+    """How often a schedule reads the video queue's attributes (GetQueueAttributes). CloudWatch
+    considers a queue active for up to six hours after it held a message or any action accessed it,
+    and its metrics resume up to 15 minutes late after it was inactive (SQS Developer Guide,
+    'Available CloudWatch metrics for Amazon SQS'). Once an hour keeps it active with five hours to
+    spare, for ~730 requests a month."""
     backstop_idle_extra_minutes: int = 10
     """The backstop scale-in alarm waits this much longer than the agents."""
     stuck_minutes: int = 30

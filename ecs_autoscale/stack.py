@@ -16,6 +16,7 @@ from .config import ModelConfig
 from .infra.account import AccountContext
 from .infra.client_policy import client_statements
 from .infra.fleet import GpuFleet, GpuFleetProps
+from .infra.keepalive import QueueKeepAlive, QueueKeepAliveProps
 from .infra.lookup import DeepseaAiLookup, LookupProps
 from .infra.network import Network, NetworkProps
 from .infra.policy import Statement, policy_document
@@ -215,6 +216,17 @@ class VideoProcessingStack(TerraformStack):
             alarm_prefix=config.stack_name,
             topic_name=names.alerts_topic,
             account=account,
+        )
+        QueueKeepAlive(
+            self,
+            "keepalive",
+            QueueKeepAliveProps(
+                name=names.queue_keepalive,
+                queue_name=names.video_queue,
+                queue_url=queues.video.url,
+                every_minutes=design.queue_keepalive_minutes,
+            ),
+            account,
         )
         # Attached to nobody: the users who run the client are the account's to choose.
         client_policy = IamPolicy(

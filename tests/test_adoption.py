@@ -62,6 +62,7 @@ def looked_up(kind: str, name: str) -> str:
         ("aws_autoscaling_group.fleet_group", "Orphans-gpu-fleet"),
         ("aws_cloudformation_stack.lookup_stack", "Orphans"),
         ("aws_ecs_service.service_service", "Orphans/Orphans"),  # cluster/service, the cluster by reference
+        ("aws_scheduler_schedule.keepalive_schedule", "default/Orphans-queue-keepalive"),  # group/name
         ("aws_launch_template.fleet_launch_template", "looked-up:aws_launch_template:Orphans-gpu"),
         ("aws_security_group.fleet_instances", "looked-up:aws_security_group:Orphans-gpu-instances"),
         ("aws_iam_policy.client_policy", "looked-up:aws_iam_policy:Orphans-client"),

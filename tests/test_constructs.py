@@ -27,7 +27,7 @@ from helpers import (
 )
 
 from ecs_autoscale.config import load_config
-from ecs_autoscale.scaling_design import design_for
+from ecs_autoscale.scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, design_for
 
 SPOT = EXAMPLES / "fathomnet-spot.yaml"
 GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
@@ -668,6 +668,27 @@ def test_video_queue_delay_covers_the_agents_count_lag(case):
     assert queues[config.names.video_queue]["delay_seconds"] == design.queue_delay_seconds
     assert design.queue_delay_seconds > 60 + design.agent_stop_seconds  # GetQueueAttributes' minute of lag
     assert "delay_seconds" not in queues[config.names.track_queue]
+
+
+def test_a_schedule_keeps_the_video_queue_active_reading_only_its_attributes(case):
+    """SQS counts a queue inactive after 6 h without messages or actions; its metrics then wake up to 15 min
+    late. The schedule touches the video queue well within that, with a call that receives nothing."""
+    config, doc = case
+    design = design_for(config)
+    schedule = only_resource(doc, "aws_scheduler_schedule")
+    assert schedule["name"] == config.names.queue_keepalive
+    assert schedule["schedule_expression"] == f"rate({design.queue_keepalive_minutes} minutes)"
+    assert design.queue_keepalive_minutes <= QUEUE_INACTIVE_AFTER_MINUTES / 3  # misses cost nothing
+    assert schedule["flexible_time_window"] == {"mode": "OFF"}
+    target = schedule["target"]
+    assert target["arn"] == "arn:aws:scheduler:::aws-sdk:sqs:getQueueAttributes"  # never ReceiveMessage
+    video_queue = next(n for n, q in resources(doc, "aws_sqs_queue").items() if q["name"] == config.names.video_queue)
+    assert json.loads(target["input"]) == {
+        "QueueUrl": f"${{aws_sqs_queue.{video_queue}.url}}",
+        "AttributeNames": ["ApproximateNumberOfMessages"],
+    }
+    roles = {f"${{aws_iam_role.{n}.arn}}": r for n, r in resources(doc, "aws_iam_role").items()}
+    assert roles[target["role_arn"]]["name"] == config.names.queue_keepalive
 
 
 def test_nothing_scales_on_cpu_or_memory(case):

@@ -8,8 +8,9 @@ written here from the model file, not from the construct code:
   `*` only for the actions AWS documents as taking no resource (NO_RESOURCE_ACTIONS);
 - each role holds exactly the grants in EXPECTED_GRANTS (the instance role: only what the ECS agent
   needs), so any new permission is a reviewed change of this file;
-- trust policies let only ecs-tasks (task, execution roles; this account only), ec2 (instance role) or
-  cloudformation (the deepsea-ai lookup stack's service role) assume a role, and no managed or
+- trust policies let only ecs-tasks (task, execution roles; this account only), ec2 (instance role),
+  cloudformation (the deepsea-ai lookup stack's service role) or scheduler (the queue keep-alive; this
+  account only) assume a role, and no managed or
   standalone policy is attached anywhere;
 - bucket and queue resource policies only deny (TLS-only); they grant nothing to anyone.
 """
@@ -115,12 +116,15 @@ EXPECTED_GRANTS = {
         },
         "*": {"ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"},
     },
+    # EventBridge Scheduler keeping the video queue active (infra/keepalive.py): read its attributes, nothing else.
+    "queue-keepalive": {"video queue": {"sqs:GetQueueAttributes"}},
 }
 TRUSTED_SERVICE = {
     "instance": "ec2.amazonaws.com",
     "execution": "ecs-tasks.amazonaws.com",
     "task": "ecs-tasks.amazonaws.com",
     "cfn-lookup": "cloudformation.amazonaws.com",
+    "queue-keepalive": "scheduler.amazonaws.com",
 }
 ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
@@ -210,7 +214,9 @@ def role_kind(role_name: str, stack: str) -> str:
     for kind in EXPECTED_GRANTS:
         if role_name == f"{stack}-{kind}":
             return kind
-    raise AssertionError(f"unexpected IAM role {role_name!r} (not {stack}-instance/-execution/-task/-cfn-lookup)")
+    raise AssertionError(
+        f"unexpected IAM role {role_name!r} (not {stack}-instance/-execution/-task/-cfn-lookup/-queue-keepalive)"
+    )
 
 
 def role_policies(doc: dict, stack: str) -> dict[str, list[dict]]:
@@ -324,7 +330,7 @@ def test_instance_role_carries_only_what_the_ecs_agent_needs(stack):
     assert not {a for a in actions if a.startswith("sqs:") and a not in ("sqs:GetQueueAttributes", "sqs:GetQueueUrl")}
 
 
-def test_roles_trust_only_ecs_tasks_ec2_or_cloudformation(stack):
+def test_roles_trust_only_ecs_tasks_ec2_cloudformation_or_scheduler(stack):
     doc, model = stack
     account = f"${{data.aws_caller_identity.{only_name(doc, 'data', 'aws_caller_identity')}.account_id}}"
     roles = doc["resource"]["aws_iam_role"]
@@ -339,7 +345,7 @@ def test_roles_trust_only_ecs_tasks_ec2_or_cloudformation(stack):
             "sts:AssumeRole",
             {"Service": TRUSTED_SERVICE[kind]},
         ), role["name"]
-        if kind in ("task", "execution"):  # confused-deputy guard: ECS acting for this account only
+        if kind in ("task", "execution", "queue-keepalive"):  # confused-deputy guard: for this account only
             assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}, role["name"]
         else:  # EC2 and CloudFormation service roles: iam:PassRole (same account only) is the guard
             assert "Condition" not in st, role["name"]

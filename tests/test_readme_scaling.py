@@ -103,12 +103,13 @@ def table() -> str:
             "these runs, plus `--arrival spread:6.5` and `spread:17`, each with `--sender other`",
         ),
         (
-            "videos from another client: first task, queue idle / in use",
-            clock(orig.first_task_running_s),
-            f"{clock(other.outcomes[0].first_task_running_s)} / "
+            "videos from another client (deepsea-ai ecsprocess): first task, queue idle / in use",
+            f"{clock(orig.first_task_running_s)} / {clock(a_orig.first_task_running_s)}",
+            f"{clock(other.outcomes[0].first_task_running_s)} "
+            f"({ratio(other.outcomes[0].first_task_running_s, orig.first_task_running_s)}) / "
             f"{clock(estimate('sqs_inactive_wakeup_s=0', sender='other').outcomes[0].first_task_running_s)}",
             "(the alarms stay the backstop)",
-            "`--sender other`",
+            "`--sender other`, and with `--assume sqs_inactive_wakeup_s=0`",
         ),
         (
             "with `WarmPool: 2`: first task running",
@@ -146,3 +147,10 @@ def test_the_figures_meet_the_goals_of_issue_14():
     assert ours.back_to_zero_s - ours.all_done_s <= 8 * 60
     assert ours.interrupted == 0
     assert estimate(warm_pool=2).outcomes[0].first_task_running_s <= 150
+
+
+def test_a_queue_idle_for_days_costs_another_clients_videos_no_more_than_a_minute():
+    """The keep-alive schedule: deepsea-ai ecsprocess users start as quickly after days of silence."""
+    idle, active = estimate(sender="other"), estimate("sqs_inactive_wakeup_s=0", sender="other")
+    assert idle.outcomes[0].first_task_running_s - active.outcomes[0].first_task_running_s <= 60
+    assert idle.outcomes[0].first_task_running_s <= 0.7 * idle.outcomes[1].first_task_running_s

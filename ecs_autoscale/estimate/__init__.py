@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import ModelConfig
 from ..instance_types import InstanceTypeError, check_instance_types
-from ..scaling_design import ScalingDesign, design_for
+from ..scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, ScalingDesign, design_for
 from .assumptions import Assumptions, Prices, load_prices
 from .costs import CostLine, RunCost, idle_monthly, run_cost
 from .model import MAX_SIMULATED_S, FleetSettings, ModelError, Outcome, QueueSettings, Simulation
@@ -69,6 +69,7 @@ def simulate(
         visibility_timeout_s=config.visibility_timeout_seconds,
         max_receive_count=config.max_receive_count,
         delay_s=0 if original else design.queue_delay_seconds,
+        kept_active=not original and design.queue_keepalive_minutes < QUEUE_INACTIVE_AFTER_MINUTES,
     )
     fleet = FleetSettings(
         fleet_size=design.fleet_size,
@@ -156,11 +157,11 @@ def _advise(e: Estimate) -> None:
         e.notes.append(f"priced as {instance_type}, the first of InstanceTypes {', '.join(config.instance_types)}")
     if config.spot:
         e.notes.append("spot prices move hourly and spot interruptions are not modelled")
-    if e.assumptions.sqs_inactive_wakeup_s:
+    if e.assumptions.sqs_inactive_wakeup_s and len(e.outcomes) > 1:
         e.notes.append(
-            f"the queue is assumed idle for 6 h or more, so its CloudWatch metrics resume "
-            f"{e.assumptions.sqs_inactive_wakeup_s:g} s late (alarms only); "
-            "--assume sqs_inactive_wakeup_s=0 for a queue in use"
+            f"the queues are assumed idle for 6 h or more: the original's CloudWatch metrics resume "
+            f"{e.assumptions.sqs_inactive_wakeup_s:g} s late (--assume sqs_inactive_wakeup_s=0 for a queue in "
+            "use); this stack's keep-alive schedule never lets its queue go inactive"
         )
 
 

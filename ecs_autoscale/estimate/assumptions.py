@@ -71,7 +71,7 @@ class Assumptions:
         "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS': a queue is inactive after six "
         "hours without messages or API calls, and 'a delay of up to 15 minutes occurs in CloudWatch metrics "
         "when a queue is activated from an inactive state'. 900 is a lab that submits every few days; 0 a "
-        "queue in use",
+        "queue in use. This stack's queue keep-alive schedule keeps its queue active: the original's only",
     )
     asg_metric_delay_s: float = _a(
         60,
@@ -229,8 +229,10 @@ AWS_RULES = (
         "A queue without messages or API calls for 6 hours stops publishing metrics; they resume up to "
         "15 minutes late.",
         "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS'",
-        "submit sizes the group itself and the agents read GetQueueAttributes, so neither waits for "
-        "metrics; alarms only back up other clients (sqs_inactive_wakeup_s, default 900)",
+        "a schedule reads the video queue's attributes every hour, so it never goes inactive and the "
+        "backstop alarm sees another client's videos as quickly after days of silence as on a queue in use; "
+        "submit and the agents do not wait for metrics anyway (sqs_inactive_wakeup_s, default 900, applies "
+        "to the original)",
     ),
     AwsRule(
         "managed-scaling-steps",

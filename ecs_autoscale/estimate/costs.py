@@ -60,7 +60,7 @@ class CostLine:
 
 
 NO_CHARGE_AT_ZERO = (
-    "SQS queues (billed per request; nothing polls at zero), ECS cluster, services and task "
+    "SQS queues (billed per request; only the keep-alive polls at zero), ECS cluster, services and task "
     "definition, Auto Scaling group (and its free group metrics) and launch template at 0 "
     "instances, IAM roles, an SNS topic without messages, an empty log group; no NAT gateway, "
     "load balancer or Container Insights"
@@ -68,6 +68,10 @@ NO_CHARGE_AT_ZERO = (
 NOT_COUNTED = (
     "CloudWatch Logs ingestion while running ($0.50/GB), data transfer, the model image in ECR (outside this stack)"
 )
+
+
+def keepalive_calls_per_month(design: ScalingDesign) -> int:
+    return round(HOURS_PER_MONTH * 60 / design.queue_keepalive_minutes)
 
 
 def idle_monthly(
@@ -78,6 +82,13 @@ def idle_monthly(
             "CloudWatch alarms",
             STACK_ALARM_METRICS * prices.service("cloudwatch_alarm_metric_month"),
             f"{STACK_ALARM_METRICS} alarm metrics: " + ", ".join(f"{name} ({n})" for name, n in ALARM_METRICS.items()),
+        ),
+        CostLine(
+            "Queue keep-alive",
+            keepalive_calls_per_month(design)
+            * (prices.service("scheduler_invocation") + prices.service("sqs_fifo_request")),
+            f"{keepalive_calls_per_month(design):,} GetQueueAttributes calls a month by EventBridge Scheduler "
+            "(list prices; both services' free tiers usually cover them)",
         ),
         CostLine(
             "S3 results",

@@ -167,6 +167,9 @@ class QueueSettings:
     visibility_timeout_s: float
     max_receive_count: int
     delay_s: float = 0.0
+    kept_active: bool = False
+    """A schedule touches the queue more often than every 6 hours (ScalingDesign.queue_keepalive_minutes):
+    SQS never counts it inactive, so `sqs_inactive_wakeup_s` does not apply."""
 
 
 @dataclass(frozen=True)
@@ -327,7 +330,7 @@ class Simulation:
                 in_service=sum(i.state in ("booting", "registered", "draining") for i in alive),
                 instances=len(alive),
                 tasks=sum(bool(i.active_tasks()) for i in alive),
-                missing=self.now < self.a.sqs_inactive_wakeup_s,
+                missing=not self.queue.kept_active and self.now < self.a.sqs_inactive_wakeup_s,
             )
         )
         self.received_this_minute = 0

@@ -15,6 +15,7 @@ ASSUME_ROLE_SERVICES = {
     "ecs-tasks": "ecs-tasks.amazonaws.com",
     "ec2": "ec2.amazonaws.com",
     "cloudformation": "cloudformation.amazonaws.com",
+    "scheduler": "scheduler.amazonaws.com",
 }
 
 
