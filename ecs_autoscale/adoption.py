@@ -7,46 +7,34 @@ AlreadyExistsException, InvalidLaunchTemplateName.AlreadyExistsException, Invali
 creates make that window wide on a real account.
 
 So an apply that does not finish records the creations it saw start and never finish
-(`StackDir.record_unfinished_creates`), and the next `deploy` imports each of them that exists before it
-plans: only those, never any object that merely has one of our names, and only when the imported object
-carries this stack's `ecs-autoscale:stack` tag (else it is someone else's: it is dropped from the state
-again and named). Types whose create is idempotent (SQS queues, SNS topics, ECS clusters, alarms, scaling
-policies, inline role policies) need no import; buckets are named by a prefix, so an orphan bucket never
-blocks an apply (it stays, empty, and is named by `IMPORT_NOT_POSSIBLE`).
+(`terraform.ApplyProgress.unfinished_creates`, kept by `StackDir.record_unfinished_creates`), and the
+next `deploy`, `plan` or `destroy` imports each of them that exists before it goes on: only those, never
+any object that merely has one of our names, and only when the imported object carries this stack's
+STACK_TAG (else it is someone else's: it is dropped from the state again and named). Types whose
+create is idempotent (SQS queues, SNS topics, ECS clusters, alarms, scaling policies, inline role
+policies) need no import; buckets are named by a prefix, so an orphan bucket never blocks an apply (it
+stays, empty, and is named by `IMPORT_NOT_POSSIBLE`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .echo import Echo
+from .naming import STACK_TAG
 
-STACK_TAG = "ecs-autoscale:stack"
-_CREATING = re.compile(r"^(?P<addr>\S+): Creating\.\.\.")
-_CREATED = re.compile(r"^(?P<addr>\S+): Creation complete after ")
 _REFERENCE = re.compile(r"^\$\{(?P<type>\w+)\.(?P<name>\w+)\.\w+\}$")
+IMPORTED_BY_NAME = {
+    "aws_iam_role",
+    "aws_iam_instance_profile",
+    "aws_cloudwatch_log_group",
+    "aws_autoscaling_group",
+    "aws_cloudformation_stack",
+}
 IMPORT_NOT_POSSIBLE = {"aws_s3_bucket": "named by a prefix: an orphan bucket stays empty beside the new one"}
-
-
-@dataclass
-class UnfinishedCreates:
-    """Follows an apply's stream: the creations started and not (yet) finished."""
-
-    started: list[str] = field(default_factory=list)
-    finished: set[str] = field(default_factory=set)
-
-    def __call__(self, line: str) -> None:
-        if match := _CREATING.match(line):
-            self.started.append(match["addr"])
-        elif match := _CREATED.match(line):
-            self.finished.add(match["addr"])
-
-    @property
-    def addresses(self) -> list[str]:
-        return [a for a in dict.fromkeys(self.started) if a not in self.finished]
 
 
 # Lookups of IDs AWS assigns (launch template and security group IDs): (type, name) -> ID or None.
@@ -60,9 +48,7 @@ def import_id(address: str, resources: dict[str, Any], lookup: Lookup) -> str | 
     config = resources.get(kind, {}).get(name)
     if config is None:
         return None
-    if kind in {"aws_iam_role", "aws_iam_instance_profile", "aws_cloudwatch_log_group", "aws_autoscaling_group"}:
-        return str(config["name"])
-    if kind == "aws_cloudformation_stack":
+    if kind in IMPORTED_BY_NAME:
         return str(config["name"])
     if kind == "aws_scheduler_schedule":
         return f"{config.get('group_name', 'default')}/{config['name']}"

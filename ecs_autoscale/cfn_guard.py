@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 
 from .config import ModelConfig
 from .errors import EcsAutoscaleError
+from .naming import STACK_TAG
 
 if TYPE_CHECKING:
     from ecs_autoscale.aws_target import AwsTarget
-
-OWNER_TAG = "ecs-autoscale:stack"  # set on every resource by the provider's default tags (stack.py)
 
 
 class StackNameTaken(EcsAutoscaleError):
@@ -50,7 +49,7 @@ def check_lookup_name_free(target: AwsTarget, config: ModelConfig) -> str | None
         return None
     stack = live[0]
     tags = {t.get("Key"): t.get("Value") for t in stack.get("Tags") or []}
-    if tags.get(OWNER_TAG) == config.stack_name:
+    if tags.get(STACK_TAG) == config.stack_name:
         return None
     raise StackNameTaken(
         f"{config.region}: CloudFormation stack {name!r} ({stack.get('StackStatus')}) was not made by ecs-autoscale "

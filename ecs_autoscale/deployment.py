@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .adoption import Adoption, UnfinishedCreates, aws_lookup
+from .adoption import Adoption, aws_lookup
 from .aws_target import AwsTarget
 from .config import ModelConfig
 from .echo import Echo
@@ -194,18 +194,12 @@ class Deployment:
         it started and never saw finish, for the next deploy to adopt (adoption.py)."""
         self.echo(f"Applying {planfile.name} to {self.name} (log: {self.stack_dir.log_file('apply')}) ...")
         progress = ApplyProgress(self.echo, total=len(summary.changes) if summary else None)
-        unfinished = UnfinishedCreates()
-
-        def follow(line: str) -> None:
-            unfinished(line)
-            progress(line)
-
         with self.stack_dir.append_log("apply") as log:
             log.section(f"apply {planfile} to {self.name}")
             try:
-                tf.apply_plan(planfile, progress=follow, log=log)
+                tf.apply_plan(planfile, progress=progress, log=log)
             finally:
-                self.stack_dir.record_unfinished_creates(unfinished.addresses)
+                self.stack_dir.record_unfinished_creates(progress.unfinished_creates)
 
     def adopt_unfinished_creates(self, tf: Terraform) -> None:
         """Before planning: import what an earlier interrupted apply created but could not record."""

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 STACK_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # Terraform appends a 26-character unique suffix to bucket_prefix; S3 allows 63 characters in all.
 BUCKET_PREFIX_MAX = 37
+# The tag key naming the owning StackName, set on every resource by the provider's default tags (stack.py):
+# how cfn_guard, the client and adoption tell this stack's objects from anyone else's.
+STACK_TAG = "ecs-autoscale:stack"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from .infra.scaling import QueueBackstopScaling
 from .infra.service import ModelService, ModelServiceProps, WorkerContract, contract_environment
 from .infra.storage import BucketsProps, VideoBuckets
 from .infra.user_data import AgentSettings, agent_permissions, ecr_registry_of, ecs_agent_config, render_user_data
+from .naming import STACK_TAG
 from .scaling_design import ScalingDesign, design_for
 
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
@@ -67,14 +68,8 @@ class VideoProcessingStack(TerraformStack):
         super().__init__(scope, config.stack_name)
         names = config.names
         self.config = config
-        AwsProvider(
-            self,
-            "aws",
-            region=config.region,
-            default_tags=[
-                AwsProviderDefaultTags(tags={**MANAGED_BY_TAG, "ecs-autoscale:stack": config.stack_name, **config.tags})
-            ],
-        )
+        tags = {**MANAGED_BY_TAG, STACK_TAG: config.stack_name, **config.tags}
+        AwsProvider(self, "aws", region=config.region, default_tags=[AwsProviderDefaultTags(tags=tags)])
         self.add_override(
             "terraform.required_providers.aws", {"source": "hashicorp/aws", "version": AWS_PROVIDER_CONSTRAINT}
         )
@@ -201,7 +196,7 @@ class VideoProcessingStack(TerraformStack):
                         agent, partition=account.partition, region=account.region, account_id=account.account_id
                     )
                 ),
-                tags={**MANAGED_BY_TAG, "ecs-autoscale:stack": config.stack_name, **config.tags},
+                tags=tags,  # default_tags reach neither the group's instances nor their volumes
             ),
             account,
             cluster=service.cluster,

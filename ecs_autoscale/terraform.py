@@ -156,6 +156,7 @@ _STILL = re.compile(
     r"^(?P<addr>\S+): Still (?P<verb>creating|modifying|destroying|reading)\.\.\. "
     r"\[(?:.*, )?(?P<elapsed>[\dhms.]+) elapsed\]"
 )
+_CREATING = re.compile(r"^(?P<addr>\S+): Creating\.\.\.")
 _DONE = re.compile(
     r"^(?P<addr>\S+): (?P<what>Creation|Modifications|Destruction|Read) complete after "
     r"(?P<elapsed>[\dhms.]+)"
@@ -166,15 +167,26 @@ _PAST = {"Creation": "created", "Modifications": "modified", "Destruction": "des
 
 
 class ApplyProgress:
-    """Turns Terraform's apply/destroy stream into short lines: what is being created, for how long."""
+    """Turns Terraform's apply/destroy stream into short lines: what is being created, for how long. It
+    also keeps the creations started and not finished (`unfinished_creates`): after an interrupted apply,
+    what AWS may hold that the state does not (adoption.py)."""
 
     def __init__(self, echo: Echo, total: int | None = None) -> None:
         self.echo, self.total, self.done = echo, total, 0
+        self.creating: dict[str, None] = {}  # insertion-ordered set
+
+    @property
+    def unfinished_creates(self) -> list[str]:
+        return list(self.creating)
 
     def __call__(self, line: str) -> None:
-        if match := _DONE.match(line):
+        if match := _CREATING.match(line):
+            self.creating[match["addr"]] = None
+        elif match := _DONE.match(line):
             if match["what"] == "Read":
                 return
+            if match["what"] == "Creation":
+                self.creating.pop(match["addr"], None)
             self.done += 1
             count = f"[{self.done}/{self.total}] " if self.total else ""
             self.echo(f"  {count}{_PAST[match['what']]} {match['addr']} ({match['elapsed']})")

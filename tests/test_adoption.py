@@ -13,9 +13,10 @@ import io
 import pytest
 from helpers import load_text, seed_text, synth_in_memory
 
-from ecs_autoscale.adoption import STACK_TAG, Adoption, UnfinishedCreates, import_id
+from ecs_autoscale.adoption import Adoption, import_id
+from ecs_autoscale.naming import STACK_TAG
 from ecs_autoscale.stack_dir import StackDir, StackDirUnreadable
-from ecs_autoscale.terraform import Terraform, TerraformFailed
+from ecs_autoscale.terraform import ApplyProgress, Terraform, TerraformFailed
 
 # As Terraform 1.x prints them (-no-color): two creations finish, two are cut off, one is a replacement.
 APPLY_STREAM = """\
@@ -34,10 +35,10 @@ Stopping operation...
 
 
 def test_unfinished_creates_are_those_started_and_never_complete_in_start_order():
-    unfinished = UnfinishedCreates()
+    progress = ApplyProgress(echo=lambda line: None)
     for line in APPLY_STREAM.splitlines():
-        unfinished(line)
-    assert unfinished.addresses == [
+        progress(line)
+    assert progress.unfinished_creates == [
         "aws_iam_instance_profile.fleet_instance_profile",
         "aws_launch_template.fleet_launch_template",
     ]

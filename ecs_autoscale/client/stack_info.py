@@ -21,14 +21,12 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..naming import StackNames
+from ..naming import STACK_TAG, StackNames
 from ..stack_dir import OUTPUTS_FILE
 from . import JobsError
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
-
-STACK_TAG = "ecs-autoscale:stack"
 
 
 @dataclass(frozen=True)

@@ -70,13 +70,10 @@ NOT_COUNTED = (
 )
 
 
-def keepalive_calls_per_month(design: ScalingDesign) -> int:
-    return round(HOURS_PER_MONTH * 60 / design.queue_keepalive_minutes)
-
-
 def idle_monthly(
     config: ModelConfig, workload: Workload, a: Assumptions, prices: Prices, design: ScalingDesign
 ) -> list[CostLine]:
+    keepalive_calls = round(HOURS_PER_MONTH * 60 / design.queue_keepalive_minutes)
     lines = [
         CostLine(
             "CloudWatch alarms",
@@ -85,9 +82,8 @@ def idle_monthly(
         ),
         CostLine(
             "Queue keep-alive",
-            keepalive_calls_per_month(design)
-            * (prices.service("scheduler_invocation") + prices.service("sqs_fifo_request")),
-            f"{keepalive_calls_per_month(design):,} GetQueueAttributes calls a month by EventBridge Scheduler "
+            keepalive_calls * (prices.service("scheduler_invocation") + prices.service("sqs_fifo_request")),
+            f"{keepalive_calls:,} GetQueueAttributes calls a month by EventBridge Scheduler "
             "(list prices; both services' free tiers usually cover them)",
         ),
         CostLine(
