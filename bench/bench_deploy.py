@@ -36,7 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 CLI = str(Path(sys.executable).with_name("ecs-autoscale"))
 PROVIDER = "registry.terraform.io/hashicorp/aws"
-CLOSED_PORT_PROXY = "http://127.0.0.1:9"
 TARGET = 1.1
 
 
@@ -59,29 +58,6 @@ def not_runnable_reason(mirror: Path) -> str | None:
     if not (mirror / PROVIDER).is_dir():
         return f"{mirror} holds no {PROVIDER} (pass --provider-mirror)"
     return None
-
-
-def hermetic_env(emulator_url: str) -> dict[str, str]:
-    from ecs_autoscale.emulator import emulator_env
-
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "TF_", "ECS_AUTOSCALE_"))
-        and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
-    }
-    env.update(
-        {
-            "HTTP_PROXY": CLOSED_PORT_PROXY,
-            "HTTPS_PROXY": CLOSED_PORT_PROXY,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "CHECKPOINT_DISABLE": "1",
-        }
-    )
-    env.update(emulator_env(emulator_url))
-    return env
 
 
 def mirror_config(mirror: Path) -> str:
@@ -154,6 +130,7 @@ def main() -> None:
     if reason:
         sys.exit(f"bench_deploy: not runnable yet: {reason}")
 
+    from ecs_autoscale.emulator import emulator_env, sealed_env
     from ecs_autoscale.emulator.server import start_background
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator request otherwise
@@ -161,7 +138,7 @@ def main() -> None:
     times: dict[str, list[float]] = {"raw": [], "cli": []}
     same_json = None
     try:
-        env = hermetic_env(url)
+        env = sealed_env(emulator_env(url))
         with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
             work = Path(tmp)
             run([CLI, "synth", str(model), "--no-cache", "--out", str(work / "synth")], REPO, env)

@@ -24,14 +24,15 @@ aws_client          (session) `aws_client(service, region="us-west-2")`: a boto3
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from helpers import CLOSED_PORT_PROXY, provider_mirror
+from helpers import provider_mirror
+
+from ecs_autoscale.emulator import sealed_env
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 
@@ -100,31 +101,9 @@ def provider_mirror_dir() -> Path:
     return provider_mirror()
 
 
-def hermetic_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without anything that could reach a real AWS account or the network."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "TF_", "ECS_AUTOSCALE_"))
-        and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
-    }
-    env.update(
-        {
-            "HTTP_PROXY": CLOSED_PORT_PROXY,
-            "HTTPS_PROXY": CLOSED_PORT_PROXY,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "CHECKPOINT_DISABLE": "1",
-        }
-    )
-    env.update(extra or {})
-    return env
-
-
 @pytest.fixture(scope="session")
 def cli_env(emulator: str, provider_mirror_dir: Path) -> dict[str, str]:
-    return hermetic_env(
+    return sealed_env(
         {"ECS_AUTOSCALE_ENDPOINT_URL": emulator, "ECS_AUTOSCALE_PROVIDER_MIRROR": str(provider_mirror_dir)}
     )
 

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from ecs_autoscale.emulator import CLOSED_PORT_PROXY  # re-exported: tests import it from here
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 SEED = EXAMPLES / "megadetector.yaml"
@@ -142,9 +144,6 @@ def provider_mirror() -> Path:
             pytrace=False,
         )
     return mirror
-
-
-CLOSED_PORT_PROXY = "http://127.0.0.1:9"
 
 
 def terraform_env(folder: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:

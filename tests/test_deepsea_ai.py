@@ -25,7 +25,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from helpers import CLOSED_PORT_PROXY, REPO, seed_text, write_model
+from helpers import REPO, seed_text, write_model
 from test_jobs import FAILING_MODEL, NO_MARKER_CASES, VIDEO_KEY_CASES, depth, peek, run_worker
 
 pytestmark = pytest.mark.emulator
@@ -67,26 +67,9 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def deepsea_env(emulator: str, workdir: Path) -> dict:
-    from ecs_autoscale.emulator import emulator_env
+    from ecs_autoscale.emulator import emulator_env, sealed_env
 
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "ECS_AUTOSCALE_")) and k.lower() not in ("http_proxy", "https_proxy", "no_proxy")
-    }
-    env.update(emulator_env(emulator))
-    env.update(
-        {
-            "HTTP_PROXY": CLOSED_PORT_PROXY,
-            "HTTPS_PROXY": CLOSED_PORT_PROXY,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "LOG_PATH": str(workdir / "logs"),
-            "HOME": str(workdir),
-        }
-    )
-    return env
+    return sealed_env({**emulator_env(emulator), "LOG_PATH": str(workdir / "logs"), "HOME": str(workdir)})
 
 
 def deepsea_ai(venv: Path, emulator: str, workdir: Path, *args: str) -> subprocess.CompletedProcess:
