@@ -13,8 +13,6 @@ other AL2023 variants are `amazon-linux-2023/` (x86_64), `amazon-linux-2023/arm6
 
 from __future__ import annotations
 
-AL2_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id"
-"""Amazon Linux 2 ECS GPU AMI: end of life on June 30, 2026 (ECS Developer Guide)."""
 AL2023_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
 """Amazon Linux 2023 ECS GPU AMI (x86_64; NVIDIA driver and container toolkit preinstalled)."""
 

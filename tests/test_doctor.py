@@ -22,7 +22,7 @@ from helpers import seed_text, write_model
 
 from ecs_autoscale.ami import GPU_AMI_PARAMETER
 from ecs_autoscale.doctor.hints import doctor_hint
-from ecs_autoscale.doctor.network import check_network
+from ecs_autoscale.doctor.network import _way_out, check_network
 from ecs_autoscale.doctor.quotas import ON_DEMAND_G, ON_DEMAND_P, SPOT_G, SPOT_P, SPOT_P5, quota_for
 from ecs_autoscale.emulator.patches import QUOTAS_ENV
 from ecs_autoscale.instance_types import lookup
@@ -252,8 +252,8 @@ def vpc(aws_client):
 def test_named_network_routes_are_classified(vpc, aws_client):
     ec2, vpc_id, subnet = vpc
     fix = (
-        "route 0.0.0.0/0 to a NAT gateway, or to an internet gateway with auto-assign public IPv4 on, or add VPC "
-        "endpoints for ecs, ecs-agent, ecs-telemetry, ecr.api, ecr.dkr, s3, sqs, logs"
+        "route 0.0.0.0/0 to a NAT gateway, or to an internet gateway with auto-assign public IPv4 on (VPC endpoints "
+        "alone are not enough: `plan` refuses a subnet without a 0.0.0.0/0 route)"
     )
     lines = {name: check_network(ec2, "ca-central-1", vpc_id, [subnet[name]]).line() for name in subnet}
     assert lines["private"] == (
@@ -280,7 +280,9 @@ def test_named_network_routes_are_classified(vpc, aws_client):
     )
 
 
-def test_vpc_endpoints_are_a_way_out(aws_client):
+def test_vpc_endpoints_alone_fail_as_the_plan_fails(aws_client):
+    """The plan refuses a subnet without a 0.0.0.0/0 route whatever endpoints the VPC has
+    (test_network.py); doctor must not call such a network ready."""
     ec2 = aws_client("ec2", "ca-central-1")
     vpc_id = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.60.1.0/24", AvailabilityZone="ca-central-1a")["Subnet"][
@@ -290,12 +292,18 @@ def test_vpc_endpoints_are_a_way_out(aws_client):
         ec2.create_vpc_endpoint(
             VpcId=vpc_id, ServiceName=f"com.amazonaws.ca-central-1.{service}", VpcEndpointType="Interface"
         )
-    assert check_network(ec2, "ca-central-1", vpc_id, [subnet]).level == "FAIL"  # s3 is still missing
     ec2.create_vpc_endpoint(VpcId=vpc_id, ServiceName="com.amazonaws.ca-central-1.s3", VpcEndpointType="Gateway")
-    assert (
-        check_network(ec2, "ca-central-1", vpc_id, [subnet]).line()
-        == f"ok    network: VPC {vpc_id}: 1 subnet (ca-central-1a) reaches AWS through VPC endpoints"
-    )
+    line = check_network(ec2, "ca-central-1", vpc_id, [subnet]).line()
+    assert line.startswith(f"FAIL  network: no subnet of VPC {vpc_id} has a route out")
+    assert f"{subnet} (ca-central-1a): no 0.0.0.0/0 route (" in line
+    assert "VPC endpoints alone are not enough" in line
+
+
+def test_a_blackhole_route_is_no_way_out():
+    nat_route = {"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": "nat-0123", "State": "blackhole"}
+    table = {"Routes": [{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local"}, nat_route]}
+    assert _way_out({"SubnetId": "subnet-1"}, table) == "its 0.0.0.0/0 route is a blackhole (its target is gone)"
+    assert _way_out({"SubnetId": "subnet-1"}, {"Routes": [{**nat_route, "State": "active"}]}) == "through NAT"
 
 
 @pytest.fixture(scope="module")

@@ -34,8 +34,9 @@ def doctor(config_path: Path, endpoint_url: str | None, profile: str | None, as_
                       FleetSize x the types' vCPUs; the quota is shared with every G/P instance
                       of the account
       AMI             the ECS GPU AMI's public SSM parameter resolves to an available image
-      network         the default VPC's default subnets route to the internet (internet gateway
-                      with public IPs, NAT, or VPC endpoints); security groups and ACLs are not read
+      network         the fleet's subnets (Vpc/Subnets, else the default VPC's default-for-AZ
+                      subnets) have a 0.0.0.0/0 route: to an internet gateway with public IPs,
+                      or to NAT (the rules plan enforces); security groups and ACLs are not read
       image           ContainerImage exists in ECR and its Region matches the stack's (other
                       registries cannot be checked and must be public)
       model_location, track_config

@@ -4,8 +4,11 @@ A GPU instance must reach ECS, ECR, SQS, S3 and CloudWatch Logs, or it is billed
 never start. The launch template asks for no public IP, so an instance gets one only from its
 subnet's "auto-assign public IPv4" setting (MapPublicIpOnLaunch). A subnet therefore reaches AWS
 when its route table sends 0.0.0.0/0 to an internet gateway and it assigns public IPs, or sends it
-to a NAT gateway (or instance, interface, transit gateway), or when the VPC has endpoints for every
-service the instance and the worker call. Security groups and network ACLs are not checked.
+to a NAT gateway (or instance, interface, transit gateway). These are the rules the plan itself
+enforces (infra/network.py), so doctor never calls ready a network that `plan` then refuses: VPC
+endpoints without a 0.0.0.0/0 route are refused by both (the instance agent also calls Auto Scaling
+and SNS, which such networks rarely have endpoints for). A blackhole route is no way out here; the
+plan cannot see a route's state. Security groups and network ACLs are not checked.
 
 `check_network(ec2, region)` checks the default VPC's default-for-AZ subnets (what the stack uses
 when the model file names no network); `vpc_id`/`subnet_ids` check a named network.
@@ -19,9 +22,6 @@ from typing import Any
 from .findings import Finding, aws_error, fail, ok, warn
 
 CHECK = "network"
-# What an ECS container instance and the worker reach (ECS agent endpoints, image pull, queues,
-# objects, logs): https://docs.aws.amazon.com/AmazonECS/latest/developerguide/vpc-endpoints.html
-ENDPOINT_SERVICES = ("ecs", "ecs-agent", "ecs-telemetry", "ecr.api", "ecr.dkr", "s3", "sqs", "logs")
 NON_IGW_TARGETS = ("NatGatewayId", "InstanceId", "NetworkInterfaceId", "TransitGatewayId")
 
 
@@ -33,22 +33,16 @@ def check_network(ec2: Any, region: str, vpc_id: str | None = None, subnet_ids: 
         return chosen
     where, vpc_id, subnets = chosen
     tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
-    endpoints = {
-        e["ServiceName"]
-        for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
-        if e.get("State", "available") == "available"
-    }
-    via_endpoints = all(f"com.amazonaws.{region}.{service}" in endpoints for service in ENDPOINT_SERVICES)
     ways, blocked = set(), []
     for subnet in subnets:
-        way = _way_out(subnet, _route_table(tables, subnet["SubnetId"]), via_endpoints)
+        way = _way_out(subnet, _route_table(tables, subnet["SubnetId"]))
         if way.startswith("no "):
             blocked.append(f"{subnet['SubnetId']} ({subnet['AvailabilityZone']}): {way}")
         else:
             ways.add(way)
     fix = (
-        "route 0.0.0.0/0 to a NAT gateway, or to an internet gateway with auto-assign public IPv4 on, or add "
-        f"VPC endpoints for {', '.join(ENDPOINT_SERVICES)}"
+        "route 0.0.0.0/0 to a NAT gateway, or to an internet gateway with auto-assign public IPv4 on "
+        "(VPC endpoints alone are not enough: `plan` refuses a subnet without a 0.0.0.0/0 route)"
     )
     if not ways:
         return fail(
@@ -119,7 +113,7 @@ def _route_table(tables: list[dict], subnet_id: str) -> dict | None:
     return next((t for t in tables if any(a.get("Main") for a in t.get("Associations", []))), None)
 
 
-def _way_out(subnet: dict, table: dict | None, via_endpoints: bool) -> str:
+def _way_out(subnet: dict, table: dict | None) -> str:
     """How the subnet reaches AWS ("through ..."), or why not ("no ...")."""
     routes = [
         r
@@ -130,9 +124,8 @@ def _way_out(subnet: dict, table: dict | None, via_endpoints: bool) -> str:
         if str(route.get("GatewayId", "")).startswith("igw-"):
             if subnet.get("MapPublicIpOnLaunch"):
                 return "through an internet gateway"
-            if via_endpoints:
-                return "through VPC endpoints"
             return "no public IP on launch (its route goes to an internet gateway)"
         if any(route.get(target) for target in NON_IGW_TARGETS):
             return "through NAT"
-    return "through VPC endpoints" if via_endpoints else "no 0.0.0.0/0 route"
+    blackholes = [r for r in (table or {}).get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    return "its 0.0.0.0/0 route is a blackhole (its target is gone)" if blackholes else "no 0.0.0.0/0 route"
