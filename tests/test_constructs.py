@@ -1,4 +1,4 @@
-"""Synthesized Terraform JSON, construct by construct, for both examples (cdktf `Testing`), plus the
+"""Synthesized Terraform JSON, construct by construct, for every examples/*.yaml (cdktf `Testing`), plus the
 properties of the files users get (`synthesize`): no machine paths, identical bytes every time.
 
 Every expected value is derived from the model file or from the product's own tables (names,
@@ -7,6 +7,7 @@ ScalingDesign, OUTPUT_DESCRIPTIONS), so a drift in either side fails here.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from helpers import (
     EXAMPLES,
     REPO,
     SEED,
+    example_files,
     load_text,
     only_resource,
     product_synth,
@@ -34,21 +36,28 @@ GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recomm
 FOURTEEN_DAYS = 14 * 24 * 3600
 
 
-@pytest.fixture(scope="module", params=[SEED, SPOT], ids=["seed", "spot"])
-def case(request):
-    """(config, synthesized stack) of one example; synthesized once per module."""
-    config = load_config(request.param)
+@functools.cache
+def example(path: Path) -> tuple:
+    """(config, synthesized stack) of one model file, synthesized once per test process (~0.3 s warm)."""
+    config = load_config(path)
     return config, synth_in_memory(config)
+
+
+# Every examples/*.yaml, so a new example gets every `case` assertion (AMI parameter, force_delete, cost
+# tags, subnets, monitoring, ...) without editing this file.
+@pytest.fixture(scope="module", params=example_files(), ids=lambda path: path.stem)
+def case(request):
+    return example(request.param)
 
 
 @pytest.fixture(scope="module")
 def seed_doc():
-    return synth_in_memory(load_config(SEED))
+    return example(SEED)[1]
 
 
 @pytest.fixture(scope="module")
 def spot_doc():
-    return synth_in_memory(load_config(SPOT))
+    return example(SPOT)[1]
 
 
 @pytest.fixture(scope="module")
@@ -362,9 +371,22 @@ def test_no_capacity_provider_and_no_container_insights(case):
 
 
 def test_group_runs_in_the_checked_networks_subnets(case):
-    # Which subnets and how they are checked: tests/test_network.py.
-    _, doc = case
-    assert autoscaling_group(doc)["vpc_zone_identifier"] == ref("data.aws_subnets", "network_subnets", "ids")
+    # The model file's Subnets, else its Vpc's subnets, else the default VPC's default-for-AZ ones. Every
+    # variant and how the subnets are checked: tests/test_network.py.
+    config, doc = case
+    group_subnets = autoscaling_group(doc)["vpc_zone_identifier"]
+    if config.subnets:
+        assert group_subnets == list(config.subnets)
+    else:
+        assert group_subnets == ref("data.aws_subnets", "network_subnets", "ids")
+        [subnets] = doc["data"]["aws_subnets"].values()
+        if config.vpc:
+            assert subnets["filter"] == [{"name": "vpc-id", "values": [config.vpc]}]
+        else:
+            assert subnets["filter"] == [
+                {"name": "vpc-id", "values": ["${one(data.aws_vpcs.network_default_vpc.ids)}"]},
+                {"name": "default-for-az", "values": ["true"]},
+            ]
     assert only_resource(doc, "aws_security_group")["vpc_id"] == ref("data.aws_vpc", "network_vpc", "id")
 
 
