@@ -245,7 +245,7 @@ class Deployment:
     # ---- destroy --------------------------------------------------------------------------------
     def plan_destroy(self, tf: Terraform, options: DestroyOptions) -> DestroyPlan | None:
         """What a destroy would remove and keep (None: the state manages nothing); changes nothing."""
-        from .teardown import plan_destroy, results_bucket_addresses
+        from .teardown import plan_destroy
 
         managed = [a for a in tf.state_list() if not a.startswith("data.")]
         if not managed:
@@ -254,9 +254,7 @@ class Deployment:
             outputs = tf.outputs()
         except Exception:  # a state without outputs (interrupted first apply): the guards find the names
             outputs = {}
-        return plan_destroy(
-            self._teardown(outputs), managed, results_bucket_addresses(self.synthesized_json()), options
-        )
+        return plan_destroy(self._teardown(outputs), managed, options)
 
     def run_destroy(self, tf: Terraform, plan: DestroyPlan) -> None:
         """Carry out `plan`: fleet to zero (waiting), leftover container instances deregistered, the kept

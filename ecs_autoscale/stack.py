@@ -12,6 +12,7 @@ from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
+from .addresses import BUCKETS_COMPONENT
 from .config import ModelConfig
 from .infra.account import AccountContext
 from .infra.client_policy import client_statements
@@ -109,7 +110,7 @@ class VideoProcessingStack(TerraformStack):
         )
         buckets = VideoBuckets(
             self,
-            "buckets",
+            BUCKETS_COMPONENT,
             BucketsProps(
                 video_bucket_prefix=names.video_bucket_prefix, tracks_bucket_prefix=names.tracks_bucket_prefix
             ),

@@ -17,12 +17,12 @@ Order matters:
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .addresses import RESULTS_BUCKET
 from .aws_target import AwsTarget
 from .config import ModelConfig
 from .echo import Echo
@@ -31,29 +31,10 @@ from .group import read_group, unprotect_instances
 
 INSTANCE_WAIT_SECONDS = 600
 POLL_SECONDS = 10
-_REFERENCE = re.compile(r"^\$\{(?P<address>aws_s3_bucket\.[\w-]+)\.\w+\}$")
 
 
 class TeardownTimeout(EcsAutoscaleError, TimeoutError):
     """Instances still in the group after the wait: one line naming them; nothing was removed."""
-
-
-def results_bucket_addresses(tf_json: dict) -> list[str]:
-    """Addresses of the tracks (results) bucket and of every aws_s3_bucket_* resource configuring it,
-    found through the `tracks_bucket` output of the synthesized stack."""
-    expression = tf_json.get("output", {}).get("tracks_bucket", {}).get("value", "")
-    match = _REFERENCE.match(expression)
-    if not match:
-        raise ValueError("the synthesized stack has no `tracks_bucket` output naming an aws_s3_bucket")
-    bucket = match["address"]
-    found = [bucket]
-    for resource_type, resources in tf_json.get("resource", {}).items():
-        if not resource_type.startswith("aws_s3_bucket_"):
-            continue
-        for name, body in resources.items():
-            if str(body.get("bucket", "")).startswith("${" + bucket + "."):
-                found.append(f"{resource_type}.{name}")
-    return found
 
 
 # ---- the plan -------------------------------------------------------------------------------------------
@@ -124,11 +105,10 @@ class DestroyPlan:
         return lines
 
 
-def plan_destroy(
-    teardown: StackTeardown, managed: list[str], results_addresses: list[str], options: DestroyOptions
-) -> DestroyPlan:
-    """Decide what `destroy` does; reads AWS (queue depth, buckets) but changes nothing."""
-    results = [a for a in results_addresses if a in managed]
+def plan_destroy(teardown: StackTeardown, managed: list[str], options: DestroyOptions) -> DestroyPlan:
+    """Decide what `destroy` does; reads AWS (queue depth, buckets) but changes nothing. The results
+    bucket's addresses are the stack's declaration (addresses.RESULTS_BUCKET)."""
+    results = [a for a in RESULTS_BUCKET.addresses() if a in managed]
     keep = () if options.delete_results else tuple(results)
     outputs = teardown.outputs
     tracks, videos = outputs.get("tracks_bucket"), outputs.get("video_bucket")

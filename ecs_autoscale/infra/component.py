@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from cdktf import TerraformStack
 
+from ..addresses import address_part, child_id
+
 
 class Component:
     def __init__(self, scope: Scope, id: str) -> None:
@@ -20,18 +22,13 @@ class Component:
             self.id = scope.child_id(id)
         else:
             self.stack = scope
-            self.id = _address_part(id)
+            self.id = address_part(id)
 
     def child_id(self, id: str) -> str:
         """Stack-wide id of this component's element or sub-component `id` (cdktf refuses a duplicate id
         in one scope, so a clash fails the synth instead of merging two resources)."""
-        return f"{self.id}_{_address_part(id)}"
+        return child_id(self.id, id)
 
 
 Scope = TerraformStack | Component
 """Where a component goes: the stack itself, or a component that it is part of."""
-
-
-def _address_part(id: str) -> str:
-    # Terraform addresses allow "-", but "_" keeps them valid identifiers in every tool.
-    return id.replace("-", "_")

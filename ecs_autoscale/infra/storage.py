@@ -31,6 +31,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 )
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
 
+from ..addresses import RESULTS_BUCKET, RESULTS_BUCKET_PART, SecureBucketElements
 from .component import Component, Scope
 from .policy import deny_insecure_transport
 
@@ -51,11 +52,13 @@ class SecureBucket(Component):
         self, scope: Scope, id: str, *, prefix: str, versioned: bool, noncurrent_days: int, abort_multipart_days: int
     ) -> None:
         super().__init__(scope, id)
-        self.bucket = S3Bucket(self.stack, self.child_id("bucket"), bucket_prefix=prefix, force_destroy=False)
+        self.elements = elements = SecureBucketElements(self.id, versioned)
+        """Its resources' ids and addresses, declared without cdktf (ecs_autoscale/addresses.py)."""
+        self.bucket = S3Bucket(self.stack, elements.bucket.id, bucket_prefix=prefix, force_destroy=False)
         bucket_id = self.bucket.id
         S3BucketPublicAccessBlock(
             self.stack,
-            self.child_id("public_access_block"),
+            elements.public_access_block.id,
             bucket=bucket_id,
             block_public_acls=True,
             block_public_policy=True,
@@ -64,13 +67,13 @@ class SecureBucket(Component):
         )
         S3BucketOwnershipControls(
             self.stack,
-            self.child_id("ownership"),
+            elements.ownership.id,
             bucket=bucket_id,
             rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
         )
         S3BucketServerSideEncryptionConfigurationA(
             self.stack,
-            self.child_id("encryption"),
+            elements.encryption.id,
             bucket=bucket_id,
             rule=[
                 S3BucketServerSideEncryptionConfigurationRuleA(
@@ -84,7 +87,7 @@ class SecureBucket(Component):
         )
         S3BucketPolicy(
             self.stack,
-            self.child_id("tls_only"),
+            elements.tls_only.id,
             bucket=bucket_id,
             policy=deny_insecure_transport("s3", [self.bucket.arn, f"{self.bucket.arn}/*"]),
         )
@@ -103,7 +106,7 @@ class SecureBucket(Component):
         if versioned:
             versioning = S3BucketVersioningA(
                 self.stack,
-                self.child_id("versioning"),
+                elements.versioning.id,
                 bucket=bucket_id,
                 versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
             )
@@ -121,7 +124,7 @@ class SecureBucket(Component):
         # here); node.add_dependency would write no depends_on in cdktf.
         S3BucketLifecycleConfiguration(
             self.stack,
-            self.child_id("lifecycle"),
+            elements.lifecycle.id,
             bucket=bucket_id,
             rule=rules,
             depends_on=[versioning] if versioned else None,
@@ -147,11 +150,12 @@ class VideoBuckets(Component):
             noncurrent_days=props.noncurrent_results_days,
             abort_multipart_days=props.abort_multipart_days,
         )
+        # Its addresses are RESULTS_BUCKET, which `destroy` keeps.
         self.tracks = SecureBucket(
             self,
-            "tracks",
+            RESULTS_BUCKET_PART,
             prefix=props.tracks_bucket_prefix,
-            versioned=True,
+            versioned=RESULTS_BUCKET.versioned,
             noncurrent_days=props.noncurrent_results_days,
             abort_multipart_days=props.abort_multipart_days,
         )
