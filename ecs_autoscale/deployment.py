@@ -22,7 +22,6 @@ from .echo import Echo
 from .errors import EcsAutoscaleError
 from .fileio import atomic_write, atomic_write_json
 from .stack_dir import PlanFiles, StackDir, utc_now
-from .synth import STACK_FILE
 from .terraform import ApplyProgress, PlanSummary, Terraform, provider_mirror_config, summarize_plan
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ class Deployment:
         sd = self.stack_dir
         sd.claim(self.name, self.backend_kind)
         synthesized = synthesize([self.config], sd.synth_dir)[0].path.read_bytes()
-        _write_if_changed(sd.terraform_dir / STACK_FILE, synthesized)
+        _write_if_changed(sd.stack_file, synthesized)
         cli_config = None
         if self.target.provider_mirror:
             cli_config = sd.cli_config_file
@@ -91,15 +90,14 @@ class Deployment:
 
     def backend_config(self) -> dict[str, str]:
         if self.config.backend is None:
-            # Relative to terraform/, so a moved or copied STACK_DIR keeps its state.
-            return {"path": "../state/terraform.tfstate", "workspace_dir": "../state"}
+            return self.stack_dir.local_backend_config()
         if self.target.endpoint_url:
             # Emulators serve buckets by path, not by virtual host name.
             return {"use_path_style": "true"}
         return {}
 
     def synthesized_json(self) -> dict:
-        return json.loads((self.stack_dir.terraform_dir / STACK_FILE).read_text())
+        return json.loads(self.stack_dir.stack_file.read_text())
 
     # ---- plans ----------------------------------------------------------------------------------
     def make_plan(self, tf: Terraform, files: PlanFiles, *, destroy: bool = False) -> PlanSummary:
@@ -153,12 +151,12 @@ class Deployment:
         return summary
 
     def _stack_sha256(self) -> str:
-        return _sha256(self.stack_dir.terraform_dir / STACK_FILE)
+        return _sha256(self.stack_dir.stack_file)
 
     def check_review_plan(self, planfile: Path) -> dict:
         """The saved plan's record, after checking it is this model's unchanged, unapplied plan.
         Call after `prepare()`: "unchanged" means the model still synthesizes to the Terraform planned."""
-        meta_path = planfile.with_name(f"{planfile.stem}.meta.json")
+        meta_path = PlanFiles.of(planfile).meta
         if not planfile.is_file():
             raise PlanRejected(
                 f"{planfile}: no such plan file (make one with `ecs-autoscale plan "
@@ -186,7 +184,7 @@ class Deployment:
         return meta
 
     def mark_applied(self, planfile: Path, meta: dict) -> None:
-        atomic_write_json(planfile.with_name(f"{planfile.stem}.meta.json"), {**meta, "applied": utc_now()})
+        atomic_write_json(PlanFiles.of(planfile).meta, {**meta, "applied": utc_now()})
 
     # ---- apply and outputs ----------------------------------------------------------------------
     def apply(self, tf: Terraform, planfile: Path, summary: PlanSummary | None) -> None:
@@ -293,8 +291,7 @@ class Deployment:
         if keep:
             backup = None
             if self.config.backend is None:
-                stamp = utc_now().replace(":", "")
-                backup = f"../state/{self.name}/terraform.tfstate.{stamp}.before-keeping-results.backup"
+                backup = self.stack_dir.state_backup(self.name, "before-keeping-results")
             tf.state_rm(keep, backup=backup)
         with self.stack_dir.append_log("destroy") as log:
             log.section(f"destroy {self.name} (kept out of the state: {', '.join(keep) or 'nothing'})")

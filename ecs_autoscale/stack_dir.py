@@ -5,11 +5,15 @@
       README.md               what was deployed and how to use it
       stack.json              which StackName/workspace this folder belongs to
       kept-resources.json     buckets `destroy` left in place (results), never forgotten
+      unfinished-creates.json creations an interrupted apply started and never saw finish (adopted next time)
       stopped.json            the group's limits before `stop`, restored by `resume` (deploy refused meanwhile)
-      jobs/<job>.json         the job ledger of `submit` (client/ledger.py reads and writes it)
-      state/<StackName>/terraform.tfstate   local backend state (workspace = StackName)
-      terraform/              Terraform working dir: cdk.tf.json applied, .terraform/, lock file
-      plans/                  review.* (from `plan`) and deploy.* (last deploy): .tfplan .txt .json
+      jobs/<job>.json         the job ledger of `submit` (client/ledger.py reads and writes it, locking
+                              it through its own jobs/.<job>.json.lock)
+      state/<StackName>/terraform.tfstate   local backend state (workspace = StackName), and the
+                              backups `destroy` takes before keeping results out of it
+      terraform/              Terraform working dir: cdk.tf.json applied, .terraform/, lock file,
+                              provider-mirror.tfrc
+      plans/                  review.* (from `plan`) and deploy.* (last deploy): .tfplan .txt .json .meta.json
       logs/                   plan.log, apply.log, destroy.log: Terraform's full output, appended per run
       .synth/                 synthesis cache
       .lock                   held while a command changes the stack
@@ -36,6 +40,7 @@ from typing import Any
 
 from .errors import EcsAutoscaleError
 from .fileio import atomic_write, atomic_write_json
+from .synth import STACK_FILE
 
 README_TEMPLATE = "templates/stack_readme.md.j2"
 OUTPUTS_FILE = "outputs.json"
@@ -80,8 +85,24 @@ class StackDir:
         return self.root / "terraform"
 
     @property
+    def stack_file(self) -> Path:
+        """The synthesized stack Terraform applies (terraform/cdk.tf.json)."""
+        return self.terraform_dir / STACK_FILE
+
+    @property
     def state_dir(self) -> Path:
         return self.root / "state"
+
+    def local_backend_config(self) -> dict[str, str]:
+        """-backend-config of the local backend. Relative to terraform/, so a moved or copied STACK_DIR
+        keeps its state."""
+        state = os.path.relpath(self.state_dir, self.terraform_dir)
+        return {"path": f"{state}/terraform.tfstate", "workspace_dir": state}
+
+    def state_backup(self, workspace: str, why: str) -> str:
+        """A new backup path for `workspace`'s local state, relative to terraform/ (Terraform's cwd)."""
+        state = os.path.relpath(self.state_dir, self.terraform_dir)
+        return f"{state}/{workspace}/terraform.tfstate.{utc_now().replace(':', '')}.{why}.backup"
 
     @property
     def synth_dir(self) -> Path:
@@ -279,6 +300,11 @@ class StackDir:
 class PlanFiles:
     folder: Path
     kind: str
+
+    @classmethod
+    def of(cls, planfile: Path) -> PlanFiles:
+        """The files saved with `planfile` (any name: `deploy PLANFILE` accepts a plan kept elsewhere)."""
+        return cls(planfile.parent, planfile.stem)
 
     @property
     def binary(self) -> Path:

@@ -260,9 +260,10 @@ def _refuse_while_stopped(stack_dir_path: Path) -> None:
 def _apply_reviewed_plan(deployment: Deployment, tf: Terraform, planfile: Path, meta: dict) -> None:
     import json
 
+    from ..stack_dir import PlanFiles
     from ..terraform import summarize_plan
 
-    text_json = planfile.with_suffix(".json")
+    text_json = PlanFiles.of(planfile).json
     summary = summarize_plan(json.loads(text_json.read_text())) if text_json.is_file() else None
     click.echo(f"Applying the reviewed plan {planfile} ({meta.get('summary', 'saved ' + meta.get('created', ''))}).")
     deployment.apply(tf, planfile, summary)
