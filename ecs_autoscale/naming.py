@@ -55,6 +55,11 @@ RULES = {
 }
 
 
+ALARM_PURPOSES = ("videos-not-taken", "videos-stuck", "queue-has-videos", "queue-idle")
+"""The stack's alarms (infra/scaling.py), named `<StackName>-<purpose>`; `status` shows them in this
+order (what matters most first) and the client policy may read exactly these."""
+
+
 @dataclass(frozen=True)
 class StackNames:
     """Names of everything one model's stack creates; `stack` is StackName as the user wrote it."""
@@ -160,6 +165,7 @@ class StackNames:
         return f"{self.stack}-queue-keepalive"
 
     def alarm(self, purpose: str) -> str:
+        """`<StackName>-<purpose>`, purpose one of ALARM_PURPOSES."""
         return f"{self.stack}-{purpose}"
 
     def derived(self) -> dict[str, tuple[str, str]]:
@@ -187,7 +193,7 @@ class StackNames:
             "lookup role": ("role", self.lookup_role),
             "queue keep-alive schedule": ("schedule", self.queue_keepalive),
             "queue keep-alive role": ("role", self.queue_keepalive),
-            "scale-out alarm": ("alarm", self.alarm("queue-has-videos")),
+            **{f"{purpose} alarm": ("alarm", self.alarm(purpose)) for purpose in ALARM_PURPOSES},
         }
 
     def problems(self) -> list[str]:

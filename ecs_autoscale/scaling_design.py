@@ -5,9 +5,9 @@ the deployed stack fixes and the estimate simulates lives here, so the two can n
 
 How the stack scales (README "How the stack scales" has the figures):
 
-- One actuator: the Auto Scaling group's desired capacity. The ECS service always asks for
-  FleetSize x tasks-per-instance tasks, so tasks follow instances: a registered instance gets its
-  tasks at once, a terminated one takes its tasks with it. No ECS capacity provider: its managed
+- One actuator: the Auto Scaling group's desired capacity. The workers are DAEMON services, one per
+  GPU slot of an instance, so tasks follow instances: a registered instance gets its tasks at once,
+  a terminated one takes its tasks with it. No ECS capacity provider: its managed
   scaling adds one instance per warm-up in a multi-AZ group, waits for a CapacityProviderReservation
   alarm and takes 15 minutes to scale in (ECS Developer Guide, managed scaling behavior).
 - Out, fast path: `ecs-autoscale submit` sets the group's desired capacity itself as soon as a
@@ -27,18 +27,28 @@ How the stack scales (README "How the stack scales" has the figures):
   window; it only looks at windows where the group is above 0, so it never repeats itself.
 - Guard: a worker that never takes a video (bad image, unreadable model) is stopped by the agent
   after `crash_loop_exits` exits, and by an alarm after `stuck_minutes` without a receive.
+- Not taken: once the oldest video has waited `stuck_minutes` and none is in flight or received, the
+  backstop scale-out reads 0 uncovered videos, so a fleet the stuck alarm stopped is not launched
+  again a minute later (a 30-minute relaunch cycle for workers that hang without exiting); an alarm
+  on the same condition notifies, and `resume` relaunches once the cause is fixed.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .config import ModelConfig
+if TYPE_CHECKING:  # the client reads STUCK_MINUTES without loading pydantic
+    from .config import ModelConfig
 
 QUEUE_INACTIVE_AFTER_MINUTES = 6 * 60
 """CloudWatch counts an SQS queue inactive six hours after its last message or action (SQS Developer
 Guide, 'Available CloudWatch metrics for Amazon SQS')."""
+
+
+STUCK_MINUTES = 30
+"""Minutes without a video taken before the stuck alarm stops the fleet and the not-taken alarm notifies."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +92,13 @@ class ScalingDesign:
     spare, for ~730 requests a month."""
     backstop_idle_extra_minutes: int = 10
     """The backstop scale-in alarm waits this much longer than the agents."""
-    stuck_minutes: int = 30
+    stuck_minutes: int = STUCK_MINUTES
     """Videos waiting, instances in service, and not one video received for this long: the stack
     cannot take videos. The alarm notifies and sets the group to 0."""
+    not_taken_evaluation_periods: int = 3
+    not_taken_datapoints_to_alarm: int = 1
+    """The not-taken alarm: ALARM at once (1 datapoint), OK only after 3 clean minutes (no flapping
+    notifications while a video is sometimes taken and returned)."""
     crash_loop_exits: int = 3
     """Worker exits on one instance within `crash_window_seconds`, while videos wait and none is in
     progress, before its agent halts the stack (group max 0, reason tagged on the group, notification)."""
@@ -135,6 +149,14 @@ class ScalingDesign:
     @property
     def stuck_periods(self) -> int:
         return self.stuck_minutes * 60 // self.metric_period_seconds
+
+    @property
+    def not_taken_after_seconds(self) -> int:
+        """ApproximateAgeOfOldestMessage from which videos count as not taken (with none in flight
+        or received): as long as the stuck alarm's window, so the fleet the stuck alarm stops (it
+        needs that long of instances in service, after their boot) is never launched again by the
+        backstop."""
+        return self.stuck_minutes * 60
 
 
 def tasks_per_instance(config: ModelConfig) -> int:

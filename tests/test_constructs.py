@@ -577,7 +577,15 @@ def test_backstop_scale_out_alarm_counts_videos_without_a_task_one_datapoint_of_
                 ("visible", "ApproximateNumberOfMessagesVisible"),
                 ("delayed", "ApproximateNumberOfMessagesDelayed"),
                 ("in_flight", "ApproximateNumberOfMessagesNotVisible"),
+                ("age", "ApproximateAgeOfOldestMessage"),
             )
+        },
+        "received": {
+            "namespace": "AWS/SQS",
+            "metric_name": "NumberOfMessagesReceived",
+            "dimensions": queue,
+            "period": 60,
+            "stat": "Sum",
         },
         "desired": {
             "namespace": "AWS/AutoScaling",
@@ -587,8 +595,10 @@ def test_backstop_scale_out_alarm_counts_videos_without_a_task_one_datapoint_of_
             "stat": "Maximum",
         },
     }
+    not_taken = "FILL(age, 0) >= 1800 AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0"
+    assert design.not_taken_after_seconds == 30 * 60
     assert expression_of(alarm) == (
-        f"visible + delayed + in_flight - {design.tasks_per_instance} * FILL(desired, REPEAT)"
+        f"IF({not_taken}, 0, visible + delayed + in_flight - {design.tasks_per_instance} * FILL(desired, REPEAT))"
     )
     # M out of N: a late SQS minute reads as 0 in metric math and must not hold the alarm OK
     assert (alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (1, 3)
@@ -650,7 +660,7 @@ def test_backstop_idle_alarm_acts_only_while_the_group_is_up_and_never_on_missin
     ] == [("0", None, 0)]
 
 
-def test_stuck_alarm_notifies_and_stops_the_group(case):
+def test_stuck_alarm_stops_the_group(case):
     config, doc = case
     alarm = alarm_named(config, doc, "videos-stuck")
     assert {m["metric_name"] for m in metrics_of(alarm).values()} == {
@@ -662,13 +672,50 @@ def test_stuck_alarm_notifies_and_stops_the_group(case):
     assert metrics_of(alarm)["received"]["stat"] == "Sum"
     assert "in_flight, 0) == 0" in expression_of(alarm)  # busy workers on long videos are not stuck
     assert alarm["evaluation_periods"] == alarm["datapoints_to_alarm"] == design_for(config).stuck_minutes
-    topic_logical = next(iter(resources(doc, "aws_sns_topic")))
     policy_name, _ = scaling_policy(doc, "ExactCapacity")
-    assert alarm["alarm_actions"] == [
-        ref("aws_autoscaling_policy", policy_name, "arn"),
-        ref("aws_sns_topic", topic_logical, "arn"),
-    ]
-    assert alarm["ok_actions"] == [ref("aws_sns_topic", topic_logical, "arn")]
+    # No notification here: the videos-not-taken alarm notifies once, and stays in ALARM while the
+    # fleet it stopped stays at 0 (this one turns OK a minute later, with no instance in service).
+    assert alarm["alarm_actions"] == [ref("aws_autoscaling_policy", policy_name, "arn")]
+    assert "ok_actions" not in alarm
+
+
+def test_videos_not_taken_alarm_notifies_and_holds_while_nothing_is_taken(case):
+    config, doc = case
+    design = design_for(config)
+    alarm = alarm_named(config, doc, "videos-not-taken")
+    assert {m["metric_name"]: m["stat"] for m in metrics_of(alarm).values()} == {
+        "ApproximateAgeOfOldestMessage": "Maximum",
+        "ApproximateNumberOfMessagesNotVisible": "Maximum",
+        "NumberOfMessagesReceived": "Sum",
+    }
+    assert expression_of(alarm) == (
+        f"IF(FILL(age, 0) >= {design.not_taken_after_seconds} AND FILL(in_flight, 0) == 0 AND "
+        "FILL(received, 0) == 0, 1, 0)"
+    )
+    # ALARM on the first datapoint, OK only after 3 clean minutes; no scaling action (it would repeat
+    # every minute while in ALARM and undo a `resume`).
+    assert (alarm["datapoints_to_alarm"], alarm["evaluation_periods"]) == (1, 3)
+    assert alarm["treat_missing_data"] == "notBreaching"
+    topic = ref("aws_sns_topic", next(iter(resources(doc, "aws_sns_topic"))), "arn")
+    assert alarm["alarm_actions"] == alarm["ok_actions"] == [topic]
+
+
+def test_idle_cost_counts_every_metric_the_alarms_read(case):
+    from ecs_autoscale.estimate.costs import ALARM_METRICS
+    from ecs_autoscale.naming import ALARM_PURPOSES
+
+    config, doc = case
+    names = {
+        "backstop scale-out": "queue-has-videos",
+        "backstop idle": "queue-idle",
+        "stuck videos": "videos-stuck",
+        "videos not taken": "videos-not-taken",
+    }
+    assert set(names) == set(ALARM_METRICS)
+    assert set(names.values()) == set(ALARM_PURPOSES)  # what `status` shows and the client policy may read
+    assert len(resources(doc, "aws_cloudwatch_metric_alarm")) == len(names)
+    for item, suffix in names.items():
+        assert len(metrics_of(alarm_named(config, doc, suffix))) == ALARM_METRICS[item], item
 
 
 def test_alerts_topic_takes_only_this_stacks_alarms_over_tls(case):

@@ -231,7 +231,7 @@ def test_a_warm_pool_starts_the_first_video_in_about_two_minutes_and_shows_its_i
 # --- workers that cannot take videos ------------------------------------------------------------------
 @pytest.mark.slow  # simulates hours of scaling, minute by minute
 def test_a_stack_whose_workers_cannot_take_videos_stops_spending_within_half_an_hour(tmp_path):
-    e = run(fleet(tmp_path, 8), Workload(40, 20, workers_fail=True), PINNED, compare_original=True)
+    e = run(fleet(tmp_path, 8), Workload(40, 20, workers_fail="exit"), PINNED, compare_original=True)
     this, original = e.outcomes
     halted = [(t, text) for t, text in timeline(this, ("capacity",)) if "agent halted the stack" in text]
     assert len(halted) == 1 and halted[0][0] <= 30 * 60
@@ -239,6 +239,33 @@ def test_a_stack_whose_workers_cannot_take_videos_stops_spending_within_half_an_
     # the original has no guard: its fleet runs the whole day the model watches
     assert original.back_to_zero_s is None and original.still_running == 8
     assert original.instance_seconds > 20 * this.instance_seconds
+
+
+@pytest.mark.slow  # simulates a day of scaling, minute by minute
+@pytest.mark.parametrize("sender", ["ecs-autoscale", "other"])
+def test_workers_that_hang_are_stopped_by_the_stuck_alarm_and_never_relaunched(tmp_path, sender):
+    """No exit, so no agent halt: the stuck alarm stops the fleet, and the not-taken condition keeps the
+    backstop from launching it again a minute later (which cycled every ~33 minutes all day)."""
+    e = run(fleet(tmp_path, 8), Workload(40, 20, workers_fail="hang"), PINNED, sender=sender)
+    [this] = e.outcomes
+    changes = timeline(this, ("capacity",))
+    assert [text for _, text in changes if "stuck alarm" in text] == [
+        "stuck alarm (no video taken for 30 min): instances 8 -> 0"
+    ]
+    assert not [t for t, text in changes if "scale-out alarm" in text and t > 30 * 60]
+    assert this.back_to_zero_s <= 40 * 60 and this.instance_seconds <= 8 * 40 * 60
+    assert this.first_video_started_s is None and this.interrupted == 0
+
+
+def test_the_not_taken_condition_reads_age_in_flight_and_receives(tmp_path):
+    from ecs_autoscale.estimate.model import Sample
+    from ecs_autoscale.estimate.scaling import DesignScaling
+
+    rules = DesignScaling(design_for(fleet(tmp_path, 8)), PINNED)
+    assert rules.not_taken(Sample(visible=5, oldest_age=1800))
+    assert not rules.not_taken(Sample(visible=5, oldest_age=1799))
+    assert not rules.not_taken(Sample(visible=5, in_flight=1, oldest_age=7200))  # a worker is busy
+    assert not rules.not_taken(Sample(visible=5, received=1, oldest_age=7200))  # one was taken this minute
 
 
 # --- the original stack ------------------------------------------------------------------------------
@@ -332,8 +359,8 @@ def test_every_default_instance_type_has_a_dated_price():
 def test_idle_cost_lists_what_costs_money_at_zero(tmp_path):
     e = ours(fleet(tmp_path, 1), videos=100, minutes=5)
     lines = {line.item: line.usd_month for line in e.idle}
-    # 12 alarm metrics at $0.10: scale-out 4 (visible, delayed, in flight, desired), idle 4, stuck 4
-    assert lines["CloudWatch alarms"] == pytest.approx(1.20)
+    # 17 alarm metrics at $0.10: scale-out 6, idle 4, stuck 4, not taken 3 (test_constructs counts them)
+    assert lines["CloudWatch alarms"] == pytest.approx(1.70)
     assert "Container Insights" not in lines
     assert lines["S3 results"] == pytest.approx(100 * 5 / 1024 * 0.023)
 
@@ -371,7 +398,7 @@ def test_cli_prints_the_timeline_and_costs():
         "0:04:27  first task running",
         "never (1 kept)",
         "videos cut mid-run",
-        "Cost of the deployed stack while at zero: $1.20/month",
+        "Cost of the deployed stack while at zero: $1.70/month",
     ):
         assert expected in out, expected
 

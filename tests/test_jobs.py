@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import re
 import signal
@@ -490,7 +491,6 @@ def test_dry_run_lists_and_sends_nothing(tmp_path, ecs_cli, stack_dir, outputs, 
 def test_submit_raises_the_group_as_videos_need_up_to_fleet_size_and_never_lowers_it(
     tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client
 ):
-    import math
 
     asg = aws_client("autoscaling")
     asg.set_desired_capacity(AutoScalingGroupName=outputs["autoscaling_group_name"], DesiredCapacity=0)
@@ -680,6 +680,35 @@ def test_a_halted_stack_says_why_first_keeps_new_videos_and_resume_lifts_the_hal
         assert [line for line in status_json(ecs_cli, stack_dir)["attention"] if "HALTED" in line] == []
     finally:
         cloudwatch.set_alarm_state(AlarmName=stuck, StateValue="OK", StateReason="test over")
+
+
+@pytest.mark.emulator
+def test_videos_not_taken_say_so_first_and_resume_relaunches_the_fleet_the_stuck_alarm_stopped(
+    tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client
+):
+    group, asg, cloudwatch = outputs["autoscaling_group_name"], aws_client("autoscaling"), aws_client("cloudwatch")
+    folder = make_videos(tmp_path, {"dive-9/waits.mov": 10}) / "dive-9"
+    ecs_cli("submit", stack_dir, folder, "--job", "dive-9")
+    # What the videos-stuck alarm leaves: the group at 0 within its limits, videos queued, and the
+    # not-taken alarm holding the backstop at 0 (moto evaluates no alarm: its state is set here).
+    asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, MaxSize=FLEET_SIZE, DesiredCapacity=0)
+    not_taken = f"{STACK_NAME}-videos-not-taken"
+    cloudwatch.set_alarm_state(
+        AlarmName=not_taken, StateValue="ALARM", StateReason="Threshold Crossed: 1 out of the last 3 datapoints"
+    )
+    try:
+        lines = ecs_cli("status", stack_dir).stdout.splitlines()
+        assert lines[1].startswith("  VIDEOS NOT TAKEN since ") and lines[1].endswith(
+            f"then `ecs-autoscale resume {stack_dir}` launches what the queued videos need."
+        )
+        resumed = ecs_cli("resume", stack_dir).stdout
+        waiting = int(re.search(r"is neither stopped nor halted; (\d+) video\(s\) wait", resumed)[1])
+        assert waiting >= max(1, sum(depth(sqs, outputs["video_queue_url"])))  # delayed ones count too
+        desired = group_of(aws_client, outputs)["DesiredCapacity"]
+        assert desired == min(FLEET_SIZE, math.ceil(waiting / TASKS_PER_INSTANCE)) >= 1
+        assert f"desired 0 -> {desired}" in resumed and f"Resumed {STACK_NAME}" in resumed
+    finally:
+        cloudwatch.set_alarm_state(AlarmName=not_taken, StateValue="OK", StateReason="test over")
 
 
 @pytest.mark.emulator

@@ -23,7 +23,7 @@ FLEET = EXAMPLES / "megadetector-fleet.yaml"
 START, END = "<!-- scaling-figures:start -->", "<!-- scaling-figures:end -->"
 
 
-def estimate(*overrides: str, sender: str = "ecs-autoscale", spread: float = 0.0, fail: bool = False, **keys):
+def estimate(*overrides: str, sender: str = "ecs-autoscale", spread: float = 0.0, fail: str = "", **keys):
     config = load_config(FLEET)
     if keys:
         config = config.model_copy(update=keys)
@@ -43,7 +43,8 @@ def table() -> str:
     warm = estimate(warm_pool=2)
     other = estimate(sender="other")
     trickle = [estimate(sender=s, spread=h) for s in ("ecs-autoscale", "other") for h in (6.5, 17)]
-    failing = estimate(fail=True)
+    failing = estimate(fail="exit")
+    hanging = estimate(fail="hang")
     ours, orig = idle.outcomes
     a_ours, a_orig = active.outcomes
     pool = next(line.usd_month for line in warm.idle if line.item == "Warm pool volumes")
@@ -120,11 +121,18 @@ def table() -> str:
         ),
         ("with `WarmPool: 2`: idle cost", "", f"${pool:.2f}/month", "shown", "same"),
         (
-            "workers that cannot take videos: spending stops after",
+            "workers that exit before taking a video: spending stops after",
             "never (runs until stopped)",
             clock(failing.outcomes[0].back_to_zero_s),
             "~0:30:00",
-            "`--workers-fail`",
+            "`--workers-fail exit`",
+        ),
+        (
+            "workers that hang without taking a video: spending stops after (GPU-instance hours that day)",
+            f"never ({hanging.outcomes[1].instance_seconds / 3600:.2f})",
+            f"{clock(hanging.outcomes[0].back_to_zero_s)} ({hanging.outcomes[0].instance_seconds / 3600:.2f})",
+            "~0:30:00",
+            "`--workers-fail hang`",
         ),
     ]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)

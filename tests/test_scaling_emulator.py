@@ -2,9 +2,9 @@
 
 moto runs no alarms and no tasks, so this checks the resources the design depends on, as AWS's APIs
 report them after Terraform created them: the group's warm pool and its preparation hook, the group
-metrics the alarms read, the alarms and their actions (the stuck alarm notifies the alerts topic and
-stops the group), the queue's delay, the daemon services, and no capacity provider. How they behave
-over time is `estimate`'s job (test_estimate.py).
+metrics the alarms read, the alarms and their actions (the stuck alarm stops the group, the
+not-taken alarm notifies the alerts topic), the queue's delay, the daemon services, and no capacity
+provider. How they behave over time is `estimate`'s job (test_estimate.py).
 """
 
 from __future__ import annotations
@@ -59,13 +59,18 @@ def test_group_publishes_its_metrics_and_belongs_to_nobody_else(warm_stack, aws_
     assert not cluster.get("capacityProviders")
 
 
-def test_alarms_drive_the_group_and_the_stuck_alarm_notifies_the_alerts_topic(warm_stack, aws_client):
+def test_alarms_drive_the_group_and_the_not_taken_alarm_notifies_the_alerts_topic(warm_stack, aws_client):
     config, outputs = warm_stack
     design = design_for(config)
     alarms = {
         a["AlarmName"]: a for a in aws_client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{STACK}-")["MetricAlarms"]
     }
-    assert set(alarms) == {f"{STACK}-queue-has-videos", f"{STACK}-queue-idle", f"{STACK}-videos-stuck"}
+    assert set(alarms) == {
+        f"{STACK}-queue-has-videos",
+        f"{STACK}-queue-idle",
+        f"{STACK}-videos-stuck",
+        f"{STACK}-videos-not-taken",
+    }
     policies = {
         p["PolicyName"]: p
         for p in aws_client("autoscaling").describe_policies(AutoScalingGroupName=outputs["autoscaling_group_name"])[
@@ -81,8 +86,12 @@ def test_alarms_drive_the_group_and_the_stuck_alarm_notifies_the_alerts_topic(wa
     assert alarms[f"{STACK}-queue-idle"]["AlarmActions"] == [to_zero["PolicyARN"]]
     assert alarms[f"{STACK}-queue-idle"]["EvaluationPeriods"] == 6 + design.backstop_idle_extra_minutes
     stuck = alarms[f"{STACK}-videos-stuck"]
-    assert set(stuck["AlarmActions"]) == {to_zero["PolicyARN"], outputs["alerts_topic_arn"]}  # a set in AWS
-    assert stuck["OKActions"] == [outputs["alerts_topic_arn"]]
+    assert (stuck["AlarmActions"], stuck["OKActions"]) == ([to_zero["PolicyARN"]], [])
+    not_taken = alarms[f"{STACK}-videos-not-taken"]
+    assert not_taken["AlarmActions"] == not_taken["OKActions"] == [outputs["alerts_topic_arn"]]
+    assert (not_taken["DatapointsToAlarm"], not_taken["EvaluationPeriods"]) == (1, 3)
+    uncovered = next(q for q in alarms[f"{STACK}-queue-has-videos"]["Metrics"] if q.get("ReturnData"))
+    assert uncovered["Expression"].startswith(f"IF(FILL(age, 0) >= {design.not_taken_after_seconds} AND")
     assert [(s["ScalingAdjustment"]) for s in to_zero["StepAdjustments"]] == [0]
     assert to_zero["AdjustmentType"] == "ExactCapacity"
     steps = sorted(

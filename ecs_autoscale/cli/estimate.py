@@ -49,9 +49,14 @@ def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) 
 )
 @click.option(
     "--workers-fail",
-    is_flag=True,
-    help="Every worker exits before it takes a video (a bad image, an unreadable model): see when the "
-    "stack stops spending.",
+    type=click.Choice(["exit", "hang"]),
+    is_flag=False,
+    flag_value="exit",
+    default=None,
+    help="Workers that cannot take videos, to see when the stack stops spending: `exit` (the default "
+    "when given alone: every worker exits before it takes a video, a bad image or an unreadable model; "
+    "the instance agent halts the stack) or `hang` (every worker runs and never takes one, e.g. no "
+    "route to the model's bucket; the stuck alarm stops the fleet).",
 )
 @click.option(
     "--plot",
@@ -88,7 +93,7 @@ def estimate(
     minutes_per_video: float,
     arrival: str,
     sender: str,
-    workers_fail: bool,
+    workers_fail: str | None,
     plot_file: Path | None,
     compare_original: bool,
     overrides: tuple[str, ...],
@@ -123,7 +128,7 @@ def estimate(
     config = load_configs([config_file])[0]
     with failures():
         assumptions, prices = apply_overrides(overrides)
-        workload = Workload(videos, minutes_per_video, parse_arrival(arrival), workers_fail=workers_fail)
+        workload = Workload(videos, minutes_per_video, parse_arrival(arrival), workers_fail=workers_fail or "")
         result = estimating.run(config, workload, assumptions, prices, compare_original=compare_original, sender=sender)
         if plot_file is not None:
             from ..estimate.plot import write_plot

@@ -435,7 +435,9 @@ def resume(stack_dir: Path, aws: AwsClients, info: StackInfo) -> None:
     stack's defaults: instances 0..FleetSize. Then starts the instances the queued videos need and
     removes the `ecs-autoscale:halted` tag. Fix the cause of a halt first (`ecs-autoscale status`
     shows it: check the image, the model files and the log group), or the workers fail again. On a
-    stack that is neither stopped nor halted it changes nothing.
+    stack that is neither stopped nor halted it only launches what the queued videos need: that
+    relaunches a fleet the videos-stuck alarm set to 0 (no alarm does, while the videos-not-taken
+    alarm is in ALARM), once you have fixed the cause.
 
     \b
     Example:

@@ -142,15 +142,12 @@ def service_tasks(ecs: Any, info: StackInfo) -> list[str]:
 
 # ---- resume -------------------------------------------------------------------------------------------
 def resume_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = silent) -> dict | None:
-    """Undo `stop` or an agent's halt; returns the group limits restored, None when there was nothing to undo."""
+    """Undo `stop` or an agent's halt, or relaunch a fleet the stuck alarm stopped; returns the group
+    limits (and desired capacity) set, None when there was nothing to do."""
     record = _own_record(stack_dir, info)
     group = _group(aws, info)
     if record is None and group.halted is None and not group.stopped:
-        echo(
-            f"{info.stack_name} is neither stopped nor halted (group {group.min}..{group.max}, desired "
-            f"{group.desired}): nothing to resume."
-        )
-        return None
+        return _relaunch(aws, info, group, echo)
     limits = _limits_to_restore(info, group, record, echo)
     asg = aws("autoscaling")
     asg.update_auto_scaling_group(
@@ -175,6 +172,23 @@ def resume_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo =
     )
     StackDir(stack_dir).clear_stop_record()
     return {**limits, "desired": sizing.after}
+
+
+def _relaunch(aws: AwsClients, info: StackInfo, group: Group, echo: Echo) -> dict | None:
+    """Neither stopped nor halted: launch what the queued videos need. After the stuck alarm stopped
+    the fleet, no alarm does (the backstop reads 0 while videos are not taken: infra/scaling.py)."""
+    sizing = raise_group(aws, info, group)
+    if sizing.after == group.desired:
+        echo(
+            f"{info.stack_name} is neither stopped nor halted (group {group.min}..{group.max}, desired "
+            f"{group.desired}, {sizing.videos} video(s) queued): nothing to resume."
+        )
+        return None
+    echo(
+        f"{info.stack_name} is neither stopped nor halted; {sizing.videos} video(s) wait: Auto Scaling group "
+        f"{group.name}: desired {group.desired} -> {sizing.after}."
+    )
+    return {"min": group.min, "max": group.max, "desired": sizing.after}
 
 
 def _limits_to_restore(info: StackInfo, group: Group, record: dict | None, echo: Echo) -> dict:

@@ -60,7 +60,7 @@ class StackInfo:
 
     @property
     def alarm_prefix(self) -> str:
-        """The backstop alarms are `<StackName>-queue-has-videos`, `-queue-idle`, `-videos-stuck`."""
+        """The stack's alarms are `<StackName>-<purpose>` (naming.ALARM_PURPOSES)."""
         return self.stack_name
 
     def instances_for(self, videos: int, cap: int) -> int:

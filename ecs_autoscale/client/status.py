@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import error_code
 from ..group import read_group
+from ..naming import ALARM_PURPOSES
+from ..scaling_design import STUCK_MINUTES
 from ..stack_dir import StackDir
 from . import JobsError
 from .ledger import DONE, FAILED, QUEUED, SENDING, JobLedger, list_jobs
@@ -56,8 +58,7 @@ PEEK_MAX_MESSAGES = 2000
 # Results older than the send (minus this allowance for clock skew) belong to an earlier run.
 CLOCK_SKEW = timedelta(minutes=5)
 STATES = ("done", "failed", "running", "pending", "queued", "unsent", "unknown")
-ALARMS = ("videos-stuck", "queue-has-videos", "queue-idle")
-"""The backstop alarms (infra/scaling.py), `<StackName>-<purpose>`; the first is the one that matters most."""
+
 REDRIVEN_ERROR = (
     "the video message went to the dead queue after repeated receives without a result "
     "(worker crashed, was stopped or timed out)"
@@ -134,8 +135,8 @@ def warm_pool_state(autoscaling: Any, group_name: str) -> dict | None:
 
 
 def alarm_states(cloudwatch: Any, info: StackInfo) -> dict:
-    """{alarm name: {state, reason, since}} of the three backstop alarms; a missing one is None."""
-    names = [f"{info.alarm_prefix}-{purpose}" for purpose in ALARMS]
+    """{alarm name: {state, reason, since}} of the stack's alarms; a missing one is None."""
+    names = [f"{info.alarm_prefix}-{purpose}" for purpose in ALARM_PURPOSES]
     found = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names).get("MetricAlarms", [])}
     return {
         name: (
@@ -176,10 +177,19 @@ def attention(info: StackInfo, stack_dir: Path, fleet: dict, alarms: dict, stopp
             f"image and model files and the log group /ecs/{info.stack_name}, then "
             f"`ecs-autoscale resume {stack_dir}`."
         )
-    stuck = (alarms or {}).get(f"{info.alarm_prefix}-videos-stuck") if isinstance(alarms, dict) else None
+    states = alarms if isinstance(alarms, dict) else {}
+    not_taken, stuck = (states.get(f"{info.alarm_prefix}-{p}") for p in ("videos-not-taken", "videos-stuck"))
+    if isinstance(not_taken, dict) and not_taken.get("state") == "ALARM":
+        lines.append(
+            f"VIDEOS NOT TAKEN since {not_taken['since']}: the oldest video has waited {STUCK_MINUTES} min or "
+            "more and no worker is taking one, so no alarm adds instances. Unless the stack is stopped or halted "
+            f"(below), check the image and model files and the log group /ecs/{info.stack_name}, and the "
+            f"GPU vCPU quota (`ecs-autoscale doctor CONFIG`); then `ecs-autoscale resume {stack_dir}` "
+            "launches what the queued videos need."
+        )
     if isinstance(stuck, dict) and stuck.get("state") == "ALARM":
         lines.append(
-            f"VIDEOS STUCK since {stuck['since']}: {stuck['reason']} The alarm set the group to 0: check "
+            f"VIDEOS STUCK since {stuck['since']}: {stuck['reason']} The alarm sets the group to 0: check "
             f"the image and model files and the log group /ecs/{info.stack_name}, then "
             f"`ecs-autoscale resume {stack_dir}`."
         )

@@ -297,9 +297,18 @@ AWS_RULES = (
         "A worker that dies before receiving leaves videos visible with a receive count that never rises: "
         "no dead-letter move, no idle, the fleet runs on.",
         "SQS Developer Guide, dead-letter queues (maxReceiveCount counts receives)",
-        "the agent halts the stack after 3 worker exits in 15 min while videos wait; an alarm notifies and "
-        "stops the group after 30 min without a receive; modelled with --workers-fail (the model restarts a "
-        "failed worker after placement_delay_s, without ECS's restart backoff)",
+        "the agent halts the stack after 3 worker exits in 15 min while videos wait; an alarm stops the "
+        "group after 30 min without a receive; modelled with --workers-fail exit (the model restarts a "
+        "failed worker after placement_delay_s, without ECS's restart backoff) and --workers-fail hang",
+    ),
+    AwsRule(
+        "oldest-message-age",
+        "ApproximateAgeOfOldestMessage is the age of the oldest message not yet deleted, counted from its "
+        "send: it keeps growing while no worker takes a video, and a stopped fleet does not reset it.",
+        "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS'",
+        "after 30 min of age with nothing in flight or received, the backstop scale-out reads 0 (the stuck "
+        "alarm's stopped fleet is not relaunched a minute later: without it, a 30-minute relaunch cycle) and "
+        "the videos-not-taken alarm notifies; modelled with --workers-fail hang",
     ),
 )
 

@@ -12,10 +12,12 @@ from .workload import Workload
 
 HOURS_PER_MONTH = 730
 """AWS prices monthly storage and metrics on a 730-hour month."""
-ALARM_METRICS = {"backstop scale-out": 4, "backstop idle": 4, "stuck videos": 4}
+ALARM_METRICS = {"backstop scale-out": 6, "backstop idle": 4, "stuck videos": 4, "videos not taken": 3}
 """Metrics read by the stack's alarms (CloudWatch bills a metric-math alarm per metric it reads):
-backstop scale-out and idle (visible, delayed, in flight, group desired capacity each), stuck videos
-(visible, in flight, received, instances in service). The group metrics themselves are free."""
+backstop scale-out (visible, delayed, in flight, group desired capacity, oldest age, received), idle
+(visible, delayed, in flight, group desired capacity), stuck videos (visible, in flight, received,
+instances in service), videos not taken (oldest age, received, in flight). The group metrics
+themselves are free. tests/test_constructs.py checks these counts against the synthesized alarms."""
 STACK_ALARM_METRICS = sum(ALARM_METRICS.values())
 
 

@@ -30,6 +30,8 @@ TICK_S = 60
 """SQS and Auto Scaling group metrics are one datapoint a minute; alarms evaluate once a minute."""
 MAX_SIMULATED_S = 400 * 24 * 3600
 FAILING_HORIZON_S = 24 * 3600
+ACTIVE_TASK_STATES = ("starting", "hung", "idle", "busy")
+"""A task holding its slot: ECS starts no other there ("hung": running, never taking a video)."""
 """With workers that never take a video nothing settles: the model watches one day."""
 FOREVER = 10**9
 """Run length before the workload starts: the stack idled at zero for as long as any alarm looks back."""
@@ -72,7 +74,7 @@ class Instance:
         return self.state not in ("warm", "ended")
 
     def active_tasks(self) -> list[Task]:
-        return [t for t in self.tasks if t.state in ("starting", "idle", "busy")]
+        return [t for t in self.tasks if t.state in ACTIVE_TASK_STATES]
 
 
 @dataclass(eq=False)
@@ -94,6 +96,8 @@ class Sample:
     in_flight: int = 0
     received: int = 0
     """NumberOfMessagesReceived during the minute."""
+    oldest_age: float = 0.0
+    """ApproximateAgeOfOldestMessage: seconds since the oldest waiting video was sent."""
     group_desired: int = 0
     """GroupDesiredCapacity of the Auto Scaling group."""
     in_service: int = 0
@@ -326,6 +330,7 @@ class Simulation:
                 delayed=self.delayed,
                 in_flight=self.in_flight,
                 received=self.received_this_minute,
+                oldest_age=self.now - min((v.arrival for v in self.visible), default=self.now),
                 group_desired=self.group_desired,
                 in_service=sum(i.state in ("booting", "registered", "draining") for i in alive),
                 instances=len(alive),
@@ -451,9 +456,9 @@ class Simulation:
         if reason:
             self.log("scale", f"{reason}: tasks {self.service_desired} -> {count}")
         self.service_desired = count
-        active = [t for t in self.tasks if t.state in ("starting", "idle", "busy")]
+        active = [t for t in self.tasks if t.state in ACTIVE_TASK_STATES]
         if len(active) > count:
-            order = {"starting": 0, "idle": 1, "busy": 2}
+            order = {"starting": 0, "hung": 1, "idle": 1, "busy": 2}
             for task in sorted(active, key=lambda t: (order[t.state], -t.id))[: len(active) - count]:
                 self._stop_task(task)
         self.request_placement()
@@ -466,7 +471,7 @@ class Simulation:
 
     def _place(self) -> None:
         self._placement_pending = False
-        active = sum(t.state in ("starting", "idle", "busy") for t in self.tasks)
+        active = sum(t.state in ACTIVE_TASK_STATES for t in self.tasks)
         missing = self.service_desired - active
         for instance in sorted(self.alive(), key=lambda i: i.id):
             if missing <= 0:
@@ -489,6 +494,9 @@ class Simulation:
 
     def _task_ready(self, task: Task) -> None:
         if task.state != "starting":
+            return
+        if self.workload.workers_fail == "hang":
+            task.state = "hung"  # runs, never takes a video, never exits (e.g. no route to its model)
             return
         if self.workload.workers_fail:
             task.state = "stopped"  # exits before it takes a video; ECS starts it again

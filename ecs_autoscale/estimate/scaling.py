@@ -89,9 +89,15 @@ class DesignScaling:
         Guide, metric math), so such a minute reads as covered; FILL REPEAT carries the group's last
         published desired capacity over a minute it has not published yet."""
         s = h.sample(j)
+        if j <= sqs and not s.missing and self.not_taken(s):
+            return 0  # IF(not taken, 0, ...): what the stuck alarm stopped stays stopped
         queued = s.queued if j <= sqs and not s.missing else 0
         desired = h.sample(min(j, asg)).group_desired if asg >= 0 else 0
         return queued - self.design.tasks_per_instance * desired
+
+    def not_taken(self, s: Sample) -> bool:
+        """infra/scaling.py not_taken_condition: the oldest video waited long, none in flight or received."""
+        return s.oldest_age >= self.design.not_taken_after_seconds and s.in_flight == 0 and s.received == 0
 
     def _backstop_scale_out(self, sim: Simulation) -> None:
         h = sim.history
@@ -137,7 +143,7 @@ class DesignScaling:
 
     def _stuck_guard(self, sim: Simulation) -> None:
         h = sim.history
-        i = h.latest(sim.now, self.a.sqs_metric_delay_s)
+        i = min(h.latest(sim.now, self.a.sqs_metric_delay_s), h.latest(sim.now, self.a.asg_metric_delay_s))
 
         def stuck(s: Sample) -> bool:
             return s.visible >= 1 and s.in_flight == 0 and s.in_service >= 1 and s.received == 0 and not s.missing

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 from ..errors import EcsAutoscaleError
 
+WORKER_FAILURES = {
+    "": "",
+    "exit": "; every worker exits before taking a video",
+    "hang": "; every worker hangs without taking a video",
+}
 SPREAD_RE = re.compile(r"^spread:(?P<hours>\d+(\.\d+)?)$")
 
 
@@ -21,8 +26,10 @@ class Workload:
     """Wall time of one video on one task, download and upload included."""
     spread_hours: float = 0.0
     """0: every video is queued at once (a `submit` of a folder); else evenly over this many hours."""
-    workers_fail: bool = False
-    """Every worker exits before it takes a video (a bad image, an unreadable model object)."""
+    workers_fail: str = ""
+    """"exit": every worker exits before it takes a video (a bad image, an unreadable model object);
+    "hang": every worker runs but never takes a video and never exits (no route to the model's
+    bucket, a stuck download); "": workers work."""
 
     def __post_init__(self) -> None:
         if self.videos < 1:
@@ -31,6 +38,8 @@ class Workload:
             raise WorkloadError("--minutes-per-video must be above 0")
         if self.spread_hours < 0:
             raise WorkloadError("--arrival spread:HOURS needs HOURS >= 0")
+        if self.workers_fail not in WORKER_FAILURES:
+            raise WorkloadError(f"--workers-fail {self.workers_fail!r}: use exit or hang")
 
     @property
     def video_seconds(self) -> float:
@@ -45,7 +54,7 @@ class Workload:
     def describe(self) -> str:
         arrival = "all queued at once" if self.spread_hours == 0 else f"arriving evenly over {self.spread_hours:g} h"
         text = f"{self.videos} video{'s' if self.videos != 1 else ''} x {self.minutes_per_video:g} min, {arrival}"
-        return text + ("; every worker exits before taking a video" if self.workers_fail else "")
+        return text + WORKER_FAILURES[self.workers_fail]
 
 
 def parse_arrival(text: str) -> float:

@@ -19,10 +19,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..group import HALTED_TAG
-from ..naming import StackNames
+from ..naming import ALARM_PURPOSES, StackNames
 from .policy import Statement
-
-ALARM_PURPOSES = ("queue-has-videos", "queue-idle", "videos-stuck")
 
 
 class Account(Protocol):

@@ -8,14 +8,18 @@ numbers from `ScalingDesign`:
   tasks_per_instance x FILL(GroupDesiredCapacity, REPEAT); 1 breaching datapoint out of 3, because
   metric math counts a late SQS datapoint as 0 and would otherwise read "covered" while videos wait
   (CloudWatch User Guide, metric math and alarms). Steps add instances, never more than the
-  uncovered videos need; the policy's instance warm-up keeps repeats from adding twice.
+  uncovered videos need; the policy's instance warm-up keeps repeats from adding twice. It reads 0
+  while videos are not taken (below): what the stuck alarm stopped stays stopped.
 - backstop idle: agents that cannot act (no credentials, a broken boot). Sets the group to 0 after
   a longer idle window than the agents use, counting only minutes in which the group is above 0: the
   alarm invokes its action every minute while in ALARM, so once at 0 it must turn OK and stop, or it
   would undo the next `submit`. A missing SQS datapoint (an inactive queue) is never idle.
 - stuck videos: videos wait, nothing is in flight, instances are in service and not one video was
-  received for StuckMinutes: the workers cannot take videos. Notifies the alerts topic and sets the
-  group to 0.
+  received for StuckMinutes: the workers cannot take videos. Sets the group to 0.
+- videos not taken: the oldest video has waited StuckMinutes (ApproximateAgeOfOldestMessage) and
+  none is in flight or received: stuck, halted, stopped, or no instance can launch (quota,
+  capacity). Notifies the alerts topic when it starts and when videos are taken again; stays in
+  ALARM while it lasts (`status` shows it), and holds the backstop scale-out at 0 meanwhile.
 """
 
 from __future__ import annotations
@@ -42,8 +46,21 @@ SQS_METRICS = {
 }
 
 
-def uncovered_expression(tasks_per_instance: int) -> str:
-    return f"visible + delayed + in_flight - {tasks_per_instance} * FILL(desired, REPEAT)"
+def not_taken_condition(after_seconds: int) -> str:
+    """The oldest video waited `after_seconds` and none is in flight or was received this minute.
+    A missing SQS datapoint fills as 0: never 'not taken'."""
+    return f"FILL(age, 0) >= {after_seconds} AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0"
+
+
+def uncovered_expression(tasks_per_instance: int, not_taken_after_seconds: int) -> str:
+    return (
+        f"IF({not_taken_condition(not_taken_after_seconds)}, 0, "
+        f"visible + delayed + in_flight - {tasks_per_instance} * FILL(desired, REPEAT))"
+    )
+
+
+def not_taken_expression(after_seconds: int) -> str:
+    return f"IF({not_taken_condition(after_seconds)}, 1, 0)"
 
 
 # FILL(x, 1): a missing SQS datapoint (an inactive queue waking up) never reads as idle.
@@ -139,8 +156,13 @@ class QueueBackstopScaling(Component):
             treat_missing_data="notBreaching",
             metric_query=[
                 *self._queue_metrics(),
+                *self._taken_metrics(),
                 self._group_metric("desired", "GroupDesiredCapacity"),
-                self._expression("uncovered", uncovered_expression(design.tasks_per_instance), "Videos without a task"),
+                self._expression(
+                    "uncovered",
+                    uncovered_expression(design.tasks_per_instance, design.not_taken_after_seconds),
+                    "Videos without a task",
+                ),
             ],
             alarm_actions=[scale_out.arn],
         )
@@ -173,7 +195,8 @@ class QueueBackstopScaling(Component):
             alarm_description=(
                 f"Videos wait, instances are in service, and no worker took a video for {stuck} min: "
                 "the workers cannot take videos (bad image, unreadable model, no route out). "
-                "Sets the group to 0. Check `ecs-autoscale status` and the log group."
+                "Sets the group to 0 (the videos-not-taken alarm notifies). Check `ecs-autoscale "
+                "status` and the log group."
             ),
             evaluation_periods=stuck,
             datapoints_to_alarm=stuck,
@@ -187,7 +210,31 @@ class QueueBackstopScaling(Component):
                 self._group_metric("in_service", "GroupInServiceInstances"),
                 self._expression("stuck", STUCK_EXPRESSION, "Videos wait and none is taken"),
             ],
-            alarm_actions=[to_zero.arn, self.topic.arn],
+            alarm_actions=[to_zero.arn],
+        )
+        waited = design.not_taken_after_seconds // 60
+        self.not_taken_alarm = CloudwatchMetricAlarm(
+            self.stack,
+            self.child_id("videos_not_taken"),
+            alarm_name=f"{alarm_prefix}-videos-not-taken",
+            alarm_description=(
+                f"The oldest video has waited {waited} min and no worker is taking one: workers that "
+                "cannot take videos (bad image, unreadable model, no route out), a halted or stopped "
+                "stack, or no instance can launch (vCPU quota, capacity). The backstop adds no "
+                "instances meanwhile; fix the cause, then `ecs-autoscale resume STACK_DIR`. Check "
+                "`ecs-autoscale status` and the log group."
+            ),
+            evaluation_periods=design.not_taken_evaluation_periods,
+            datapoints_to_alarm=design.not_taken_datapoints_to_alarm,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            metric_query=[
+                *self._taken_metrics(),
+                self._sqs_metric("in_flight", SQS_METRICS["in_flight"]),
+                self._expression("not_taken", not_taken_expression(design.not_taken_after_seconds), "Videos not taken"),
+            ],
+            alarm_actions=[self.topic.arn],
             ok_actions=[self.topic.arn],
         )
 
@@ -205,6 +252,13 @@ class QueueBackstopScaling(Component):
 
     def _queue_metrics(self) -> list[CloudwatchMetricAlarmMetricQuery]:
         return [self._sqs_metric(id, name) for id, name in SQS_METRICS.items()]
+
+    def _taken_metrics(self) -> list[CloudwatchMetricAlarmMetricQuery]:
+        """What `not_taken_condition` reads besides in_flight: the oldest video's age, receives."""
+        return [
+            self._sqs_metric("age", "ApproximateAgeOfOldestMessage"),
+            self._sqs_metric("received", "NumberOfMessagesReceived", stat="Sum"),
+        ]
 
     def _group_metric(self, id: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
         # Referencing the group's name orders the alarm after the group (its metrics exist from then).
