@@ -370,3 +370,27 @@ def test_a_named_cache_that_is_not_one_is_one_line_and_a_found_one_is_skipped(tm
     monkeypatch.chdir(tmp_path)
     assert DeepseaCache().files() == [junk] and DeepseaCache().videos("S") == []
     assert DeepseaCache.from_option(f"{tmp_path}:{junk}").locations == (tmp_path, junk)
+
+
+def test_the_tags_config_also_tells_where_deepsea_ai_keeps_its_job_cache(tmp_path, monkeypatch):
+    """deepsea-ai writes sqlite_job_cache_*.db under its config's [database] job_db_path (relative to
+    the folder it runs in): `submit --tags-from` with that config finds the jobs ecsprocess queued even
+    when run from another folder."""
+    from ecs_autoscale.client.deepsea_cache import DeepseaCache
+
+    here, caches = tmp_path / "here", tmp_path / "deepsea-jobs"
+    here.mkdir()
+    caches.mkdir()
+    cache = caches / "sqlite_job_cache_123456789012.db"
+    cache.write_bytes(b"")
+    config = tmp_path / "config.ini"
+    config.write_text("[database]\njob_db_path = ../deepsea-jobs\n[tags]\norganization = mbari\n")
+    monkeypatch.chdir(here)
+    found = DeepseaCache().with_config(config)
+    assert found.locations == (here.resolve(), caches.resolve()) and found.files() == [cache]
+    assert DeepseaCache().files() == []  # without the config: only the current folder
+    named = DeepseaCache((here,))
+    assert named.with_config(config) is named  # --deepsea-db wins
+    config.write_text("[database]\njob_db_path = ../nowhere\n")
+    assert DeepseaCache().with_config(config).locations == ()
+    assert DeepseaCache().with_config(None).locations == ()

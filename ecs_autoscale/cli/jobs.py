@@ -158,7 +158,8 @@ def _size(n: float) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="CONFIG.ini",
     help="Tag uploads as deepsea-ai does from this config's [tags] section (organization, "
-    "project_number, stage, application); --tag values win.",
+    "project_number, stage, application); --tag values win. Its [database] job_db_path is also "
+    "searched for deepsea-ai's job cache (unless --deepsea-db is given).",
 )
 @click.option(
     "--max-upload-rate",
@@ -227,6 +228,7 @@ def submit(
     check_job_name(job)
     tags = _upload_tags(aws, tag_values, tags_from, inputs)  # checked before anything is sent, dry run too
     retry = NetworkRetry(minutes=retry_minutes, echo=lambda line: click.echo(line, err=True))
+    deepsea = deepsea.with_config(tags_from) if deepsea is not None else None
     options = SubmitOptions(tuple(exclude), tags, max_upload_rate, retry, deepsea)
     if dry_run:
         _show_dry_run(job, info, *preview_submission(aws, info, stack_dir, inputs, job, retry_failed, options))

@@ -68,6 +68,24 @@ class DeepseaCache:
         parts = [p for p in (value or "").split(os.pathsep) if p]
         return cls(tuple(Path(p) for p in parts))
 
+    def with_config(self, config_ini: Path | None) -> DeepseaCache:
+        """Also where deepsea-ai's CONFIG.ini puts its cache ([database] job_db_path, relative to the
+        current folder as deepsea-ai reads it), unless --deepsea-db named the places. The same config
+        that gives `submit --tags-from` its tags tells where ecsprocess recorded its jobs."""
+        if config_ini is None or self.locations:
+            return self
+        import configparser
+
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(config_ini, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            return self  # --tags-from reports an unreadable file itself
+        folder = parser.get("database", "job_db_path", fallback=None)
+        if not folder or not Path(folder).is_dir():
+            return self
+        return DeepseaCache(tuple(dict.fromkeys([Path.cwd().resolve(), Path(folder).resolve()])))
+
     def files(self) -> list[Path]:
         if not self.locations:
             return sorted(Path.cwd().glob(CACHE_GLOB))
