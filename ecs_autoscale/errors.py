@@ -11,6 +11,10 @@ from __future__ import annotations
 class EcsAutoscaleError(Exception):
     """An expected failure: what went wrong (`problem`) and what to do about it (`hint`, may be empty)."""
 
+    located = False
+    """The line starts with its own location (`FILE:LINE:` of a model file), so the CLI shows it without
+    its `ecs-autoscale:` prefix."""
+
     def __init__(self, problem: str, hint: str = "") -> None:
         super().__init__(problem)
         self.problem = problem

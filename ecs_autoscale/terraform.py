@@ -39,12 +39,18 @@ PLAN_NO_CHANGES, PLAN_FAILED, PLAN_HAS_CHANGES = 0, 1, 2
 INSTALL_URL = "https://developer.hashicorp.com/terraform/install"
 
 
-class TerraformFailed(Exception):
+class TerraformFailed(EcsAutoscaleError):
     """Terraform exited non-zero; its diagnostics were already shown. `stderr` keeps them for callers."""
 
     def __init__(self, command: str, returncode: int, stderr: str) -> None:
         self.command, self.returncode, self.stderr = command, returncode, stderr
         super().__init__(f"`terraform {command}` failed (exit {returncode})")
+        self.advice = ""
+        """What the caller knows about this run (which STACK_DIR, which check of `doctor`), appended to
+        the line as it stands (": ..." or " (...)")."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}{self.advice}"
 
 
 class TerraformInterrupted(Interruption):

@@ -14,13 +14,21 @@ from typing import Any
 
 import yaml
 
+from .errors import EcsAutoscaleError
 
-class ConfigError(Exception):
+
+class ConfigError(EcsAutoscaleError):
     """A problem in a model file, rendered as one line: `FILE:LINE: Field: problem (fix)`."""
 
+    located = True
+
     def __init__(self, path: str | Path, line: int | None, field: str | None, problem: str, fix: str = ""):
-        self.path, self.line, self.field, self.problem, self.fix = str(path), line, field, problem, fix
-        super().__init__(str(self))
+        self.path, self.line, self.field = str(path), line, field
+        super().__init__(problem, fix)
+
+    @property
+    def fix(self) -> str:
+        return self.hint
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import Interruption, one_line
+from ..errors import EcsAutoscaleError, Interruption, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +31,22 @@ class Interrupted(UserError):
     exit_code = 130
 
 
+class _Located(UserError):
+    """A failure whose lines already start with `FILE:LINE:` (a model file's): shown without the prefix."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
+class ModelFilesInvalid(EcsAutoscaleError):
+    """Some model files are broken: one `FILE:LINE: ...` line per broken file, all of them reported."""
+
+    located = True
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+
+
 @contextmanager
 def failures() -> Iterator[None]:
     """Expected failures become one line on stderr and exit 1 (an interruption exits 130); a bug keeps
@@ -45,7 +61,9 @@ def failures() -> Iterator[None]:
         line = one_line(exc)
         if line is None:
             raise
-        raise (Interrupted if isinstance(exc, Interruption) else UserError)(line) from None
+        if isinstance(exc, Interruption):
+            raise Interrupted(line) from None
+        raise (_Located if getattr(exc, "located", False) else UserError)(line) from None
 
 
 def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -110,14 +128,6 @@ def load_configs(paths: Iterable[Path]) -> Any:
         else:
             configs.append(config)
     if errors:
-        for line in errors[:-1]:
-            click.echo(line, err=True)
-        raise _ConfigFailure(errors[-1])
+        with failures():
+            raise ModelFilesInvalid(errors)
     return configs
-
-
-class _ConfigFailure(UserError):
-    """Config errors already carry their `FILE:LINE:` prefix."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(self.format_message(), err=True)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..aws_target import ENDPOINT_ENV
-from ..errors import EcsAutoscaleError
 from ..terraform import MIRROR_ENV
 from .errors import UserError, endpoint_option, failures, load_configs, profile_option
 
@@ -95,15 +94,16 @@ def _require_terminal(auto_approve: bool, command: str) -> None:
 
 @contextmanager
 def _failures(stack_dir_path: Path, config_path: Path | None = None) -> Iterator[None]:
-    """failures(), plus the hint of a failed Terraform run (its own messages were already shown above
-    the line); with `config_path`, a failure whose cause `doctor` checks suggests running it."""
+    """failures(), with a failed Terraform run's hint added to its line (its own messages were already
+    shown above it); with `config_path`, a failure whose cause `doctor` checks suggests running it."""
     from ..terraform import TerraformFailed
 
     with failures():
         try:
             yield
         except TerraformFailed as exc:
-            raise EcsAutoscaleError(f"{exc}{_hint(exc.stderr, stack_dir_path, config_path)}") from None
+            exc.advice = _hint(exc.stderr, stack_dir_path, config_path)
+            raise
 
 
 def _hint(stderr: str, stack_dir_path: Path, config_path: Path | None = None) -> str:
