@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .echo import Echo
+from .echo import Echo, silent
 from .naming import STACK_TAG
 
 _REFERENCE = re.compile(r"^\$\{(?P<type>\w+)\.(?P<name>\w+)\.\w+\}$")
@@ -76,7 +76,7 @@ class Adoption:
     stack_name: str
     resources: dict[str, Any]
     lookup: Lookup
-    echo: Echo = print
+    echo: Echo = silent
 
     def run(self, recorded: list[str]) -> list[str]:
         """Adopt what exists of `recorded`; the addresses now in the state because of it."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .adoption import Adoption, aws_lookup
 from .aws_target import AwsTarget
 from .config import ModelConfig
-from .echo import Echo
+from .echo import Echo, silent
 from .errors import EcsAutoscaleError
 from .fileio import atomic_write, atomic_write_json
 from .stack_dir import PlanFiles, StackDir, utc_now
@@ -43,7 +43,7 @@ class Deployment:
     stack_dir: StackDir
     target: AwsTarget = field(default_factory=AwsTarget)
     verbose: bool = False
-    echo: Echo = print
+    echo: Echo = silent
 
     @property
     def name(self) -> str:

@@ -18,13 +18,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .echo import Echo
+from .echo import Echo, silent
 from .errors import EcsAutoscaleError, Interruption
 
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
@@ -214,7 +214,7 @@ class Terraform:
     working_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     verbose: bool = False
-    echo: Echo = print
+    echo: Echo = silent
     executable: str = "terraform"
     err: TextIO = field(default_factory=lambda: sys.stderr)
 
@@ -240,7 +240,7 @@ class Terraform:
         listed = self.run(["workspace", "list"], capture=True).stdout
         return name in {line.strip(" *") for line in listed.splitlines()}
 
-    def plan(self, planfile: Path, *, destroy: bool = False, log: Callable[[str], None] | None = None) -> bool:
+    def plan(self, planfile: Path, *, destroy: bool = False, log: Echo | None = None) -> bool:
         """Write a saved plan; True when it changes anything (resources or outputs)."""
         args = ["plan", "-input=false", "-no-color", "-lock-timeout=0s", "-detailed-exitcode", f"-out={planfile}"]
         if destroy:
@@ -252,15 +252,11 @@ class Terraform:
         plan: dict[str, Any] = json.loads(self.run(["show", "-json", str(planfile)], capture=True).stdout)
         return plan
 
-    def apply_plan(
-        self, planfile: Path, *, progress: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None
-    ) -> None:
+    def apply_plan(self, planfile: Path, *, progress: Echo | None = None, log: Echo | None = None) -> None:
         """Apply exactly a saved plan (Terraform refuses a stale one)."""
         self.run(["apply", "-input=false", "-no-color", "-lock-timeout=0s", str(planfile)], log=log, progress=progress)
 
-    def destroy(
-        self, *, progress: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None
-    ) -> None:
+    def destroy(self, *, progress: Echo | None = None, log: Echo | None = None) -> None:
         self.run(
             ["destroy", "-input=false", "-no-color", "-lock-timeout=0s", "-auto-approve"], log=log, progress=progress
         )
@@ -314,8 +310,8 @@ class Terraform:
         args: list[str],
         *,
         capture: bool = False,
-        log: Callable[[str], None] | None = None,
-        progress: Callable[[str], None] | None = None,
+        log: Echo | None = None,
+        progress: Echo | None = None,
         ok_codes: tuple[int, ...] = (0,),
     ) -> subprocess.CompletedProcess[str]:
         """Run terraform; stream or capture its output; raise TerraformFailed outside `ok_codes`.
@@ -369,8 +365,8 @@ class _RunOutput:
 
     runner: Terraform
     capture: bool
-    log: Callable[[str], None] | None
-    progress: Callable[[str], None] | None
+    log: Echo | None
+    progress: Echo | None
     stdout_lines: list[str] = field(default_factory=list)
     stderr_lines: list[str] = field(default_factory=list)
 
@@ -396,7 +392,7 @@ class _RunOutput:
             self.runner.err.flush()
 
 
-def _pump(stream: Any, sink: Callable[[str], None]) -> None:
+def _pump(stream: Any, sink: Echo) -> None:
     for line in iter(stream.readline, ""):
         sink(line)
     stream.close()

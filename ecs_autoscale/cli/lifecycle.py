@@ -437,9 +437,7 @@ def emulator(port: int) -> None:
         except ImportError as exc:
             raise UserError(f"the emulator needs moto ({exc}); {EMULATOR_EXTRA}") from None
         except OSError as exc:
-            raise UserError(
-                f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port)"
-            ) from None
+            raise _cannot_listen(port, exc) from None
         except KeyboardInterrupt:
             click.echo("Emulator stopped.")
 
