@@ -2,9 +2,14 @@
 Only the deploy test runs Terraform (marker `emulator`); the others take about a second each.
 
 The emulator is shared by the session: what this module creates (ECR repository `doctor/worker`,
-buckets `doctor-test-*`, a VPC in ca-central-1) is named for it, and the default VPC it deletes is in
-eu-north-1, a Region no other test uses. Quotas come from the emulator patch, set per test through
+buckets `doctor-test-*`, IAM user `doctor-test-nobody`, a VPC in ca-central-1) is named for it, and
+what it deletes is in Regions no other test uses: the default VPC of eu-west-3, the default subnets of
+ap-south-1, the GPU AMI of sa-east-1. Quotas come from the emulator patch, set per test through
 $ECS_AUTOSCALE_EMULATOR_QUOTAS (read by the in-process emulator at each call).
+
+Conditions the emulator cannot produce (an expired token; a denial from SSM, ECR or Service Quotas,
+which moto answers in the wrong wire format; throttling) come from botocore's Stubber on a real
+client: the check then gets the ClientError botocore raises for that AWS error code.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ import pytest
 from helpers import seed_text, write_model
 
 from ecs_autoscale.ami import GPU_AMI_PARAMETER
+from ecs_autoscale.config import load_config
+from ecs_autoscale.doctor import run
+from ecs_autoscale.doctor.checks import check_ami, check_identity, check_image, check_object
 from ecs_autoscale.doctor.hints import doctor_hint
 from ecs_autoscale.doctor.network import _way_out, check_network
-from ecs_autoscale.doctor.quotas import ON_DEMAND_G, ON_DEMAND_P, SPOT_G, SPOT_P, SPOT_P5, quota_for
+from ecs_autoscale.doctor.quotas import ON_DEMAND_G, ON_DEMAND_P, SPOT_G, SPOT_P, SPOT_P5, check_quotas, quota_for
+from ecs_autoscale.emulator import CLOSED_PORT_PROXY, sealed_env
 from ecs_autoscale.emulator.patches import QUOTAS_ENV
 from ecs_autoscale.instance_types import lookup
 
@@ -122,6 +131,134 @@ def test_json_holds_the_same_findings(account, ecs_cli, tmp_path):
     )
 
 
+# --- conditions the emulator cannot produce ---------------------------------------------------------------
+def failing_client(service: str, operation: str, code: str, message: str, status: int = 400, region: str = "us-west-2"):
+    """A real botocore client whose `operation` raises the ClientError botocore builds for AWS error `code`
+    (botocore's Stubber answers before anything is sent; the endpoint is a closed port regardless)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    session = boto3.session.Session(aws_access_key_id="stub", aws_secret_access_key="stub")
+    client = session.client(service, region_name=region, endpoint_url=CLOSED_PORT_PROXY)
+    stubber = Stubber(client)
+    stubber.add_client_error(operation, service_error_code=code, service_message=message, http_status_code=status)
+    stubber.activate()
+    return client
+
+
+def denied(action: str, resource: str) -> str:
+    """How AWS words a call no policy allows (IAM User Guide, "Troubleshoot access denied error messages")."""
+    return (
+        f"User: arn:aws:iam::123456789012:user/doctor is not authorized to perform: {action} on resource: "
+        f"{resource} because no identity-based policy allows the {action} action"
+    )
+
+
+def config_of(tmp_path: Path, **keys):
+    return load_config(model(tmp_path, **keys))
+
+
+def with_iam_enforced(action):
+    """`action()` with moto's IAM access control on (its own `set_initial_no_auth_action_count(0)`): every
+    request is then authenticated against the emulator's IAM users and authorized by their policies."""
+    from moto.core import set_initial_no_auth_action_count
+
+    return set_initial_no_auth_action_count(0)(action)()
+
+
+@pytest.fixture(scope="module")
+def nobody(aws_client):
+    """An IAM user of the emulator with no policy: every call it makes is denied once IAM is enforced."""
+    import boto3
+
+    iam = aws_client("iam")
+    iam.create_user(UserName="doctor-test-nobody")
+    key = iam.create_access_key(UserName="doctor-test-nobody")["AccessKey"]
+    session = boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    endpoint = aws_client("sts").meta.endpoint_url
+    return lambda service, region="us-west-2": session.client(service, region_name=region, endpoint_url=endpoint)
+
+
+# --- credentials ------------------------------------------------------------------------------------------
+CLI = Path(sys.executable).with_name("ecs-autoscale")
+
+
+def doctor_without_emulator(path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`ecs-autoscale doctor` aimed at real AWS with nothing to sign a request with: no credentials
+    variable or file, no instance metadata, every proxy a closed port. Nothing can leave the machine."""
+    return subprocess.run(
+        [str(CLI), "doctor", str(path), *args],
+        env=sealed_env({"AWS_EC2_METADATA_DISABLED": "true", **env}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def only_finding(proc: subprocess.CompletedProcess) -> str:
+    """The single line of a doctor run stopped by its credentials check (nothing else is worth checking)."""
+    assert proc.returncode == 1, proc.stderr
+    finding, summary = proc.stdout.splitlines()
+    assert summary == "DoctorReady in us-west-2: 0 ok, 0 warn, 1 FAIL: fix the FAIL line before `ecs-autoscale deploy`"
+    return finding
+
+
+NO_CREDENTIALS = (
+    "FAIL  credentials: no AWS credentials found (configure them, pass --profile NAME, or --endpoint-url "
+    "for an emulator)"
+)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE"}],  # none at all (NoCredentialsError), half (Partial...)
+    ids=["none", "partial"],
+)
+def test_no_credentials_fail_saying_how_to_give_them(tmp_path, env):
+    assert only_finding(doctor_without_emulator(model(tmp_path), **env)) == NO_CREDENTIALS
+
+
+def test_an_unknown_profile_fails_naming_it(tmp_path):
+    proc = doctor_without_emulator(model(tmp_path), "--profile", "doctor-nowhere")
+    assert only_finding(proc) == (
+        "FAIL  credentials: The config profile (doctor-nowhere) could not be found (check --profile and ~/.aws/config)"
+    )
+
+
+def test_an_unreachable_endpoint_fails_saying_so(ecs_cli, tmp_path):
+    proc = ecs_cli(
+        "doctor", model(tmp_path), "--endpoint-url", "http://127.0.0.1:9", env={"AWS_MAX_ATTEMPTS": "1"}, check=False
+    )
+    assert only_finding(proc) == (
+        "FAIL  credentials: cannot reach AWS STS in us-west-2: Could not connect to the endpoint URL: "
+        '"http://127.0.0.1:9/" (check the network, or that the emulator at --endpoint-url is running)'
+    )
+
+
+def test_credentials_sts_rejects_fail_with_its_code(account, ecs_cli, tmp_path):
+    # With IAM enforced, the emulator knows no access key "test" (the CLI's for an emulator), as AWS
+    # knows no deleted or mistyped key.
+    proc = with_iam_enforced(lambda: ecs_cli("doctor", model(tmp_path), check=False))
+    assert only_finding(proc) == (
+        "FAIL  credentials: rejected by AWS STS: InvalidClientTokenId: The security token included in the request "
+        "is invalid. (refresh them (e.g. `aws sso login`), or pass another --profile)"
+    )
+
+
+def test_expired_credentials_fail_with_its_code():
+    # STS GetCallerIdentity needs no permission (STS API Reference), so rejected credentials are the only
+    # other answer: ExpiredToken is what an expired SSO or assumed-role session gets.
+    sts = failing_client(
+        "sts", "get_caller_identity", "ExpiredToken", "The security token included in the request is expired", 403
+    )
+    finding, account_id = check_identity(lambda: sts, "us-west-2")
+    assert (finding.line(), account_id) == (
+        "FAIL  credentials: rejected by AWS STS: ExpiredToken: The security token included in the request is "
+        "expired (refresh them (e.g. `aws sso login`), or pass another --profile)",
+        "",
+    )
+
+
 # --- quotas -----------------------------------------------------------------------------------------------
 def test_quota_below_the_fleet_warns_with_how_many_fit(account, ecs_cli, tmp_path, monkeypatch):
     monkeypatch.setenv(QUOTAS_ENV, "L-DB2E81BA=8")
@@ -176,6 +313,56 @@ def test_each_type_draws_from_its_documented_quota():
     ] == [SPOT_G, SPOT_P, SPOT_P5, SPOT_P5]
 
 
+def test_a_quota_that_cannot_be_read_warns_and_says_where_to_read_it():
+    message = denied("servicequotas:GetServiceQuota", "arn:aws:servicequotas:us-west-2:123456789012:ec2/L-DB2E81BA")
+    sq = failing_client("service-quotas", "get_service_quota", "AccessDeniedException", message)
+    [finding] = check_quotas(lambda service: sq, "us-west-2", ("g4dn.xlarge",), 4, False)
+    assert finding.line() == (
+        f"warn  vCPU quota: cannot read Running On-Demand G and VT instances (L-DB2E81BA) in us-west-2: {message} "
+        "(allow servicequotas:GetServiceQuota, or read it in the Service Quotas console)"
+    )
+    sq = failing_client("service-quotas", "get_service_quota", "TooManyRequestsException", "Rate exceeded")
+    [finding] = check_quotas(lambda service: sq, "us-west-2", ("g4dn.xlarge",), 4, False)
+    assert finding.line() == (
+        "warn  vCPU quota: cannot read Running On-Demand G and VT instances (L-DB2E81BA) in us-west-2: "
+        "TooManyRequestsException: Rate exceeded (read it in the Service Quotas console)"
+    )
+
+
+# --- AMI --------------------------------------------------------------------------------------------------
+def test_no_gpu_ami_parameter_in_the_region_fails(aws_client, tmp_path):
+    # The emulator, like AWS in its newest Regions, publishes no ECS GPU AMI in mx-central-1.
+    region = "mx-central-1"
+    finding = check_ami(aws_client("ssm", region), aws_client("ec2", region), config_of(tmp_path, Region=region))
+    assert finding.line() == (
+        f"FAIL  AMI: {GPU_AMI_PARAMETER} does not exist in mx-central-1: AWS publishes no ECS GPU AMI there "
+        "(pick another Region)"
+    )
+
+
+def test_an_unreadable_ami_parameter_fails_naming_the_permission_plan_needs(aws_client, tmp_path):
+    message = denied("ssm:GetParameter", f"arn:aws:ssm:us-west-2::parameter{GPU_AMI_PARAMETER}")
+    ssm = failing_client("ssm", "get_parameter", "AccessDeniedException", message)
+    assert check_ami(ssm, aws_client("ec2"), config_of(tmp_path)).line() == (
+        f"FAIL  AMI: cannot read {GPU_AMI_PARAMETER} in us-west-2: {message} (terraform plan reads it too: allow "
+        "ssm:GetParameter on arn:aws:ssm:us-west-2::parameter/aws/service/ecs/*)"
+    )
+
+
+def test_an_ami_the_parameter_names_but_ec2_does_not_show_fails(aws_client, tmp_path):
+    # sa-east-1's GPU AMI withdrawn in the emulator (no other test uses that Region): the parameter
+    # still names it, as AWS's may for a while after an image is deregistered.
+    region = "sa-east-1"
+    ssm, ec2 = aws_client("ssm", region), aws_client("ec2", region)
+    image_id = ssm.get_parameter(Name=GPU_AMI_PARAMETER)["Parameter"]["Value"]
+    if ec2.describe_images(ImageIds=[image_id])["Images"]:
+        ec2.deregister_image(ImageId=image_id)
+    assert check_ami(ssm, ec2, config_of(tmp_path, Region=region)).line() == (
+        f"FAIL  AMI: {GPU_AMI_PARAMETER} names {image_id}, which is not visible to this account in sa-east-1 "
+        "(retry later: AWS updates the parameter with each AMI release)"
+    )
+
+
 # --- instance types, image, objects ------------------------------------------------------------------------
 def test_a_type_not_offered_in_the_region_warns(account, ecs_cli, tmp_path):
     proc = ecs_cli("doctor", model(tmp_path, InstanceTypes="[g4dn.xlarge, p3.2xlarge]"))
@@ -221,6 +408,72 @@ def test_image_in_another_region_or_registry_warns(account, ecs_cli, tmp_path):
         "warn  image: ghcr.io/mbari/worker:1.0 is not in ECR: doctor cannot check it (make sure it "
         "can be pulled anonymously: the task definition sets no registry credentials)"
     )
+
+
+def test_a_missing_repository_fails(account, aws_client, tmp_path):
+    image = IMAGE.replace(REPO, "doctor/absent")
+    finding = check_image(lambda region: aws_client("ecr", region), config_of(tmp_path, ContainerImage=image), "")
+    assert finding.line() == (
+        "FAIL  image: repository doctor/absent does not exist in registry 123456789012 (us-west-2) (create it and "
+        "push the image, or fix ContainerImage)"
+    )
+
+
+def test_an_image_that_cannot_be_looked_up_warns(tmp_path):
+    message = denied("ecr:DescribeImages", f"arn:aws:ecr:us-west-2:123456789012:repository/{REPO}")
+    ecr = failing_client("ecr", "describe_images", "AccessDeniedException", message)
+    assert check_image(lambda region: ecr, config_of(tmp_path), "123456789012").line() == (
+        f"warn  image: cannot look up {REPO}:1.0 in registry 123456789012 (us-west-2): {message} (allow "
+        "ecr:DescribeImages to check it; the stack's execution role may pull from this repository, but a "
+        "repository in another account must also allow it in its policy)"
+    )
+
+
+def test_an_image_of_another_account_warns_that_its_policy_must_allow_the_pull(account, aws_client, tmp_path):
+    # The emulator's registry 123456789012 holds the image; the credentials are of account 210987654321.
+    finding = check_image(lambda region: aws_client("ecr", region), config_of(tmp_path), "210987654321")
+    assert finding.line() == (
+        f"warn  image: {REPO}:1.0 exists in registry 123456789012 (us-west-2, pushed {account['pushed']}), in another "
+        "account than this one (210987654321) (the repository policy must let account 210987654321 pull "
+        "(ecr:BatchGetImage, ecr:GetDownloadUrlForLayer))"
+    )
+
+
+def test_an_object_the_credentials_cannot_read_warns(account, nobody, tmp_path):
+    # S3 answers HEAD with a bare 403 both when GetObject is denied and when the key is absent and
+    # ListBucket is denied; the emulator, enforcing IAM, answers a user without policy the same way.
+    config = config_of(tmp_path)
+    finding = with_iam_enforced(lambda: check_object(nobody("s3"), "model_location", config.model_location))
+    assert finding.line() == (
+        f"warn  model_location: {MODEL_URI} cannot be read with your credentials (403: no s3:GetObject, or the key "
+        "is absent and s3:ListBucket is denied) (check it; the stack lets its tasks read exactly this object, but a "
+        "bucket in another account must also allow it in its bucket policy)"
+    )
+
+
+def test_a_kms_encrypted_object_warns_that_the_task_role_cannot_decrypt_it(account, aws_client, ecs_cli, tmp_path):
+    key = aws_client("kms").create_key(Description="doctor-test")["KeyMetadata"]["Arn"]
+    aws_client("s3").put_object(
+        Bucket=CONF, Key="kms.yaml", Body=b"c" * 1000, ServerSideEncryption="aws:kms", SSEKMSKeyId=key
+    )
+    lines = ecs_cli("doctor", model(tmp_path, track_config=f"s3://{CONF}/kms.yaml")).stdout.splitlines()
+    assert lines[7] == (
+        f"warn  track_config: s3://{CONF}/kms.yaml exists (1.0 kB), encrypted with KMS key {key}: unless that is the "
+        "AWS managed key aws/s3, the task role needs kms:Decrypt on it, which the stack does not grant (re-upload "
+        "it with SSE-S3 (the S3 default))"
+    )
+
+
+def test_an_unexpected_aws_answer_is_could_not_check_and_the_other_checks_go_on(account, aws_client, tmp_path):
+    ssm = failing_client("ssm", "get_parameter", "ThrottlingException", "Rate exceeded")
+    findings = run(
+        config_of(tmp_path), lambda service, region: ssm if service == "ssm" else aws_client(service, region)
+    )
+    assert [f.line() for f in findings] == [
+        *ready_lines(account, GOOD_QUOTA)[:3],
+        "warn  AMI: could not check: ThrottlingException: Rate exceeded (run doctor again, or check it by hand)",
+        *ready_lines(account, GOOD_QUOTA)[4:],
+    ]
 
 
 # --- network --------------------------------------------------------------------------------------------
@@ -304,6 +557,18 @@ def test_a_blackhole_route_is_no_way_out():
     table = {"Routes": [{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local"}, nat_route]}
     assert _way_out({"SubnetId": "subnet-1"}, table) == "its 0.0.0.0/0 route is a blackhole (its target is gone)"
     assert _way_out({"SubnetId": "subnet-1"}, {"Routes": [{**nat_route, "State": "active"}]}) == "through NAT"
+
+
+def test_a_default_vpc_without_default_subnets_fails_saying_how_to_create_them(aws_client):
+    region = "ap-south-1"  # its default subnets deleted in the emulator; no other test uses the Region
+    ec2 = aws_client("ec2", region)
+    [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    for subnet in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    assert check_network(ec2, region).line() == (
+        f"FAIL  network: the default VPC {vpc['VpcId']} in ap-south-1 has no default subnet (create them: aws ec2 "
+        "create-default-subnet --availability-zone ZONE --region ap-south-1)"
+    )
 
 
 @pytest.fixture(scope="module")
