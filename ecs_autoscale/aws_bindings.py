@@ -96,7 +96,10 @@ def _start_kernel_with_lazy_index() -> bool:
         from jsii._runtime import kernel
     except ImportError:
         return _slow_path("jsii._runtime.kernel")
-    if not isinstance(inspect.getattr_static(type(kernel.provider), "_process", None), property):
+    provider = getattr(kernel, "provider", None)
+    if provider is None:
+        return _slow_path("jsii's kernel.provider")
+    if not isinstance(inspect.getattr_static(type(provider), "_process", None), property):
         return _slow_path("jsii's kernel.provider._process")
     node = os.environ.get("JSII_NODE", "node")  # what jsii runs
     if shutil.which(node) is None:
@@ -111,7 +114,11 @@ def _start_kernel_with_lazy_index() -> bool:
         # The Python side copies os.environ when it spawns Node; set it just for that moment.
         os.environ["NODE_OPTIONS"] = f"{previous or ''} --require {_node_quoted(str(preload))}".strip()
         try:
-            _ = kernel.provider._process  # type: ignore[attr-defined]  # spawns Node and waits for its handshake: the preload has run by now
+            _ = provider._process  # spawns Node and waits for its handshake: the preload has run by now
+        except (AttributeError, TypeError):
+            # The hook is there but works otherwise in this jsii release (Node failing raises neither):
+            # jsii starts Node itself on first use, without the preload.
+            return _slow_path("working kernel.provider._process")
         except Exception as exc:
             _close_failed_node_processes()
             raise NodeUnavailable(
@@ -126,10 +133,10 @@ def _start_kernel_with_lazy_index() -> bool:
     return True
 
 
-def _slow_path(missing: str) -> bool:
-    """One line, then the standard start: a jsii upgrade costs speed, never a traceback."""
+def _slow_path(missing: str, release: str = "jsii") -> bool:
+    """One line, then the standard start: a jsii (or bindings) upgrade costs speed, never a traceback."""
     print(
-        f"ecs-autoscale: this jsii release has no {missing} (a private hook of the fast provider loading); "
+        f"ecs-autoscale: this {release} release has no {missing} (a private hook of the fast provider loading); "
         "synthesizing without it, about 2 s slower",
         file=sys.stderr,
     )
@@ -173,6 +180,12 @@ def install_lazy_package() -> types.ModuleType:
     sys.modules[PACKAGE] = package
     try:
         importlib.import_module(f"{PACKAGE}._jsii")  # loads the provider's jsii assembly into the kernel
+    except ModuleNotFoundError as exc:
+        del sys.modules[PACKAGE]
+        if exc.name != f"{PACKAGE}._jsii":
+            raise
+        _slow_path(f"{PACKAGE}._jsii module", release="cdktf-cdktf-provider-aws")
+        return importlib.import_module(PACKAGE)
     except BaseException:
         del sys.modules[PACKAGE]
         raise

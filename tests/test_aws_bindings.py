@@ -275,3 +275,57 @@ def test_a_jsii_without_the_private_hook_costs_speed_with_one_line_never_a_trace
     assert proc.stdout.split() == ["False", "SqsQueue"]
     lines = [line for line in proc.stderr.splitlines() if line.startswith("ecs-autoscale:")]
     assert len(lines) == 1 and "private hook" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+
+
+def _one_slow_path_line(code: str) -> list[str]:
+    """Run `code` in a fresh process; it must succeed with exactly one slow-path line and no traceback."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("ecs-autoscale:")]
+    assert len(lines) == 1 and "private hook" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    return proc.stdout.split()
+
+
+def test_a_jsii_kernel_without_a_provider_takes_the_slow_path():
+    code = (
+        "from jsii._runtime import kernel\n"
+        "import ecs_autoscale.aws_bindings as b\n"
+        "provider = vars(kernel).pop('provider')  # as a jsii release that renamed it\n"
+        "print(b._start_kernel_with_lazy_index())\n"
+        "kernel.provider = provider\n"
+        "b.install_lazy_package()\n"
+        "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue; print(SqsQueue.__name__)"
+    )
+    assert _one_slow_path_line(code) == ["False", "SqsQueue"]
+
+
+def test_a_jsii_whose_process_hook_fails_takes_the_slow_path_not_node_unavailable():
+    code = (
+        "from jsii._runtime import kernel\n"
+        "hook = type(kernel.provider)._process\n"
+        "calls = []\n"
+        "def broken(self):  # the first read fails as a changed private hook would; jsii's own start works\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 1: raise AttributeError('_NodeProcess has no attribute _handshake')\n"
+        "    return hook.fget(self)\n"
+        "type(kernel.provider)._process = property(broken)\n"
+        "import ecs_autoscale.aws_bindings as b; b.install_lazy_package()\n"
+        "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue; print(b.lazy_index_active, SqsQueue.__name__)"
+    )
+    assert _one_slow_path_line(code) == ["False", "SqsQueue"]
+
+
+def test_bindings_without_their_jsii_module_take_the_standard_import():
+    code = (
+        "import importlib.abc, sys\n"
+        "class Hide(importlib.abc.MetaPathFinder):  # the first import of _jsii fails, as another layout would\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'cdktf_cdktf_provider_aws._jsii':\n"
+        "            sys.meta_path.remove(self)\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "import ecs_autoscale.aws_bindings as b; package = b.install_lazy_package()\n"
+        "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue\n"
+        "print(type(package.__spec__.loader).__name__ != 'NoneType', SqsQueue.__name__)"
+    )
+    assert _one_slow_path_line(code) == ["True", "SqsQueue"]
