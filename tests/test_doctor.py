@@ -1,11 +1,12 @@
 """`ecs-autoscale doctor`: the real CLI against the emulator, exact finding lines for pass and fail.
 Only the deploy test runs Terraform (marker `emulator`); the others take about a second each.
 
-The emulator is shared by the session: what this module creates (ECR repository `doctor/worker`,
-buckets `doctor-test-*`, IAM user `doctor-test-nobody`, a VPC in ca-central-1) is named for it, and
-what it deletes is in Regions no other test uses: the default VPC of eu-west-3, the default subnets of
-ap-south-1, the GPU AMI of sa-east-1. Quotas come from the emulator patch, set per test through
-$ECS_AUTOSCALE_EMULATOR_QUOTAS (read by the in-process emulator at each call).
+The emulator is shared by the session: what this module creates (ECR repositories `doctor/worker` and
+`mbari/strongsort-yolov5`, buckets `doctor-test-*` and `deepsea-ai-123456789012-*`, IAM user
+`doctor-test-nobody`, a VPC in ca-central-1) is named for it, and what it deletes is in Regions no
+other test uses: the default VPC of eu-west-3, the default subnets of ap-south-1, the GPU AMI of
+sa-east-1. Quotas come from the emulator patch, set per test through $ECS_AUTOSCALE_EMULATOR_QUOTAS
+(read by the in-process emulator at each call).
 
 Conditions the emulator cannot produce (an expired token; a denial from SSM, ECR or Service Quotas,
 which moto answers in the wrong wire format; throttling) come from botocore's Stubber on a real
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -633,6 +635,62 @@ def test_no_default_vpc_fails_and_deploy_then_suggests_doctor(account, no_defaul
 )
 def test_deploy_failures_with_a_doctor_cause_suggest_it(stderr, hint):
     assert doctor_hint(stderr, Path("m.yaml")) == hint
+
+
+# --- the README's sample ------------------------------------------------------------------------------------
+README = Path(__file__).resolve().parents[1] / "README.md"
+README_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/mbari/strongsort-yolov5:1.10.0"
+README_MODELS, README_CONF = "deepsea-ai-123456789012-models", "deepsea-ai-123456789012-track-conf"
+RUN_SPECIFIC = (
+    (re.compile(r"\bami-[0-9a-f]{8,17}\b"), "ami-ID"),
+    (re.compile(r"(-ami-ecs-gpu-hvm-[0-9.]+\.)\d{8}-"), r"\1DATE-"),  # the AMI name's release date
+    (re.compile(r"\bvpc-[0-9a-f]{8,17}\b"), "vpc-ID"),
+    (re.compile(r"\bpushed \d{4}-\d{2}-\d{2}\b"), "pushed DATE"),
+    (re.compile(r"\b\d{12}\b"), "ACCOUNT"),
+)
+
+
+def without_run_specific(line: str) -> str:
+    for pattern, placeholder in RUN_SPECIFIC:
+        line = pattern.sub(placeholder, line)
+    return line
+
+
+def readme_sample() -> list[str]:
+    """The lines README.md shows `ecs-autoscale doctor megadetector.yaml` print."""
+    text = README.read_text()
+    match = re.search(r"```console\n\$ ecs-autoscale doctor megadetector\.yaml\n(.*?)```", text, re.S)
+    assert match, "README.md has no ```console block of `$ ecs-autoscale doctor megadetector.yaml`"
+    return match[1].splitlines()
+
+
+def test_the_readme_sample_is_what_doctor_prints(aws_client, ecs_cli, tmp_path, monkeypatch):
+    """The README's scenario, run: the seed model with Spot: true and FleetSize: 4, a Spot quota never
+    raised, the image pushed and the track config uploaded, the model file not uploaded yet."""
+    ecr = aws_client("ecr")
+    ecr.create_repository(repositoryName="mbari/strongsort-yolov5")
+    ecr.put_image(repositoryName="mbari/strongsort-yolov5", imageManifest=MANIFEST, imageTag="1.10.0")
+    s3 = aws_client("s3")
+    for bucket in (README_MODELS, README_CONF):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    s3.put_object(Bucket=README_CONF, Key="strong_sort_benthic.yaml", Body=b"t" * 2300)
+    path = write_model(
+        tmp_path,
+        seed_text(
+            ContainerImage=README_IMAGE,
+            FleetSize=4,
+            Spot="true",
+            model_location=f"s3://{README_MODELS}/Megadetector-v2.pt",
+            track_config=f"s3://{README_CONF}/strong_sort_benthic.yaml",
+        ),
+        "megadetector.yaml",
+    )
+    monkeypatch.setenv(QUOTAS_ENV, "L-3819A6DF=default:0")
+    proc = ecs_cli("doctor", path, check=False)
+    assert proc.returncode == 1
+    assert [without_run_specific(line) for line in readme_sample()] == [
+        without_run_specific(line) for line in proc.stdout.splitlines()
+    ], f"README.md's doctor sample is stale; doctor now prints:\n{proc.stdout}"
 
 
 # --- read-only --------------------------------------------------------------------------------------------
