@@ -687,8 +687,8 @@ def test_videos_not_taken_say_so_first_and_resume_relaunches_the_fleet_the_stuck
     tmp_path, ecs_cli, stack_dir, outputs, sqs, aws_client
 ):
     group, asg, cloudwatch = outputs["autoscaling_group_name"], aws_client("autoscaling"), aws_client("cloudwatch")
-    folder = make_videos(tmp_path, {"dive-9/waits.mov": 10}) / "dive-9"
-    ecs_cli("submit", stack_dir, folder, "--job", "dive-9")
+    folder = make_videos(tmp_path, {"dive-not-taken/waits.mov": 10}) / "dive-not-taken"
+    ecs_cli("submit", stack_dir, folder, "--job", "dive-not-taken")
     # What the videos-stuck alarm leaves: the group at 0 within its limits, videos queued, and the
     # not-taken alarm holding the backstop at 0 (moto evaluates no alarm: its state is set here).
     asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, MaxSize=FLEET_SIZE, DesiredCapacity=0)
