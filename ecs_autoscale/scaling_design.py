@@ -103,6 +103,10 @@ class ScalingDesign:
     """Worker exits on one instance within `crash_window_seconds`, while videos wait and none is in
     progress, before its agent halts the stack (group max 0, reason tagged on the group, notification)."""
     crash_window_seconds: int = 900
+    register_timeout_seconds: int = 600
+    """An instance in service this long without joining the cluster (no route out, a broken boot) halts
+    the stack like a crash loop, while videos wait and none is in flight (the instance agent; not
+    simulated by `estimate`, whose instances always join)."""
     warm_pool_size: int = 0
     """Stopped, prepared instances kept in the group's warm pool (WarmPool)."""
     container_stop_timeout_seconds: int = 60
@@ -114,7 +118,7 @@ class ScalingDesign:
 
     def instances_for(self, videos: int) -> int:
         """Instances that give every one of `videos` a task, capped at FleetSize."""
-        return min(self.fleet_size, math.ceil(max(0, videos) / self.tasks_per_instance))
+        return instances_needed(videos, self.tasks_per_instance, self.fleet_size)
 
     @property
     def step_adjustments(self) -> list[tuple[int, int | None, int]]:
@@ -157,6 +161,12 @@ class ScalingDesign:
         needs that long of instances in service, after their boot) is never launched again by the
         backstop."""
         return self.stuck_minutes * 60
+
+
+def instances_needed(videos: int, tasks_per_instance: int, cap: int) -> int:
+    """Instances that give every one of `videos` a task, at most `cap`: how `submit` and `resume` size
+    the group (client/stack_info.py) and what `estimate` simulates."""
+    return min(cap, math.ceil(max(0, videos) / max(1, tasks_per_instance)))
 
 
 def tasks_per_instance(config: ModelConfig) -> int:

@@ -301,5 +301,6 @@ class VideoProcessingStack(TerraformStack):
             idle_seconds=design.scale_in_idle_seconds,
             crash_loop_exits=design.crash_loop_exits,
             crash_window_seconds=design.crash_window_seconds,
+            register_timeout_seconds=design.register_timeout_seconds,
             lifecycle_hook_name=names.warm_pool_hook if design.warm_pool_size else None,
         )

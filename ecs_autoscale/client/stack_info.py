@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..naming import STACK_TAG, StackNames
+from ..scaling_design import instances_needed
 from ..stack_dir import OUTPUTS_FILE
 from . import JobsError
 
@@ -64,8 +65,8 @@ class StackInfo:
         return self.stack_name
 
     def instances_for(self, videos: int, cap: int) -> int:
-        """Instances that give each of `videos` a task, at most `cap` (ScalingDesign.instances_for)."""
-        return min(cap, -(-max(0, videos) // max(1, self.tasks_per_instance)))
+        """Instances that give each of `videos` a task, at most `cap` (the design's rule)."""
+        return instances_needed(videos, self.tasks_per_instance, cap)
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any], source: str) -> StackInfo:

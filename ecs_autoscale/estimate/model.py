@@ -192,7 +192,7 @@ class Outcome:
 
     label: str
     events: list[LogEvent]
-    series: list[tuple[float, int, int, int, int, int]]
+    series: list[tuple[float, int, int, int, int, int, int]]
     """(t, visible + delayed, in flight, group desired capacity, running tasks, instances) at every change."""
     first_task_running_s: float | None
     first_video_started_s: float | None
@@ -253,7 +253,7 @@ class Simulation:
         self.tasks: list[Task] = []
         self.idle_tasks: deque[Task] = deque()
         self.events: list[LogEvent] = []
-        self.series: list[tuple[float, int, int, int, int, int]] = []
+        self.series: list[tuple[float, int, int, int, int, int, int]] = []
         self._heap: list[Any] = []
         self._seq = 0
         self._placement_pending = False
@@ -314,9 +314,17 @@ class Simulation:
 
     def waiting_and_in_flight(self, lag_s: float) -> tuple[int, int]:
         """(waiting + delayed, in flight) as GetQueueAttributes reports them: `lag_s` seconds old."""
-        t = self.now - lag_s
+        point = self._point_at(self.now - lag_s)
+        return (point[1], point[2]) if point else (0, 0)
+
+    def visible_count(self, lag_s: float) -> int:
+        """ApproximateNumberOfMessages (waiting, not delayed) as GetQueueAttributes reports it."""
+        point = self._point_at(self.now - lag_s)
+        return point[6] if point else 0
+
+    def _point_at(self, t: float) -> tuple[float, int, int, int, int, int, int] | None:
         k = bisect.bisect_right([p[0] for p in self.series], t) - 1
-        return (self.series[k][1], self.series[k][2]) if k >= 0 else (0, 0)
+        return self.series[k] if k >= 0 else None
 
     def queued(self) -> int:
         """Videos waiting, delayed or in progress: what GetQueueAttributes reports."""
@@ -623,6 +631,7 @@ class Simulation:
             self.group_desired,
             running,
             len(self.alive()),
+            len(self.visible),
         )
         if self.series and self.series[-1][1:] == point[1:]:
             return
