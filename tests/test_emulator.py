@@ -418,3 +418,25 @@ def test_ec2_vcpu_quotas_answer_and_follow_the_environment(aws, monkeypatch):
     assert quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode="L-3819A6DF")["Quota"]["Value"] == 0.0
     # Other quotas keep moto's own answers.
     assert quotas.get_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE")["Quota"]["QuotaCode"] == "L-F678F1CE"
+
+
+def test_create_schedule_is_idempotent_on_its_client_token(aws):
+    """A retried CreateSchedule (same ClientToken, as the Go SDK resends it) gets the schedule back, as
+    on AWS; another token for the same name is still a conflict."""
+    scheduler = aws("scheduler")
+    args = dict(
+        Name="emulator-idempotent",
+        ScheduleExpression="rate(60 minutes)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": "arn:aws:scheduler:::aws-sdk:sqs:getQueueAttributes",
+            "RoleArn": "arn:aws:iam::123456789012:role/keepalive",
+            "Input": "{}",
+        },
+    )
+    first = scheduler.create_schedule(ClientToken="retry-1", **args)["ScheduleArn"]
+    assert scheduler.create_schedule(ClientToken="retry-1", **args)["ScheduleArn"] == first
+    with pytest.raises(ClientError) as other:
+        scheduler.create_schedule(ClientToken="another-call", **args)
+    assert other.value.response["Error"]["Code"] == "ConflictException"
+    scheduler.delete_schedule(Name="emulator-idempotent")

@@ -79,6 +79,7 @@ def apply_all() -> None:
         autoscaling_scale_in_spares_standby,
         autoscaling_policy_round_trip,
         ecs_daemon_service_maximum_percent,
+        scheduler_create_schedule_client_token,
     ):
         patch()
     _applied = True
@@ -753,3 +754,34 @@ def ecs_daemon_service_maximum_percent() -> None:
         return create_service
 
     _wrap(EC2ContainerServiceResponse, "create_service", create)
+
+
+def scheduler_create_schedule_client_token() -> None:
+    """Gap: CreateSchedule ignores ClientToken ("not yet implemented" in moto). AWS makes the request
+    idempotent on it (EventBridge Scheduler API, CreateSchedule: ClientToken), and the Go SDK fills the
+    token in once per call (an idempotencyToken member) and resends it on every retry. Under load a
+    retried CreateSchedule whose first attempt had landed failed the apply with ConflictException
+    "Schedule ... already exists", which AWS would have answered with the same schedule."""
+    from moto.scheduler.models import EventBridgeSchedulerBackend
+    from moto.scheduler.responses import EventBridgeSchedulerResponse
+
+    tokens: dict[tuple[str, str, str], str] = {}  # (account, region, schedule ARN) -> its ClientToken
+
+    def create(original: Any) -> Any:
+        def create_schedule(self: Any) -> Any:
+            token = self._get_param("ClientToken")
+            backend: EventBridgeSchedulerBackend = self.scheduler_backend
+            group = backend.schedule_groups.get(self._get_param("GroupName") or "default")
+            existing = group.schedules.get(self.uri.split("/")[-1]) if group is not None else None
+            key = (backend.account_id, backend.region_name, existing.arn if existing is not None else "")
+            if existing is not None and token and tokens.get(key) == token:
+                return json.dumps({"ScheduleArn": existing.arn})
+            result = original(self)
+            if token:
+                arn = json.loads(result)["ScheduleArn"]
+                tokens[(backend.account_id, backend.region_name, arn)] = token
+            return result
+
+        return create_schedule
+
+    _wrap(EventBridgeSchedulerResponse, "create_schedule", create)
