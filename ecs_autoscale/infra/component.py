@@ -10,9 +10,14 @@ and overriding the stack's id allocation instead costs one Node-to-Python callba
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdktf import TerraformStack
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 
 from ..addresses import address_part, child_id
+from .policy import Statement, policy_document
 
 
 class Component:
@@ -28,6 +33,28 @@ class Component:
         """Stack-wide id of this component's element or sub-component `id` (cdktf refuses a duplicate id
         in one scope, so a clash fails the synth instead of merging two resources)."""
         return child_id(self.id, id)
+
+    def role_with_policy(
+        self,
+        id: str,
+        *,
+        name: str,
+        trust: str,
+        policy_name: str,
+        statements: Sequence[Statement],
+        policy_id: str | None = None,
+    ) -> tuple[IamRole, IamRolePolicy]:
+        """An IAM role (`trust`: its assume-role policy) with one inline policy of `statements`; the
+        policy's element id is `policy_id`, by default `<id>_policy`."""
+        role = IamRole(self.stack, self.child_id(id), name=name, assume_role_policy=trust)
+        policy = IamRolePolicy(
+            self.stack,
+            self.child_id(policy_id or f"{id}_policy"),
+            name=policy_name,
+            role=role.id,
+            policy=policy_document(statements),
+        )
+        return role, policy
 
 
 Scope = TerraformStack | Component

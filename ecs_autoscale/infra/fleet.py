@@ -29,8 +29,6 @@ from cdktf_cdktf_provider_aws.autoscaling_lifecycle_hook import AutoscalingLifec
 from cdktf_cdktf_provider_aws.data_aws_ami import DataAwsAmi, DataAwsAmiFilter
 from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.launch_template import (
     LaunchTemplate,
     LaunchTemplateBlockDeviceMappings,
@@ -45,7 +43,7 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroup
 from ..ami import GPU_AMI_PARAMETER
 from .account import AccountContext
 from .component import Component, Scope
-from .policy import Statement, assume_role_policy, policy_document
+from .policy import Statement, assume_role_policy
 
 
 @dataclass(frozen=True)
@@ -153,18 +151,13 @@ class GpuFleet(Component):
             filter=[DataAwsAmiFilter(name="image-id", values=[ami_id])],
         )
 
-        self.role = IamRole(
-            self.stack,
-            self.child_id("instance_role"),
+        self.role, _ = self.role_with_policy(
+            "instance_role",
             name=props.instance_role_name,
-            assume_role_policy=assume_role_policy("ec2"),
-        )
-        IamRolePolicy(
-            self.stack,
-            self.child_id("instance_policy"),
-            name="ecs-agent",
-            role=self.role.id,
-            policy=policy_document(instance_statements(account, props)),
+            trust=assume_role_policy("ec2"),
+            policy_name="ecs-agent",
+            statements=instance_statements(account, props),
+            policy_id="instance_policy",
         )
         profile = IamInstanceProfile(
             self.stack, self.child_id("instance_profile"), name=props.instance_role_name, role=self.role.name

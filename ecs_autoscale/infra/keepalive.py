@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.scheduler_schedule import (
     SchedulerSchedule,
     SchedulerScheduleFlexibleTimeWindow,
@@ -29,7 +27,7 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 
 from .account import AccountContext
 from .component import Component, Scope
-from .policy import Statement, assume_role_policy, policy_document
+from .policy import Statement, assume_role_policy
 
 # Scheduler's universal target for SQS GetQueueAttributes: arn:aws:scheduler:::aws-sdk:<service>:<apiAction>.
 GET_QUEUE_ATTRIBUTES_TARGET = "arn:aws:scheduler:::aws-sdk:sqs:getQueueAttributes"
@@ -52,20 +50,14 @@ def keepalive_statements(account: AccountContext, queue_name: str) -> list[State
 class QueueKeepAlive(Component):
     def __init__(self, scope: Scope, id: str, props: QueueKeepAliveProps, account: AccountContext) -> None:
         super().__init__(scope, id)
-        self.role = IamRole(
-            self.stack,
-            self.child_id("role"),
+        self.role, policy = self.role_with_policy(
+            "role",
             name=props.name,
-            assume_role_policy=assume_role_policy(
+            trust=assume_role_policy(
                 "scheduler", condition={"StringEquals": {"aws:SourceAccount": account.account_id}}
             ),
-        )
-        policy = IamRolePolicy(
-            self.stack,
-            self.child_id("role_policy"),
-            name="read-video-queue",
-            role=self.role.id,
-            policy=policy_document(keepalive_statements(account, props.queue_name)),
+            policy_name="read-video-queue",
+            statements=keepalive_statements(account, props.queue_name),
         )
         self.schedule = SchedulerSchedule(
             self.stack,

@@ -30,12 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudformation_stack import CloudformationStack
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 
 from .account import AccountContext
 from .component import Component, Scope
-from .policy import Statement, assume_role_policy, policy_document
+from .policy import Statement, assume_role_policy
 
 LOGICAL_ID = "WorkerContract"
 # ECS needs a memory figure for an EC2 task definition; the record is never run, so any small one.
@@ -102,18 +100,12 @@ class DeepseaAiLookup(Component):
         super().__init__(scope, id)
         # CloudFormation documents no aws:SourceAccount for service roles; iam:PassRole (same account
         # only) is what guards this role.
-        self.role = IamRole(
-            self.stack,
-            self.child_id("role"),
+        self.role, policy = self.role_with_policy(
+            "role",
             name=props.role_name,
-            assume_role_policy=assume_role_policy("cloudformation"),
-        )
-        policy = IamRolePolicy(
-            self.stack,
-            self.child_id("role_policy"),
-            name="lookup-record",
-            role=self.role.id,
-            policy=policy_document(lookup_statements(account, props.family)),
+            trust=assume_role_policy("cloudformation"),
+            policy_name="lookup-record",
+            statements=lookup_statements(account, props.family),
         )
         self.cloudformation_stack = CloudformationStack(
             self.stack,

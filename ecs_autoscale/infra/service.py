@@ -22,11 +22,10 @@ from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
 from cdktf_cdktf_provider_aws.ecs_service import EcsService
 from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition
 from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 
 from .account import AccountContext
 from .component import Component, Scope
-from .policy import Statement, assume_role_policy, policy_document
+from .policy import Statement, assume_role_policy
 
 
 @dataclass(frozen=True)
@@ -225,12 +224,5 @@ class ModelService(Component):
     ) -> IamRole:
         # Confused-deputy guard: only ECS acting for this account may assume the role.
         trust = assume_role_policy("ecs-tasks", {"StringEquals": {"aws:SourceAccount": account.account_id}})
-        role = IamRole(self.stack, self.child_id(id), name=name, assume_role_policy=trust)
-        IamRolePolicy(
-            self.stack,
-            self.child_id(f"{id}_policy"),
-            name=policy_name,
-            role=role.id,
-            policy=policy_document(statements),
-        )
+        role, _ = self.role_with_policy(id, name=name, trust=trust, policy_name=policy_name, statements=statements)
         return role
