@@ -125,6 +125,7 @@ class QueueBackstopScaling(Component):
         self.asg_name = asg_name
         self.queue_name = video_queue_name
         self.group = group
+        self.alarm_prefix = alarm_prefix
         # Not encrypted: CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key,
         # and the messages carry only the stack's name and state (security/checkov-exceptions.yaml).
         self.topic = SnsTopic(
@@ -141,20 +142,13 @@ class QueueBackstopScaling(Component):
             warmup=design.instance_warmup_seconds,
         )
         to_zero = self._policy("to_zero", f"{alarm_prefix}-to-zero", "ExactCapacity", [(0, None, 0)])
-        self.scale_out_alarm = CloudwatchMetricAlarm(
-            self.stack,
-            self.child_id("queue_has_videos"),
-            alarm_name=f"{alarm_prefix}-queue-has-videos",
-            alarm_description=(
-                "Backstop for videos queued by other clients: videos waiting, delayed or in "
-                "progress exceed the tasks the group's instances give. Adds GPU instances."
-            ),
-            evaluation_periods=design.scale_out_evaluation_periods,
-            datapoints_to_alarm=design.scale_out_datapoints_to_alarm,
+        self.scale_out_alarm = self._alarm(
+            "queue-has-videos",
+            "Backstop for videos queued by other clients: videos waiting, delayed or in "
+            "progress exceed the tasks the group's instances give. Adds GPU instances.",
+            periods=(design.scale_out_datapoints_to_alarm, design.scale_out_evaluation_periods),
             threshold=design.scale_out_threshold,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            metric_query=[
+            queries=[
                 *self._queue_metrics(),
                 *self._taken_metrics(),
                 self._group_metric("desired", "GroupDesiredCapacity"),
@@ -164,78 +158,83 @@ class QueueBackstopScaling(Component):
                     "Videos without a task",
                 ),
             ],
-            alarm_actions=[scale_out.arn],
+            actions=[scale_out.arn],
         )
         idle_periods = design.backstop_idle_periods
-        self.idle_alarm = CloudwatchMetricAlarm(
-            self.stack,
-            self.child_id("queue_idle"),
-            alarm_name=f"{alarm_prefix}-queue-idle",
-            alarm_description=(
-                f"Backstop for the instance agents: instances up and no video waiting, delayed "
-                f"or in progress for {idle_periods} min. Sets the group to 0."
-            ),
-            evaluation_periods=idle_periods,
-            datapoints_to_alarm=idle_periods,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            metric_query=[
+        self.idle_alarm = self._alarm(
+            "queue-idle",
+            f"Backstop for the instance agents: instances up and no video waiting, delayed "
+            f"or in progress for {idle_periods} min. Sets the group to 0.",
+            periods=(idle_periods, idle_periods),
+            queries=[
                 *self._queue_metrics(),
                 self._group_metric("desired", "GroupDesiredCapacity"),
                 self._expression("idle", IDLE_EXPRESSION, "Instances up, queue empty"),
             ],
-            alarm_actions=[to_zero.arn],
+            actions=[to_zero.arn],
         )
         stuck = design.stuck_periods
-        self.stuck_alarm = CloudwatchMetricAlarm(
-            self.stack,
-            self.child_id("videos_stuck"),
-            alarm_name=f"{alarm_prefix}-videos-stuck",
-            alarm_description=(
-                f"Videos wait, instances are in service, and no worker took a video for {stuck} min: "
-                "the workers cannot take videos (bad image, unreadable model, no route out). "
-                "Sets the group to 0 (the videos-not-taken alarm notifies). Check `ecs-autoscale "
-                "status` and the log group."
-            ),
-            evaluation_periods=stuck,
-            datapoints_to_alarm=stuck,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            metric_query=[
+        self.stuck_alarm = self._alarm(
+            "videos-stuck",
+            f"Videos wait, instances are in service, and no worker took a video for {stuck} min: "
+            "the workers cannot take videos (bad image, unreadable model, no route out). "
+            "Sets the group to 0 (the videos-not-taken alarm notifies). Check `ecs-autoscale "
+            "status` and the log group.",
+            periods=(stuck, stuck),
+            queries=[
                 self._sqs_metric("visible", SQS_METRICS["visible"]),
                 self._sqs_metric("in_flight", SQS_METRICS["in_flight"]),
-                self._sqs_metric("received", "NumberOfMessagesReceived", stat="Sum"),
+                self._received_metric(),
                 self._group_metric("in_service", "GroupInServiceInstances"),
                 self._expression("stuck", STUCK_EXPRESSION, "Videos wait and none is taken"),
             ],
-            alarm_actions=[to_zero.arn],
+            actions=[to_zero.arn],
         )
         waited = design.not_taken_after_seconds // 60
-        self.not_taken_alarm = CloudwatchMetricAlarm(
-            self.stack,
-            self.child_id("videos_not_taken"),
-            alarm_name=f"{alarm_prefix}-videos-not-taken",
-            alarm_description=(
-                f"The oldest video has waited {waited} min and no worker is taking one: workers that "
-                "cannot take videos (bad image, unreadable model, no route out), a halted or stopped "
-                "stack, or no instance can launch (vCPU quota, capacity). The backstop adds no "
-                "instances meanwhile; fix the cause, then `ecs-autoscale resume STACK_DIR`. Check "
-                "`ecs-autoscale status` and the log group."
-            ),
-            evaluation_periods=design.not_taken_evaluation_periods,
-            datapoints_to_alarm=design.not_taken_datapoints_to_alarm,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            metric_query=[
+        self.not_taken_alarm = self._alarm(
+            "videos-not-taken",
+            f"The oldest video has waited {waited} min and no worker is taking one: workers that "
+            "cannot take videos (bad image, unreadable model, no route out), a halted or stopped "
+            "stack, or no instance can launch (vCPU quota, capacity). The backstop adds no "
+            "instances meanwhile; fix the cause, then `ecs-autoscale resume STACK_DIR`. Check "
+            "`ecs-autoscale status` and the log group.",
+            periods=(design.not_taken_datapoints_to_alarm, design.not_taken_evaluation_periods),
+            queries=[
                 *self._taken_metrics(),
                 self._sqs_metric("in_flight", SQS_METRICS["in_flight"]),
                 self._expression("not_taken", not_taken_expression(design.not_taken_after_seconds), "Videos not taken"),
             ],
-            alarm_actions=[self.topic.arn],
+            actions=[self.topic.arn],
             ok_actions=[self.topic.arn],
+        )
+
+    def _alarm(
+        self,
+        purpose: str,
+        description: str,
+        *,
+        periods: tuple[int, int],
+        queries: list[CloudwatchMetricAlarmMetricQuery],
+        actions: list[str],
+        ok_actions: list[str] | None = None,
+        threshold: int = 1,
+    ) -> CloudwatchMetricAlarm:
+        """`<prefix>-<purpose>` (naming.ALARM_PURPOSES): ALARM when `periods` = (M, N) of the last N
+        one-minute values of the returned expression are >= `threshold`; a missing value never breaches."""
+        datapoints, evaluation = periods
+        return CloudwatchMetricAlarm(
+            self.stack,
+            self.child_id(purpose),
+            alarm_name=f"{self.alarm_prefix}-{purpose}",
+            alarm_description=description,
+            evaluation_periods=evaluation,
+            datapoints_to_alarm=datapoints,
+            threshold=threshold,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            metric_query=queries,
+            alarm_actions=actions,
+            ok_actions=ok_actions,
         )
 
     def _sqs_metric(self, id: str, name: str, stat: str = "Maximum") -> CloudwatchMetricAlarmMetricQuery:
@@ -255,10 +254,11 @@ class QueueBackstopScaling(Component):
 
     def _taken_metrics(self) -> list[CloudwatchMetricAlarmMetricQuery]:
         """What `not_taken_condition` reads besides in_flight: the oldest video's age, receives."""
-        return [
-            self._sqs_metric("age", "ApproximateAgeOfOldestMessage"),
-            self._sqs_metric("received", "NumberOfMessagesReceived", stat="Sum"),
-        ]
+        return [self._sqs_metric("age", "ApproximateAgeOfOldestMessage"), self._received_metric()]
+
+    def _received_metric(self) -> CloudwatchMetricAlarmMetricQuery:
+        """Videos received by workers during the minute."""
+        return self._sqs_metric("received", "NumberOfMessagesReceived", stat="Sum")
 
     def _group_metric(self, id: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
         # Referencing the group's name orders the alarm after the group (its metrics exist from then).
