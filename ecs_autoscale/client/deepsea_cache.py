@@ -74,14 +74,9 @@ class DeepseaCache:
         that gives `submit --tags-from` its tags tells where ecsprocess recorded its jobs."""
         if config_ini is None or self.locations:
             return self
-        import configparser
+        from .object_tags import read_deepsea_config
 
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(config_ini, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError):
-            return self  # --tags-from reports an unreadable file itself
-        folder = parser.get("database", "job_db_path", fallback=None)
+        folder = read_deepsea_config(config_ini).get("database", "job_db_path", fallback=None)
         if not folder or not Path(folder).is_dir():
             return self
         return DeepseaCache(tuple(dict.fromkeys([Path.cwd().resolve(), Path(folder).resolve()])))

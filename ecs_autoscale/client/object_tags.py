@@ -37,14 +37,20 @@ def parse_tag_options(values: Iterable[str]) -> dict[str, str]:
     return tags
 
 
-def deepsea_config_tags(path: Path, user_name: str, description: str, now: datetime | None = None) -> dict[str, str]:
-    """The tags deepsea-ai's `Config.get_tags(description)` builds from CONFIG.ini's [tags]."""
+def read_deepsea_config(path: Path) -> configparser.ConfigParser:
+    """deepsea-ai's CONFIG.ini (`submit --tags-from`), or one line saying why not."""
     parser = configparser.ConfigParser()
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle)
     except (OSError, configparser.Error, UnicodeDecodeError) as exc:
         raise JobsError(f"--tags-from {path}: unreadable ({' '.join(str(exc).split())})") from None
+    return parser
+
+
+def deepsea_config_tags(path: Path, user_name: str, description: str, now: datetime | None = None) -> dict[str, str]:
+    """The tags deepsea-ai's `Config.get_tags(description)` builds from CONFIG.ini's [tags]."""
+    parser = read_deepsea_config(path)
     if not parser.has_section("tags"):
         raise JobsError(
             f"--tags-from {path}: no [tags] section (deepsea-ai's config.ini has one with "
