@@ -30,9 +30,9 @@ TICK_S = 60
 """SQS and Auto Scaling group metrics are one datapoint a minute; alarms evaluate once a minute."""
 MAX_SIMULATED_S = 400 * 24 * 3600
 FAILING_HORIZON_S = 24 * 3600
+"""With workers that never take a video nothing settles: the model watches one day."""
 ACTIVE_TASK_STATES = ("starting", "hung", "idle", "busy")
 """A task holding its slot: ECS starts no other there ("hung": running, never taking a video)."""
-"""With workers that never take a video nothing settles: the model watches one day."""
 FOREVER = 10**9
 """Run length before the workload starts: the stack idled at zero for as long as any alarm looks back."""
 
@@ -193,7 +193,8 @@ class Outcome:
     label: str
     events: list[LogEvent]
     series: list[tuple[float, int, int, int, int, int, int]]
-    """(t, visible + delayed, in flight, group desired capacity, running tasks, instances) at every change."""
+    """(t, visible + delayed, in flight, group desired capacity, running tasks, instances, visible) at every
+    change."""
     first_task_running_s: float | None
     first_video_started_s: float | None
     all_done_s: float | None
@@ -314,17 +315,13 @@ class Simulation:
 
     def waiting_and_in_flight(self, lag_s: float) -> tuple[int, int]:
         """(waiting + delayed, in flight) as GetQueueAttributes reports them: `lag_s` seconds old."""
-        point = self._point_at(self.now - lag_s)
-        return (point[1], point[2]) if point else (0, 0)
+        _, waiting, in_flight = self.queue_counts(lag_s)
+        return waiting, in_flight
 
-    def visible_count(self, lag_s: float) -> int:
-        """ApproximateNumberOfMessages (waiting, not delayed) as GetQueueAttributes reports it."""
-        point = self._point_at(self.now - lag_s)
-        return point[6] if point else 0
-
-    def _point_at(self, t: float) -> tuple[float, int, int, int, int, int, int] | None:
-        k = bisect.bisect_right([p[0] for p in self.series], t) - 1
-        return self.series[k] if k >= 0 else None
+    def queue_counts(self, lag_s: float) -> tuple[int, int, int]:
+        """(visible, visible + delayed, in flight) as GetQueueAttributes reports them: `lag_s` seconds old."""
+        k = bisect.bisect_right([p[0] for p in self.series], self.now - lag_s) - 1
+        return (self.series[k][6], self.series[k][1], self.series[k][2]) if k >= 0 else (0, 0, 0)
 
     def queued(self) -> int:
         """Videos waiting, delayed or in progress: what GetQueueAttributes reports."""

@@ -169,8 +169,7 @@ class DesignScaling:
         """The agent's guard (instance_agent.halt_reason): enough worker exits on this instance while
         videos are visible (delayed ones do not count) and none is in flight."""
         recent = [t for t in instance.exits if sim.now - t <= self.design.crash_window_seconds]
-        visible = sim.visible_count(self.a.sqs_count_lag_s)
-        _, in_flight = sim.waiting_and_in_flight(self.a.sqs_count_lag_s)
+        visible, _, in_flight = sim.queue_counts(self.a.sqs_count_lag_s)
         if len(recent) < self.design.crash_loop_exits or not visible or in_flight or self.halted:
             return False
         self.halted = True
