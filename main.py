@@ -9,7 +9,7 @@ import glob
 import os
 import sys
 
-from ecs_autoscale.config import ConfigError, load_config
+from ecs_autoscale.model.config import ConfigError, load_config
 
 DEFAULT_MODELS = "examples/*.yaml"
 
@@ -23,7 +23,9 @@ def model_files(patterns: str) -> list[str]:
 
 
 def main() -> None:
-    from ecs_autoscale.stack import VideoProcessingStack  # first: starts jsii with the fast provider loading
+    from ecs_autoscale.synthesis.constructs.stack import (
+        VideoProcessingStack,  # first: starts jsii with the fast provider loading
+    )
 
     # isort: split
     from cdktf import App

@@ -17,8 +17,8 @@ import cdktf_cdktf_provider_aws  # noqa: E402,F401  the standard import
 from cdktf import App  # noqa: E402
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue  # noqa: E402,F401  as tutorials import resources
 
-from ecs_autoscale.config import load_config  # noqa: E402
-from ecs_autoscale.stack import VideoProcessingStack  # noqa: E402
+from ecs_autoscale.model.config import load_config  # noqa: E402
+from ecs_autoscale.synthesis.constructs.stack import VideoProcessingStack  # noqa: E402
 
 
 def main(model_file: str, outdir: str) -> None:

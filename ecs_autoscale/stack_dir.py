@@ -40,13 +40,16 @@ from typing import Any
 
 from .errors import EcsAutoscaleError
 from .fileio import atomic_write, atomic_write_json
-from .synth import STACK_FILE
 
 README_TEMPLATE = "templates/stack_readme.md.j2"
 OUTPUTS_FILE = "outputs.json"
 STOP_RECORD_FILE = "stopped.json"
 JOBS_DIR = "jobs"
 _SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+STACK_FILE = "cdk.tf.json"
+"""The Terraform JSON of one stack, as cdktf names it (cdktf.out/stacks/<StackName>/cdk.tf.json): synthesis
+writes it, STACK_DIR/terraform/ holds the copy Terraform applies."""
 
 
 def job_file_name(job_name: str) -> str:

@@ -7,7 +7,7 @@ Model files
 Synthesis
     `synth_in_memory(config)`  -> the stack as a dict via cdktf `Testing` (in memory, ~0.1 s once cdktf is
                                loaded; no "//" metadata).
-    `product_synth(configs, outdir)` -> {StackName: path} through `ecs_autoscale.synth.synthesize`
+    `product_synth(configs, outdir)` -> {StackName: path} through `ecs_autoscale.synthesis.synth.synthesize`
                                (the real files users get), cache disabled.
     `resources(doc, type)`, `only_resource(doc, type)`, `hcl_call_argument(expr, fn)`, `references(body)`.
 Terraform (real binary, provider ONLY from the filesystem mirror, never the network)
@@ -75,7 +75,7 @@ def write_model(folder: Path, text: str, name: str = "model.yaml") -> Path:
 
 def load_text(folder: Path, text: str):
     """A ModelConfig from YAML text, through the real file loader."""
-    from ecs_autoscale.config import load_config
+    from ecs_autoscale.model.config import load_config
 
     return load_config(write_model(folder, text))
 
@@ -85,7 +85,7 @@ def synth_in_memory(config) -> dict:
     """The synthesized stack of one config, via cdktf's Testing harness (nothing written to the repo)."""
     from cdktf import Testing
 
-    from ecs_autoscale.stack import VideoProcessingStack
+    from ecs_autoscale.synthesis.constructs.stack import VideoProcessingStack
 
     stack = VideoProcessingStack(Testing.app(), config)
     return json.loads(Testing.synth(stack))
@@ -93,7 +93,7 @@ def synth_in_memory(config) -> dict:
 
 def product_synth(configs: Sequence, outdir: Path) -> dict[str, Path]:
     """Synthesize like `ecs-autoscale synth --no-cache`; returns {StackName: path of cdk.tf.json}."""
-    from ecs_autoscale.synth import synthesize
+    from ecs_autoscale.synthesis.synth import synthesize
 
     return {r.stack_name: r.path for r in synthesize(list(configs), outdir, use_cache=False)}
 

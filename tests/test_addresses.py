@@ -1,4 +1,4 @@
-"""The addresses `destroy` keeps are declared by the stack (ecs_autoscale/addresses.py), not recovered from
+"""The addresses `destroy` keeps are declared by the stack (ecs_autoscale/synthesis/addresses.py), not recovered from
 the JSON; here the declaration is checked against every example's synthesized JSON, so it cannot drift."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import example_files, synth_in_memory
 
-from ecs_autoscale.addresses import RESULTS_BUCKET, SecureBucketElements, address_part, child_id
-from ecs_autoscale.config import load_config
+from ecs_autoscale.model.config import load_config
+from ecs_autoscale.synthesis.addresses import RESULTS_BUCKET, SecureBucketElements, address_part, child_id
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""Adoption of what an interrupted apply created but could not record (ecs_autoscale/adoption.py).
+"""Adoption of what an interrupted apply created but could not record (ecs_autoscale/deployment/adoption.py).
 
 The pieces without AWS: the unfinished creations read from Terraform's apply stream, the import ID of
 each resource type of the synthesized stack, and the adoption's decisions over a fake runner. The whole
@@ -13,10 +13,10 @@ import io
 import pytest
 from helpers import load_text, seed_text, synth_in_memory
 
-from ecs_autoscale.adoption import Adoption, import_id
-from ecs_autoscale.naming import STACK_TAG
+from ecs_autoscale.deployment.adoption import Adoption, import_id
+from ecs_autoscale.deployment.terraform import ApplyProgress, Terraform, TerraformFailed
+from ecs_autoscale.model.naming import STACK_TAG
 from ecs_autoscale.stack_dir import StackDir, StackDirUnreadable
-from ecs_autoscale.terraform import ApplyProgress, Terraform, TerraformFailed
 
 # As Terraform 1.x prints them (-no-color): two creations finish, two are cut off, one is a replacement.
 APPLY_STREAM = """\

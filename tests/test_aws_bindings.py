@@ -1,4 +1,4 @@
-"""The fast provider-bindings loader (ecs_autoscale/aws_bindings.py), checked in real processes.
+"""The fast provider-bindings loader (ecs_autoscale/synthesis/aws_bindings.py), checked in real processes.
 
 - The JSON is byte-identical to the standard `import cdktf_cdktf_provider_aws` (seed and spot examples).
 - Commands that need no synthesis never load cdktf, jsii or the provider bindings.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from helpers import EXAMPLES, REPO, SEED
 
-from ecs_autoscale.synth import STACK_FILE, _source_fingerprint
+from ecs_autoscale.synthesis.synth import STACK_FILE, _source_fingerprint
 
 pytestmark = pytest.mark.slow  # fresh processes starting Node, the standard 13-s import among them
 
@@ -42,7 +42,7 @@ try:
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 finally:
-    bindings = sys.modules.get("ecs_autoscale.aws_bindings")
+    bindings = sys.modules.get("ecs_autoscale.synthesis.aws_bindings")
     with open(report, "w") as out:
         json.dump({"exit": code, "modules": sorted(sys.modules),
                    "lazy_index_active": getattr(bindings, "lazy_index_active", None)}, out)
@@ -194,7 +194,7 @@ def test_node_that_cannot_start_is_one_clear_line_and_writes_nothing(tmp_path, p
 def test_kernel_start_leaves_the_users_node_options_alone():
     code = (
         "import os; os.environ['NODE_OPTIONS'] = '--max-old-space-size=3000'\n"
-        "import ecs_autoscale.aws_bindings as b; b.install_lazy_package()\n"
+        "import ecs_autoscale.synthesis.aws_bindings as b; b.install_lazy_package()\n"
         "print(b.lazy_index_active, repr(os.environ['NODE_OPTIONS']))\n"
         "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue; print(SqsQueue.__name__)"
     )
@@ -207,7 +207,7 @@ def test_kernel_start_leaves_the_users_node_options_alone():
 def provider_index(tmp_path_factory) -> Path:
     """The real package.json and lib/index.js of the installed provider assembly, in a node_modules
     tree holding no resource module but one stand-in (lib/sqs-queue)."""
-    from ecs_autoscale.aws_bindings import LAZY_INDEX_PRELOAD
+    from ecs_autoscale.synthesis.aws_bindings import LAZY_INDEX_PRELOAD
 
     spec = importlib.util.find_spec("cdktf_cdktf_provider_aws")
     tarball = next(Path(next(iter(spec.submodule_search_locations)), "_jsii").glob("*.jsii.tgz"))
@@ -267,7 +267,7 @@ def test_a_jsii_without_the_private_hook_costs_speed_with_one_line_never_a_trace
         "    def __init__(self, p): self.p = p\n"
         "    def __get__(self, obj, owner): return self.p.__get__(obj, owner)\n"
         "type(kernel.provider)._process = Hook(type(kernel.provider)._process)\n"
-        "import ecs_autoscale.aws_bindings as b; b.install_lazy_package()\n"
+        "import ecs_autoscale.synthesis.aws_bindings as b; b.install_lazy_package()\n"
         "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue; print(b.lazy_index_active, SqsQueue.__name__)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -289,7 +289,7 @@ def _one_slow_path_line(code: str) -> list[str]:
 def test_a_jsii_kernel_without_a_provider_takes_the_slow_path():
     code = (
         "from jsii._runtime import kernel\n"
-        "import ecs_autoscale.aws_bindings as b\n"
+        "import ecs_autoscale.synthesis.aws_bindings as b\n"
         "provider = vars(kernel).pop('provider')  # as a jsii release that renamed it\n"
         "print(b._start_kernel_with_lazy_index())\n"
         "kernel.provider = provider\n"
@@ -309,7 +309,7 @@ def test_a_jsii_whose_process_hook_fails_takes_the_slow_path_not_node_unavailabl
         "    if len(calls) == 1: raise AttributeError('_NodeProcess has no attribute _handshake')\n"
         "    return hook.fget(self)\n"
         "type(kernel.provider)._process = property(broken)\n"
-        "import ecs_autoscale.aws_bindings as b; b.install_lazy_package()\n"
+        "import ecs_autoscale.synthesis.aws_bindings as b; b.install_lazy_package()\n"
         "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue; print(b.lazy_index_active, SqsQueue.__name__)"
     )
     assert _one_slow_path_line(code) == ["False", "SqsQueue"]
@@ -324,7 +324,7 @@ def test_bindings_without_their_jsii_module_take_the_standard_import():
         "            sys.meta_path.remove(self)\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
         "sys.meta_path.insert(0, Hide())\n"
-        "import ecs_autoscale.aws_bindings as b; package = b.install_lazy_package()\n"
+        "import ecs_autoscale.synthesis.aws_bindings as b; package = b.install_lazy_package()\n"
         "from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue\n"
         "print(type(package.__spec__.loader).__name__ != 'NoneType', SqsQueue.__name__)"
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import EXAMPLES, SEED, seed_text, write_model
 
-from ecs_autoscale.synth import _source_fingerprint
+from ecs_autoscale.synthesis.synth import _source_fingerprint
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 SPOT = EXAMPLES / "fathomnet-spot.yaml"

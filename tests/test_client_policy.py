@@ -42,8 +42,8 @@ class FakeAccount:
 
 @pytest.fixture(scope="module")
 def statements():
-    from ecs_autoscale.infra.client_policy import client_statements
-    from ecs_autoscale.naming import StackNames
+    from ecs_autoscale.model.naming import StackNames
+    from ecs_autoscale.synthesis.client_policy import client_statements
 
     return client_statements(
         FakeAccount(),
@@ -86,7 +86,7 @@ def called_actions() -> set[str]:
 
 
 def test_policy_grants_exactly_what_the_client_calls(statements):
-    from ecs_autoscale.infra.client_policy import client_actions
+    from ecs_autoscale.synthesis.client_policy import client_actions
 
     used = called_actions()
     assert {"sqs:SendMessage", "autoscaling:SetDesiredCapacity", "ecs:StopTask", "s3:PutObject"} <= used  # sanity
@@ -131,7 +131,7 @@ def test_tags_and_limits_the_client_may_change_are_only_its_own(statements):
 
 
 def test_policy_fits_a_managed_policy(statements):
-    from ecs_autoscale.infra.policy import policy_document
+    from ecs_autoscale.synthesis.policy import policy_document
 
     compact = json.dumps(json.loads(policy_document(statements)), separators=(",", ":"))
     assert len(compact) < 6144, len(compact)  # IAM quota: managed policy size, whitespace not counted

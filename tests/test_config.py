@@ -11,8 +11,8 @@ import pytest
 import yaml
 from helpers import SEED, load_text, seed_text
 
-from ecs_autoscale.config import KNOWN_KEYS, REQUIRED_KEYS, ConfigError, load_config
-from ecs_autoscale.naming import BUCKET_PREFIX_MAX, RULES, StackNames, max_stack_name_length
+from ecs_autoscale.model.config import KNOWN_KEYS, REQUIRED_KEYS, ConfigError, load_config
+from ecs_autoscale.model.naming import BUCKET_PREFIX_MAX, RULES, StackNames, max_stack_name_length
 
 ORIGINAL_KEYS = (
     "StackName",

@@ -28,8 +28,8 @@ from helpers import (
     synth_in_memory,
 )
 
-from ecs_autoscale.config import load_config
-from ecs_autoscale.scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, design_for
+from ecs_autoscale.model.config import load_config
+from ecs_autoscale.model.scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, design_for
 
 SPOT = EXAMPLES / "fathomnet-spot.yaml"
 GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
@@ -702,7 +702,7 @@ def test_videos_not_taken_alarm_notifies_and_holds_while_nothing_is_taken(case):
 
 def test_idle_cost_counts_every_metric_the_alarms_read(case):
     from ecs_autoscale.estimate.costs import ALARM_METRICS
-    from ecs_autoscale.naming import ALARM_PURPOSES
+    from ecs_autoscale.model.naming import ALARM_PURPOSES
 
     config, doc = case
     names = {
@@ -772,7 +772,7 @@ def test_nothing_scales_on_cpu_or_memory(case):
 
 # --- outputs, provider, terraform block ---------------------------------------------------------------------
 def test_outputs_are_exactly_the_documented_ones(case):
-    from ecs_autoscale.stack import OUTPUT_DESCRIPTIONS
+    from ecs_autoscale.synthesis.constructs.stack import OUTPUT_DESCRIPTIONS
 
     config, doc = case
     assert set(doc["output"]) == set(OUTPUT_DESCRIPTIONS)

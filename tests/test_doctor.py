@@ -27,8 +27,6 @@ from urllib.parse import parse_qs
 import pytest
 from helpers import seed_text, write_model
 
-from ecs_autoscale.ami import GPU_AMI_PARAMETER
-from ecs_autoscale.config import load_config
 from ecs_autoscale.doctor import run
 from ecs_autoscale.doctor.checks import check_ami, check_identity, check_image, check_object
 from ecs_autoscale.doctor.hints import doctor_hint
@@ -36,7 +34,9 @@ from ecs_autoscale.doctor.network import _way_out, check_network
 from ecs_autoscale.doctor.quotas import ON_DEMAND_G, ON_DEMAND_P, SPOT_G, SPOT_P, SPOT_P5, check_quotas, quota_for
 from ecs_autoscale.emulator import CLOSED_PORT_PROXY, sealed_env
 from ecs_autoscale.emulator.patches import QUOTAS_ENV
-from ecs_autoscale.instance_types import lookup
+from ecs_autoscale.model.ami import GPU_AMI_PARAMETER
+from ecs_autoscale.model.config import load_config
+from ecs_autoscale.model.instance_types import lookup
 
 pytestmark = pytest.mark.slow  # moto's in-process AWS, several seconds a test
 

@@ -25,7 +25,7 @@ from helpers import SEED, load_text, seed_text
 
 from ecs_autoscale.estimate import Assumptions, Workload, run
 from ecs_autoscale.estimate.assumptions import AWS_RULES, AssumptionError, apply_overrides, listing, load_prices
-from ecs_autoscale.scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, design_for
+from ecs_autoscale.model.scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, design_for
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 PINNED = Assumptions(
@@ -259,7 +259,7 @@ def test_workers_that_hang_are_stopped_by_the_stuck_alarm_and_never_relaunched(t
 
 def test_the_not_taken_condition_reads_age_in_flight_and_receives(tmp_path):
     from ecs_autoscale.estimate.model import Sample
-    from ecs_autoscale.estimate.scaling import DesignScaling
+    from ecs_autoscale.estimate.rules import DesignScaling
 
     rules = DesignScaling(design_for(fleet(tmp_path, 8)), PINNED)
     assert rules.not_taken(Sample(visible=5, oldest_age=1800))
@@ -442,7 +442,7 @@ def test_cli_list_assumptions_needs_no_model_file():
 def test_estimate_never_loads_cdktf_or_matplotlib_without_plot():
     code = (
         "import sys; from ecs_autoscale.cli.estimate import estimate; "
-        "from ecs_autoscale.estimate import run, Workload; from ecs_autoscale.config import load_config; "
+        "from ecs_autoscale.estimate import run, Workload; from ecs_autoscale.model.config import load_config; "
         f"from ecs_autoscale.estimate import report; report.text(run(load_config({str(SEED)!r}), Workload(2, 5))); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'matplotlib', 'constructs')))"
     )

@@ -170,7 +170,7 @@ def recovery(outage, ecs_cli, cli_env, tmp_path_factory) -> Recovery:
 
 
 def test_emulator_down_mid_apply_fails_clearly_keeps_the_state_and_the_next_deploy_converges(recovery, outage, ecs_cli):
-    from ecs_autoscale.stack import OUTPUT_DESCRIPTIONS
+    from ecs_autoscale.synthesis.constructs.stack import OUTPUT_DESCRIPTIONS
 
     failed, stack_dir = recovery.failed, recovery.stack_dir
     assert failed.returncode == 1, failed.stdout + failed.stderr

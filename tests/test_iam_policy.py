@@ -1,6 +1,6 @@
 """IAM review as a test: who may do what in a synthesized stack (the seed and the spot example).
 
-Read from the Terraform JSON users get (`ecs_autoscale.synth.synthesize`), against expectations
+Read from the Terraform JSON users get (`ecs_autoscale.synthesis.synth.synthesize`), against expectations
 written here from the model file, not from the construct code:
 - no wildcard action (`*`, `sqs:*`, `s3:Get*`) and no NotAction/NotResource in any Allow;
 - every resource is one of this stack's own queues, buckets, log group, cluster, container instances
@@ -278,7 +278,7 @@ def grants(doc: dict, model: dict) -> dict[str, dict[str, set[str]]]:
 @pytest.fixture(scope="module")
 def stacks(tmp_path_factory) -> list[tuple[dict, dict]]:
     """(synthesized stack, model file as written) for the seed and the spot example."""
-    from ecs_autoscale.config import load_config
+    from ecs_autoscale.model.config import load_config
 
     paths = product_synth([load_config(m) for m in MODELS], tmp_path_factory.mktemp("iam"))
     out = []

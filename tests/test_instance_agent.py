@@ -21,8 +21,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from ecs_autoscale.agent import instance_agent as ia
-from ecs_autoscale.infra.policy import Statement, policy_document
-from ecs_autoscale.infra.user_data import (
+from ecs_autoscale.synthesis.policy import Statement, policy_document
+from ecs_autoscale.synthesis.user_data import (
     USER_DATA_LIMIT_BYTES,
     AgentSettings,
     agent_permissions,

@@ -13,7 +13,7 @@ import pytest
 from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, agent_script, run_agent, task
 
 from ecs_autoscale.group import HALTED_TAG
-from ecs_autoscale.infra.user_data import AgentSettings, ecr_registry_of, ecs_agent_config, render_user_data
+from ecs_autoscale.synthesis.user_data import AgentSettings, ecr_registry_of, ecs_agent_config, render_user_data
 
 pytestmark = pytest.mark.emulator
 REGION = "us-west-2"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from helpers import load_text, seed_text
 
-from ecs_autoscale import instance_types as it
-from ecs_autoscale.ami import GPU_AMI_PARAMETER, gpu_ami_parameter
-from ecs_autoscale.yaml_source import ConfigError
+from ecs_autoscale.model import instance_types as it
+from ecs_autoscale.model.ami import GPU_AMI_PARAMETER, gpu_ami_parameter
+from ecs_autoscale.model.yaml_source import ConfigError
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 TABLE = json.loads(resources.files("ecs_autoscale").joinpath("data/instance_types.json").read_text())

@@ -167,7 +167,7 @@ def test_outputs_of_a_stack_deployed_before_group_sizing_get_safe_defaults(tmp_p
 
 def test_the_instance_agent_spells_the_halted_tag_of_group_py():
     from ecs_autoscale.group import HALTED_TAG
-    from ecs_autoscale.infra.user_data import agent_source
+    from ecs_autoscale.synthesis.user_data import agent_source
 
     # The agent is stdlib-only and cannot import it: its source must name the same tag.
     assert f"Key='{HALTED_TAG}'" in agent_source()

@@ -140,7 +140,7 @@ def test_plan_works_with_a_relative_stack_dir_as_in_the_readme(cli_env, tmp_path
 
 
 def test_deploy_writes_every_stack_output_state_plan_and_log(seed, emulator):
-    from ecs_autoscale.stack import OUTPUT_DESCRIPTIONS
+    from ecs_autoscale.synthesis.constructs.stack import OUTPUT_DESCRIPTIONS
 
     stack_dir, deployed = seed
     outputs = outputs_of(stack_dir)
@@ -171,7 +171,7 @@ def test_deploy_writes_every_stack_output_state_plan_and_log(seed, emulator):
 
 
 def test_task_definition_carries_the_worker_environment_contract(seed, aws_client):
-    from ecs_autoscale.config import load_config
+    from ecs_autoscale.model.config import load_config
 
     stack_dir, _ = seed
     outputs = outputs_of(stack_dir)

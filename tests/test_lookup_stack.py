@@ -13,7 +13,7 @@ from helpers import SEED, load_text, only_resource, resources, seed_text, synth_
 
 @pytest.fixture(scope="module")
 def seed_doc():
-    from ecs_autoscale.config import load_config
+    from ecs_autoscale.model.config import load_config
 
     return synth_in_memory(load_config(SEED))
 
@@ -49,7 +49,7 @@ def test_template_holds_one_task_definition_and_nothing_that_grants_or_runs(temp
 
 
 def test_environment_is_the_worker_containers_contract(seed_doc, template):
-    from ecs_autoscale.config import CONTRACT_ENV
+    from ecs_autoscale.model.config import CONTRACT_ENV
 
     (resource,) = template["Resources"].values()
     record = {e["Name"]: e["Value"] for e in resource["Properties"]["ContainerDefinitions"][0]["Environment"]}
@@ -75,14 +75,14 @@ def test_opt_out_leaves_no_cloudformation_and_no_lookup_role(tmp_path):
 
 
 def test_opt_out_must_be_a_boolean(tmp_path):
-    from ecs_autoscale.config import ConfigError
+    from ecs_autoscale.model.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"CloudFormationLookup: .*(CloudFormation may not be used)"):
         load_text(tmp_path, seed_text(CloudFormationLookup="'no'"))
 
 
 def test_lookup_names_fit_aws_limits_for_the_longest_stack_name():
-    from ecs_autoscale.naming import StackNames, max_stack_name_length
+    from ecs_autoscale.model.naming import StackNames, max_stack_name_length
 
     names = StackNames("A" * max_stack_name_length())
     assert names.problems() == []

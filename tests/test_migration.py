@@ -73,7 +73,7 @@ def client_error(code: str, message: str):
 def test_guard_outcomes(tmp_path):
     from helpers import load_text
 
-    from ecs_autoscale.cfn_guard import StackNameTaken, check_lookup_name_free
+    from ecs_autoscale.deployment.cfn_guard import StackNameTaken, check_lookup_name_free
 
     config = load_text(tmp_path, seed_text())
     absent = client_error("ValidationError", "Stack with id Megadetector does not exist")

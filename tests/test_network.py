@@ -1,5 +1,5 @@
-"""Where the GPU instances run (ecs_autoscale/infra/network.py): the synthesized JSON for every way a model
-file can name its network, then real `ecs-autoscale plan` runs against networks built in the emulator:
+"""Where the GPU instances run (ecs_autoscale/synthesis/constructs/network.py): the synthesized JSON for every
+way a model file can name its network, then real `ecs-autoscale plan` runs against networks built in the emulator:
 routes out that work, the one-line errors for those that cannot, and an account without a default VPC.
 """
 
@@ -10,7 +10,7 @@ import json
 import pytest
 from helpers import SEED, load_text, only_resource, seed_text, synth_in_memory, write_model
 
-from ecs_autoscale.config import load_config
+from ecs_autoscale.model.config import load_config
 
 VPC = "vpc-0abc1234def567890"
 SUBNETS = ("subnet-0abc1234def567890", "subnet-0def5678abc123456")

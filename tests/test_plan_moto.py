@@ -13,8 +13,8 @@ import shutil
 import pytest
 from helpers import SEED, product_synth, terraform, terraform_env
 
-from ecs_autoscale.config import load_config
 from ecs_autoscale.emulator import emulator_env
+from ecs_autoscale.model.config import load_config
 
 pytestmark = pytest.mark.emulator
 

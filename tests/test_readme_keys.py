@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ecs_autoscale.config import FIX_HINTS, KNOWN_KEYS, key_docs, key_table
+from ecs_autoscale.model.config import FIX_HINTS, KNOWN_KEYS, key_docs, key_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"<!-- model-keys:start[^>]*-->\n(.*?)<!-- model-keys:end -->", re.S)

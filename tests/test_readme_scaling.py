@@ -12,10 +12,10 @@ import re
 import pytest
 from helpers import EXAMPLES, REPO
 
-from ecs_autoscale.config import load_config
 from ecs_autoscale.estimate import Workload, run
 from ecs_autoscale.estimate.assumptions import apply_overrides
 from ecs_autoscale.estimate.report import clock
+from ecs_autoscale.model.config import load_config
 
 pytestmark = pytest.mark.slow  # runs every estimate of README's table
 

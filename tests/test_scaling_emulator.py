@@ -14,8 +14,8 @@ import json
 import pytest
 from helpers import seed_text, write_model
 
-from ecs_autoscale.config import load_config
-from ecs_autoscale.scaling_design import design_for
+from ecs_autoscale.model.config import load_config
+from ecs_autoscale.model.scaling_design import design_for
 
 pytestmark = pytest.mark.emulator
 

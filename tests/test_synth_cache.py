@@ -1,4 +1,4 @@
-"""The synth cache (ecs_autoscale/synth.py): an unchanged model is served from the cache without
+"""The synth cache (ecs_autoscale/synthesis/synth.py): an unchanged model is served from the cache without
 loading cdktf; anything that can change the output (any model field, the JSON on disk, the package
 source, the binding versions) re-synthesizes; N models share one cdktf App.
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from helpers import REPO, SEED, seed_text, write_model
 
-from ecs_autoscale import synth
-from ecs_autoscale.config import load_config
+from ecs_autoscale.model.config import load_config
+from ecs_autoscale.synthesis import synth
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 HEAVY = ("cdktf", "jsii", "cdktf_cdktf_provider_aws", "constructs")
@@ -84,7 +84,7 @@ def test_cached_run_never_loads_cdktf_or_jsii(tmp_path):
             break
     assert cached.stdout.splitlines() == [f"{out / 'stacks' / 'Megadetector' / synth.STACK_FILE} (unchanged)"]
     imported = _importtime_modules(cached.stderr)
-    assert "ecs_autoscale.synth" in imported, "importtime output not understood"
+    assert "ecs_autoscale.synthesis.synth" in imported, "importtime output not understood"
     assert sorted(m for m in imported if m.split(".")[0] in HEAVY) == []
 
 

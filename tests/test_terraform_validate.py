@@ -17,7 +17,7 @@ from helpers import (
     terraform_env,
 )
 
-from ecs_autoscale.config import load_config
+from ecs_autoscale.model.config import load_config
 
 pytestmark = pytest.mark.slow  # real terraform init + validate from the provider mirror
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ecs_autoscale.deployment.terraform import TERRAFORM_REQUIREMENT, terraform_version_problem
 from ecs_autoscale.emulator import patches
-from ecs_autoscale.terraform import TERRAFORM_REQUIREMENT, terraform_version_problem
 
 REPO = Path(__file__).resolve().parent.parent
 

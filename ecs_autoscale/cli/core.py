@@ -35,7 +35,7 @@ def validate(files: tuple[Path, ...], list_instance_types: bool) -> None:
       ecs-autoscale validate --list-instance-types
     """
     if list_instance_types:
-        from ..instance_types import table_text
+        from ..model.instance_types import table_text
 
         click.echo(table_text())
         return
@@ -73,7 +73,7 @@ def synth(files: tuple[Path, ...], outdir: Path, no_cache: bool) -> None:
     reproducible: the same model gives identical bytes. Unchanged models are served from a cache
     keyed on the model and the tool's version; all files are validated before anything is written.
     """
-    from ..synth import synthesize
+    from ..synthesis.synth import synthesize
 
     configs = load_configs(files)
     with failures():

@@ -11,8 +11,8 @@ import click
 from .errors import endpoint_option, failures, load_configs, profile_option
 
 if TYPE_CHECKING:
-    from ecs_autoscale.config import ModelConfig
     from ecs_autoscale.doctor.findings import Finding
+    from ecs_autoscale.model.config import ModelConfig
 
 
 @click.command()

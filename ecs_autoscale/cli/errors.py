@@ -96,8 +96,8 @@ def check_model_files(paths: Iterable[Path]) -> Iterator[Any]:
     checks, a StackName already used by an earlier file is an error: it names the stack's folder,
     Terraform workspace and AWS resources. Compared ignoring case, as IAM names and some file
     systems do."""
-    from ..config import parse_config
-    from ..yaml_source import ConfigError, load_yaml
+    from ..model.config import parse_config
+    from ..model.yaml_source import ConfigError, load_yaml
 
     first_file: dict[str, Path] = {}
     for path in paths:

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..aws_target import ENDPOINT_ENV
-from ..terraform import MIRROR_ENV
+from ..deployment.terraform import MIRROR_ENV
 from .errors import UserError, endpoint_option, failures, load_configs, profile_option
 
 if TYPE_CHECKING:
     from ecs_autoscale.aws_target import AwsTarget
-    from ecs_autoscale.deployment import Deployment
-    from ecs_autoscale.teardown import DestroyPlan
-    from ecs_autoscale.terraform import Terraform
+    from ecs_autoscale.deployment.stack_deployment import Deployment
+    from ecs_autoscale.deployment.teardown import DestroyPlan
+    from ecs_autoscale.deployment.terraform import Terraform
 
 EMULATOR_EXTRA = "install it with `pip install 'ecs-autoscale[emulator]'`"
 CONFIG_ARG = click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False, path_type=Path))
@@ -29,7 +29,7 @@ STACK_DIR_ARG = click.argument("stack_dir_path", metavar="STACK_DIR", type=click
 
 def _check_mirror(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     if value:
-        from ..terraform import check_provider_mirror
+        from ..deployment.terraform import check_provider_mirror
 
         problem = check_provider_mirror(value)
         if problem:
@@ -70,7 +70,7 @@ def target_options(command: Callable[..., Any]) -> Any:
 
 
 def _deployment(config_path: Path, stack_dir_path: Path, target: AwsTarget, verbose: bool) -> Any:
-    from ..deployment import Deployment
+    from ..deployment.stack_deployment import Deployment
     from ..stack_dir import StackDir
 
     (config,) = load_configs([config_path])
@@ -96,7 +96,7 @@ def _require_terminal(auto_approve: bool, command: str) -> None:
 def _failures(stack_dir_path: Path, config_path: Path | None = None) -> Iterator[None]:
     """failures(), with a failed Terraform run's hint added to its line (its own messages were already
     shown above it); with `config_path`, a failure whose cause `doctor` checks suggests running it."""
-    from ..terraform import TerraformFailed
+    from ..deployment.terraform import TerraformFailed
 
     with failures():
         try:
@@ -238,7 +238,7 @@ def _plan_confirm_apply(deployment: Deployment, tf: Terraform, auto_approve: boo
 def _check_lookup_name(deployment: Deployment, stack_dir_path: Path) -> None:
     """Before anything is written: the deepsea-ai lookup stack's name must not belong to another
     CloudFormation stack (the original CDK stack: the migration case)."""
-    from ..cfn_guard import check_lookup_name_free
+    from ..deployment.cfn_guard import check_lookup_name_free
 
     with _failures(stack_dir_path):
         note = check_lookup_name_free(deployment.target, deployment.config)
@@ -260,8 +260,8 @@ def _refuse_while_stopped(stack_dir_path: Path) -> None:
 def _apply_reviewed_plan(deployment: Deployment, tf: Terraform, planfile: Path, meta: dict) -> None:
     import json
 
+    from ..deployment.terraform import summarize_plan
     from ..stack_dir import PlanFiles
-    from ..terraform import summarize_plan
 
     text_json = PlanFiles.of(planfile).json
     summary = summarize_plan(json.loads(text_json.read_text())) if text_json.is_file() else None
@@ -356,7 +356,7 @@ def destroy(
       ecs-autoscale destroy examples/megadetector.yaml stacks/megadetector --auto-approve \\
           --delete-results-bucket-and-results    # everything, results included
     """
-    from ..teardown import DestroyOptions
+    from ..deployment.teardown import DestroyOptions
 
     _require_terminal(auto_approve, "destroy")
     started = time.monotonic()

@@ -36,7 +36,7 @@ from ..errors import error_code
 from ..group import HALTED_TAG, Group, read_group, unprotect_instances
 from ..stack_dir import StackDir, utc_now
 from . import JobsError
-from .scaling import raise_group
+from .group_sizing import raise_group
 from .stack_info import StackInfo
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..naming import STACK_TAG, StackNames
-from ..scaling_design import instances_needed
+from ..model.naming import STACK_TAG, StackNames
+from ..model.scaling_design import instances_needed
 from ..stack_dir import OUTPUTS_FILE
 from . import JobsError
 

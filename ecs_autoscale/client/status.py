@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import error_code
 from ..group import read_group
-from ..naming import ALARM_PURPOSES
-from ..scaling_design import STUCK_MINUTES
+from ..model.naming import ALARM_PURPOSES
+from ..model.scaling_design import STUCK_MINUTES
 from ..stack_dir import StackDir
 from . import JobsError
+from .group_sizing import queue_counts
 from .ledger import DONE, FAILED, QUEUED, SENDING, JobLedger, list_jobs
 from .messages import message_uuid_of, parse_body
-from .scaling import queue_counts
 from .stack_info import StackInfo
 from .uploads import results_key
 

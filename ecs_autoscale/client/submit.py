@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 from ..echo import Echo, silent
 from ..errors import error_code
 from . import JobsError
+from .group_sizing import SubmitScaler
 from .ledger import FAILED, SENDING, JobLedger
 from .messages import caller_user_name, deduplication_id, encode_body, job_body, message_group_id, new_message_uuid
 from .network_retry import SEND_WINDOW_SECONDS, NetworkRetry
-from .scaling import SubmitScaler
 from .stack_info import StackInfo
 from .uploads import (
     DEFAULT_PART_SIZE_MB,

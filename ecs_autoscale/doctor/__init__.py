@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..config import ModelConfig
 from ..errors import aws_errors
+from ..model.config import ModelConfig
 from .checks import check_ami, check_identity, check_image, check_object, check_offerings
 from .findings import FAIL, OK, WARN, Finding, aws_error, warn
 from .network import check_network

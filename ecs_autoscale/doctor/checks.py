@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..ami import gpu_ami_parameter
-from ..config import ECR_IMAGE_RE, ModelConfig, S3Object
-from ..instance_types import arch
+from ..model.ami import gpu_ami_parameter
+from ..model.config import ECR_IMAGE_RE, ModelConfig, S3Object
+from ..model.instance_types import arch
 from .findings import DENIED, Finding, aws_error, fail, ok, warn
 
 # ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG][@sha256:DIGEST]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ..instance_types import InstanceType, known
+from ..model.instance_types import InstanceType, known
 from .findings import DENIED, Finding, aws_error, fail, ok, warn
 
 CHECK = "vCPU quota"

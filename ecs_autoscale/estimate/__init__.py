@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ModelConfig
-from ..instance_types import InstanceTypeError, check_instance_types
-from ..scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, ScalingDesign, design_for
+from ..model.config import ModelConfig
+from ..model.instance_types import InstanceTypeError, check_instance_types
+from ..model.scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, ScalingDesign, design_for
 from .assumptions import Assumptions, Prices, load_prices
 from .costs import CostLine, RunCost, idle_monthly, run_cost
 from .model import MAX_SIMULATED_S, FleetSettings, ModelError, Outcome, QueueSettings, Simulation
-from .scaling import SENDERS, DesignScaling, OriginalScaling
+from .rules import SENDERS, DesignScaling, OriginalScaling
 from .workload import Workload, WorkloadError
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import ModelConfig
-from ..scaling_design import ScalingDesign
+from ..model.config import ModelConfig
+from ..model.scaling_design import ScalingDesign
 from .assumptions import Assumptions, Prices
 from .model import Outcome
 from .workload import Workload

@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .addresses import RESULTS_BUCKET
-from .aws_target import AwsTarget
-from .config import ModelConfig
-from .echo import Echo
-from .errors import EcsAutoscaleError
-from .group import read_group, unprotect_instances
+from ..aws_target import AwsTarget
+from ..echo import Echo
+from ..errors import EcsAutoscaleError
+from ..group import read_group, unprotect_instances
+from ..model.config import ModelConfig
+from ..synthesis.addresses import RESULTS_BUCKET
 
 INSTANCE_WAIT_SECONDS = 600
 POLL_SECONDS = 10

@@ -23,9 +23,9 @@ from cdktf_cdktf_provider_aws.ecs_service import EcsService
 from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 
+from ..policy import Statement, assume_role_policy
 from .account import AccountContext
 from .component import Component, Scope
-from .policy import Statement, assume_role_policy
 
 
 @dataclass(frozen=True)

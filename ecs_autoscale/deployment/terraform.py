@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .echo import Echo, silent
-from .errors import EcsAutoscaleError, Interruption
+from ..echo import Echo, silent
+from ..errors import EcsAutoscaleError, Interruption
 
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
 TERRAFORM_MIN_VERSION = (1, 10)

@@ -13,9 +13,9 @@ from typing import Any
 
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 
+from ..policy import deny_insecure_transport
 from .account import AccountContext
 from .component import Component, Scope
-from .policy import deny_insecure_transport
 
 RETENTION_SECONDS = 14 * 24 * 3600
 

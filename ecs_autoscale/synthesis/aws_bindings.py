@@ -38,7 +38,7 @@ import tempfile
 import types
 from pathlib import Path
 
-from .errors import EcsAutoscaleError
+from ..errors import EcsAutoscaleError
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 
@@ -54,7 +54,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # @cdktf/provider-aws is touched, and only lines of the exact namespace-export form; anything else
 # (another layout in a future release) is left as is, which is merely slower.
 LAZY_INDEX_PRELOAD = r"""'use strict';
-// ecs-autoscale (ecs_autoscale/aws_bindings.py): require @cdktf/provider-aws submodules on first use.
+// ecs-autoscale (ecs_autoscale/synthesis/aws_bindings.py): require @cdktf/provider-aws submodules on first use.
 const Module = require('module');
 const fs = require('fs');
 const path = require('path');
@@ -172,7 +172,9 @@ def install_lazy_package() -> types.ModuleType:
     if spec is None or spec.submodule_search_locations is None:
         raise ImportError(f"{PACKAGE} is not installed; run `pip install -e .`")
     lazy_index_active = _start_kernel_with_lazy_index()
-    package = types.ModuleType(PACKAGE, "Lazy stand-in for the provider bindings; see ecs_autoscale.aws_bindings")
+    package = types.ModuleType(
+        PACKAGE, "Lazy stand-in for the provider bindings; see ecs_autoscale.synthesis.aws_bindings"
+    )
     package.__path__ = list(spec.submodule_search_locations)
     package.__spec__ = spec
     package.__file__ = spec.origin

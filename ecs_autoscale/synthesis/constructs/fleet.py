@@ -40,10 +40,10 @@ from cdktf_cdktf_provider_aws.launch_template import (
 )
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
 
-from ..ami import GPU_AMI_PARAMETER
+from ...model.ami import GPU_AMI_PARAMETER
+from ..policy import Statement, assume_role_policy
 from .account import AccountContext
 from .component import Component, Scope
-from .policy import Statement, assume_role_policy
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
 
 from ..addresses import RESULTS_BUCKET, RESULTS_BUCKET_PART, SecureBucketElements
+from ..policy import deny_insecure_transport
 from .component import Component, Scope
-from .policy import deny_insecure_transport
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class SecureBucket(Component):
     ) -> None:
         super().__init__(scope, id)
         self.elements = elements = SecureBucketElements(self.id, versioned)
-        """Its resources' ids and addresses, declared without cdktf (ecs_autoscale/addresses.py)."""
+        """Its resources' ids and addresses, declared without cdktf (ecs_autoscale/synthesis/addresses.py)."""
         self.bucket = S3Bucket(self.stack, elements.bucket.id, bucket_prefix=prefix, force_destroy=False)
         bucket_id = self.bucket.id
         S3BucketPublicAccessBlock(

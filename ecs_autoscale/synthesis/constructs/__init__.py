@@ -1,7 +1,7 @@
-"""CDKTF constructs, one module per concern, composed by `ecs_autoscale.stack.VideoProcessingStack`.
+"""The CDKTF boundary: constructs, one module per concern, composed by `stack.VideoProcessingStack`.
 
 Importing this package loads the provider bindings lazily and so starts jsii's Node kernel (see
-`ecs_autoscale.aws_bindings`): every module here defines cdktf constructs.
+`ecs_autoscale.synthesis.aws_bindings`): every module here defines cdktf constructs.
 """
 
 from .. import aws_bindings

@@ -25,9 +25,9 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
     SchedulerScheduleTargetRetryPolicy,
 )
 
+from ..policy import Statement, assume_role_policy
 from .account import AccountContext
 from .component import Component, Scope
-from .policy import Statement, assume_role_policy
 
 # Scheduler's universal target for SQS GetQueueAttributes: arn:aws:scheduler:::aws-sdk:<service>:<apiAction>.
 GET_QUEUE_ATTRIBUTES_TARGET = "arn:aws:scheduler:::aws-sdk:sqs:getQueueAttributes"

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..group import HALTED_TAG
-from ..naming import ALARM_PURPOSES, StackNames
+from ..model.naming import ALARM_PURPOSES, StackNames
 from .policy import Statement
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import aws_bindings
+from .. import aws_bindings
 
 aws_bindings.install_lazy_package()  # first: it starts jsii's Node with the lazy provider index
 
@@ -12,22 +12,22 @@ from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
-from .addresses import BUCKETS_COMPONENT
-from .config import ModelConfig
-from .infra.account import AccountContext
-from .infra.client_policy import client_statements
-from .infra.fleet import GpuFleet, GpuFleetProps
-from .infra.keepalive import QueueKeepAlive, QueueKeepAliveProps
-from .infra.lookup import DeepseaAiLookup, LookupProps
-from .infra.network import Network, NetworkProps
-from .infra.policy import Statement, policy_document
-from .infra.queues import VideoQueues, VideoQueuesProps
-from .infra.scaling import QueueBackstopScaling
-from .infra.service import ModelService, ModelServiceProps, WorkerContract, contract_environment
-from .infra.storage import BucketsProps, VideoBuckets
-from .infra.user_data import AgentSettings, agent_permissions, ecr_registry_of, ecs_agent_config, render_user_data
-from .naming import STACK_TAG
-from .scaling_design import ScalingDesign, design_for
+from ...model.config import ModelConfig
+from ...model.naming import STACK_TAG
+from ...model.scaling_design import ScalingDesign, design_for
+from ..addresses import BUCKETS_COMPONENT
+from ..client_policy import client_statements
+from ..policy import Statement, policy_document
+from ..user_data import AgentSettings, agent_permissions, ecr_registry_of, ecs_agent_config, render_user_data
+from .account import AccountContext
+from .backstop_alarms import QueueBackstopScaling
+from .fleet import GpuFleet, GpuFleetProps
+from .keepalive import QueueKeepAlive, QueueKeepAliveProps
+from .lookup import DeepseaAiLookup, LookupProps
+from .network import Network, NetworkProps
+from .queues import VideoQueues, VideoQueuesProps
+from .service import ModelService, ModelServiceProps, WorkerContract, contract_environment
+from .storage import BucketsProps, VideoBuckets
 
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
 AWS_PROVIDER_CONSTRAINT = "~> 5.100"

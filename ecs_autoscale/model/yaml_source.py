@@ -8,13 +8,14 @@ not the integer 1), so every key has a line and an unknown key is reported as th
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import EcsAutoscaleError
+from ..errors import EcsAutoscaleError
 
 
 class ConfigError(EcsAutoscaleError):
@@ -66,7 +67,7 @@ class _KeyProblem(Exception):
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose mapping keys are the scalar text as written (always a string)."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         self.flatten_mapping(node)  # YAML merge keys (`<<: *defaults`) keep working
         return {key_node.value: self.construct_object(value_node, deep=True) for key_node, value_node in node.value}
 

@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ModelConfig
-from .errors import DISK_ERRNOS, DISK_HINT, EcsAutoscaleError, WriteFailed
-from .fileio import atomic_write
+from ..errors import DISK_ERRNOS, DISK_HINT, EcsAutoscaleError, WriteFailed
+from ..fileio import atomic_write
+from ..model.config import ModelConfig
+from ..stack_dir import STACK_FILE
 
-STACK_FILE = "cdk.tf.json"
 KEY_FILE = ".synth-key.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Packages whose jsii assembly shapes the output; the assembly's file name carries its version.
@@ -119,7 +119,7 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
         # isort: split
         from cdktf import App
 
-        from .stack import VideoProcessingStack
+        from .constructs.stack import VideoProcessingStack
 
         outdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=outdir, prefix=".synth-") as tmp:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ..scaling_design import ScalingDesign
+from ..model.scaling_design import ScalingDesign
 from .assumptions import Assumptions
 from .model import Instance, MetricHistory, Sample, Simulation, Video
 

@@ -19,7 +19,7 @@ ecs:DescribeTaskDefinition.
 
 The stack name is the original CDK stack's name, on purpose: deepsea-ai users keep `--cluster
 StackName`. `ecs-autoscale plan`/`deploy` refuse, with one line, while a CloudFormation stack of that
-name exists that ecs-autoscale did not make (`ecs_autoscale/cfn_guard.py`; README: Coming from the CDK
+name exists that ecs-autoscale did not make (`ecs_autoscale/deployment/cfn_guard.py`; README: Coming from the CDK
 stack). `CloudFormationLookup: false` in the model file leaves this construct out.
 """
 
@@ -31,9 +31,9 @@ from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudformation_stack import CloudformationStack
 
+from ..policy import Statement, assume_role_policy
 from .account import AccountContext
 from .component import Component, Scope
-from .policy import Statement, assume_role_policy
 
 LOGICAL_ID = "WorkerContract"
 # ECS needs a memory figure for an EC2 task definition; the record is never run, so any small one.

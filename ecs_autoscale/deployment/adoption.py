@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .echo import Echo, silent
-from .naming import STACK_TAG
+from ..echo import Echo, silent
+from ..model.naming import STACK_TAG
 
 _REFERENCE = re.compile(r"^\$\{(?P<type>\w+)\.(?P<name>\w+)\.\w+\}$")
 IMPORTED_BY_NAME = {

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..aws_target import AwsTarget
+from ..echo import Echo, silent
+from ..errors import EcsAutoscaleError
+from ..fileio import atomic_write, atomic_write_json
+from ..model.config import ModelConfig
+from ..stack_dir import PlanFiles, StackDir, utc_now
 from .adoption import Adoption, aws_lookup
-from .aws_target import AwsTarget
-from .config import ModelConfig
-from .echo import Echo, silent
-from .errors import EcsAutoscaleError
-from .fileio import atomic_write, atomic_write_json
-from .stack_dir import PlanFiles, StackDir, utc_now
 from .terraform import ApplyProgress, PlanSummary, Terraform, provider_mirror_config, summarize_plan
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class Deployment:
     # ---- preparing the Terraform working dir -----------------------------------------------------
     def prepare(self, *, create_workspace: bool = True) -> Terraform:
         """Synthesize into STACK_DIR, `terraform init` and select the StackName workspace."""
-        from .synth import synthesize
+        from ..synthesis.synth import synthesize
 
         sd = self.stack_dir
         sd.claim(self.name, self.backend_kind)

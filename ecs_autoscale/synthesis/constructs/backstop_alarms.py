@@ -35,7 +35,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
 )
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 
-from ..scaling_design import ScalingDesign
+from ...model.scaling_design import ScalingDesign
 from .account import AccountContext
 from .component import Component, Scope
 

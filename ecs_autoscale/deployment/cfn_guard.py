@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .config import ModelConfig
-from .errors import EcsAutoscaleError
-from .naming import STACK_TAG
+from ..errors import EcsAutoscaleError
+from ..model.config import ModelConfig
+from ..model.naming import STACK_TAG
 
 if TYPE_CHECKING:
     from ecs_autoscale.aws_target import AwsTarget

@@ -17,7 +17,7 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 
 from ..addresses import address_part, child_id
-from .policy import Statement, policy_document
+from ..policy import Statement, policy_document
 
 
 class Component:

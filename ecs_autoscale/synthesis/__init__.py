@@ -1,0 +1,2 @@
+"""From a validated model to Terraform JSON. Plain-data builders live here (IAM statements, the
+client policy, user data, addresses); every cdktf import is in `constructs/`, the one CDKTF boundary."""
