@@ -71,12 +71,10 @@ def apply_all() -> None:
         ec2_launch_template_own_tags,
         ec2_default_vpc_reaches_the_internet,
         autoscaling_group_stores_params,
-        autoscaling_complete_lifecycle_action,
         s3_bucket_policy_secure_transport,
         servicequotas_ec2_vcpu_quotas,
         ecs_list_tasks_by_service,
         ecs_delete_cluster_refuses_container_instances,
-        autoscaling_scale_in_spares_standby,
         autoscaling_policy_round_trip,
         ecs_daemon_service_maximum_percent,
         scheduler_create_schedule_client_token,
@@ -494,44 +492,6 @@ def autoscaling_group_stores_params() -> None:
     _wrap(FakeAutoScalingGroup, "update", keep_mixed_policy)
 
 
-def autoscaling_complete_lifecycle_action() -> None:
-    """Gap: CompleteLifecycleAction is not implemented (moto stores lifecycle hooks but models no
-    instance waiting on one). The instance agent completes the warm pool's launch hook with it. Check what
-    AWS checks that moto can know (the hook exists on the group, the instance is in the group or the
-    token is given, the result is CONTINUE or ABANDON) and record each completion in the backend's
-    `completed_lifecycle_actions` list, the only trace there can be."""
-    from moto.autoscaling.exceptions import ValidationError
-    from moto.autoscaling.responses import AutoScalingResponse
-    from moto.core.responses import EmptyResult
-
-    def complete_lifecycle_action(self: Any) -> Any:
-        backend = self.autoscaling_backend
-        group, hook = self._get_param("AutoScalingGroupName"), self._get_param("LifecycleHookName")
-        instance, token = self._get_param("InstanceId"), self._get_param("LifecycleActionToken")
-        result = self._get_param("LifecycleActionResult")
-        if f"{group}_{hook}" not in backend.lifecycle_hooks:
-            raise ValidationError(f"No Lifecycle Hook named {hook} found for Auto Scaling group {group}")
-        if result not in ("CONTINUE", "ABANDON"):
-            raise ValidationError(f"Invalid LifecycleActionResult {result}: CONTINUE or ABANDON")
-        members = {s.instance.id for s in backend.autoscaling_groups[group].instance_states}
-        if not token and instance not in members:
-            raise ValidationError(f"No active Lifecycle Action found with instance ID {instance}")
-        if not hasattr(backend, "completed_lifecycle_actions"):
-            backend.completed_lifecycle_actions = []
-        backend.completed_lifecycle_actions.append(
-            {
-                "AutoScalingGroupName": group,
-                "LifecycleHookName": hook,
-                "InstanceId": instance,
-                "LifecycleActionToken": token,
-                "LifecycleActionResult": result,
-            }
-        )
-        return EmptyResult()
-
-    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
-
-
 # --- S3 ----------------------------------------------------------------------
 
 
@@ -684,28 +644,6 @@ def ecs_delete_cluster_refuses_container_instances() -> None:
         return delete_cluster
 
     _wrap(EC2ContainerServiceBackend, "delete_cluster", delete)
-
-
-def autoscaling_scale_in_spares_standby() -> None:
-    """Gap: lowering the desired capacity counts only InService instances but terminates the first
-    unprotected ones of any state, Standby included, so an InService instance survives a desired
-    capacity of 0. AWS never terminates a Standby instance on scale-in: it stays in the group until it
-    leaves standby or is terminated. `destroy` waits for such an instance (tests use one as an
-    instance that takes long to go)."""
-    from moto.autoscaling.models import FakeAutoScalingGroup
-
-    def spare(original: Any) -> Any:
-        def set_desired_capacity(self: Any, new_capacity: Any) -> None:
-            standby = [s for s in self.instance_states if s.lifecycle_state == "Standby"]
-            self.instance_states = [s for s in self.instance_states if s.lifecycle_state != "Standby"]
-            try:
-                original(self, new_capacity)
-            finally:
-                self.instance_states = [*self.instance_states, *standby]
-
-        return set_desired_capacity
-
-    _wrap(FakeAutoScalingGroup, "set_desired_capacity", spare)
 
 
 def autoscaling_policy_round_trip() -> None:

@@ -1,4 +1,4 @@
-"""Run moto's server, with our patches (see patches.py), on loopback.
+"""Run moto's server, with our patches (patches.py) and the AWS rules it enforces (rules.py), on loopback.
 
 moto is imported inside the functions only: the CLI imports this module lazily,
 and `import ecs_autoscale.emulator` must stay cheap.
@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 def _make_server(host: str, port: int, log_requests: bool, request_log: RequestLog | None = None) -> Any:
     """A threaded werkzeug server running moto's app on (host, port); port 0 picks a free one.
     With `request_log`, every request is also checked against AWS's service models (request_log.py)."""
-    from . import patches
+    from . import patches, rules
 
     patches.apply_all()  # also sets MOTO_IAM_LOAD_MANAGED_POLICIES=true before moto creates IAM
+    rules.apply_all()  # the documented AWS rules (rules.py), some built on the patches
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
