@@ -69,6 +69,7 @@ def apply_all() -> None:
         sqs_queue_attributes,
         sqs_set_attributes_keeps_policy,
         ec2_launch_template_own_tags,
+        ec2_launch_template_version_user_data,
         ec2_default_vpc_reaches_the_internet,
         autoscaling_group_stores_params,
         s3_bucket_policy_secure_transport,
@@ -412,6 +413,24 @@ def ec2_launch_template_own_tags() -> None:
         return __init__
 
     _wrap(LaunchTemplateVersion, "__init__", init)
+
+
+def ec2_launch_template_version_user_data() -> None:
+    """Gap: CreateLaunchTemplateVersion keeps UserData as the plain string it received, where
+    CreateLaunchTemplate wraps it as moto's Base64EncodedString; launching from such a version (a group
+    after a redeploy changed the user data) fails moto's own assertion with HTTP 500. Wrap it the same way."""
+    from moto.ec2.models.launch_templates import LaunchTemplate
+    from moto.ec2.utils import parse_user_data
+
+    def create(original: Any) -> Any:
+        def create_version(self: Any, data: dict[str, Any], description: str) -> Any:
+            if isinstance(data.get("UserData"), str):
+                data = {**data, "UserData": parse_user_data(data["UserData"])}
+            return original(self, data, description)
+
+        return create_version
+
+    _wrap(LaunchTemplate, "create_version", create)
 
 
 def ec2_default_vpc_reaches_the_internet() -> None:
