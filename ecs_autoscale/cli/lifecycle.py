@@ -410,8 +410,14 @@ def _say_destroyed(deployment: Deployment, plan: DestroyPlan, seconds: float) ->
 @click.option(
     "--port", default=4566, show_default=True, type=click.IntRange(1, 65535), help="Port on 127.0.0.1 to listen on."
 )
-def emulator(port: int) -> None:
+@click.option(
+    "--list-rules", is_flag=True, help="Print the AWS rules the emulator enforces, each with its document, and exit."
+)
+def emulator(port: int, list_rules: bool) -> None:
     """Run a local AWS emulator (moto plus this stack's patches) on 127.0.0.1, in the foreground.
+
+    It refuses what AWS refuses and does what AWS does where the stack relies on it (see --list-rules),
+    e.g. a Scheduler target AWS does not support, lifecycle hooks, warm pools, container draining.
 
     Everything lives in memory and is gone when it stops (Ctrl-C). Point the other commands at it with
     --endpoint-url or ECS_AUTOSCALE_ENDPOINT_URL. Needs the `emulator` extra (moto). Its GPU vCPU
@@ -424,6 +430,11 @@ def emulator(port: int) -> None:
       export ECS_AUTOSCALE_ENDPOINT_URL=http://127.0.0.1:4566
       ecs-autoscale deploy examples/megadetector.yaml stacks/megadetector --auto-approve
     """
+    if list_rules:
+        from ..emulator.rules import listing
+
+        click.echo("\n".join(listing()))
+        return
     _check_port_free(port)
     click.echo(
         f"AWS emulator on http://127.0.0.1:{port} (Ctrl-C stops it). Use:\n"
