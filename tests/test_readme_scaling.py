@@ -1,8 +1,8 @@
-"""README's "How the stack scales" figures are what `estimate` computes today, run by run.
+"""docs/scaling.md's figures are what `estimate` computes today, run by run.
 
-The table in README.md between the scaling-figures markers is rebuilt here from the estimate model
+The table in docs/scaling.md between the scaling-figures markers is rebuilt here from the estimate model
 (shipped defaults, the example files, the commands in its last column); any drift fails with the
-table to paste. So no sentence of the README can promise faster than the estimate shows.
+table to paste. So no sentence of the docs can promise faster than the estimate shows.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ecs_autoscale.estimate.assumptions import apply_overrides
 from ecs_autoscale.estimate.report import clock
 from ecs_autoscale.model.config import load_config
 
-pytestmark = pytest.mark.slow  # runs every estimate of README's table
+pytestmark = pytest.mark.slow  # runs every estimate of docs/scaling.md's table
 
 FLEET = EXAMPLES / "megadetector-fleet.yaml"
 START, END = "<!-- scaling-figures:start -->", "<!-- scaling-figures:end -->"
@@ -139,11 +139,11 @@ def table() -> str:
 
 
 def test_readme_scaling_table_is_what_estimate_computes():
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "scaling.md").read_text()
     match = re.search(re.escape(START) + r"\n(.*?)\n" + re.escape(END), readme, re.S)
-    assert match, f"README.md has no {START} ... {END} block"
+    assert match, f"docs/scaling.md has no {START} ... {END} block"
     expected = table()
-    assert match[1] == expected, "README's scaling table drifted from estimate; paste:\n" + expected
+    assert match[1] == expected, "docs/scaling.md's scaling table drifted from estimate; paste:\n" + expected
 
 
 def test_the_figures_meet_the_goals_of_issue_14():
