@@ -11,7 +11,7 @@ from typing import Any
 
 HALTED_TAG = "ecs-autoscale:halted"
 """Tag the instance agent puts on the group when it halts the stack: "<UTC ISO time> <reason>" (the
-agent, stdlib-only, spells it again; tests/test_jobs.py checks they agree)."""
+agent, stdlib-only, spells it again; tests/emulator/test_jobs.py checks they agree)."""
 
 
 @dataclass(frozen=True)

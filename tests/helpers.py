@@ -1,7 +1,7 @@
 """Shared helpers for tests that load model files, synthesize stacks or run real terraform.
 
 Model files
-    `REPO`, `EXAMPLES`, `SEED`, `example_files()`; `seed_text(**replace)` / `write_model(folder, text)`
+    `REPO`, `TESTS`, `EXAMPLES`, `SEED`, `example_files()`; `seed_text(**replace)` / `write_model(folder, text)`
     build a variant of the seed example as users would write it (YAML keys, not attribute names);
     `load_text(folder, text)` writes it and returns `load_config` of it.
 Synthesis
@@ -42,6 +42,8 @@ import pytest
 from ecs_autoscale.emulator import CLOSED_PORT_PROXY  # re-exported: tests import it from here
 
 REPO = Path(__file__).resolve().parents[1]
+CLI = Path(sys.executable).with_name("ecs-autoscale")  # the installed entry point, as users run it
+TESTS = REPO / "tests"
 EXAMPLES = REPO / "examples"
 SEED = EXAMPLES / "megadetector.yaml"
 DEFAULT_PROVIDER_MIRROR = "/opt/tf-plugins"
