@@ -121,11 +121,3 @@ def test_outputs_of_a_stack_deployed_before_group_sizing_get_safe_defaults(tmp_p
     # One task per instance, the one service; FleetSize is read from the group when `resume` needs it.
     assert (info.services, info.tasks_per_instance, info.fleet_size) == (("S",), 1, None)
     assert [info.instances_for(n, 3) for n in (0, 1, 2, 3, 9)] == [0, 1, 2, 3, 3]
-
-
-def test_the_instance_agent_spells_the_halted_tag_of_group_py():
-    from ecs_autoscale.group import HALTED_TAG
-    from ecs_autoscale.synthesis.user_data import agent_source
-
-    # The agent is stdlib-only and cannot import it: its source must name the same tag.
-    assert f"Key='{HALTED_TAG}'" in agent_source()

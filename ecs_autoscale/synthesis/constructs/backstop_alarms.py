@@ -13,7 +13,8 @@ numbers from `ScalingDesign`:
 - backstop idle: agents that cannot act (no credentials, a broken boot). Sets the group to 0 after
   a longer idle window than the agents use, counting only minutes in which the group is above 0: the
   alarm invokes its action every minute while in ALARM, so once at 0 it must turn OK and stop, or it
-  would undo the next `submit`. A missing SQS datapoint (an inactive queue) is never idle.
+  would undo the next `submit`. A missing `visible` datapoint (an inactive queue) is never idle; the delayed
+  and in-flight counts are reported only while such messages exist, so their absence reads 0.
 - stuck videos: videos wait, nothing is in flight, instances are in service and not one video was
   received for StuckMinutes: the workers cannot take videos. Sets the group to 0.
 - videos not taken: the oldest video has waited StuckMinutes (ApproximateAgeOfOldestMessage) and
@@ -63,9 +64,13 @@ def not_taken_expression(after_seconds: int) -> str:
     return f"IF({not_taken_condition(after_seconds)}, 1, 0)"
 
 
-# FILL(x, 1): a missing SQS datapoint (an inactive queue waking up) never reads as idle.
+# SQS reports ApproximateNumberOfMessagesVisible while the queue is active, but ...Delayed only "if delayed
+# messages exist" and ...NotVisible only "if in-flight messages exist" (SQS Developer Guide, "Available
+# CloudWatch metrics for Amazon SQS", Reporting behavior): FILL(delayed, 1) read an empty queue as busy and the
+# alarm never fired. A missing `visible` (an inactive queue waking up) is never idle; missing delayed or in-flight
+# counts are 0.
 IDLE_EXPRESSION = (
-    "IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + FILL(in_flight, 1) == 0, 1, 0)"
+    "IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 0) + FILL(in_flight, 0) == 0, 1, 0)"
 )
 STUCK_EXPRESSION = (
     "IF(FILL(visible, 0) >= 1 AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0 AND "
