@@ -168,7 +168,7 @@ def recovery(outage, ecs_cli, cli_env, tmp_path_factory) -> Recovery:
 
 
 def test_emulator_down_mid_apply_fails_clearly_keeps_the_state_and_the_next_deploy_converges(recovery, outage, ecs_cli):
-    from ecs_autoscale.synthesis.constructs.stack import OUTPUT_DESCRIPTIONS
+    from ecs_autoscale.model.outputs import STACK_OUTPUTS
 
     failed, stack_dir = recovery.failed, recovery.stack_dir
     assert failed.returncode == 1, failed.stdout + failed.stderr
@@ -188,7 +188,7 @@ def test_emulator_down_mid_apply_fails_clearly_keeps_the_state_and_the_next_depl
     assert "Apply complete!" in recovery.converged.stdout
     assert managed_addresses(state_of(stack_dir, "Outage")) == recovery.planned
     outputs = outputs_of(stack_dir)
-    assert set(outputs) == set(OUTPUT_DESCRIPTIONS)
+    assert set(outputs) == {output.name for output in STACK_OUTPUTS}
     assert all(v not in ("", None) for k, v in outputs.items() if k != "capacity_provider_name")  # "" on purpose
     assert outputs["video_queue_url"].startswith(outage.url)
     planned = ecs_cli("plan", recovery.model, stack_dir, env={"ECS_AUTOSCALE_ENDPOINT_URL": outage.url})

@@ -86,11 +86,11 @@ def test_plan_works_with_a_relative_stack_dir_as_in_the_readme(cli_env, tmp_path
 
 
 def test_deploy_writes_every_stack_output_state_plan_and_log(seed, emulator):
-    from ecs_autoscale.synthesis.constructs.stack import OUTPUT_DESCRIPTIONS
+    from ecs_autoscale.model.outputs import STACK_OUTPUTS
 
     stack_dir, deployed = seed
     outputs = outputs_of(stack_dir)
-    assert set(outputs) == set(OUTPUT_DESCRIPTIONS)
+    assert set(outputs) == {output.name for output in STACK_OUTPUTS}
     # capacity_provider_name stays, empty, for scripts that read it (the group is sized directly now).
     assert outputs["capacity_provider_name"] == ""
     assert all(value not in ("", None) for name, value in outputs.items() if name != "capacity_provider_name"), outputs

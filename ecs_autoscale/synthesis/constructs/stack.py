@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from .. import aws_bindings
 
 aws_bindings.install_lazy_package()  # first: it starts jsii's Node with the lazy provider index
@@ -14,6 +17,7 @@ from constructs import Construct
 
 from ...model.config import ModelConfig
 from ...model.naming import QUEUE_KEEPALIVE_TAG, STACK_TAG
+from ...model.outputs import STACK_OUTPUTS
 from ...model.scaling_design import design_for
 from ..addresses import BUCKETS_COMPONENT
 from ..client_policy import client_statements
@@ -33,36 +37,6 @@ from .submit_marker import SubmitMarker
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
 AWS_PROVIDER_CONSTRAINT = "~> 5.100"
 MANAGED_BY_TAG = {"ManagedBy": "ecs-autoscale"}
-# Output names are a public interface (outputs.json, the client, scripts): never rename one.
-OUTPUT_DESCRIPTIONS = {
-    "stack_name": "StackName of the model file",
-    "region": "AWS region of the stack",
-    "video_queue_name": "FIFO queue receiving one message per video (VIDEO_QUEUE)",
-    "video_queue_url": "URL of the video queue, for sending jobs",
-    "video_queue_arn": "ARN of the video queue",
-    "track_queue_name": "FIFO queue of SUCCESS results (TRACK_QUEUE)",
-    "track_queue_url": "URL of the track queue",
-    "track_queue_arn": "ARN of the track queue",
-    "dead_queue_name": "FIFO dead-letter queue of FAILED videos (DEAD_QUEUE)",
-    "dead_queue_url": "URL of the dead-letter queue",
-    "dead_queue_arn": "ARN of the dead-letter queue",
-    "video_bucket": "bucket receiving uploaded videos (VIDEO_BUCKET)",
-    "tracks_bucket": "bucket receiving .tracks.tar.gz results (TRACK_BUCKET)",
-    "cluster_name": "ECS cluster",
-    "service_name": "ECS service running the model",
-    "task_definition_family": "task definition family (TaskDefinition)",
-    "task_definition_arn": "task definition revision deployed",
-    "autoscaling_group_name": "Auto Scaling group of GPU instances",
-    "capacity_provider_name": (
-        "none since instances are sized directly (empty; kept so scripts reading it keep working)"
-    ),
-    "log_group_name": "CloudWatch log group of the model container",
-    "alerts_topic_arn": "SNS topic of the stack's alerts (videos stuck, stack halted): subscribe to it",
-    "fleet_size": "FleetSize: the group's maximum, restored by `resume`",
-    "tasks_per_instance": "tasks one instance runs (its GPUs // GpusPerTask): `submit` sizes the group with it",
-    "service_names": "the daemon services (one per GPU slot of an instance), comma-separated",
-    "client_policy_arn": "IAM policy to attach to whoever runs submit/status/results/stop/resume on this stack",
-}
 
 
 class VideoProcessingStack(TerraformStack):
@@ -293,5 +267,16 @@ class VideoProcessingStack(TerraformStack):
             "service_names": ",".join(service_names),
             "client_policy_arn": client_policy.arn,
         }
-        for name, description in OUTPUT_DESCRIPTIONS.items():
-            TerraformOutput(self, name, value=values[name], description=description)
+        _declare_outputs(self, values)
+
+
+def _declare_outputs(stack: TerraformStack, values: Mapping[str, Any]) -> None:
+    """One Terraform output per row of model/outputs.py, in its order, with the row's description."""
+    declared = [output.name for output in STACK_OUTPUTS]
+    if sorted(values) != sorted(declared):
+        raise ValueError(
+            f"stack outputs not declared (or declared, not given) in model/outputs.py: "
+            f"{sorted(set(values) ^ set(declared))}"
+        )
+    for output in STACK_OUTPUTS:
+        TerraformOutput(stack, output.name, value=values[output.name], description=output.description)
