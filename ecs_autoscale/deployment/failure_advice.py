@@ -1,13 +1,16 @@
-"""Terraform failures whose cause `doctor` checks, so `deploy` and `plan` can point to it.
-
-Matched on the provider's error text (AWS error codes and the provider's own wording), one cause per
-doctor check; a failure matching none gets no suggestion.
+"""What to do about a failed Terraform run, said in one place and appended to its one line
+(`TerraformFailed.advice`): Terraform's own conditions (a stale saved plan, a held state lock, a provider
+that could not be installed), then the causes `ecs-autoscale doctor` checks, matched on the provider's
+error text (AWS error codes and the provider's own wording), one cause per doctor check; a failure
+matching none is pointed to its messages and the logs.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from .terraform import MIRROR_ENV
 
 CAUSES = (
     (
@@ -48,3 +51,24 @@ def doctor_hint(terraform_stderr: str, config_path: Path) -> str | None:
         return None
     listed = causes[0] if len(causes) == 1 else f"{', '.join(causes[:-1])} and {causes[-1]}"
     return f"run `ecs-autoscale doctor {config_path}` to check {listed}"
+
+
+def advice(terraform_stderr: str, stack_dir: Path, config_path: Path | None = None) -> str:
+    """The end of a failed run's line (its own messages were already shown above it): ": what to do", or
+    " (see the messages above; ...)"; with `config_path`, a cause `doctor` checks suggests running it."""
+    if "Saved plan is stale" in terraform_stderr:
+        return ": the stack changed after the plan was saved; run `ecs-autoscale plan` again and review it"
+    if "Error acquiring the state lock" in terraform_stderr:
+        return (
+            ": another Terraform run holds the state lock (details above); wait for it, or if it died, "
+            f"run `terraform force-unlock LOCK_ID` in {stack_dir / 'terraform'}"
+        )
+    if (
+        "Failed to query available provider packages" in terraform_stderr
+        or "Failed to install provider" in terraform_stderr
+    ):
+        return f": hashicorp/aws could not be installed; offline, pass --provider-mirror DIR or set {MIRROR_ENV}"
+    doctor = doctor_hint(terraform_stderr, config_path) if config_path is not None else None
+    if doctor:
+        return f" (see the messages above; {doctor}; logs in {stack_dir / 'logs'})"
+    return f" (see the messages above; logs in {stack_dir / 'logs'})"

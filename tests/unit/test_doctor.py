@@ -1,7 +1,8 @@
 """`ecs-autoscale doctor` without AWS: no credentials, conditions the emulator cannot produce (an expired
 token; a denial from Service Quotas or ECR; throttling) through botocore's Stubber on a real client, the
-quota each instance type draws from, route classification, the hints `deploy` gives, and what importing
-doctor loads. Its checks against the emulator are in tests/emulator/test_doctor_emulator.py.
+quota each instance type draws from, route classification, and what importing doctor loads. Its checks
+against the emulator are in tests/emulator/test_doctor_emulator.py; the advice `deploy` gives on a failure
+whose cause doctor checks, in tests/unit/test_failure_advice.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import pytest
 from support.doctor import REPO, config_of, denied, failing_client, model, only_finding
 
 from ecs_autoscale.doctor.checks import check_identity, check_image
-from ecs_autoscale.doctor.hints import doctor_hint
 from ecs_autoscale.doctor.network import _way_out
 from ecs_autoscale.doctor.quotas import ON_DEMAND_G, ON_DEMAND_P, SPOT_G, SPOT_P, SPOT_P5, check_quotas, quota_for
 from ecs_autoscale.emulator import sealed_env
@@ -117,40 +117,9 @@ def test_a_blackhole_route_is_no_way_out():
     assert _way_out({"SubnetId": "subnet-1"}, {"Routes": [{**nat_route, "State": "active"}]}) == "through NAT"
 
 
-@pytest.mark.parametrize(
-    ("stderr", "hint"),
-    [
-        (
-            "Error: creating IAM Role (x): operation error IAM: CreateRole, https response error StatusCode: 403, "
-            "api error AccessDenied: User: arn:aws:iam::1:user/u is not authorized to perform: iam:CreateRole",
-            "run `ecs-autoscale doctor m.yaml` to check the permissions",
-        ),
-        (
-            "Error: reading SSM Parameter (/aws/service/ecs/x): ParameterNotFound:",
-            "run `ecs-autoscale doctor m.yaml` to check the AMI",
-        ),
-        (
-            "api error VcpuLimitExceeded: You have requested more vCPU capacity than your current vCPU limit",
-            "run `ecs-autoscale doctor m.yaml` to check the GPU vCPU quota",
-        ),
-        (
-            "Error: no valid credential sources for Terraform AWS Provider found.",
-            "run `ecs-autoscale doctor m.yaml` to check the credentials",
-        ),
-        (
-            "Error: InvalidParameterValue: The image id '[ami-1]' does not exist; Error: no matching EC2 Subnet found",
-            "run `ecs-autoscale doctor m.yaml` to check the AMI and the network",
-        ),
-        ("Error: creating SQS Queue (q): QueueAlreadyExists", None),
-    ],
-)
-def test_deploy_failures_with_a_doctor_cause_suggest_it(stderr, hint):
-    assert doctor_hint(stderr, Path("m.yaml")) == hint
-
-
 def test_doctor_never_loads_cdktf_or_jsii():
     code = (
-        "import sys, ecs_autoscale.doctor, ecs_autoscale.doctor.hints, ecs_autoscale.cli.doctor; "
+        "import sys, ecs_autoscale.doctor, ecs_autoscale.deployment.failure_advice, ecs_autoscale.cli.doctor; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'jsii', 'constructs', "
         "'cdktf_cdktf_provider_aws')))"
     )
