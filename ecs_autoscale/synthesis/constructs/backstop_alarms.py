@@ -36,41 +36,15 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 
 from ...model.scaling_design import ScalingDesign
+from ..alarm_expressions import (
+    IDLE_EXPRESSION,
+    SQS_METRICS,
+    STUCK_EXPRESSION,
+    not_taken_expression,
+    uncovered_expression,
+)
 from .account import AccountContext
 from .component import Component, Scope
-
-SQS_METRICS = {
-    "visible": "ApproximateNumberOfMessagesVisible",
-    "delayed": "ApproximateNumberOfMessagesDelayed",
-    "in_flight": "ApproximateNumberOfMessagesNotVisible",
-}
-
-
-def not_taken_condition(after_seconds: int) -> str:
-    """The oldest video waited `after_seconds` and none is in flight or was received this minute.
-    A missing SQS datapoint fills as 0: never 'not taken'."""
-    return f"FILL(age, 0) >= {after_seconds} AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0"
-
-
-def uncovered_expression(tasks_per_instance: int, not_taken_after_seconds: int) -> str:
-    return (
-        f"IF({not_taken_condition(not_taken_after_seconds)}, 0, "
-        f"visible + delayed + in_flight - {tasks_per_instance} * FILL(desired, REPEAT))"
-    )
-
-
-def not_taken_expression(after_seconds: int) -> str:
-    return f"IF({not_taken_condition(after_seconds)}, 1, 0)"
-
-
-# FILL(x, 1): a missing SQS datapoint (an inactive queue waking up) never reads as idle.
-IDLE_EXPRESSION = (
-    "IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + FILL(in_flight, 1) == 0, 1, 0)"
-)
-STUCK_EXPRESSION = (
-    "IF(FILL(visible, 0) >= 1 AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0 AND "
-    "FILL(in_service, 0) >= 1, 1, 0)"
-)
 
 
 def alerts_topic_policy(account: AccountContext, topic_name: str, alarm_prefix: str) -> str:
