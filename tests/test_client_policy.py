@@ -19,7 +19,7 @@ import pytest
 from helpers import REPO
 
 CLIENT = REPO / "ecs_autoscale" / "client"
-SERVICES = ("autoscaling", "cloudwatch", "ecs", "s3", "sqs", "sts")
+SERVICES = ("autoscaling", "cloudwatch", "ecs", "s3", "sqs", "ssm", "sts")
 # Operations whose IAM action has another name (S3 and SQS user guides, "actions for ... operations").
 ACTION_OF = {
     "s3:HeadObject": ["s3:GetObject"],

@@ -51,9 +51,10 @@ EXPECTED_GRANTS = {
     # driver on EC2 writes with the instance's credentials). Less than AmazonEC2ContainerServiceforEC2Role:
     # no ecs:CreateCluster (the cluster exists).
     # The instance agent (agent/instance_agent.py): read the video queue's counts, drain its own
-    # container instance, terminate its own instance, halt the group (only to size 0, tag only the
-    # halted key: conditions checked in test_agent_conditions_limit_the_group_to_halting), alert the
-    # topic, and pre-pull the model image at boot.
+    # container instance, terminate its own instance and complete (or heartbeat) its termination hook,
+    # halt the group (only to size 0, tag only the halted key: conditions checked in
+    # test_agent_conditions_limit_the_group_to_halting), alert the topic, read the task protection of its
+    # workers and the submit marker, record milestones in the log group, and pre-pull the model image.
     "instance": {
         "cluster": {
             "ecs:RegisterContainerInstance",
@@ -74,9 +75,13 @@ EXPECTED_GRANTS = {
         "video queue": {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
         "autoscaling group": {
             "autoscaling:TerminateInstanceInAutoScalingGroup",
+            "autoscaling:CompleteLifecycleAction",
+            "autoscaling:RecordLifecycleActionHeartbeat",
             "autoscaling:UpdateAutoScalingGroup",
             "autoscaling:CreateOrUpdateTags",
         },
+        "own tasks": {"ecs:GetTaskProtection"},
+        "submit marker": {"ssm:GetParameter"},
         "alerts topic": {"sns:Publish"},
         "image repository": {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"},
     },
@@ -116,8 +121,9 @@ EXPECTED_GRANTS = {
         },
         "*": {"ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"},
     },
-    # EventBridge Scheduler keeping the video queue active (infra/keepalive.py): read its attributes, nothing else.
-    "queue-keepalive": {"video queue": {"sqs:GetQueueAttributes"}},
+    # EventBridge Scheduler keeping the video queue active (constructs/keepalive.py): set the one tag the queue
+    # already carries (condition checked in test_constructs), nothing else.
+    "queue-keepalive": {"video queue": {"sqs:TagQueue"}},
 }
 TRUSTED_SERVICE = {
     "instance": "ec2.amazonaws.com",
@@ -202,6 +208,7 @@ def own_resources(doc: dict, model: dict) -> dict[str, set[str]]:
         },
         "alerts topic": {f"arn:{partition}:sns:{region}:{account}:{stack}-alerts"},
         "lookup task definitions": {f"{ecs}:task-definition/{stack}-deepsea-ai-lookup:*"},
+        "submit marker": {f"arn:{partition}:ssm:{region}:{account}:parameter/ecs-autoscale/{stack}/last-submit"},
     }
     image = ECR_IMAGE.match(model["ContainerImage"])
     if image:
@@ -326,7 +333,8 @@ def test_instance_role_carries_only_what_the_ecs_agent_needs(stack):
     doc, model = stack
     actions = set().union(*grants(doc, model)["instance"].values())
     assert actions <= set().union(*EXPECTED_GRANTS["instance"].values())
-    assert not {a for a in actions if a.split(":")[0] in ("s3", "iam", "kms", "secretsmanager", "ssm")}
+    assert not {a for a in actions if a.split(":")[0] in ("s3", "iam", "kms", "secretsmanager")}
+    assert {a for a in actions if a.startswith("ssm:")} == {"ssm:GetParameter"}  # the submit marker only
     assert not {a for a in actions if a.startswith("sqs:") and a not in ("sqs:GetQueueAttributes", "sqs:GetQueueUrl")}
 
 

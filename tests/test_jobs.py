@@ -165,14 +165,6 @@ def test_outputs_of_a_stack_deployed_before_group_sizing_get_safe_defaults(tmp_p
     assert [info.instances_for(n, 3) for n in (0, 1, 2, 3, 9)] == [0, 1, 2, 3, 3]
 
 
-def test_the_instance_agent_spells_the_halted_tag_of_group_py():
-    from ecs_autoscale.group import HALTED_TAG
-    from ecs_autoscale.synthesis.user_data import agent_source
-
-    # The agent is stdlib-only and cannot import it: its source must name the same tag.
-    assert f"Key='{HALTED_TAG}'" in agent_source()
-
-
 # ---- the deployed stack ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def stack_dir(tmp_path_factory, ecs_cli, aws_client) -> Path:

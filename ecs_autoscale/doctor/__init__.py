@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import aws_errors
 from ..model.config import ModelConfig
+from ..model.scaling_design import design_for
 from .checks import check_ami, check_identity, check_image, check_object, check_offerings
 from .findings import FAIL, OK, WARN, Finding, aws_error, warn
 from .network import check_network
@@ -43,7 +44,12 @@ def run(config: ModelConfig, client: Client) -> list[Finding]:
         (
             "vCPU quota",
             lambda: check_quotas(
-                lambda service: client(service, region), region, config.instance_types, config.fleet_size, config.spot
+                lambda service: client(service, region),
+                region,
+                config.instance_types,
+                config.fleet_size,
+                config.spot,
+                design_for(config).pool_spare_instances,
             ),
         ),
         ("AMI", lambda: check_ami(client("ssm", region), ec2, config)),

@@ -150,6 +150,18 @@ class ScalingDesign:
     def max_tasks(self) -> int:
         return self.fleet_size * self.tasks_per_instance
 
+    @property
+    def pool_spare_instances(self) -> int:
+        """Instances beyond FleetSize that can run at once: with a warm pool, one being prepared for the pool
+        while the instance it replaces still shuts down (the pool refills only while the group runs fewer than
+        WarmPool <= FleetSize, so group and pool together never need more than FleetSize otherwise)."""
+        return 1 if self.warm_pool_size else 0
+
+    @property
+    def peak_instances(self) -> int:
+        """The most GPU instances that can run at once: what the vCPU quota must cover (`doctor`)."""
+        return self.fleet_size + self.pool_spare_instances
+
     def instances_for(self, videos: int) -> int:
         """Instances that give every one of `videos` a task, capped at FleetSize."""
         return instances_needed(videos, self.tasks_per_instance, self.fleet_size)

@@ -61,7 +61,19 @@ def client_statements(
         Statement("DownloadResults", ["s3:GetObject"], [f"{tracks_bucket_arn}/*"]),
         # submit sizes the group (fast path); stop sets it to 0 and unprotects instances of older
         # deployments; resume restores it. No SetDesiredCapacity beyond MaxSize is possible anyway.
-        Statement("SizeGroup", ["autoscaling:SetDesiredCapacity", "autoscaling:SetInstanceProtection"], [group]),
+        # stop also releases instances waiting in the termination hook (CompleteLifecycleAction): now, not when
+        # each agent finds its workers quiet.
+        Statement(
+            "SizeGroup",
+            [
+                "autoscaling:SetDesiredCapacity",
+                "autoscaling:SetInstanceProtection",
+                "autoscaling:CompleteLifecycleAction",
+            ],
+            [group],
+        ),
+        # submit records when it last queued videos: agents hold their scale-in for a while after it.
+        Statement("MarkSubmit", ["ssm:PutParameter"], [account.arn("ssm", "parameter" + names.submit_marker)]),
         Statement("StopAndResumeGroup", ["autoscaling:UpdateAutoScalingGroup"], [group], condition=resize),
         # resume removes the instance agent's halt tag, and no other tag.
         Statement(

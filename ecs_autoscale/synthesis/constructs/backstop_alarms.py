@@ -13,7 +13,8 @@ numbers from `ScalingDesign`:
 - backstop idle: agents that cannot act (no credentials, a broken boot). Sets the group to 0 after
   a longer idle window than the agents use, counting only minutes in which the group is above 0: the
   alarm invokes its action every minute while in ALARM, so once at 0 it must turn OK and stop, or it
-  would undo the next `submit`. A missing SQS datapoint (an inactive queue) is never idle.
+  would undo the next `submit`. A missing `visible` datapoint (an inactive queue) is never idle; the delayed
+  and in-flight counts are reported only while such messages exist, so their absence reads 0.
 - stuck videos: videos wait, nothing is in flight, instances are in service and not one video was
   received for StuckMinutes: the workers cannot take videos. Sets the group to 0.
 - videos not taken: the oldest video has waited StuckMinutes (ApproximateAgeOfOldestMessage) and
