@@ -293,7 +293,8 @@ class Outcome:
     all_done_s: float | None
     """None: not every video was done or dead-lettered when the model stopped (workers that fail)."""
     back_to_zero_s: float | None
-    """None: the fleet does not return to zero by itself (see `still_running`)."""
+    """When the fleet last returned to zero instances (running or pending, pool preparations included);
+    None: it does not return to zero by itself (see `still_running`)."""
     still_running: int
     """Instances still running when the model stopped looking (the original stack keeps them)."""
     horizon_s: float
@@ -534,6 +535,7 @@ class Simulation:
         self._refill_pool()
 
     def _launch_new(self, instance: Instance) -> None:
+        self.back_to_zero = None  # the fleet is up again: only its last return to zero counts
         instance.state = "pending"
         running = self.now + self.a.instance_pending_s
         instance.billed.append([running, None])
@@ -543,6 +545,7 @@ class Simulation:
         self.at(running + self.a.instance_boot_s, self._registered, instance)
 
     def _start_from_pool(self, instance: Instance) -> None:
+        self.back_to_zero = None
         instance.state = "pending"
         running = self.now + self.a.warm_start_s
         instance.billed.append([running, None])
@@ -562,6 +565,7 @@ class Simulation:
         target = max(0, self.fleet.warm_pool - max(self.group_desired, others))
         pooled = sum(i.state in ("warm", "preparing") for i in self.instances)
         for _ in range(target - pooled):
+            self.back_to_zero = None
             spare = self._new_instance("preparing")
             start = self.now + self.a.instance_pending_s
             ready = start + self.a.docker_ready_s + self.a.image_pull_s
