@@ -524,7 +524,7 @@ def key_docs() -> list[KeyDoc]:
 
 
 def key_table() -> str:
-    """README's table of the model-file keys (tests/test_readme_keys.py keeps README equal to it)."""
+    """README's table of the model-file keys (`scripts/docs` writes it there; `--check` in the tests)."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     rows += [f"| `{d.key}` | {d.yaml_type} | {d.default} | {d.meaning} |" for d in key_docs()]
     return "\n".join(rows) + "\n"

@@ -30,7 +30,7 @@ from .component import Component, Scope
 
 @dataclass(frozen=True)
 class WorkerContract:
-    """Names and locations the worker reads from its environment (see README: worker contract)."""
+    """Names and locations the worker reads from its environment (see docs/migrating.md: worker contract)."""
 
     video_queue_name: str
     track_queue_name: str
