@@ -415,6 +415,7 @@ def test_the_warm_pool_refills_below_its_size_only_and_bills_the_refill(tmp_path
         e = ours(config, videos, 10)
         o = e.outcomes[0]
         assert o.peak_running <= max(size, pool) and o.peak_instances <= max(size, pool), (size, pool, videos)
+        assert o.peak_running <= design_for(config).peak_instances  # what doctor checks against the quota
         refills = o.instances_launched - min(videos, size)  # every instance launched beyond the group's own
         assert refills == min(pool, min(videos, size)), (size, pool, videos)
         no_pool = ours(fleet(tmp_path, size), videos, 10).outcomes[0]

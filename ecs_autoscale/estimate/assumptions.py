@@ -356,7 +356,9 @@ AWS_RULES = (
         "declared with the group.",
         WARM_POOLS_DOC,
         "MinSize 0, MaxGroupPreparedCapacity = WarmPool: the pool refills only while the group runs fewer than "
-        "WarmPool instances, so at most max(FleetSize, WarmPool) run; its launch hook is declared with the group "
+        "WarmPool instances, so at most max(FleetSize, WarmPool) run, plus one still shutting down while its "
+        "replacement is prepared (ScalingDesign.peak_instances, which doctor checks against the vCPU quota); "
+        "its launch hook is declared with the group "
         "(initial_lifecycle_hook) so the first pool instances are prepared too. Modelled: refills are new "
         "instances, billed while they boot and pull the image, then stopped",
     ),
