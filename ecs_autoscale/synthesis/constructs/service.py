@@ -2,9 +2,10 @@
 
 The services are DAEMON-scheduled, one per GPU slot of an instance: each places one task on every
 registered instance, so tasks follow the instances the group launches, at once, and leave with them.
-A replica service would need a desired count kept in step with the group, and its tasks that cannot
-be placed yet are retried with a backoff of up to 15 minutes (ECS Developer Guide, service throttle
-logic) — a fresh instance could wait that long for its task.
+A replica service would need a desired count kept in step with the group. Daemon or replica, ECS's
+service throttle logic spaces the restarts of tasks that repeatedly fail to start, up to 27 minutes
+apart (ECS Developer Guide, "Amazon ECS service throttle logic"): the instance agent halts such a stack
+after a few exits, long before.
 
 The container keeps the original worker contract: named StackName, command
 `dettrack -c <track_config> --model-s3 <model_location>`, and the environment PROCESSOR, VIDEO_QUEUE,
