@@ -16,7 +16,7 @@ from ...model.config import ModelConfig
 from ...model.naming import STACK_TAG
 from ...model.scaling_design import ScalingDesign, design_for
 from ..addresses import BUCKETS_COMPONENT
-from ..client_policy import client_statements
+from ..client_policy import client_statements, stack_name_statements, stop_statements
 from ..policy import Statement, policy_document
 from ..user_data import AgentSettings, agent_permissions, ecr_registry_of, ecs_agent_config, render_user_data
 from .account import AccountContext
@@ -60,7 +60,11 @@ OUTPUT_DESCRIPTIONS = {
     "fleet_size": "FleetSize: the group's maximum, restored by `resume`",
     "tasks_per_instance": "tasks one instance runs (its GPUs // GpusPerTask): `submit` sizes the group with it",
     "service_names": "the daemon services (one per GPU slot of an instance), comma-separated",
-    "client_policy_arn": "IAM policy to attach to whoever runs submit/status/results/stop/resume on this stack",
+    "client_policy_arn": "IAM policy to attach to whoever runs submit/status/results on this stack",
+    "client_stop_policy_arn": "IAM policy to attach, with client_policy_arn, to whoever may run stop/resume",
+    "client_stack_name_policy_arn": (
+        "IAM policy for the client's --stack-name (reads every task definition of the account: opt-in)"
+    ),
 }
 
 
@@ -225,21 +229,29 @@ class VideoProcessingStack(TerraformStack):
             account,
         )
         # Attached to nobody: the users who run the client are the account's to choose.
-        client_policy = IamPolicy(
-            self,
-            "client_policy",
-            name=names.client_policy,
-            description=f"Run the ecs-autoscale client (submit, status, results, stop, resume) on {config.stack_name}",
-            policy=policy_document(
+        client_policies = {
+            "client_policy": (
+                names.client_policy,
+                f"Run the ecs-autoscale client (submit, status, results) on {config.stack_name}",
                 client_statements(
-                    account,
-                    names,
-                    video_bucket_arn=buckets.video.arn,
-                    tracks_bucket_arn=buckets.tracks.arn,
-                    fleet_size=config.fleet_size,
-                )
+                    account, names, video_bucket_arn=buckets.video.arn, tracks_bucket_arn=buckets.tracks.arn
+                ),
             ),
-        )
+            "client_stop_policy": (
+                names.client_stop_policy,
+                f"ecs-autoscale stop and resume on {config.stack_name} (with {names.client_policy})",
+                stop_statements(account, names, fleet_size=config.fleet_size),
+            ),
+            "client_stack_name_policy": (
+                names.client_stack_name_policy,
+                "ecs-autoscale --stack-name: reads every task definition of the account and region",
+                stack_name_statements(),
+            ),
+        }
+        client_policy_arns = {
+            id: IamPolicy(self, id, name=name, description=description, policy=policy_document(statements)).arn
+            for id, (name, description, statements) in client_policies.items()
+        }
         if config.cloudformation_lookup:
             DeepseaAiLookup(
                 self,
@@ -279,7 +291,9 @@ class VideoProcessingStack(TerraformStack):
             "fleet_size": config.fleet_size,
             "tasks_per_instance": design.tasks_per_instance,
             "service_names": ",".join(service_names),
-            "client_policy_arn": client_policy.arn,
+            "client_policy_arn": client_policy_arns["client_policy"],
+            "client_stop_policy_arn": client_policy_arns["client_stop_policy"],
+            "client_stack_name_policy_arn": client_policy_arns["client_stack_name_policy"],
         }
         for name, description in OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=values[name], description=description)
