@@ -58,7 +58,7 @@ def test_the_rule_is_applied_before_the_ecs_agent_is_configured_or_anything_else
     assert first < applied < run < line_of(user_data, "/etc/ecs/ecs.config") < line_of(user_data, "systemctl enable")
     commands = [line for line in lines[first + 1 : applied] if line.strip() and not line.lstrip().startswith("#")]
     assert commands == [], f"commands before the metadata block: {commands}"
-    assert f"--insert \"$chain\" 1 {RULE}" in heredoc(user_data, "IMDS_BLOCK")
+    assert f'--insert "$chain" 1 {RULE}' in heredoc(user_data, "IMDS_BLOCK")
 
 
 def test_docker_starting_again_reapplies_the_rule_before_the_ecs_agent(user_data):

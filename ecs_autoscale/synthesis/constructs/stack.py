@@ -157,6 +157,8 @@ class VideoProcessingStack(TerraformStack):
                 extra_args=config.container_args,
                 extra_environment=dict(config.environment),
                 ecr_repository=config.ecr_repository,
+                secrets=tuple(sorted(config.secrets.items())),
+                secrets_kms_key=config.secrets_kms_key,
                 stop_timeout_seconds=design.container_stop_timeout_seconds,
             ),
             contract,
