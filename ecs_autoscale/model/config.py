@@ -40,6 +40,8 @@ KMS_KEY_ARN_RE = re.compile(
     ARN_HEAD.format(service="kms")
     + r"key/(?P<key>(?:mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
 )
+KEY_ID = r"(?:mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
+KMS_STATE_KEY_RE = re.compile(ARN_HEAD.format(service="kms") + rf"(?:key/(?:{KEY_ID})|alias/[A-Za-z0-9/_-]{{1,250}})$")
 # Environment names that look like they hold a secret: `validate` warns (name parts split on `_`).
 SECRET_NAME_PARTS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL", "CREDENTIALS")
 LOG_RETENTION_DAYS = (
@@ -120,6 +122,10 @@ class StateBackend(BaseModel):
     key: str = Field("ecs-autoscale/terraform.tfstate", alias="Key", min_length=1)
     region: str | None = Field(None, alias="Region", pattern=REGION_RE.pattern)
     dynamodb_table: str | None = Field(None, alias="DynamoDBTable", min_length=3)
+    kms_key_id: str | None = Field(None, alias="KmsKeyId", pattern=KMS_STATE_KEY_RE.pattern)
+    """Customer-managed KMS key (key or alias ARN) the state objects are encrypted with (Terraform S3
+    backend `kms_key_id`; whoever deploys needs kms:Encrypt, kms:Decrypt and kms:GenerateDataKey on it).
+    Without it: the bucket's default encryption, SSE-S3 at least (encrypt = true)."""
 
 
 def _doc(yaml_type: str, default: str, hint: str) -> dict[str, JsonValue]:
@@ -363,12 +369,14 @@ class ModelConfig(BaseModel):
         None,
         alias="Backend",
         description=(
-            "Team state on S3: `Bucket` (required), `Key`, `Region`, `DynamoDBTable` (else S3-native locking)."
+            "Team state on S3: `Bucket` (required), `Key`, `Region`, `DynamoDBTable` (else S3-native locking), "
+            "`KmsKeyId` (a KMS key or alias ARN for the state objects; else the bucket's default encryption). "
+            "`doctor` checks that the bucket is versioned, blocks public access and is encrypted."
         ),
         json_schema_extra=_doc(
             "mapping",
             "local state in `STACK_DIR/state`",
-            "a mapping with Bucket and optional Key, Region, DynamoDBTable",
+            "a mapping with Bucket and optional Key, Region, DynamoDBTable, KmsKeyId",
         ),
     )
     cloudformation_lookup: bool = Field(
@@ -682,6 +690,7 @@ PATTERN_PROBLEMS = {
     "SecretsKmsKey": "is not a KMS key ARN like arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (aliases cannot be granted)",
     "Backend.Bucket": "is not an S3 bucket name",
     "Backend.Region": "is not an AWS region name",
+    "Backend.KmsKeyId": "is not a KMS key or alias ARN like arn:aws:kms:REGION:ACCOUNT:key/KEY-ID",
 }
 # pydantic's words for Python types, in the words of the YAML the user wrote.
 YAML_WORDS = (

@@ -87,6 +87,7 @@ class VideoProcessingStack(TerraformStack):
                 region=b.region or config.region,
                 dynamodb_table=b.dynamodb_table,
                 encrypt=True,
+                kms_key_id=b.kms_key_id,
                 workspace_key_prefix="ecs-autoscale",
             )
             if not b.dynamodb_table:
