@@ -36,6 +36,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
 )
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 
+from ...model.naming import ALARM_PURPOSES
 from ...model.scaling_design import ScalingDesign
 from ..alarm_expressions import (
     IDLE_EXPRESSION,
@@ -49,8 +50,12 @@ from .component import Component, Scope
 
 
 def alerts_topic_policy(account: AccountContext, topic_name: str, alarm_prefix: str) -> str:
-    """CloudWatch may publish for this stack's alarms only; nothing over plain HTTP."""
+    """CloudWatch may publish for this stack's alarms only; nothing over plain HTTP.
+
+    The alarms' exact ARNs (naming.ALARM_PURPOSES), not `alarm:<prefix>-*`: that pattern would also admit
+    the alarms of a stack named `<prefix>-x`."""
     topic = account.arn("sns", topic_name)
+    alarms = [account.arn("cloudwatch", f"alarm:{alarm_prefix}-{purpose}") for purpose in ALARM_PURPOSES]
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -62,7 +67,7 @@ def alerts_topic_policy(account: AccountContext, topic_name: str, alarm_prefix: 
                     "Action": "sns:Publish",
                     "Resource": topic,
                     "Condition": {
-                        "ArnLike": {"aws:SourceArn": account.arn("cloudwatch", f"alarm:{alarm_prefix}-*")},
+                        "ArnEquals": {"aws:SourceArn": alarms},
                         "StringEquals": {"aws:SourceAccount": account.account_id},
                     },
                 },
@@ -196,6 +201,8 @@ class QueueBackstopScaling(Component):
     ) -> CloudwatchMetricAlarm:
         """`<prefix>-<purpose>` (naming.ALARM_PURPOSES): ALARM when `periods` = (M, N) of the last N
         one-minute values of the returned expression are >= `threshold`; a missing value never breaches."""
+        if purpose not in ALARM_PURPOSES:  # the alerts topic and the client policy name exactly these
+            raise ValueError(f"alarm purpose {purpose!r} is not in naming.ALARM_PURPOSES")
         datapoints, evaluation = periods
         return CloudwatchMetricAlarm(
             self.stack,

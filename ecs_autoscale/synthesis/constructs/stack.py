@@ -16,7 +16,7 @@ from ...model.config import ModelConfig
 from ...model.naming import QUEUE_KEEPALIVE_TAG, STACK_TAG
 from ...model.scaling_design import design_for
 from ..addresses import BUCKETS_COMPONENT
-from ..client_policy import client_statements
+from ..client_policy import client_statements, stack_name_statements, stop_statements
 from ..policy import Statement, policy_document
 from ..user_data import agent_permissions, agent_settings, ecs_agent_config, render_user_data
 from .account import AccountContext
@@ -61,7 +61,11 @@ OUTPUT_DESCRIPTIONS = {
     "fleet_size": "FleetSize: the group's maximum, restored by `resume`",
     "tasks_per_instance": "tasks one instance runs (its GPUs // GpusPerTask): `submit` sizes the group with it",
     "service_names": "the daemon services (one per GPU slot of an instance), comma-separated",
-    "client_policy_arn": "IAM policy to attach to whoever runs submit/status/results/stop/resume on this stack",
+    "client_policy_arn": "IAM policy to attach to whoever runs submit/status/results on this stack",
+    "client_stop_policy_arn": "IAM policy to attach, with client_policy_arn, to whoever may run stop/resume",
+    "client_stack_name_policy_arn": (
+        "IAM policy for the client's --stack-name (reads every task definition of the account: opt-in)"
+    ),
 }
 
 
@@ -84,6 +88,7 @@ class VideoProcessingStack(TerraformStack):
                 region=b.region or config.region,
                 dynamodb_table=b.dynamodb_table,
                 encrypt=True,
+                kms_key_id=b.kms_key_id,
                 workspace_key_prefix="ecs-autoscale",
             )
             if not b.dynamodb_table:
@@ -154,6 +159,8 @@ class VideoProcessingStack(TerraformStack):
                 extra_args=config.container_args,
                 extra_environment=dict(config.environment),
                 ecr_repository=config.ecr_repository,
+                secrets=tuple(sorted(config.secrets.items())),
+                secrets_kms_key=config.secrets_kms_key,
                 stop_timeout_seconds=design.container_stop_timeout_seconds,
             ),
             contract,
@@ -237,21 +244,29 @@ class VideoProcessingStack(TerraformStack):
         )
         SubmitMarker(self, "submit_marker", name=names.submit_marker, stack_name=config.stack_name)
         # Attached to nobody: the users who run the client are the account's to choose.
-        client_policy = IamPolicy(
-            self,
-            "client_policy",
-            name=names.client_policy,
-            description=f"Run the ecs-autoscale client (submit, status, results, stop, resume) on {config.stack_name}",
-            policy=policy_document(
+        client_policies = {
+            "client_policy": (
+                names.client_policy,
+                f"Run the ecs-autoscale client (submit, status, results) on {config.stack_name}",
                 client_statements(
-                    account,
-                    names,
-                    video_bucket_arn=buckets.video.arn,
-                    tracks_bucket_arn=buckets.tracks.arn,
-                    fleet_size=config.fleet_size,
-                )
+                    account, names, video_bucket_arn=buckets.video.arn, tracks_bucket_arn=buckets.tracks.arn
+                ),
             ),
-        )
+            "client_stop_policy": (
+                names.client_stop_policy,
+                f"ecs-autoscale stop and resume on {config.stack_name} (with {names.client_policy})",
+                stop_statements(account, names, fleet_size=config.fleet_size),
+            ),
+            "client_stack_name_policy": (
+                names.client_stack_name_policy,
+                "ecs-autoscale --stack-name: reads every task definition of the account and region",
+                stack_name_statements(),
+            ),
+        }
+        client_policy_arns = {
+            id: IamPolicy(self, id, name=name, description=description, policy=policy_document(statements)).arn
+            for id, (name, description, statements) in client_policies.items()
+        }
         if config.cloudformation_lookup:
             DeepseaAiLookup(
                 self,
@@ -291,7 +306,9 @@ class VideoProcessingStack(TerraformStack):
             "fleet_size": config.fleet_size,
             "tasks_per_instance": design.tasks_per_instance,
             "service_names": ",".join(service_names),
-            "client_policy_arn": client_policy.arn,
+            "client_policy_arn": client_policy_arns["client_policy"],
+            "client_stop_policy_arn": client_policy_arns["client_stop_policy"],
+            "client_stack_name_policy_arn": client_policy_arns["client_stack_name_policy"],
         }
         for name, description in OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=values[name], description=description)
