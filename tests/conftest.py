@@ -23,6 +23,8 @@ terraform_cli       (session) `terraform_cli(args, cwd, env, ok_codes=(0,))`: re
                     missing terraform or mirror fails. Requesting it makes a test `slow`.
 installed_cli       (session) the installed `ecs-autoscale` entry point, for tests that run it as processes in
                     bulk outside the emulator. Requesting it makes a test `slow`.
+open_umask          (function) the process's umask set to 0 for the test: what must be private cannot rely on
+                    the user's.
 
 Markers and folders follow from these fixtures (tests/support/tiers.py): a test that requests `emulator`,
 directly or through another fixture, is marked `emulator` and lives in tests/emulator/; one that requests
@@ -32,6 +34,7 @@ directly or through another fixture, is marked `emulator` and lives in tests/emu
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -167,3 +170,13 @@ def terraform_cli(provider_mirror_dir: Path) -> Callable[..., subprocess.Complet
 def installed_cli() -> Path:
     assert CLI.is_file(), f"the ecs-autoscale entry point is not installed next to {sys.executable}"
     return CLI
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The loosest umask a user may have (0): what must be private cannot rely on the user's."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)

@@ -32,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -87,6 +88,11 @@ def load_text(folder: Path, text: str):
     from ecs_autoscale.model.config import load_config
 
     return load_config(write_model(folder, text))
+
+
+def file_mode(path: Path) -> int:
+    """A file's permission bits (0o600, ...)."""
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 # --- synthesis ---------------------------------------------------------------------------------------

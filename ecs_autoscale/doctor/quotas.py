@@ -103,6 +103,13 @@ def _check_one(
     )
     if have >= need:
         return ok(CHECK, f"{label} is {have} vCPUs{source} in {region}; {fleet}")
+    if have >= fleet_size * largest.vcpus:  # only the warm pool's spare does not fit: its refill waits
+        return warn(
+            CHECK,
+            f"{label} is {have} vCPUs{source} in {region}: FleetSize {fleet_size} fits, but not an instance "
+            f"prepared for the warm pool while another shuts down (the pool then refills late); {fleet}",
+            request,
+        )
     if have < smallest.vcpus:
         return fail(
             CHECK,

@@ -155,8 +155,18 @@ class StackNames:
 
     @property
     def client_policy(self) -> str:
-        """Managed policy for the users who run the client (infra/client_policy.py)."""
+        """Managed policy for the users who run the client (synthesis/client_policy.py)."""
         return f"{self.stack}-client"
+
+    @property
+    def client_stop_policy(self) -> str:
+        """Opt-in managed policy for `stop` and `resume` (synthesis/client_policy.py)."""
+        return f"{self.stack}-client-stop"
+
+    @property
+    def client_stack_name_policy(self) -> str:
+        """Opt-in managed policy for the client's `--stack-name` (reads task definitions)."""
+        return f"{self.stack}-client-stack-name"
 
     @property
     def log_group(self) -> str:
@@ -207,6 +217,8 @@ class StackNames:
             "execution role": ("role", self.execution_role),
             "instance role": ("role", self.instance_role),
             "client policy": ("policy", self.client_policy),
+            "client stop policy": ("policy", self.client_stop_policy),
+            "client stack-name policy": ("policy", self.client_stack_name_policy),
             "log group": ("log_group", self.log_group),
             "lookup stack": ("cfn_stack", self.lookup_stack),
             "lookup task family": ("task_family", self.lookup_family),

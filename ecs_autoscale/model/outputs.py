@@ -57,8 +57,12 @@ STACK_OUTPUTS: tuple[StackOutput, ...] = (
     StackOutput(
         "service_names", "the daemon services (one per GPU slot of an instance), comma-separated", "service_names"
     ),
+    StackOutput("client_policy_arn", "IAM policy to attach to whoever runs submit/status/results on this stack"),
     StackOutput(
-        "client_policy_arn",
-        "IAM policy to attach to whoever runs submit/status/results/stop/resume on this stack",
+        "client_stop_policy_arn", "IAM policy to attach, with client_policy_arn, to whoever may run stop/resume"
+    ),
+    StackOutput(
+        "client_stack_name_policy_arn",
+        "IAM policy for the client's --stack-name (reads every task definition of the account: opt-in)",
     ),
 )

@@ -196,6 +196,21 @@ def test_quota_too_low_for_one_instance_fails(account, ecs_cli, tmp_path, monkey
     )
 
 
+def test_a_warm_pool_counts_the_instance_it_prepares_while_another_shuts_down(account, ecs_cli, tmp_path, monkeypatch):
+    """Issue 19 item 7: the pool refills only below WarmPool (MaxGroupPreparedCapacity), so group and pool run
+    FleetSize instances at most, plus one being prepared for the pool while the instance it replaces shuts
+    down; 16 vCPUs no longer cover FleetSize 4 of g4dn.xlarge with a pool."""
+    monkeypatch.setenv(QUOTAS_ENV, "L-DB2E81BA=16")
+    proc = ecs_cli("doctor", model(tmp_path, FleetSize=4, WarmPool=2))
+    assert proc.stdout.splitlines()[2] == (
+        "warn  vCPU quota: Running On-Demand G and VT instances (L-DB2E81BA) is 16 vCPUs in us-west-2: FleetSize 4 "
+        "fits, but not an instance prepared for the warm pool while another shuts down (the pool then refills "
+        "late); FleetSize 4 + 1 being prepared for the warm pool x 4 vCPUs (g4dn.xlarge) needs 20 (request 20 in "
+        "the Service Quotas console, or: aws service-quotas request-service-quota-increase --service-code ec2 "
+        "--quota-code L-DB2E81BA --desired-value 20 --region us-west-2)"
+    )
+
+
 def test_spot_reads_the_spot_quota_and_its_aws_default(account, ecs_cli, tmp_path, monkeypatch):
     monkeypatch.setenv(QUOTAS_ENV, "L-DB2E81BA=0,L-3819A6DF=default:0")  # on-demand 0 must not matter
     proc = ecs_cli("doctor", model(tmp_path, Spot="true"), check=False)

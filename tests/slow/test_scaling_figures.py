@@ -42,3 +42,13 @@ def test_a_queue_idle_for_days_costs_another_clients_videos_no_more_than_a_minut
     idle, active = estimate(sender="other"), estimate("sqs_inactive_wakeup_s=0", sender="other")
     assert idle.outcomes[0].first_task_running_s - active.outcomes[0].first_task_running_s <= 60
     assert idle.outcomes[0].first_task_running_s <= 0.7 * idle.outcomes[1].first_task_running_s
+
+
+def test_the_figures_meet_the_goals_of_issue_19():
+    """A count lag of five minutes cuts no video (burst, trickles, either sender), and uneven lengths idle at
+    most 1.5x the GPU-instance hours of equal ones."""
+    for sender in ("ecs-autoscale", "other"):
+        for spread in (0.0, 6.5, 17.0):
+            assert estimate("sqs_count_lag_s=300", sender=sender, spread=spread).outcomes[0].interrupted == 0
+    mixed, even = estimate(minutes=5, longest=40), estimate(minutes=22.5)
+    assert mixed.outcomes[0].idle_seconds <= 1.5 * even.outcomes[0].idle_seconds

@@ -781,6 +781,8 @@ def test_idle_cost_counts_every_metric_the_alarms_read(case):
 
 
 def test_alerts_topic_takes_only_this_stacks_alarms_over_tls(case):
+    from ecs_autoscale.model.naming import ALARM_PURPOSES
+
     config, doc = case
     topic = only_resource(doc, "aws_sns_topic")
     assert topic["name"] == config.names.alerts_topic
@@ -788,7 +790,9 @@ def test_alerts_topic_takes_only_this_stacks_alarms_over_tls(case):
     allow = statements["StackAlarmsPublish"]
     assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert allow["Action"] == "sns:Publish"
-    assert allow["Condition"]["ArnLike"]["aws:SourceArn"].endswith(f":alarm:{config.stack_name}-*")
+    # exact ARNs: `alarm:<StackName>-*` would also admit the alarms of a stack named `<StackName>-x`
+    arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert [arn.rsplit(":alarm:", 1)[1] for arn in arns] == [config.names.alarm(p) for p in ALARM_PURPOSES]
     assert statements["DenyInsecureTransport"]["Effect"] == "Deny"
 
 

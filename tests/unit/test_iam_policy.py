@@ -355,7 +355,15 @@ def test_roles_trust_only_ecs_tasks_ec2_cloudformation_or_scheduler(stack):
         ), role["name"]
         if kind in ("task", "execution", "queue-keepalive"):  # confused-deputy guard: for this account only
             assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}, role["name"]
-        else:  # EC2 and CloudFormation service roles: iam:PassRole (same account only) is the guard
+        elif kind == "cfn-lookup":  # this account's stack StackName, where CloudFormation names one
+            partition = f"${{data.aws_partition.{only_name(doc, 'data', 'aws_partition')}.partition}}"
+            region = f"${{data.aws_region.{only_name(doc, 'data', 'aws_region')}.name}}"
+            stack_arn = f"arn:{partition}:cloudformation:{region}:{account}:stack/{model['StackName']}/*"
+            assert st["Condition"] == {
+                "StringEqualsIfExists": {"aws:SourceAccount": account},
+                "ArnLikeIfExists": {"aws:SourceArn": stack_arn},
+            }, role["name"]
+        else:  # EC2 service role: iam:PassRole (same account only) is the guard
             assert "Condition" not in st, role["name"]
         assert not {"managed_policy_arns", "inline_policy", "permissions_boundary"} & set(role), role["name"]
 
@@ -363,11 +371,15 @@ def test_roles_trust_only_ecs_tasks_ec2_cloudformation_or_scheduler(stack):
 def test_nothing_else_grants_permissions(stack):
     doc, model = stack
     present = set(doc["resource"]) & set(OTHER_GRANTING_RESOURCES)
-    # The one exception: the client's managed policy (reviewed in test_client_policy.py), attached to
+    # The one exception: the client's managed policies (reviewed in test_client_policy.py), attached to
     # nobody; the account chooses who runs the client.
     assert present <= {"aws_iam_policy"}, f"permissions outside the reviewed inline role policies: {sorted(present)}"
-    [policy] = doc["resource"].get("aws_iam_policy", {}).values()
-    assert policy["name"] == f"{model['StackName']}-client"
+    stack = model["StackName"]
+    assert sorted(p["name"] for p in doc["resource"].get("aws_iam_policy", {}).values()) == [
+        f"{stack}-client",
+        f"{stack}-client-stack-name",
+        f"{stack}-client-stop",
+    ]
     profiles = doc["resource"].get("aws_iam_instance_profile", {})
     instance_role = next(n for n, r in doc["resource"]["aws_iam_role"].items() if r["name"].endswith("-instance"))
     assert [p["role"] for p in profiles.values()] == [f"${{aws_iam_role.{instance_role}.name}}"]

@@ -20,7 +20,7 @@ from ...model.naming import QUEUE_KEEPALIVE_TAG, STACK_TAG
 from ...model.outputs import STACK_OUTPUTS
 from ...model.scaling_design import ScalingDesign, design_for
 from ..addresses import BUCKETS_COMPONENT
-from ..client_policy import client_statements
+from ..client_policy import client_statements, stack_name_statements, stop_statements
 from ..policy import Statement, policy_document
 from ..user_data import agent_permissions, agent_settings, ecs_agent_config, render_user_data
 from .account import AccountContext
@@ -69,7 +69,7 @@ class VideoProcessingStack(TerraformStack):
         )
         QueueKeepAlive(self, "keepalive", _keepalive_props(config, design, queues), account)
         SubmitMarker(self, "submit_marker", name=names.submit_marker, stack_name=config.stack_name)
-        client_policy = _client_policy(self, config, buckets, account)
+        client_policy_arns = _client_policies(self, config, buckets, account)
         if config.cloudformation_lookup:
             DeepseaAiLookup(self, "lookup", _lookup_props(config, contract), account)
         _declare_outputs(
@@ -78,7 +78,7 @@ class VideoProcessingStack(TerraformStack):
                 **_config_outputs(config, design),
                 **_resource_outputs(queues, buckets, service, fleet),
                 "alerts_topic_arn": backstop.topic.arn,
-                "client_policy_arn": client_policy.arn,
+                **client_policy_arns,
             },
         )
 
@@ -102,6 +102,7 @@ def _provider_and_backend(stack: TerraformStack, config: ModelConfig, tags: dict
         region=b.region or config.region,
         dynamodb_table=b.dynamodb_table,
         encrypt=True,
+        kms_key_id=b.kms_key_id,
         workspace_key_prefix="ecs-autoscale",
     )
     if not b.dynamodb_table:
@@ -171,6 +172,8 @@ def _service_props(config: ModelConfig, design: ScalingDesign) -> ModelServicePr
         extra_args=config.container_args,
         extra_environment=dict(config.environment),
         ecr_repository=config.ecr_repository,
+        secrets=tuple(sorted(config.secrets.items())),
+        secrets_kms_key=config.secrets_kms_key,
         stop_timeout_seconds=design.container_stop_timeout_seconds,
     )
 
@@ -235,25 +238,33 @@ def _keepalive_props(config: ModelConfig, design: ScalingDesign, queues: VideoQu
     )
 
 
-def _client_policy(
+def _client_policies(
     stack: TerraformStack, config: ModelConfig, buckets: VideoBuckets, account: AccountContext
-) -> IamPolicy:
-    # Attached to nobody: the users who run the client are the account's to choose.
-    return IamPolicy(
-        stack,
-        "client_policy",
-        name=config.names.client_policy,
-        description=f"Run the ecs-autoscale client (submit, status, results, stop, resume) on {config.stack_name}",
-        policy=policy_document(
-            client_statements(
-                account,
-                config.names,
-                video_bucket_arn=buckets.video.arn,
-                tracks_bucket_arn=buckets.tracks.arn,
-                fleet_size=config.fleet_size,
-            )
+) -> dict[str, str]:
+    """The client's three policies, attached to nobody (the users who run the client are the account's to
+    choose): {output name: policy ARN}."""
+    names = config.names
+    policies = {
+        "client_policy": (
+            names.client_policy,
+            f"Run the ecs-autoscale client (submit, status, results) on {config.stack_name}",
+            client_statements(account, names, video_bucket_arn=buckets.video.arn, tracks_bucket_arn=buckets.tracks.arn),
         ),
-    )
+        "client_stop_policy": (
+            names.client_stop_policy,
+            f"ecs-autoscale stop and resume on {config.stack_name} (with {names.client_policy})",
+            stop_statements(account, names, fleet_size=config.fleet_size),
+        ),
+        "client_stack_name_policy": (
+            names.client_stack_name_policy,
+            "ecs-autoscale --stack-name: reads every task definition of the account and region",
+            stack_name_statements(),
+        ),
+    }
+    return {
+        f"{id}_arn": IamPolicy(stack, id, name=name, description=description, policy=policy_document(statements)).arn
+        for id, (name, description, statements) in policies.items()
+    }
 
 
 def _lookup_props(config: ModelConfig, contract: WorkerContract) -> LookupProps:
