@@ -737,7 +737,9 @@ class Agent:
             log(f"queue {counts}: HALT: {why}")
             return self.halt(why)
         if state == "Terminated":  # the group terminates us (the stack's termination lifecycle hook waits)
-            if not busy:
+            # A halt reason means videos wait and none is in flight: no worker here holds one, even one ECS
+            # keeps restarting.
+            if not busy or why:
                 return self.leave(arn, tasks, "group")
             # Busy: hold the instance while its worker works. Unreadable counters earn no heartbeat: the hook
             # then times out (CONTINUE) within termination_heartbeat_seconds instead of holding it for days.

@@ -270,8 +270,10 @@ class DesignScaling:
         return sim.now - since >= self.design.scale_in_idle_seconds and sim.now >= self.hold_until
 
     def _poll_held(self, sim: Simulation, instance: Instance) -> None:
-        """Terminating:Wait: heartbeat while a worker is busy; once all are quiet, leave as after idling."""
-        if instance.working():
+        """Terminating:Wait: heartbeat while a worker is busy; once all are quiet, leave as after idling. In a
+        halted stack no worker holds a video (the halt needs videos waiting and none in flight), so a worker
+        ECS keeps restarting does not hold the instance (instance_agent: a halt reason counts as quiet)."""
+        if instance.working() and not self.halted:
             sim.heartbeat(instance)
             self._next_poll(sim, instance)
         else:
@@ -288,7 +290,7 @@ class DesignScaling:
         if instance.state not in ("registered", "terminating"):
             self.polling.discard(instance.id)
             return
-        if any(task.received_at >= since for task in instance.tasks) or instance.working():
+        if any(task.received_at >= since for task in instance.tasks) or (instance.working() and not self.halted):
             self._next_poll(sim, instance)
             return
         sim.after(self.a.agent_kill_gap_s, self._kill, sim, instance, then)

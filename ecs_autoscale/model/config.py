@@ -341,12 +341,14 @@ class ModelConfig(BaseModel):
         ge=1,
         le=1440,
         description=(
-            "Minutes with no video waiting, delayed or in progress before each instance leaves (its "
-            "agent drains and terminates it). Raise it when uploads between videos take longer, to "
-            "keep a warm fleet."
+            "Minutes an instance's workers stay idle, with no video waiting or delayed, before it leaves "
+            "(its agent stops its workers and terminates it; videos on other instances do not keep it). "
+            "Raise it when uploads between videos take longer, to keep a warm fleet."
         ),
         json_schema_extra=_doc(
-            "int 1–1440", "`5`", "minutes with no video waiting or in progress before an instance leaves, 1 to 1440"
+            "int 1–1440",
+            "`5`",
+            "minutes an instance's workers stay idle, with no video waiting, before it leaves, 1 to 1440",
         ),
     )
     warm_pool: int = Field(
@@ -355,9 +357,10 @@ class ModelConfig(BaseModel):
         ge=0,
         le=1000,
         description=(
-            "Stopped instances kept prepared (image pulled) in the group's warm pool: the first video"
-            " runs in about 2 minutes instead of 4½, for the root volumes' cost while stopped "
-            "(`estimate` shows it). Needs one on-demand instance type."
+            "Stopped instances kept prepared (image pulled) in the group's warm pool while it is idle: the"
+            " first video runs in about 2 minutes instead of 4½, for the root volumes' cost while stopped "
+            "(`estimate` shows it). The pool refills only while the group runs fewer, so it never adds to "
+            "FleetSize. Needs one on-demand instance type."
         ),
         json_schema_extra=_doc(
             "int 0–FleetSize",

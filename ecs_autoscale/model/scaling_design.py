@@ -203,10 +203,13 @@ class ScalingDesign:
     @property
     def not_taken_after_seconds(self) -> int:
         """ApproximateAgeOfOldestMessage from which videos count as not taken (with none in flight
-        or received): as long as the stuck alarm's window, so the fleet the stuck alarm stops (it
-        needs that long of instances in service, after their boot) is never launched again by the
-        backstop."""
-        return self.stuck_minutes * 60
+        or received). The backstop scale-out breaches on 1 of its last `scale_out_evaluation_periods`
+        datapoints, so when the stuck alarm stops the fleet (after `stuck_minutes` of instances in
+        service taking nothing), every datapoint in that window must already read "not taken", the
+        oldest of them included: the threshold is that many minutes, less one, before the stuck
+        alarm's own. Otherwise the backstop launches the stopped fleet again once (estimate
+        `--workers-fail hang`: stopped at 0:32:50, relaunched, stopped again at 1:05:18)."""
+        return (self.stuck_minutes - self.scale_out_evaluation_periods + 1) * 60
 
 
 def instances_needed(videos: int, tasks_per_instance: int, cap: int) -> int:

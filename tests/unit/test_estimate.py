@@ -384,8 +384,8 @@ def test_a_warm_pool_starts_the_first_video_in_about_two_minutes_and_shows_its_i
 # --- workers that cannot take videos ------------------------------------------------------------------
 def test_the_not_taken_condition_reads_age_in_flight_and_receives(tmp_path):
     rules = DesignScaling(design_for(fleet(tmp_path, 8)), PINNED)
-    assert rules.not_taken(Sample(visible=5, oldest_age=1800))
-    assert not rules.not_taken(Sample(visible=5, oldest_age=1799))
+    assert rules.not_taken(Sample(visible=5, oldest_age=1680))
+    assert not rules.not_taken(Sample(visible=5, oldest_age=1679))
     assert not rules.not_taken(Sample(visible=5, in_flight=1, oldest_age=7200))  # a worker is busy
     assert not rules.not_taken(Sample(visible=5, received=1, oldest_age=7200))  # one was taken this minute
 
