@@ -17,7 +17,7 @@ from ecs_autoscale.agent.instance_agent import FENCE
 from ecs_autoscale.group import HALTED_TAG
 from ecs_autoscale.model.naming import StackNames
 from ecs_autoscale.model.scaling_design import ScalingDesign
-from ecs_autoscale.synthesis.user_data import agent_settings, ecs_agent_config, render_user_data
+from ecs_autoscale.synthesis.user_data import agent_config, agent_settings, ecs_agent_config, render_user_data
 
 REGION = "us-west-2"
 FAMILY = "worker-family"
@@ -158,7 +158,7 @@ def start(tmp_path, emulator: str, stack: Stack, fake: FakeInstance, host: FakeD
     settings = replace(settings or stack.settings, endpoint_url=emulator)
     user_data = render_user_data(settings, ecs_config=ecs_agent_config(settings, spot=False))
     config = {
-        **settings.agent_config(),
+        **agent_config(settings),
         "imds_url": fake.imds_url,
         "introspection_url": fake.introspection_url,
         "state_dir": str(tmp_path / "state"),

@@ -35,7 +35,7 @@ KERNEL = "kernel"
 ALLOWED = {  # layer -> the layers it may import (besides itself); a folder of ecs_autoscale/, or KERNEL
     KERNEL: set(),
     "model": {KERNEL},
-    "synthesis": {KERNEL, "model"},
+    "synthesis": {KERNEL, "model", "agent"},  # user_data embeds the agent and builds its Settings
     "deployment": {KERNEL, "model", "synthesis"},
     "client": {KERNEL, "model"},
     "doctor": {KERNEL, "model"},

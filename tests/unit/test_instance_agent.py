@@ -27,6 +27,7 @@ from ecs_autoscale.model.scaling_design import ScalingDesign
 from ecs_autoscale.synthesis.policy import Statement, policy_document
 from ecs_autoscale.synthesis.user_data import (
     USER_DATA_LIMIT_BYTES,
+    agent_config,
     agent_permissions,
     agent_settings,
     agent_source,
@@ -64,7 +65,7 @@ def sample(moved, cpu, when):
 
 
 def test_a_worker_is_busy_on_bytes_or_cpu_beyond_an_idle_long_poll():
-    s = ia.Settings(**SETTINGS.agent_config())
+    s = ia.Settings(**agent_config(SETTINGS))
     poll = s.poll_seconds
     assert not ia.worker_busy(sample(0, 1.0, 0), sample(4_000, 1.1, poll), s)  # a few long polls
     assert ia.worker_busy(sample(0, 1.0, 0), sample(s.busy_bytes_per_poll + 1, 1.0, poll), s)  # a download
@@ -73,7 +74,7 @@ def test_a_worker_is_busy_on_bytes_or_cpu_beyond_an_idle_long_poll():
 
 
 def test_the_last_look_allows_not_one_byte():
-    s = ia.Settings(**SETTINGS.agent_config())
+    s = ia.Settings(**agent_config(SETTINGS))
     assert ia.quiet(sample(100, 1.0, 0), sample(100, 1.0, 3), s)
     assert not ia.quiet(sample(100, 1.0, 0), sample(101, 1.0, 3), s)  # a long poll answered: maybe a video
     assert not ia.quiet(sample(100, 1.0, 0), sample(100, 3.0, 3), s)
@@ -116,20 +117,20 @@ def test_halt_reason(counts, exits, registered, waited, expected):
     assert ia.halt_reason(counts, exits, 3, registered, waited, 600) == expected
 
 
-def test_the_config_the_user_data_writes_is_exactly_what_the_agent_reads():
-    """AgentSettings (Python 3.10+, built from the design) and the agent's Settings (3.9, stdlib) name the same
-    keys; the instance paths are the agent's own defaults."""
+def test_agent_json_leaves_the_instance_paths_to_the_agent_and_refuses_unknown_keys():
+    """The settings are declared once (the agent's Settings); agent.json carries all but where the instance
+    offers its services, and the agent refuses a key it does not know."""
     fields = {f.name for f in dataclasses.fields(ia.Settings)}
-    assert set(SETTINGS.agent_config()) == fields - set(ia.DEFAULTS)
+    assert set(agent_config(SETTINGS)) == fields - set(ia.DEFAULTS)
     with pytest.raises(TypeError):
-        ia.Settings(**{**SETTINGS.agent_config(), "unknown_key": 1})
+        ia.Settings(**{**agent_config(SETTINGS), "unknown_key": 1})
 
 
 class ScriptedAgent(ia.Agent):
     """The agent with AWS replaced by a script: answers by action, every call recorded."""
 
     def __init__(self, tmp_path, answers, **settings):
-        super().__init__({**SETTINGS.agent_config(), "state_dir": str(tmp_path / "state"), **settings})
+        super().__init__({**agent_config(SETTINGS), "state_dir": str(tmp_path / "state"), **settings})
         self.iid, self.account, self.queue, self.answers, self.calls = "i-0123", "123456789012", "url", answers, []
         self.domain, self.partition = "amazonaws.com", "aws"
         self.milestones: list[str] = []
@@ -428,7 +429,7 @@ class FlakyEndpoint:
 
 
 def _agent_on(url):
-    agent = ia.Agent({**SETTINGS.agent_config(), "endpoint_url": url})
+    agent = ia.Agent({**agent_config(SETTINGS), "endpoint_url": url})
     agent.creds = (time.time() + 10**6, ("key", "secret", None))
     return agent
 
@@ -539,7 +540,7 @@ def test_user_data_is_valid_bash_under_the_limit_and_carries_the_settings(tmp_pa
     assert "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in ecs_config
     assert ("ECS_WARM_POOLS_CHECK=true" in ecs_config) is warm_pool
     config = json.loads(user_data.split("<<'AGENT_JSON'\n")[1].split("\nAGENT_JSON\n")[0])
-    assert config == {**settings.agent_config(), "task_families": ["strongsort-yolov5"]}
+    assert config == {**agent_config(settings), "task_families": ["strongsort-yolov5"]}
     assert not set(config) & set(ia.DEFAULTS)  # where the instance offers IMDS, the ECS agent, /run
     assert (
         "ExecStart=/usr/bin/python3 /opt/ecs-autoscale/instance_agent.py --config /etc/ecs-autoscale/agent.json"
