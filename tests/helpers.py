@@ -1,7 +1,7 @@
 """Shared helpers for tests that load model files, synthesize stacks or run real terraform.
 
 Model files
-    `REPO`, `EXAMPLES`, `SEED`, `example_files()`; `seed_text(**replace)` / `write_model(folder, text)`
+    `REPO`, `TESTS`, `EXAMPLES`, `SEED`, `example_files()`; `seed_text(**replace)` / `write_model(folder, text)`
     build a variant of the seed example as users would write it (YAML keys, not attribute names);
     `load_text(folder, text)` writes it and returns `load_config` of it.
 Synthesis
@@ -17,16 +17,24 @@ Terraform (real binary, provider ONLY from the filesystem mirror, never the netw
     and TF_* variables (no real account is ever reachable) and points HTTP(S)_PROXY at a closed port,
     so any accidental download fails fast instead of going out; loopback (the emulator) is exempt.
 
+Generated docs
+    `docs_script()` -> scripts/docs loaded as a module (its generators, `stale`, `rewrite`, `main`).
+
 Every synthesis costs seconds: call these from module-scoped fixtures, not per test.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.machinery
+import importlib.util
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -35,6 +43,8 @@ import pytest
 from ecs_autoscale.emulator import CLOSED_PORT_PROXY  # re-exported: tests import it from here
 
 REPO = Path(__file__).resolve().parents[1]
+CLI = Path(sys.executable).with_name("ecs-autoscale")  # the installed entry point, as users run it
+TESTS = REPO / "tests"
 EXAMPLES = REPO / "examples"
 SEED = EXAMPLES / "megadetector.yaml"
 DEFAULT_PROVIDER_MIRROR = "/opt/tf-plugins"
@@ -80,6 +90,11 @@ def load_text(folder: Path, text: str):
     return load_config(write_model(folder, text))
 
 
+def file_mode(path: Path) -> int:
+    """A file's permission bits (0o600, ...)."""
+    return stat.S_IMODE(path.stat().st_mode)
+
+
 # --- synthesis ---------------------------------------------------------------------------------------
 def synth_in_memory(config) -> dict:
     """The synthesized stack of one config, via cdktf's Testing harness (nothing written to the repo)."""
@@ -123,6 +138,19 @@ def references(body: object) -> set[str]:
     if isinstance(body, Mapping):
         found |= set(body.get("depends_on", []))
     return found
+
+
+# --- generated docs ----------------------------------------------------------------------------------
+@functools.cache
+def docs_script():
+    """scripts/docs as a module (the script has no .py suffix: it is a command)."""
+    loader = importlib.machinery.SourceFileLoader("scripts_docs", str(REPO / "scripts" / "docs"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[loader.name] = module  # dataclasses look their module up there
+    loader.exec_module(module)
+    return module
 
 
 # --- terraform ---------------------------------------------------------------------------------------

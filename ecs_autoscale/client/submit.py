@@ -200,10 +200,46 @@ def _send_all(
     echo: Callable[[str], None],
     options: SubmitOptions,
 ) -> None:
+    user_name = options.retry.run("asking AWS who you are", lambda: caller_user_name(aws("sts")))
+    scaler = SubmitScaler(aws, info, ledger.stack_dir, echo)
+    try:
+        _upload_and_queue(
+            aws,
+            info,
+            ledger,
+            todo,
+            report,
+            scaler,
+            user_name,
+            clean=clean,
+            args=args,
+            part_size_mb=part_size_mb,
+            progress=progress,
+            echo=echo,
+            options=options,
+        )
+    finally:
+        scaler.finish()
+
+
+def _upload_and_queue(
+    aws: AwsClients,
+    info: StackInfo,
+    ledger: JobLedger,
+    todo: list[Video],
+    report: SubmitReport,
+    scaler: SubmitScaler,
+    user_name: str,
+    *,
+    clean: bool,
+    args: str,
+    part_size_mb: int,
+    progress: bool,
+    echo: Callable[[str], None],
+    options: SubmitOptions,
+) -> None:
     s3, sqs = aws("s3"), aws("sqs")
     retry = options.retry
-    user_name = retry.run("asking AWS who you are", lambda: caller_user_name(aws("sts")))
-    scaler = SubmitScaler(aws, info, ledger.stack_dir, echo)
     config = transfer_config(part_size_mb, options.max_bandwidth)
     total = sum(v.size for v in todo)
     with ByteProgress(total, f"Uploading {len(todo)} video(s)", enabled=progress) as bar:

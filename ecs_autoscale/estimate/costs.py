@@ -17,7 +17,7 @@ ALARM_METRICS = {"backstop scale-out": 6, "backstop idle": 4, "stuck videos": 4,
 backstop scale-out (visible, delayed, in flight, group desired capacity, oldest age, received), idle
 (visible, delayed, in flight, group desired capacity), stuck videos (visible, in flight, received,
 instances in service), videos not taken (oldest age, received, in flight). The group metrics
-themselves are free. tests/test_constructs.py checks these counts against the synthesized alarms."""
+themselves are free. tests/unit/test_constructs.py checks these counts against the synthesized alarms."""
 STACK_ALARM_METRICS = sum(ALARM_METRICS.values())
 
 
@@ -62,7 +62,7 @@ class CostLine:
 
 
 NO_CHARGE_AT_ZERO = (
-    "SQS queues (billed per request; only the keep-alive polls at zero), ECS cluster, services and task "
+    "SQS queues (billed per request; only the keep-alive tags the video queue at zero), ECS cluster, services and task "
     "definition, Auto Scaling group (and its free group metrics) and launch template at 0 "
     "instances, IAM roles, an SNS topic without messages, an empty log group; no NAT gateway, "
     "load balancer or Container Insights"
@@ -85,7 +85,7 @@ def idle_monthly(
         CostLine(
             "Queue keep-alive",
             keepalive_calls * (prices.service("scheduler_invocation") + prices.service("sqs_fifo_request")),
-            f"{keepalive_calls:,} GetQueueAttributes calls a month by EventBridge Scheduler "
+            f"{keepalive_calls:,} TagQueue calls a month by EventBridge Scheduler "
             "(list prices; both services' free tiers usually cover them)",
         ),
         CostLine(
