@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from helpers import terraform, terraform_env
 
 from ecs_autoscale.emulator import emulator_env
-
-pytestmark = pytest.mark.emulator
 
 NAME = "rules-tf"
 OLD_KEEPALIVE = "arn:aws:scheduler:::aws-sdk:sqs:getQueueAttributes"
