@@ -1,0 +1,159 @@
+"""The Auto Scaling activity history the stack would see on AWS, so `ecs-autoscale report` works on the emulator.
+
+Gap (moto 5.2.5): DescribeScalingActivities always answers an empty list, and launches and terminations of
+a group's instances leave no activity at all (moto builds a TerminateInstanceActivity for
+TerminateInstanceInAutoScalingGroup and drops it). On AWS every launch and termination is an activity
+kept for six weeks, with the instance id in its description and its start and end times ("If you omit
+this parameter, all activities for the past six weeks are described": EC2 Auto Scaling API Reference,
+DescribeScalingActivities, https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeScalingActivities.html).
+`report` reads instance launch and termination times there after the instances are gone.
+
+Recorded here, in the shape and wording AWS uses (EC2 Auto Scaling User Guide, "Verify a scaling activity
+for an Auto Scaling group"):
+  "Launching a new EC2 instance: i-..."   when the group launches an instance (desired capacity raised);
+  "Terminating EC2 instance: i-..."       when an instance of a group terminates: scale-in, the instance
+                                          agent's TerminateInstanceInAutoScalingGroup, a force delete.
+The emulator launches and terminates at once, so each activity starts and ends at the moment it happened
+(StatusCode Successful, Progress 100). Answers are newest first, paged by MaxRecords (at most 100) and
+NextToken, filtered by AutoScalingGroupName and ActivityIds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+MAX_RECORDS = 100
+"""DescribeScalingActivities: 'The default value is 100 and the maximum value is 100.'"""
+
+_why = threading.local()
+USER_REQUEST = "in response to a user request"
+CAPACITY = "in response to a difference between desired and actual capacity"
+
+
+def _history(backend: Any) -> list[dict[str, Any]]:
+    if not hasattr(backend, "recorded_activities"):
+        backend.recorded_activities = []
+    history: list[dict[str, Any]] = backend.recorded_activities
+    return history
+
+
+def _stamp(moment: Any) -> str:
+    return str(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _record(group: Any, instance: Any, description: str, cause: str) -> None:
+    from moto.core.utils import utcnow
+
+    now = utcnow()
+    placement = getattr(instance, "placement", None)
+    _history(group.autoscaling_backend).append(
+        {
+            "ActivityId": str(uuid.uuid4()),
+            "AutoScalingGroupName": group.name,
+            "AutoScalingGroupARN": group.arn,
+            "Description": f"{description}: {instance.id}",
+            "Cause": cause.replace("{now}", _stamp(now)),
+            "StartTime": now,
+            "EndTime": now,
+            "StatusCode": "Successful",
+            "Progress": 100,
+            "Details": json.dumps(
+                {"Subnet ID": getattr(instance, "subnet_id", None), "Availability Zone": str(placement or "")}
+            ),
+        }
+    )
+
+
+def autoscaling_records_launches() -> None:
+    """A launch activity for every instance the group starts to reach its desired capacity."""
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    original = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def replace(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
+        before = len(self.instance_states)
+        known = {state.instance.id for state in self.instance_states}
+        original(self, count_needed, propagated_tags)
+        after = len(self.instance_states)
+        for state in self.instance_states:
+            if state.instance.id not in known:
+                _record(
+                    self,
+                    state.instance,
+                    "Launching a new EC2 instance",
+                    f"At {{now}} an instance was started {CAPACITY}, increasing the capacity from {before} to {after}.",
+                )
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace
+
+
+def autoscaling_records_terminations() -> None:
+    """A termination activity for every instance of a group that terminates, whatever asked for it."""
+    from moto.autoscaling.models import AutoScalingBackend
+    from moto.ec2.models.instances import InstanceBackend
+
+    terminate_instances = InstanceBackend.terminate_instances
+    terminate_instance = AutoScalingBackend.terminate_instance
+
+    def terminated(self: Any, instance_ids: list[str]) -> Any:
+        result = terminate_instances(self, instance_ids)
+        why = getattr(_why, "cause", CAPACITY)
+        for instance, previous in result:
+            group = getattr(instance, "autoscaling_group", None)
+            if group is not None and getattr(previous, "name", "") != "terminated":
+                _record(
+                    group,
+                    instance,
+                    "Terminating EC2 instance",
+                    f"At {{now}} instance {instance.id} was taken out of service {why}.",
+                )
+        return result
+
+    def on_request(self: Any, instance_id: str, should_decrement: bool) -> Any:
+        _why.cause = USER_REQUEST
+        try:
+            return terminate_instance(self, instance_id, should_decrement)
+        finally:
+            _why.cause = CAPACITY
+
+    InstanceBackend.terminate_instances = terminated
+    AutoScalingBackend.terminate_instance = on_request
+
+
+def autoscaling_describe_scaling_activities() -> None:
+    """DescribeScalingActivities answers the recorded history (newest first, paged)."""
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    def describe_scaling_activities(self: Any) -> Any:
+        group = self._get_param("AutoScalingGroupName")
+        wanted = set(self._get_param("ActivityIds", []) or [])
+        limit = self._get_int_param("MaxRecords") or MAX_RECORDS
+        if not 1 <= limit <= MAX_RECORDS:
+            raise ValidationError(f"MaxRecords must be between 1 and {MAX_RECORDS}")
+        found = [
+            a
+            for a in _history(self.autoscaling_backend)
+            if (not group or a["AutoScalingGroupName"] == group) and (not wanted or a["ActivityId"] in wanted)
+        ]
+        found.sort(key=lambda a: a["StartTime"], reverse=True)
+        token = self._get_param("NextToken")
+        start = int(token) if token and str(token).isdigit() else 0
+        page = found[start : start + limit]
+        result: dict[str, Any] = {"Activities": page}
+        if start + limit < len(found):
+            result["NextToken"] = str(start + limit)
+        return ActionResult(result)
+
+    AutoScalingResponse.describe_scaling_activities = describe_scaling_activities
+
+
+PATCHES = (
+    autoscaling_records_launches,
+    autoscaling_records_terminations,
+    autoscaling_describe_scaling_activities,
+)
