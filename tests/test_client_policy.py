@@ -25,6 +25,7 @@ ACTION_OF = {
     "s3:HeadObject": ["s3:GetObject"],
     "s3:ListObjectsV2": ["s3:ListBucket"],
     "sqs:ChangeMessageVisibilityBatch": ["sqs:ChangeMessageVisibility"],
+    "sqs:SendMessageBatch": ["sqs:SendMessage"],
 }
 # boto3's managed transfers: multipart uploads (aborted on failure) and ranged downloads.
 TRANSFERS = {"upload_file": ["s3:PutObject", "s3:AbortMultipartUpload"], "download_file": ["s3:GetObject"]}

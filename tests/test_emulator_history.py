@@ -1,6 +1,6 @@
 """The emulator patches `report` and the submit bench rely on (moto in-process, with every patch applied):
 
-- scaling_history: launches and terminations of a group's instances are Auto Scaling activities, as on AWS,
+- history: launches and terminations of a group's instances are Auto Scaling activities, as on AWS,
   answered by DescribeScalingActivities newest first and paged;
 - queue_scale: a full queue answers the same counts and the send path the same checks as moto did,
   now without a pass over every message per send.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 
@@ -127,3 +128,23 @@ def test_a_full_queue_answers_the_same_counts_and_checks(aws):
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     counts = [attrs[f"ApproximateNumberOfMessages{s}"] for s in ("", "Delayed", "NotVisible")]
     assert counts == ["3", "30", str(len(held))]
+
+
+def test_log_events_are_filtered_by_stream_prefix_as_aws_does(aws):
+    from botocore.exceptions import ClientError
+
+    logs = aws("logs")
+    logs.create_log_group(logGroupName="/ecs/S")
+    for stream in ("ecs-autoscale-agent/i-1", "ecs-autoscale-agent/i-2", "worker/S/abc"):
+        logs.create_log_stream(logGroupName="/ecs/S", logStreamName=stream)
+        logs.put_log_events(
+            logGroupName="/ecs/S",
+            logStreamName=stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": stream}],
+        )
+    mine = logs.filter_log_events(logGroupName="/ecs/S", logStreamNamePrefix="ecs-autoscale-agent/")["events"]
+    assert sorted(e["message"] for e in mine) == ["ecs-autoscale-agent/i-1", "ecs-autoscale-agent/i-2"]
+    assert len(logs.filter_log_events(logGroupName="/ecs/S")["events"]) == 3
+    assert logs.filter_log_events(logGroupName="/ecs/S", logStreamNamePrefix="none/")["events"] == []
+    with pytest.raises(ClientError, match="Cannot specify both"):
+        logs.filter_log_events(logGroupName="/ecs/S", logStreamNamePrefix="x", logStreamNames=["worker/S/abc"])

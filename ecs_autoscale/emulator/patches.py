@@ -53,7 +53,7 @@ def check_moto_version() -> None:
 
 
 def apply_all() -> None:
-    from . import queue_scale, scaling_history
+    from . import history, queue_scale
 
     global _applied
     if _applied:
@@ -83,7 +83,7 @@ def apply_all() -> None:
         ecs_daemon_service_maximum_percent,
         scheduler_create_schedule_client_token,
         *queue_scale.PATCHES,  # after sqs_queue_attributes: it wraps the attributes that patch shapes
-        *scaling_history.PATCHES,
+        *history.PATCHES,
     ):
         patch()
     _applied = True

@@ -1,6 +1,7 @@
-"""The Auto Scaling activity history the stack would see on AWS, so `ecs-autoscale report` works on the emulator.
+"""What AWS keeps after the fact and `ecs-autoscale report` reads, as the stack would see it on AWS: the Auto
+Scaling activity history, and the instance agents' milestones in the log group.
 
-Gap (moto 5.2.5): DescribeScalingActivities always answers an empty list, and launches and terminations of
+Gap 1 (moto 5.2.5): DescribeScalingActivities always answers an empty list, and launches and terminations of
 a group's instances leave no activity at all (moto builds a TerminateInstanceActivity for
 TerminateInstanceInAutoScalingGroup and drops it). On AWS every launch and termination is an activity
 kept for six weeks, with the instance id in its description and its start and end times ("If you omit
@@ -16,6 +17,12 @@ for an Auto Scaling group"):
 The emulator launches and terminates at once, so each activity starts and ends at the moment it happened
 (StatusCode Successful, Progress 100). Answers are newest first, paged by MaxRecords (at most 100) and
 NextToken, filtered by AutoScalingGroupName and ActivityIds.
+
+Gap 2 (moto 5.2.5): FilterLogEvents ignores logStreamNamePrefix and answers the events of every stream of
+the group. AWS "filters the results to include only events from log streams that have names starting with
+this prefix" (CloudWatch Logs API Reference, FilterLogEvents,
+https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html): `report` asks
+for the agents' streams (ecs-autoscale-agent/<instance id>) in a group the workers' container logs share.
 """
 
 from __future__ import annotations
@@ -152,8 +159,34 @@ def autoscaling_describe_scaling_activities() -> None:
     AutoScalingResponse.describe_scaling_activities = describe_scaling_activities
 
 
+def logs_filter_by_stream_prefix() -> None:
+    """FilterLogEvents with logStreamNamePrefix: only the streams whose names start with it (AWS refuses
+    the prefix together with logStreamNames)."""
+    from moto.logs.exceptions import InvalidParameterException
+    from moto.logs.responses import LogsResponse
+
+    original = LogsResponse.filter_log_events
+
+    def filter_log_events(self: Any) -> str:
+        prefix = self._get_param("logStreamNamePrefix")
+        if not prefix:
+            return original(self)
+        if self._get_param("logStreamNames"):
+            raise InvalidParameterException("Cannot specify both logStreamNames and logStreamNamePrefix")
+        group = self.logs_backend.groups.get(self._get_param("logGroupName"))
+        names = [name for name in (group.streams if group else {}) if name.startswith(prefix)]
+        if not names:
+            return json.dumps({"events": [], "searchedLogStreams": []})
+        request = {k: v for k, v in json.loads(self.body).items() if k != "logStreamNamePrefix"}
+        self.body = json.dumps({**request, "logStreamNames": names})  # moto reads its parameters from the body
+        return original(self)
+
+    LogsResponse.filter_log_events = filter_log_events
+
+
 PATCHES = (
     autoscaling_records_launches,
     autoscaling_records_terminations,
     autoscaling_describe_scaling_activities,
+    logs_filter_by_stream_prefix,
 )
