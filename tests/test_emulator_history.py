@@ -148,3 +148,25 @@ def test_log_events_are_filtered_by_stream_prefix_as_aws_does(aws):
     assert logs.filter_log_events(logGroupName="/ecs/S", logStreamNamePrefix="none/")["events"] == []
     with pytest.raises(ClientError, match="Cannot specify both"):
         logs.filter_log_events(logGroupName="/ecs/S", logStreamNamePrefix="x", logStreamNames=["worker/S/abc"])
+
+
+def test_a_mixed_instances_policy_launches_its_first_type(aws):
+    aws("ec2").create_launch_template(LaunchTemplateName="mixed-lt", LaunchTemplateData={"ImageId": "ami-12c6146b"})
+    aws("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName="mixed",
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=0,
+        AvailabilityZones=["us-west-2a"],
+        MixedInstancesPolicy={
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {"LaunchTemplateName": "mixed-lt", "Version": "$Latest"},
+                "Overrides": [{"InstanceType": "g5.xlarge"}, {"InstanceType": "g4dn.xlarge"}],
+            },
+            "InstancesDistribution": {"OnDemandAllocationStrategy": "prioritized"},
+        },
+    )
+    aws("autoscaling").set_desired_capacity(AutoScalingGroupName="mixed", DesiredCapacity=2)
+    ids = instance_ids(aws, "mixed")
+    found = aws("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    assert {i["InstanceType"] for r in found for i in r["Instances"]} == {"g5.xlarge"}

@@ -1,5 +1,6 @@
-"""What AWS keeps after the fact and `ecs-autoscale report` reads, as the stack would see it on AWS: the Auto
-Scaling activity history, and the instance agents' milestones in the log group.
+"""What the stack sees of its instances on AWS, and what AWS keeps after the fact, so `ecs-autoscale report`
+works on the emulator: the Auto Scaling activity history, the instance types the group launches, and the
+instance agents' milestones in the log group.
 
 Gap 1 (moto 5.2.5): DescribeScalingActivities always answers an empty list, and launches and terminations of
 a group's instances leave no activity at all (moto builds a TerminateInstanceActivity for
@@ -18,7 +19,13 @@ The emulator launches and terminates at once, so each activity starts and ends a
 (StatusCode Successful, Progress 100). Answers are newest first, paged by MaxRecords (at most 100) and
 NextToken, filtered by AutoScalingGroupName and ActivityIds.
 
-Gap 2 (moto 5.2.5): FilterLogEvents ignores logStreamNamePrefix and answers the events of every stream of
+Gap 2 (moto 5.2.5): a group with a mixed instances policy launches its instances with the launch template's
+instance type, which this stack leaves unset (the types are the policy's overrides), so moto falls back to
+its default type. AWS launches the policy's types; with the "prioritized" on-demand strategy (and
+capacity-optimized-prioritized for Spot) the first override whenever it has capacity (EC2 Auto Scaling API
+Reference, InstancesDistribution). The emulator launches the first override.
+
+Gap 3 (moto 5.2.5): FilterLogEvents ignores logStreamNamePrefix and answers the events of every stream of
 the group. AWS "filters the results to include only events from log streams that have names starting with
 this prefix" (CloudWatch Logs API Reference, FilterLogEvents,
 https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html): `report` asks
@@ -159,6 +166,23 @@ def autoscaling_describe_scaling_activities() -> None:
     AutoScalingResponse.describe_scaling_activities = describe_scaling_activities
 
 
+def autoscaling_launches_the_mixed_policy_type() -> None:
+    """A group whose launch template names no instance type launches its mixed instances policy's first
+    override (the emulator always has capacity for it)."""
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    template_type = FakeAutoScalingGroup.instance_type.fget
+
+    def instance_type(self: Any) -> Any:
+        found = template_type(self)
+        overrides = ((self.mixed_instances_policy or {}).get("LaunchTemplate") or {}).get("Overrides") or []
+        if found or not overrides:
+            return found
+        return overrides[0].get("InstanceType") or found
+
+    FakeAutoScalingGroup.instance_type = property(instance_type)
+
+
 def logs_filter_by_stream_prefix() -> None:
     """FilterLogEvents with logStreamNamePrefix: only the streams whose names start with it (AWS refuses
     the prefix together with logStreamNames)."""
@@ -188,5 +212,6 @@ PATCHES = (
     autoscaling_records_launches,
     autoscaling_records_terminations,
     autoscaling_describe_scaling_activities,
+    autoscaling_launches_the_mixed_policy_type,
     logs_filter_by_stream_prefix,
 )

@@ -1,13 +1,14 @@
-"""What a person (or a script) needs to run the client on one stack: submit, status, results, stop, resume.
+"""What a person (or a script) needs to run the client on one stack: submit, status, results, stop, resume, report.
 
 Attach the stack's `<StackName>-client` policy (output `client_policy_arn`) to the users or role that
-run `ecs-autoscale submit/status/results/stop/resume`; deploying and destroying need far more and are
+run `ecs-autoscale submit/status/results/stop/resume/report`; deploying and destroying need far more and are
 not covered. Every action is scoped to this stack's resources wherever the Service Authorization
 Reference lists a resource type for it; "*" only where it lists none (the Describe* of Auto Scaling,
 ecs:DescribeTaskDefinition, sts:GetCallerIdentity) or where ECS authorizes on the cluster condition
 key instead (ecs:ListServices, ecs:ListTasks). Sources (Service Authorization Reference):
 list_amazonsqs.html, list_amazons3.html, list_amazonec2autoscaling.html,
-list_amazonelasticcontainerservice.html, list_amazoncloudwatch.html, list_awssecuritytokenservice.html.
+list_amazonelasticcontainerservice.html, list_amazoncloudwatch.html, list_awssecuritytokenservice.html,
+list_amazoncloudwatchlogs.html.
 
 Plain data like policy.py (no cdktf type): `account` is anything with `arn(service, resource)`, e.g.
 infra/account.py's AccountContext; the stack wires the result as an aws_iam_policy.
@@ -36,9 +37,11 @@ def client_statements(
     cluster = account.arn("ecs", f"cluster/{names.cluster}")
     group = account.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{names.asg}")
     on_cluster = {"ArnEquals": {"ecs:cluster": cluster}}
+    log_group = account.arn("logs", f"log-group:{names.log_group}:*")
     resize = {"NumericLessThanEquals": {"autoscaling:MaxSize": str(fleet_size)}} if fleet_size else {}
     return [
-        # submit: queue one message per video; every command: queue depths, and GetQueueUrl for --stack-name.
+        # submit: queue one message per video (sqs:SendMessage also grants SendMessageBatch: SQS Developer
+        # Guide, "Amazon SQS batch actions"); every command: queue depths, and GetQueueUrl for --stack-name.
         Statement(
             "QueueVideos", ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"], [queue[names.video_queue]]
         ),
@@ -70,6 +73,8 @@ def client_statements(
             [group],
             condition={"ForAllValues:StringEquals": {"aws:TagKeys": [HALTED_TAG]}},
         ),
+        # status shows the latest scaling activities; report reads the group's launches and terminations
+        # there. The Service Authorization Reference lists no resource type for these Describe actions.
         Statement(
             "DescribeGroups",
             [
@@ -79,6 +84,13 @@ def client_statements(
             ],
             ["*"],
         ),
+        # report: the instance agents' milestones (streams ecs-autoscale-agent/<instance id>) in the stack's
+        # log group. FilterLogEvents takes the log-group resource type (Service Authorization Reference,
+        # list_amazoncloudwatchlogs.html), written with the trailing ":*" IAM matches a log group by
+        # (CloudWatch Logs User Guide, "CloudWatch Logs resources and operations"). Read-only, this group
+        # only; no EC2 or ECS read is added (ec2:DescribeInstances takes no resource: it would read every
+        # instance of the account): the milestones carry the instance type and lifecycle.
+        Statement("ReadInstanceMilestones", ["logs:FilterLogEvents"], [log_group]),
         # status: the daemon services; --stack-name: the cluster, its services and the task definition.
         Statement("ReadCluster", ["ecs:DescribeClusters", "ecs:ListContainerInstances"], [cluster]),
         Statement("ReadServices", ["ecs:DescribeServices"], [account.arn("ecs", f"service/{names.cluster}/*")]),
