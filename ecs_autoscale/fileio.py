@@ -1,4 +1,7 @@
-"""File writes that never leave half a file behind (outputs, synthesized JSON, reports)."""
+"""File writes that never leave half a file behind (outputs, synthesized JSON, reports).
+
+`private=True`: readable by the owner only (0600 in a folder made 0700 if created here), for what can
+hold state or secrets (STACK_DIR: plans, outputs, records; see stack_dir.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -15,12 +21,12 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, private: bool = False) -> None:
     """Write via a temp file in the same folder + rename: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE if private else 0o777, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, PRIVATE_FILE_MODE if private else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -36,5 +42,5 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+def atomic_write_json(path: Path, value: Any, *, private: bool = False) -> None:
+    atomic_write(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode(), private=private)

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import error_code
+
 HALTED_TAG = "ecs-autoscale:halted"
-"""Tag the instance agent puts on the group when it halts the stack: "<UTC ISO time> <reason>" (the
-agent, stdlib-only, spells it again; tests/test_jobs.py checks they agree)."""
+"""Tag the instance agent puts on the group when it halts the stack: "<UTC ISO time> <reason>" (the agent reads
+the key from its settings: AgentSettings.halted_tag)."""
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,25 @@ def unprotect_instances(asg: Any, group_name: str, instance_ids: list[str]) -> N
         asg.set_instance_protection(
             AutoScalingGroupName=group_name, InstanceIds=instance_ids[start : start + 50], ProtectedFromScaleIn=False
         )
+
+
+def release_terminating(asg: Any, group: Group, hook_name: str) -> list[str]:
+    """Complete the termination lifecycle hook (CONTINUE) of every instance of `group` waiting in
+    Terminating:Wait: a stop or a destroy means now, not when each agent finds its workers quiet (or its
+    heartbeats run out). Returns the instances released; one that left the wait meanwhile is skipped."""
+    released = []
+    for instance in group.instances:
+        if instance.get("LifecycleState") != "Terminating:Wait":
+            continue
+        try:
+            asg.complete_lifecycle_action(
+                LifecycleHookName=hook_name,
+                AutoScalingGroupName=group.name,
+                InstanceId=instance["InstanceId"],
+                LifecycleActionResult="CONTINUE",
+            )
+            released.append(instance["InstanceId"])
+        except Exception as exc:  # no longer waiting ("No active Lifecycle Action found"): it is on its way
+            if error_code(exc) != "ValidationError":
+                raise
+    return released

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EcsAutoscaleError
-from .fileio import atomic_write, atomic_write_json
+from .fileio import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write, atomic_write_json
 
 README_TEMPLATE = "templates/stack_readme.md.j2"
 OUTPUTS_FILE = "outputs.json"
@@ -178,7 +178,9 @@ class StackDir:
             )
         if current != {"stack_name": stack_name, "workspace": stack_name, "backend": backend}:
             atomic_write_json(
-                self.identity_file, {"stack_name": stack_name, "workspace": stack_name, "backend": backend}
+                self.identity_file,
+                {"stack_name": stack_name, "workspace": stack_name, "backend": backend},
+                private=True,
             )
 
     def identity(self) -> dict | None:
@@ -189,7 +191,7 @@ class StackDir:
 
     # ---- outputs, README, kept resources ---------------------------------------------------------
     def write_outputs(self, outputs: dict[str, Any]) -> None:
-        atomic_write_json(self.outputs_file, outputs)
+        atomic_write_json(self.outputs_file, outputs, private=True)
 
     def write_readme(self, **context: Any) -> None:
         import jinja2
@@ -217,7 +219,7 @@ class StackDir:
         seen = {(e.get("stack_name"), e.get("name")) for e in known}
         new = [e for e in entries if (e.get("stack_name"), e.get("name")) not in seen]
         if new:
-            atomic_write_json(self.kept_file, {"kept": known + new})
+            atomic_write_json(self.kept_file, {"kept": known + new}, private=True)
 
     # ---- creations an interrupted apply may have left outside the state ---------------------------
     def unfinished_creates(self) -> list[str]:
@@ -236,7 +238,7 @@ class StackDir:
         """Add to (never replace) the record: two interrupted applies in a row leave both sets."""
         merged = list(dict.fromkeys([*self.unfinished_creates(), *addresses]))
         if merged:
-            atomic_write_json(self.unfinished_creates_file, {"addresses": merged, "recorded": utc_now()})
+            atomic_write_json(self.unfinished_creates_file, {"addresses": merged, "recorded": utc_now()}, private=True)
 
     def clear_unfinished_creates(self) -> None:
         self.unfinished_creates_file.unlink(missing_ok=True)
@@ -256,13 +258,30 @@ class StackDir:
         return record
 
     def write_stop_record(self, record: dict[str, Any]) -> None:
-        atomic_write_json(self.stop_record_file, record)
+        atomic_write_json(self.stop_record_file, record, private=True)
 
     def clear_stop_record(self) -> None:
         self.stop_record_file.unlink(missing_ok=True)
 
     def append_log(self, name: str) -> RunLog:
         return RunLog(self.log_file(name))
+
+    # ---- owner only ---------------------------------------------------------------------------
+    def make_private(self) -> None:
+        """STACK_DIR and what can hold state or secrets in it readable by the owner only: the folder
+        itself 0700; state (and its backups), plans (binary, text, JSON), logs, job ledgers, the
+        records at the top and the synthesized stack (the container environment) 0600 in 0700 folders.
+        New files are written so (private writes, terraform under umask 077: deployment/terraform.py);
+        this pass tightens a STACK_DIR made by an earlier version. Provider binaries keep their modes."""
+        self.root.chmod(PRIVATE_DIR_MODE)
+        for folder in (self.state_dir, self.plans_dir, self.logs_dir, self.jobs_dir):
+            if folder.is_dir() and not folder.is_symlink():
+                _make_tree_private(folder)
+        for folder in (self.root, self.terraform_dir):
+            if folder.is_dir():
+                for path in folder.iterdir():
+                    if path.is_file() and not path.is_symlink():
+                        path.chmod(PRIVATE_FILE_MODE)
 
     # ---- lock -----------------------------------------------------------------------------------
     @contextmanager
@@ -273,8 +292,9 @@ class StackDir:
         lock; Terraform's own state lock still guards the state underneath (and across machines with
         the S3 backend).
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        self.root.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        self.make_private()
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -326,13 +346,24 @@ class PlanFiles:
         return self.folder / f"{self.kind}.meta.json"
 
 
+def _make_tree_private(folder: Path) -> None:
+    folder.chmod(PRIVATE_DIR_MODE)
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(PRIVATE_DIR_MODE if path.is_dir() else PRIVATE_FILE_MODE)
+
+
 class RunLog:
-    """Append-only log of one command's Terraform output, with a header per run."""
+    """Append-only log of one command's Terraform output, with a header per run (owner only: a plan's
+    output shows the container environment)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(path, "a", encoding="utf-8")
+        path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+        self._handle = open(fd, "a", encoding="utf-8")
 
     def section(self, title: str) -> None:
         self._handle.write(f"\n===== {utc_now()} {title} =====\n")

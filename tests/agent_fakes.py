@@ -3,8 +3,11 @@
 FakeInstance   the instance metadata service (IMDSv2 only: GETs without a session token get 401, as with
                HttpTokens=required) and the ECS agent's introspection endpoint, in threads. Change
                `lifecycle_state`, `metadata` and `tasks` while the agent runs.
-fake_docker    a `docker` executable that logs every call (JSON lines), answers `inspect` from a file and
-               can send a video to the queue when asked to `kill` (a video arriving during scale-in).
+FakeDocker     the host's commands the agent runs: `docker` (logs every call as JSON lines, answers `inspect`
+               from files, can send a video to the queue when asked to `kill`), `iptables` (keeps the rules it
+               is given, so the fence can be checked) and `nvidia-smi` (GPU utilization from a file); and the
+               host's /proc and cgroup files of each worker container (`add_worker`, `move_bytes`,
+               `use_cpu`), whose init process is a real `sleep` the agent can kill.
 agent_script   the agent exactly as the rendered user data carries it.
 run_agent      runs that script as `python3 instance_agent.py --config FILE --cycles N`, with the instances'
                own Python (3.9 on the Amazon Linux 2023 ECS GPU AMI: see instance_python()).
@@ -105,6 +108,7 @@ class FakeInstance:
             self.unauthorized += 1
             return 401, ""
         answers = {
+            "/latest/meta-data/instance-life-cycle": "on-demand",
             "/latest/meta-data/iam/security-credentials/": ROLE,
             f"/latest/meta-data/iam/security-credentials/{ROLE}": json.dumps(
                 {
@@ -117,7 +121,13 @@ class FakeInstance:
                 }
             ),
             "/latest/dynamic/instance-identity/document": json.dumps(
-                {"instanceId": self.instance_id, "accountId": ACCOUNT, "region": self.region}
+                {
+                    "instanceId": self.instance_id,
+                    "accountId": ACCOUNT,
+                    "region": self.region,
+                    "instanceType": "g4dn.xlarge",
+                    "pendingTime": "2026-12-07T10:00:00Z",
+                }
             ),
             "/latest/meta-data/autoscaling/target-lifecycle-state": self.lifecycle_state,
             "/latest/meta-data/services/domain": "amazonaws.com",
@@ -153,6 +163,10 @@ if args[:1] == ["login"]:
     entry["stdin"] = sys.stdin.read()
 with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
     log.write(json.dumps(entry) + "\\n")
+if args[:1] == ["inspect"] and "{{{{.State.Pid}}}}" in args:
+    pid = json.load(open(os.environ["FAKE_DOCKER_PIDS"])).get(args[-1])
+    print(pid if pid else "")
+    sys.exit(0 if pid else 1)
 if args[:1] == ["inspect"]:
     print(json.load(open(os.environ["FAKE_DOCKER_STATES"]))[args[-1]])
 if args[:1] == ["kill"] and os.environ.get("FAKE_DOCKER_SEND_ON_KILL"):
@@ -163,18 +177,105 @@ if args[:1] == ["kill"] and os.environ.get("FAKE_DOCKER_SEND_ON_KILL"):
     sqs.send_message(QueueUrl=target["queue_url"], MessageBody="{{}}", MessageGroupId="late",
                      MessageDeduplicationId="late-video")
 """
+FAKE_IPTABLES = """#!{python}
+import json, os, sys
+args = sys.argv[1:]
+path = os.environ["FAKE_IPTABLES_RULES"]
+rules = json.load(open(path))
+with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
+    log.write(json.dumps({{"args": ["iptables"] + args}}) + "\\n")
+if args[0] == "-I":
+    rules.append(args[1:2] + args[3:])  # chain, then the rule without its position
+elif args[0] == "-D":
+    if args[1:] not in rules:
+        sys.exit(1)
+    rules.remove(args[1:])
+json.dump(rules, open(path, "w"))
+"""
+FAKE_NVIDIA_SMI = """#!{python}
+import os, sys
+print(open(os.environ["FAKE_GPU_UTILIZATION"]).read())
+"""
 
 
 class FakeDocker:
     def __init__(self, folder: Path) -> None:
         self.bin = folder / "bin"
         self.bin.mkdir()
-        (self.bin / "docker").write_text(FAKE_DOCKER.format(python=sys.executable))
-        (self.bin / "docker").chmod(0o755)
-        self.log, self.states = folder / "docker.log", folder / "docker-states.json"
+        for name, text in (("docker", FAKE_DOCKER), ("iptables", FAKE_IPTABLES), ("nvidia-smi", FAKE_NVIDIA_SMI)):
+            (self.bin / name).write_text(text.format(python=sys.executable))
+            (self.bin / name).chmod(0o755)
+        self.log, self.states, self.pids = folder / "docker.log", folder / "docker-states.json", folder / "pids.json"
+        self.rules, self.gpus = folder / "iptables.json", folder / "gpu-utilization.txt"
+        self.proc_root, self.cgroup_root = folder / "proc", folder / "cgroup"
+        self.proc_root.mkdir()
+        self.cgroup_root.mkdir()
+        (self.proc_root / "uptime").write_text("120.5 200.0\n")
         self.log.write_text("")
         self.states.write_text("{}")
-        self.env = {"FAKE_DOCKER_LOG": str(self.log), "FAKE_DOCKER_STATES": str(self.states)}
+        self.pids.write_text("{}")
+        self.rules.write_text("[]")
+        self.gpus.write_text("0")
+        self.sleepers: dict[str, subprocess.Popen] = {}
+        self.counters: dict[str, list[int]] = {}
+        self.env = {
+            "FAKE_DOCKER_LOG": str(self.log),
+            "FAKE_DOCKER_STATES": str(self.states),
+            "FAKE_DOCKER_PIDS": str(self.pids),
+            "FAKE_IPTABLES_RULES": str(self.rules),
+            "FAKE_GPU_UTILIZATION": str(self.gpus),
+        }
+
+    @property
+    def paths(self) -> dict[str, str]:
+        """The agent settings that point it at this host's /proc and cgroup files."""
+        return {"proc_root": str(self.proc_root), "cgroup_root": str(self.cgroup_root)}
+
+    def add_worker(self, container: str) -> int:
+        """A running worker container: its init process is a real `sleep` (the agent may SIGKILL it)."""
+        sleeper = subprocess.Popen(["sleep", "600"])
+        self.sleepers[container] = sleeper
+        pids = json.loads(self.pids.read_text())
+        pids[container] = sleeper.pid
+        self.pids.write_text(json.dumps(pids))
+        (self.proc_root / str(sleeper.pid) / "net").mkdir(parents=True)
+        (self.proc_root / str(sleeper.pid) / "cgroup").write_text(f"0::/system.slice/docker-{container}.scope\n")
+        (self.cgroup_root / "system.slice" / f"docker-{container}.scope").mkdir(parents=True)
+        self.counters[container] = [0, 0]
+        self._write(container)
+        return sleeper.pid
+
+    def move_bytes(self, container: str, received: int, sent: int = 0) -> None:
+        self.counters[container][0] += received + sent
+        self._write(container)
+
+    def use_cpu(self, container: str, seconds: float) -> None:
+        self.counters[container][1] += int(seconds * 1e6)
+        self._write(container)
+
+    def _write(self, container: str) -> None:
+        moved, usec = self.counters[container]
+        pid = self.sleepers[container].pid
+        (self.proc_root / str(pid) / "net" / "dev").write_text(
+            "Inter-|   Receive                            |  Transmit\n"
+            " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets\n"
+            "    lo: 999 1 0 0 0 0 0 0 999 1 0 0 0 0 0 0\n"
+            f"  eth0: {moved} 10 0 0 0 0 0 0 0 10 0 0 0 0 0 0\n"
+        )
+        scope = self.cgroup_root / "system.slice" / f"docker-{container}.scope"
+        (scope / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec {usec}\nsystem_usec 0\n")
+
+    def killed(self, container: str) -> bool:
+        return self.sleepers[container].poll() is not None
+
+    def fence(self) -> list[list[str]]:
+        return json.loads(self.rules.read_text())
+
+    def close(self) -> None:
+        for sleeper in self.sleepers.values():
+            if sleeper.poll() is None:
+                sleeper.kill()
+            sleeper.wait()
 
     def set_states(self, states: dict[str, str]) -> None:
         """docker inspect answers: {id: "EXITCODE|FINISHEDAT|ERROR"}."""

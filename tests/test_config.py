@@ -73,6 +73,8 @@ OPTIONAL_DEFAULTS = {
     "LogRetentionDays": ("log_retention_days", 30),
     "Tags": ("tags", {}),
     "Environment": ("environment", {}),
+    "Secrets": ("secrets", {}),
+    "SecretsKmsKey": ("secrets_kms_key", None),
     "ContainerArgs": ("container_args", ()),
     "MemoryReservationMiB": ("memory_reservation_mib", 3072),
     "GpusPerTask": ("gpus_per_task", 1),

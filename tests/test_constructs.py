@@ -29,6 +29,7 @@ from helpers import (
 )
 
 from ecs_autoscale.model.config import load_config
+from ecs_autoscale.model.naming import QUEUE_KEEPALIVE_TAG
 from ecs_autoscale.model.scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, design_for
 
 SPOT = EXAMPLES / "fathomnet-spot.yaml"
@@ -284,6 +285,11 @@ def user_data_script(doc: dict) -> str:
     return script.replace("$${", "${").replace("%%{", "%{")
 
 
+def agent_config_of(doc: dict) -> str:
+    """The instance agent's JSON settings as the boot script writes them."""
+    return user_data_script(doc).split("<<'AGENT_JSON'\n", 1)[1].split("\nAGENT_JSON\n", 1)[0]
+
+
 def test_user_data_joins_the_cluster_with_gpu_support(case):
     config, doc = case
     script = user_data_script(doc)
@@ -421,27 +427,80 @@ def warm(tmp_path_factory):
 
 def test_warm_pool_keeps_prepared_stopped_instances_with_a_plain_launch_template(warm):
     config, doc = warm
+    design = design_for(config)
     group = autoscaling_group(doc)
     assert "mixed_instances_policy" not in group
-    assert group["launch_template"]["id"] == ref(
-        "aws_launch_template", name_of(doc, "aws_launch_template", launch_template(doc)), "id"
-    )
+    template = name_of(doc, "aws_launch_template", launch_template(doc))
+    assert group["launch_template"] == {
+        "id": ref("aws_launch_template", template, "id"),
+        # a version number, not $Latest: a template change updates the group, which starts the refresh
+        "version": ref("aws_launch_template", template, "latest_version"),
+    }
     assert launch_template(doc)["instance_type"] == config.instance_types[0]
-    assert group["warm_pool"] == {"pool_state": "Stopped", "min_size": 2, "max_group_prepared_capacity": 2}
-    hook = only_resource(doc, "aws_autoscaling_lifecycle_hook")
-    assert hook["name"] == config.names.warm_pool_hook
-    assert hook["lifecycle_transition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
-    assert hook["default_result"] == "CONTINUE"
+    # Pool = max(MinSize, MaxGroupPreparedCapacity - desired): WarmPool while idle, refilled only below it, so
+    # the group and its pool never run more than FleetSize (+1 being prepared while one shuts down).
+    assert group["warm_pool"] == {"pool_state": "Stopped", "min_size": 0, "max_group_prepared_capacity": 2}
+    assert design.peak_instances == config.fleet_size + 1
+    # Issue 19 item 5: the launch hook is declared WITH the group (a separate hook resource applies only to
+    # instances launched after it: the pool's first instances were stopped unprepared).
+    assert not resources(doc, "aws_autoscaling_lifecycle_hook")
+    hooks = {h["lifecycle_transition"]: h for h in group["initial_lifecycle_hook"]}
+    launch = hooks["autoscaling:EC2_INSTANCE_LAUNCHING"]
+    assert (launch["name"], launch["default_result"], launch["heartbeat_timeout"]) == (
+        config.names.warm_pool_hook,
+        "CONTINUE",
+        design.launch_heartbeat_seconds,
+    )
+    # Issue 19 item 6: a template change replaces stale pool instances (skip those already current).
+    assert group["instance_refresh"] == {"strategy": "Rolling", "preferences": {"skip_matching": True}}
     settings = dict(
         line.split("=", 1) for line in user_data_script(doc).splitlines() if re.fullmatch(r"ECS_[A-Z_]+=\S*", line)
     )
     assert settings["ECS_WARM_POOLS_CHECK"] == "true"
+    assert json.loads(agent_config_of(doc))["launch_hook_name"] == config.names.warm_pool_hook
 
 
-def test_without_warm_pool_no_lifecycle_hook(case):
-    _, doc = case
+def test_without_warm_pool_only_the_termination_hook_and_no_refresh(case):
+    config, doc = case
+    group = autoscaling_group(doc)
     assert not resources(doc, "aws_autoscaling_lifecycle_hook")
-    assert "warm_pool" not in autoscaling_group(doc)
+    assert "warm_pool" not in group and "instance_refresh" not in group
+    assert [h["lifecycle_transition"] for h in group["initial_lifecycle_hook"]] == [
+        "autoscaling:EC2_INSTANCE_TERMINATING"
+    ]
+    assert json.loads(agent_config_of(doc))["launch_hook_name"] is None
+
+
+def test_the_group_never_terminates_a_busy_instance_of_its_own_accord(case):
+    """Issue 19 items 4 and 8: every termination the group starts waits for the agent (the termination hook,
+    declared with the group so it holds the first instances too); no AZ rebalancing after an agent terminates
+    its own instance; no Spot capacity rebalancing (it terminates the old instance as soon as its
+    replacement is healthy)."""
+    config, doc = case
+    design = design_for(config)
+    group = autoscaling_group(doc)
+    [hook] = [h for h in group["initial_lifecycle_hook"] if "TERMINATING" in h["lifecycle_transition"]]
+    assert hook == {
+        "name": config.names.termination_hook,
+        "lifecycle_transition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        "heartbeat_timeout": design.termination_heartbeat_seconds,
+        "default_result": "CONTINUE",
+    }
+    assert 30 <= design.termination_heartbeat_seconds <= 7200  # PutLifecycleHook's range
+    assert group["suspended_processes"] == ["AZRebalance"]
+    assert group["capacity_rebalance"] is False
+    agent = json.loads(agent_config_of(doc))
+    assert agent["termination_hook_name"] == config.names.termination_hook
+    assert agent["heartbeat_seconds"] == design.termination_heartbeat_seconds
+
+
+def test_the_submit_marker_is_a_plain_parameter_terraform_creates_and_then_leaves_to_the_client(case):
+    config, doc = case
+    parameter = only_resource(doc, "aws_ssm_parameter")
+    assert parameter["name"] == config.names.submit_marker
+    assert (parameter["type"], parameter["tier"], parameter["insecure_value"]) == ("String", "Standard", "0")
+    assert parameter["lifecycle"] == {"ignore_changes": ["insecure_value"]}
+    assert json.loads(agent_config_of(doc))["submit_parameter"] == config.names.submit_marker
 
 
 # --- service -----------------------------------------------------------------------------------------------
@@ -595,8 +654,8 @@ def test_backstop_scale_out_alarm_counts_videos_without_a_task_one_datapoint_of_
             "stat": "Maximum",
         },
     }
-    not_taken = "FILL(age, 0) >= 1800 AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0"
-    assert design.not_taken_after_seconds == 30 * 60
+    not_taken = "FILL(age, 0) >= 1680 AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0"
+    assert design.not_taken_after_seconds == 28 * 60  # the stuck alarm's 30 min, less the 1-of-3 window
     assert expression_of(alarm) == (
         f"IF({not_taken}, 0, visible + delayed + in_flight - {design.tasks_per_instance} * FILL(desired, REPEAT))"
     )
@@ -647,8 +706,11 @@ def test_backstop_idle_alarm_acts_only_while_the_group_is_up_and_never_on_missin
     design = design_for(config)
     alarm = alarm_named(config, doc, "queue-idle")
     assert set(metrics_of(alarm)) == {"visible", "delayed", "in_flight", "desired"}
+    # Issue 19 item 12: SQS reports the delayed and in-flight counts only while such messages exist, so their
+    # absence is 0 (FILL(.., 1) read every empty queue as busy: the alarm never fired); only a missing
+    # `visible` (an inactive queue) means unknown.
     assert expression_of(alarm) == (
-        "IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + FILL(in_flight, 1) == 0, 1, 0)"
+        "IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 0) + FILL(in_flight, 0) == 0, 1, 0)"
     )
     periods = config.scale_in_idle_minutes + design.backstop_idle_extra_minutes
     assert alarm["evaluation_periods"] == alarm["datapoints_to_alarm"] == periods
@@ -719,6 +781,8 @@ def test_idle_cost_counts_every_metric_the_alarms_read(case):
 
 
 def test_alerts_topic_takes_only_this_stacks_alarms_over_tls(case):
+    from ecs_autoscale.model.naming import ALARM_PURPOSES
+
     config, doc = case
     topic = only_resource(doc, "aws_sns_topic")
     assert topic["name"] == config.names.alerts_topic
@@ -726,22 +790,25 @@ def test_alerts_topic_takes_only_this_stacks_alarms_over_tls(case):
     allow = statements["StackAlarmsPublish"]
     assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert allow["Action"] == "sns:Publish"
-    assert allow["Condition"]["ArnLike"]["aws:SourceArn"].endswith(f":alarm:{config.stack_name}-*")
+    # exact ARNs: `alarm:<StackName>-*` would also admit the alarms of a stack named `<StackName>-x`
+    arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert [arn.rsplit(":alarm:", 1)[1] for arn in arns] == [config.names.alarm(p) for p in ALARM_PURPOSES]
     assert statements["DenyInsecureTransport"]["Effect"] == "Deny"
 
 
-def test_video_queue_delay_covers_the_agents_count_lag(case):
+def test_no_queue_delays_a_video(case):
+    """The agents decide on what their own workers do, not on a delay: a video is visible at once, and an idle
+    worker's long poll takes it within seconds."""
     config, doc = case
-    design = design_for(config)
-    queues = {b["name"]: b for b in resources(doc, "aws_sqs_queue").values()}
-    assert queues[config.names.video_queue]["delay_seconds"] == design.queue_delay_seconds
-    assert design.queue_delay_seconds > 60 + design.agent_stop_seconds  # GetQueueAttributes' minute of lag
-    assert "delay_seconds" not in queues[config.names.track_queue]
+    for queue in resources(doc, "aws_sqs_queue").values():
+        assert "delay_seconds" not in queue, queue["name"]
 
 
-def test_a_schedule_keeps_the_video_queue_active_reading_only_its_attributes(case):
+def test_a_schedule_keeps_the_video_queue_active_by_setting_the_tag_it_already_has(case):
     """SQS counts a queue inactive after 6 h without messages or actions; its metrics then wake up to 15 min
-    late. The schedule touches the video queue well within that, with a call that receives nothing."""
+    late. The schedule acts on the video queue well within that: TagQueue with the tag the queue carries, so
+    nothing changes (no message touched, no drift). Issue 19 item 1: not GetQueueAttributes, which Scheduler
+    refuses as a universal target (read-only prefix)."""
     config, doc = case
     design = design_for(config)
     schedule = only_resource(doc, "aws_scheduler_schedule")
@@ -750,14 +817,20 @@ def test_a_schedule_keeps_the_video_queue_active_reading_only_its_attributes(cas
     assert design.queue_keepalive_minutes <= QUEUE_INACTIVE_AFTER_MINUTES / 3  # misses cost nothing
     assert schedule["flexible_time_window"] == {"mode": "OFF"}
     target = schedule["target"]
-    assert target["arn"] == "arn:aws:scheduler:::aws-sdk:sqs:getQueueAttributes"  # never ReceiveMessage
-    video_queue = next(n for n, q in resources(doc, "aws_sqs_queue").items() if q["name"] == config.names.video_queue)
-    assert json.loads(target["input"]) == {
-        "QueueUrl": f"${{aws_sqs_queue.{video_queue}.url}}",
-        "AttributeNames": ["ApproximateNumberOfMessages"],
-    }
-    roles = {f"${{aws_iam_role.{n}.arn}}": r for n, r in resources(doc, "aws_iam_role").items()}
-    assert roles[target["role_arn"]]["name"] == config.names.queue_keepalive
+    assert target["arn"] == "arn:aws:scheduler:::aws-sdk:sqs:tagQueue"
+    video_logical, video = queues_by_name(doc)[config.names.video_queue]
+    tag = {QUEUE_KEEPALIVE_TAG: config.names.queue_keepalive}
+    assert json.loads(target["input"]) == {"QueueUrl": f"${{aws_sqs_queue.{video_logical}.url}}", "Tags": tag}
+    assert video["tags"] == tag  # declared on the queue: the call changes nothing Terraform manages
+    roles = {f"${{aws_iam_role.{n}.arn}}": (n, r) for n, r in resources(doc, "aws_iam_role").items()}
+    role_name, role = roles[target["role_arn"]]
+    assert role["name"] == config.names.queue_keepalive
+    [policy] = [
+        p for p in resources(doc, "aws_iam_role_policy").values() if p["role"] == ref("aws_iam_role", role_name, "id")
+    ]
+    [statement] = json.loads(policy["policy"])["Statement"]
+    assert statement["Action"] == ["sqs:TagQueue"]
+    assert statement["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": [QUEUE_KEEPALIVE_TAG]}}
 
 
 def test_nothing_scales_on_cpu_or_memory(case):

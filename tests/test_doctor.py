@@ -290,6 +290,21 @@ def test_quota_too_low_for_one_instance_fails(account, ecs_cli, tmp_path, monkey
     )
 
 
+def test_a_warm_pool_counts_the_instance_it_prepares_while_another_shuts_down(account, ecs_cli, tmp_path, monkeypatch):
+    """Issue 19 item 7: the pool refills only below WarmPool (MaxGroupPreparedCapacity), so group and pool run
+    FleetSize instances at most, plus one being prepared for the pool while the instance it replaces shuts
+    down; 16 vCPUs no longer cover FleetSize 4 of g4dn.xlarge with a pool."""
+    monkeypatch.setenv(QUOTAS_ENV, "L-DB2E81BA=16")
+    proc = ecs_cli("doctor", model(tmp_path, FleetSize=4, WarmPool=2))
+    assert proc.stdout.splitlines()[2] == (
+        "warn  vCPU quota: Running On-Demand G and VT instances (L-DB2E81BA) is 16 vCPUs in us-west-2: FleetSize 4 "
+        "fits, but not an instance prepared for the warm pool while another shuts down (the pool then refills "
+        "late); FleetSize 4 + 1 being prepared for the warm pool x 4 vCPUs (g4dn.xlarge) needs 20 (request 20 in "
+        "the Service Quotas console, or: aws service-quotas request-service-quota-increase --service-code ec2 "
+        "--quota-code L-DB2E81BA --desired-value 20 --region us-west-2)"
+    )
+
+
 def test_spot_reads_the_spot_quota_and_its_aws_default(account, ecs_cli, tmp_path, monkeypatch):
     monkeypatch.setenv(QUOTAS_ENV, "L-DB2E81BA=0,L-3819A6DF=default:0")  # on-demand 0 must not matter
     proc = ecs_cli("doctor", model(tmp_path, Spot="true"), check=False)
@@ -637,10 +652,10 @@ def test_deploy_failures_with_a_doctor_cause_suggest_it(stderr, hint):
     assert doctor_hint(stderr, Path("m.yaml")) == hint
 
 
-# --- the README's sample ------------------------------------------------------------------------------------
-README = Path(__file__).resolve().parents[1] / "README.md"
-README_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/mbari/strongsort-yolov5:1.10.0"
-README_MODELS, README_CONF = "deepsea-ai-123456789012-models", "deepsea-ai-123456789012-track-conf"
+# --- the documented sample (docs/operations.md) -----------------------------------------------------------
+SAMPLE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+SAMPLE_IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/mbari/strongsort-yolov5:1.10.0"
+SAMPLE_MODELS, SAMPLE_CONF = "deepsea-ai-123456789012-models", "deepsea-ai-123456789012-track-conf"
 RUN_SPECIFIC = (
     (re.compile(r"\bami-[0-9a-f]{8,17}\b"), "ami-ID"),
     (re.compile(r"(-ami-ecs-gpu-hvm-[0-9.]+\.)\d{8}-"), r"\1DATE-"),  # the AMI name's release date
@@ -656,41 +671,41 @@ def without_run_specific(line: str) -> str:
     return line
 
 
-def readme_sample() -> list[str]:
-    """The lines README.md shows `ecs-autoscale doctor megadetector.yaml` print."""
-    text = README.read_text()
+def documented_sample() -> list[str]:
+    """The lines docs/operations.md shows `ecs-autoscale doctor megadetector.yaml` print."""
+    text = SAMPLE_PAGE.read_text()
     match = re.search(r"```console\n\$ ecs-autoscale doctor megadetector\.yaml\n(.*?)```", text, re.S)
-    assert match, "README.md has no ```console block of `$ ecs-autoscale doctor megadetector.yaml`"
+    assert match, "docs/operations.md has no ```console block of `$ ecs-autoscale doctor megadetector.yaml`"
     return match[1].splitlines()
 
 
-def test_the_readme_sample_is_what_doctor_prints(aws_client, ecs_cli, tmp_path, monkeypatch):
-    """The README's scenario, run: the seed model with Spot: true and FleetSize: 4, a Spot quota never
+def test_the_documented_sample_is_what_doctor_prints(aws_client, ecs_cli, tmp_path, monkeypatch):
+    """The documented scenario, run: the seed model with Spot: true and FleetSize: 4, a Spot quota never
     raised, the image pushed and the track config uploaded, the model file not uploaded yet."""
     ecr = aws_client("ecr")
     ecr.create_repository(repositoryName="mbari/strongsort-yolov5")
     ecr.put_image(repositoryName="mbari/strongsort-yolov5", imageManifest=MANIFEST, imageTag="1.10.0")
     s3 = aws_client("s3")
-    for bucket in (README_MODELS, README_CONF):
+    for bucket in (SAMPLE_MODELS, SAMPLE_CONF):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-    s3.put_object(Bucket=README_CONF, Key="strong_sort_benthic.yaml", Body=b"t" * 2300)
+    s3.put_object(Bucket=SAMPLE_CONF, Key="strong_sort_benthic.yaml", Body=b"t" * 2300)
     path = write_model(
         tmp_path,
         seed_text(
-            ContainerImage=README_IMAGE,
+            ContainerImage=SAMPLE_IMAGE,
             FleetSize=4,
             Spot="true",
-            model_location=f"s3://{README_MODELS}/Megadetector-v2.pt",
-            track_config=f"s3://{README_CONF}/strong_sort_benthic.yaml",
+            model_location=f"s3://{SAMPLE_MODELS}/Megadetector-v2.pt",
+            track_config=f"s3://{SAMPLE_CONF}/strong_sort_benthic.yaml",
         ),
         "megadetector.yaml",
     )
     monkeypatch.setenv(QUOTAS_ENV, "L-3819A6DF=default:0")
     proc = ecs_cli("doctor", path, check=False)
     assert proc.returncode == 1
-    assert [without_run_specific(line) for line in readme_sample()] == [
+    assert [without_run_specific(line) for line in documented_sample()] == [
         without_run_specific(line) for line in proc.stdout.splitlines()
-    ], f"README.md's doctor sample is stale; doctor now prints:\n{proc.stdout}"
+    ], f"docs/operations.md's doctor sample is stale; doctor now prints:\n{proc.stdout}"
 
 
 # --- read-only --------------------------------------------------------------------------------------------

@@ -429,7 +429,7 @@ def test_create_schedule_is_idempotent_on_its_client_token(aws):
         ScheduleExpression="rate(60 minutes)",
         FlexibleTimeWindow={"Mode": "OFF"},
         Target={
-            "Arn": "arn:aws:scheduler:::aws-sdk:sqs:getQueueAttributes",
+            "Arn": "arn:aws:scheduler:::aws-sdk:sqs:tagQueue",
             "RoleArn": "arn:aws:iam::123456789012:role/keepalive",
             "Input": "{}",
         },

@@ -51,9 +51,10 @@ EXPECTED_GRANTS = {
     # driver on EC2 writes with the instance's credentials). Less than AmazonEC2ContainerServiceforEC2Role:
     # no ecs:CreateCluster (the cluster exists).
     # The instance agent (agent/instance_agent.py): read the video queue's counts, drain its own
-    # container instance, terminate its own instance, halt the group (only to size 0, tag only the
-    # halted key: conditions checked in test_agent_conditions_limit_the_group_to_halting), alert the
-    # topic, and pre-pull the model image at boot.
+    # container instance, terminate its own instance and complete (or heartbeat) its termination hook,
+    # halt the group (only to size 0, tag only the halted key: conditions checked in
+    # test_agent_conditions_limit_the_group_to_halting), alert the topic, read the task protection of its
+    # workers and the submit marker, record milestones in the log group, and pre-pull the model image.
     "instance": {
         "cluster": {
             "ecs:RegisterContainerInstance",
@@ -74,9 +75,13 @@ EXPECTED_GRANTS = {
         "video queue": {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
         "autoscaling group": {
             "autoscaling:TerminateInstanceInAutoScalingGroup",
+            "autoscaling:CompleteLifecycleAction",
+            "autoscaling:RecordLifecycleActionHeartbeat",
             "autoscaling:UpdateAutoScalingGroup",
             "autoscaling:CreateOrUpdateTags",
         },
+        "own tasks": {"ecs:GetTaskProtection"},
+        "submit marker": {"ssm:GetParameter"},
         "alerts topic": {"sns:Publish"},
         "image repository": {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"},
     },
@@ -116,8 +121,9 @@ EXPECTED_GRANTS = {
         },
         "*": {"ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"},
     },
-    # EventBridge Scheduler keeping the video queue active (infra/keepalive.py): read its attributes, nothing else.
-    "queue-keepalive": {"video queue": {"sqs:GetQueueAttributes"}},
+    # EventBridge Scheduler keeping the video queue active (constructs/keepalive.py): set the one tag the queue
+    # already carries (condition checked in test_constructs), nothing else.
+    "queue-keepalive": {"video queue": {"sqs:TagQueue"}},
 }
 TRUSTED_SERVICE = {
     "instance": "ec2.amazonaws.com",
@@ -202,6 +208,7 @@ def own_resources(doc: dict, model: dict) -> dict[str, set[str]]:
         },
         "alerts topic": {f"arn:{partition}:sns:{region}:{account}:{stack}-alerts"},
         "lookup task definitions": {f"{ecs}:task-definition/{stack}-deepsea-ai-lookup:*"},
+        "submit marker": {f"arn:{partition}:ssm:{region}:{account}:parameter/ecs-autoscale/{stack}/last-submit"},
     }
     image = ECR_IMAGE.match(model["ContainerImage"])
     if image:
@@ -326,7 +333,8 @@ def test_instance_role_carries_only_what_the_ecs_agent_needs(stack):
     doc, model = stack
     actions = set().union(*grants(doc, model)["instance"].values())
     assert actions <= set().union(*EXPECTED_GRANTS["instance"].values())
-    assert not {a for a in actions if a.split(":")[0] in ("s3", "iam", "kms", "secretsmanager", "ssm")}
+    assert not {a for a in actions if a.split(":")[0] in ("s3", "iam", "kms", "secretsmanager")}
+    assert {a for a in actions if a.startswith("ssm:")} == {"ssm:GetParameter"}  # the submit marker only
     assert not {a for a in actions if a.startswith("sqs:") and a not in ("sqs:GetQueueAttributes", "sqs:GetQueueUrl")}
 
 
@@ -347,7 +355,15 @@ def test_roles_trust_only_ecs_tasks_ec2_cloudformation_or_scheduler(stack):
         ), role["name"]
         if kind in ("task", "execution", "queue-keepalive"):  # confused-deputy guard: for this account only
             assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}, role["name"]
-        else:  # EC2 and CloudFormation service roles: iam:PassRole (same account only) is the guard
+        elif kind == "cfn-lookup":  # this account's stack StackName, where CloudFormation names one
+            partition = f"${{data.aws_partition.{only_name(doc, 'data', 'aws_partition')}.partition}}"
+            region = f"${{data.aws_region.{only_name(doc, 'data', 'aws_region')}.name}}"
+            stack_arn = f"arn:{partition}:cloudformation:{region}:{account}:stack/{model['StackName']}/*"
+            assert st["Condition"] == {
+                "StringEqualsIfExists": {"aws:SourceAccount": account},
+                "ArnLikeIfExists": {"aws:SourceArn": stack_arn},
+            }, role["name"]
+        else:  # EC2 service role: iam:PassRole (same account only) is the guard
             assert "Condition" not in st, role["name"]
         assert not {"managed_policy_arns", "inline_policy", "permissions_boundary"} & set(role), role["name"]
 
@@ -355,11 +371,15 @@ def test_roles_trust_only_ecs_tasks_ec2_cloudformation_or_scheduler(stack):
 def test_nothing_else_grants_permissions(stack):
     doc, model = stack
     present = set(doc["resource"]) & set(OTHER_GRANTING_RESOURCES)
-    # The one exception: the client's managed policy (reviewed in test_client_policy.py), attached to
+    # The one exception: the client's managed policies (reviewed in test_client_policy.py), attached to
     # nobody; the account chooses who runs the client.
     assert present <= {"aws_iam_policy"}, f"permissions outside the reviewed inline role policies: {sorted(present)}"
-    [policy] = doc["resource"].get("aws_iam_policy", {}).values()
-    assert policy["name"] == f"{model['StackName']}-client"
+    stack = model["StackName"]
+    assert sorted(p["name"] for p in doc["resource"].get("aws_iam_policy", {}).values()) == [
+        f"{stack}-client",
+        f"{stack}-client-stack-name",
+        f"{stack}-client-stop",
+    ]
     profiles = doc["resource"].get("aws_iam_instance_profile", {})
     instance_role = next(n for n, r in doc["resource"]["aws_iam_role"].items() if r["name"].endswith("-instance"))
     assert [p["role"] for p in profiles.values()] == [f"${{aws_iam_role.{instance_role}.name}}"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import calendar
+import dataclasses
 import gzip
 import json
 import subprocess
@@ -21,11 +22,13 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from ecs_autoscale.agent import instance_agent as ia
+from ecs_autoscale.model.naming import StackNames
+from ecs_autoscale.model.scaling_design import ScalingDesign
 from ecs_autoscale.synthesis.policy import Statement, policy_document
 from ecs_autoscale.synthesis.user_data import (
     USER_DATA_LIMIT_BYTES,
-    AgentSettings,
     agent_permissions,
+    agent_settings,
     agent_source,
     ecr_registry_of,
     ecs_agent_config,
@@ -34,33 +37,52 @@ from ecs_autoscale.synthesis.user_data import (
 )
 
 IMAGE = "168552337187.dkr.ecr.us-west-2.amazonaws.com/mbari/strongsort-yolov5:1.10.0"
-SETTINGS = AgentSettings(
-    region="us-west-2",
-    stack_name="Megadetector",
-    cluster_name="Megadetector",
-    asg_name="Megadetector-gpu",
-    queue_name="Megadetector-video.fifo",
-    topic_name="Megadetector-alerts",
-    task_families=("strongsort-yolov5",),
-    image=IMAGE,
-    ecr_registry=ecr_registry_of(IMAGE),
-    lifecycle_hook_name="Megadetector-launch",
-)
+DESIGN = ScalingDesign(fleet_size=4, warm_pool_size=1)
+NAMES = StackNames("Megadetector")
+SETTINGS = agent_settings(DESIGN, NAMES, region="us-west-2", task_families=("strongsort-yolov5",), image=IMAGE)
 
 
 # --- decisions -------------------------------------------------------------------------------------------------
 
 
-def test_idle_clock_starts_at_the_first_all_zero_look_and_any_video_or_unknown_resets_it():
+def test_idle_clock_runs_while_the_workers_are_idle_and_nothing_waits_or_is_delayed():
     since = None
-    for now, counts in [(0, (0, 0, 0)), (15, (0, 0, 0)), (30, (0, 0, 0))]:
-        since = ia.idle_clock(since, counts, now)
+    for now in (0, 15, 30):
+        since = ia.idle_clock(since, False, (0, 0, 0), now)
     assert since == 0
     assert ia.scale_in_due(since, 300, 300) and not ia.scale_in_due(since, 299, 300)
-    for counts in [(1, 0, 0), (0, 1, 0), (0, 0, 1), None]:  # waiting, in flight, delayed, GetQueueAttributes failed
-        assert ia.idle_clock(since, counts, 45) is None
-        assert ia.idle_clock(None, (0, 0, 0), 60) == 60  # the clock restarts: 300 s more
+    # Videos in flight are other instances' work (issue 19 item 11: each instance leaves when its own is done).
+    assert ia.idle_clock(since, False, (0, 7, 0), 45) == 0
+    for busy, counts in [(True, (0, 0, 0)), (False, (1, 0, 0)), (False, (0, 0, 1)), (False, None)]:
+        assert ia.idle_clock(since, busy, counts, 45) is None  # busy, waiting, delayed, queue unreadable
+    assert ia.idle_clock(None, False, (0, 0, 0), 60) == 60  # the clock restarts: 300 s more
     assert not ia.scale_in_due(None, 10**9, 300)
+
+
+def sample(moved, cpu, when):
+    return (moved, cpu, when)
+
+
+def test_a_worker_is_busy_on_bytes_or_cpu_beyond_an_idle_long_poll():
+    s = ia.Settings(**SETTINGS.agent_config())
+    poll = s.poll_seconds
+    assert not ia.worker_busy(sample(0, 1.0, 0), sample(4_000, 1.1, poll), s)  # a few long polls
+    assert ia.worker_busy(sample(0, 1.0, 0), sample(s.busy_bytes_per_poll + 1, 1.0, poll), s)  # a download
+    assert ia.worker_busy(sample(0, 1.0, 0), sample(0, 1.0 + poll, poll), s)  # the GPU's feeder, a tar
+    assert not ia.worker_busy(sample(0, None, 0), sample(10, None, poll), s)  # no CPU figure: bytes decide
+
+
+def test_the_last_look_allows_not_one_byte():
+    s = ia.Settings(**SETTINGS.agent_config())
+    assert ia.quiet(sample(100, 1.0, 0), sample(100, 1.0, 3), s)
+    assert not ia.quiet(sample(100, 1.0, 0), sample(101, 1.0, 3), s)  # a long poll answered: maybe a video
+    assert not ia.quiet(sample(100, 1.0, 0), sample(100, 3.0, 3), s)
+
+
+def test_a_submit_holds_scale_in_for_a_while():
+    assert ia.held_by_submit(1000, 1000 + DESIGN.submit_hold_seconds - 1, DESIGN.submit_hold_seconds)
+    assert not ia.held_by_submit(1000, 1000 + DESIGN.submit_hold_seconds, DESIGN.submit_hold_seconds)
+    assert not ia.held_by_submit(None, 10**9, DESIGN.submit_hold_seconds)
 
 
 def test_recent_exits_are_those_within_the_window_oldest_first():
@@ -94,21 +116,37 @@ def test_halt_reason(counts, exits, registered, waited, expected):
     assert ia.halt_reason(counts, exits, 3, registered, waited, 600) == expected
 
 
+def test_the_config_the_user_data_writes_is_exactly_what_the_agent_reads():
+    """AgentSettings (Python 3.10+, built from the design) and the agent's Settings (3.9, stdlib) name the same
+    keys; the instance paths are the agent's own defaults."""
+    fields = {f.name for f in dataclasses.fields(ia.Settings)}
+    assert set(SETTINGS.agent_config()) == fields - set(ia.DEFAULTS)
+    with pytest.raises(TypeError):
+        ia.Settings(**{**SETTINGS.agent_config(), "unknown_key": 1})
+
+
 class ScriptedAgent(ia.Agent):
     """The agent with AWS replaced by a script: answers by action, every call recorded."""
 
-    def __init__(self, tmp_path, answers):
-        super().__init__({**SETTINGS.agent_config(), "state_dir": str(tmp_path / "state")})
+    def __init__(self, tmp_path, answers, **settings):
+        super().__init__({**SETTINGS.agent_config(), "state_dir": str(tmp_path / "state"), **settings})
         self.iid, self.account, self.queue, self.answers, self.calls = "i-0123", "123456789012", "url", answers, []
-        self.delay = 90  # the queue's DelaySeconds, as read with the counts
+        self.domain, self.partition = "amazonaws.com", "aws"
+        self.milestones: list[str] = []
 
-    def call(self, service, action, params, region=None):
+    def call(self, service, action, params, region=None, attempts=4):
+        if service == "logs":  # milestones: recorded apart
+            self.milestones += [json.loads(e["message"])["event"] for e in params.get("logEvents", [])]
+            return {}
         self.calls.append((action, params.get("status", params.get("ShouldDecrementDesiredCapacity"))))
-        answer = self.answers[action]
+        answer = self.answers.get(action, {})
         answer = answer.pop(0) if isinstance(answer, list) else answer
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    def actions(self):
+        return [c[0] for c in self.calls]
 
 
 RUNNING = {
@@ -121,78 +159,150 @@ ARN = "arn:aws:ecs:us-west-2:123456789012:container-instance/Megadetector/abc"
 
 
 @pytest.fixture
-def docker(tmp_path, monkeypatch):
+def host(tmp_path, monkeypatch):
     fake = FakeDocker(tmp_path)
     monkeypatch.setenv("PATH", f"{fake.bin}:{__import__('os').environ['PATH']}")
     for key, value in fake.env.items():
         monkeypatch.setenv(key, value)
-    return fake
+    yield fake
+    fake.close()
 
 
-def queue(*counts):
-    return {"Attributes": {**dict(zip(ia.COUNTS, map(str, counts), strict=True)), "DelaySeconds": "90"}}
-
-
-def test_scale_in_drains_kills_this_stacks_workers_rechecks_then_terminates(tmp_path, docker):
-    agent = ScriptedAgent(
-        tmp_path,
-        {
-            "UpdateContainerInstancesState": {"failures": []},
-            "GetQueueAttributes": queue(0, 0, 0),
-            "TerminateInstanceInAutoScalingGroup": "<ok/>",
-        },
-    )
+def leaving_agent(tmp_path, host, answers, **settings):
+    agent = ScriptedAgent(tmp_path, answers, quiet_seconds=0.05, **host.paths, **settings)
     agent.idle = 1.0
-    agent.scale_in(ARN, RUNNING, time.time())
-    assert agent.calls == [
-        ("UpdateContainerInstancesState", "DRAINING"),
-        ("GetQueueAttributes", None),
-        ("TerminateInstanceInAutoScalingGroup", "true"),
-    ]
-    assert docker.commands() == [["kill", "c1"]]  # not the other stack's container
-    assert agent.done and (tmp_path / "state" / "terminated").exists()
+    return agent
+
+
+def test_leaving_looks_then_kills_then_fences_then_drains_then_terminates(tmp_path, host):
+    """Issue 19 item 2: the kill follows a quiet look at the worker itself; draining (which stops daemon tasks)
+    comes after the kill, never before the decision."""
+    host.add_worker("c1")
+    agent = leaving_agent(
+        tmp_path,
+        host,
+        {"UpdateContainerInstancesState": {"failures": []}, "TerminateInstanceInAutoScalingGroup": "<ok/>"},
+    )
+    assert agent.leave(ARN, RUNNING, "idle")
+    assert agent.actions() == ["UpdateContainerInstancesState", "TerminateInstanceInAutoScalingGroup"]
+    assert agent.calls[0][1] == "DRAINING" and agent.calls[1][1] == "true"  # desired capacity -1
+    commands = host.commands()
+    kill, fence = commands.index(["kill", "c1"]), commands.index(["iptables", "-I", *ia.FENCE[:1], "1", *ia.FENCE[1:]])
+    assert kill < fence  # not the other stack's container
+    assert host.killed("c1")  # SIGKILL to the container's init, at once
+    assert host.fence() == [ia.FENCE]
+    assert agent.done and agent.hook_owed and (tmp_path / "state" / "terminated").exists()
+    assert agent.milestones == ["idle", "leaving"]
     assert ScriptedAgent(tmp_path, {}).done  # restarted (systemd), the agent does nothing more
 
 
+def test_a_worker_that_moves_one_byte_during_the_last_look_is_left_alone(tmp_path, host, monkeypatch):
+    """A long poll that returns a video during the look moves bytes: nothing is killed, drained or terminated
+    (today's agent drained first, which stops the daemon task whatever it then decided)."""
+    host.add_worker("c1")
+    agent = leaving_agent(tmp_path, host, {})
+    real_sleep = ia.time.sleep
+
+    def video_arrives(seconds):
+        real_sleep(seconds)
+        host.move_bytes("c1", 1)
+
+    monkeypatch.setattr(ia.time, "sleep", video_arrives)
+    assert not agent.leave(ARN, RUNNING, "idle")
+    assert agent.calls == [] and not host.killed("c1") and host.fence() == [] and not agent.done
+    assert [c for c in host.commands() if c[0] in ("kill", "iptables")] == []
+
+
 @pytest.mark.parametrize(
-    "recheck, terminate",
+    "drain, terminate, expected",
     [
-        (queue(0, 0, 1), None),  # a video sent meanwhile, still delayed
-        (queue(0, 1, 0), None),
-        (ia.AwsError("HTTP 500"), None),  # unknown: not idle
-        (queue(0, 0, 0), ia.AwsError("HTTP 400 ValidationError: ... min size constraint")),
+        ({"failures": [{"reason": "MISSING"}]}, None, ["UpdateContainerInstancesState"]),
+        (
+            {"failures": []},
+            ia.AwsError("HTTP 400 ValidationError: ... min size constraint"),
+            ["UpdateContainerInstancesState", "TerminateInstanceInAutoScalingGroup", "UpdateContainerInstancesState"],
+        ),
     ],
 )
-def test_scale_in_stays_in_service_when_the_recheck_or_the_terminate_says_so(tmp_path, docker, recheck, terminate):
-    agent = ScriptedAgent(
+def test_a_failed_drain_or_terminate_undoes_the_fence_and_the_drain(tmp_path, host, drain, terminate, expected):
+    """The killed worker was idle: ECS starts it again, nothing was cut, the instance stays in service."""
+    host.add_worker("c1")
+    agent = leaving_agent(
         tmp_path,
-        {
-            "UpdateContainerInstancesState": {"failures": []},
-            "GetQueueAttributes": [recheck],
-            "TerminateInstanceInAutoScalingGroup": terminate,
-        },
+        host,
+        {"UpdateContainerInstancesState": [drain, {"failures": []}], "TerminateInstanceInAutoScalingGroup": terminate},
     )
-    agent.idle = 1.0
-    agent.scale_in(ARN, RUNNING, time.time())
-    assert agent.calls[-1] == ("UpdateContainerInstancesState", "ACTIVE")  # ECS places the daemon task again
-    assert agent.idle is None and not agent.done and not agent.draining
-    assert docker.commands() == [["kill", "c1"]]
+    assert not agent.leave(ARN, RUNNING, "idle")
+    assert agent.actions() == expected
+    if len(expected) == 3:
+        assert agent.calls[-1][1] == "ACTIVE"  # ECS places the daemon task again
+    assert host.fence() == [] and agent.idle is None and not agent.done
 
 
-def test_scale_in_kills_nothing_when_aws_was_too_slow_for_the_queue_delay(tmp_path, docker):
-    # The look was 21 s ago: with DelaySeconds 90, a video sent just after it, not yet in the (1-minute
-    # late) counts, may be delivered within 90 - 60 - 10 s of the kill margin: too late to kill safely.
-    agent = ScriptedAgent(tmp_path, {"UpdateContainerInstancesState": {"failures": []}})
-    agent.idle = 1.0
-    agent.scale_in(ARN, RUNNING, time.time() - 21)
-    assert agent.calls == [("UpdateContainerInstancesState", "DRAINING"), ("UpdateContainerInstancesState", "ACTIVE")]
-    assert docker.commands() == [] and agent.idle is None and not agent.done
+def test_an_instance_the_group_terminates_completes_the_hook_when_quiet_and_heartbeats_while_busy(tmp_path, host):
+    host.add_worker("c1")
+    agent = leaving_agent(tmp_path, host, {"UpdateContainerInstancesState": {"failures": []}})
+    agent.in_service = True
+    agent.heartbeat()
+    assert agent.actions() == ["RecordLifecycleActionHeartbeat"]
+    agent.heartbeat()  # not again before a third of the heartbeat timeout
+    assert agent.actions() == ["RecordLifecycleActionHeartbeat"]
+    assert agent.leave(ARN, RUNNING, "group")
+    assert agent.actions()[1:] == ["UpdateContainerInstancesState", "CompleteLifecycleAction"]
+    assert "TerminateInstanceInAutoScalingGroup" not in agent.actions()  # the group terminates it
 
 
-def test_scale_in_kills_nothing_when_draining_fails(tmp_path, docker):
-    agent = ScriptedAgent(tmp_path, {"UpdateContainerInstancesState": {"failures": [{"reason": "MISSING"}]}})
-    agent.scale_in(ARN, RUNNING, time.time())
-    assert agent.calls == [("UpdateContainerInstancesState", "DRAINING")] and docker.commands() == []
+def test_busy_means_bytes_cpu_a_gpu_a_starting_task_or_task_protection(tmp_path, host):
+    host.add_worker("c1")
+    agent = ScriptedAgent(
+        tmp_path, {"GetTaskProtection": {"protectedTasks": [{"protectionEnabled": False}]}}, **host.paths
+    )
+    assert agent.observe(RUNNING)  # first look: no earlier sample to compare with
+    assert not agent.observe(RUNNING)
+    host.move_bytes("c1", DESIGN.busy_bytes_per_poll * 10)
+    assert agent.observe(RUNNING)
+    assert not agent.observe(RUNNING)
+    host.gpus.write_text("0\n87")
+    assert agent.observe(RUNNING)
+    host.gpus.write_text("0\n0")
+    starting = {"Tasks": [task("arn:task/3", "strongsort-yolov5", "PENDING", "c3")]}
+    assert agent.observe(starting)
+    agent.answers["GetTaskProtection"] = {"protectedTasks": [{"taskArn": "arn:task/1", "protectionEnabled": True}]}
+    agent.observe(RUNNING)
+    assert agent.observe(RUNNING)
+    agent.answers["GetTaskProtection"] = ia.AwsError("HTTP 400 AccessDenied")  # bytes and CPU still decide
+    assert not agent.observe(RUNNING)
+
+
+def test_unreadable_counters_count_as_busy_but_earn_no_heartbeat(tmp_path, host):
+    agent = ScriptedAgent(tmp_path, {}, **host.paths)
+    ghost = {"Tasks": [task("arn:task/1", "strongsort-yolov5", "RUNNING", "gone")]}
+    assert agent.observe(ghost) and agent.unreadable
+
+
+def test_a_submit_marker_holds_an_idle_instance(tmp_path, host, monkeypatch):
+    agent = ScriptedAgent(tmp_path, {"GetParameter": {"Parameter": {"Value": str(int(time.time()))}}}, **host.paths)
+    assert ia.held_by_submit(agent.submitted_at(), time.time(), agent.s.submit_hold_seconds)
+    agent.answers["GetParameter"] = {"Parameter": {"Value": "0"}}  # never submitted
+    assert agent.submitted_at() is None
+    agent.answers["GetParameter"] = ia.AwsError("HTTP 400 ParameterNotFound")
+    assert agent.submitted_at() is None
+    agent.answers["GetParameter"] = ia.AwsError("HTTP 500")  # unknown: hold, look again next time
+    assert ia.held_by_submit(agent.submitted_at(), time.time(), agent.s.submit_hold_seconds)
+
+
+def test_a_pool_instance_the_group_sheds_completes_the_termination_hook(tmp_path, host, monkeypatch):
+    agent = ScriptedAgent(tmp_path, {"CompleteLifecycleAction": {}}, **host.paths)
+    monkeypatch.setattr(agent, "target_state", lambda: "Warmed:Terminated")
+    agent.cycle()
+    assert agent.actions() == ["CompleteLifecycleAction"] and agent.done
+
+
+def test_a_fence_left_by_an_agent_that_died_is_removed_at_start(tmp_path, host, monkeypatch):
+    host.rules.write_text(json.dumps([ia.FENCE, ia.FENCE]))
+    agent = ScriptedAgent(tmp_path, {}, **host.paths)
+    agent.fence(False)
+    assert host.fence() == []
 
 
 def test_halt_sets_the_group_to_zero_first_then_tags_and_alerts_once_each(tmp_path):
@@ -204,22 +314,25 @@ def test_halt_sets_the_group_to_zero_first_then_tags_and_alerts_once_each(tmp_pa
             "Publish": "<ok/>",
         },
     )
-    agent.partition = "aws"
     agent.halt("3 worker exits, last: exit code 1")  # the group update failed: nothing else, not halted
-    assert [c[0] for c in agent.calls] == ["UpdateAutoScalingGroup"] and not agent.halted
+    assert agent.actions() == ["UpdateAutoScalingGroup"] and not agent.halted
     agent.halt("3 worker exits, last: exit code 1")  # next cycle: halted; a tag failure does not stop the alert
-    assert [c[0] for c in agent.calls] == [
-        "UpdateAutoScalingGroup",
-        "UpdateAutoScalingGroup",
-        "CreateOrUpdateTags",
-        "Publish",
-    ] and agent.halted
+    assert (
+        agent.actions()
+        == [
+            "UpdateAutoScalingGroup",
+            "UpdateAutoScalingGroup",
+            "CreateOrUpdateTags",
+            "Publish",
+        ]
+        and agent.halted
+    )
 
 
-def test_exits_come_from_docker_and_exclude_the_agents_own_kills(tmp_path, docker):
+def test_exits_come_from_docker_and_exclude_the_agents_own_kills(tmp_path, host):
     agent = ScriptedAgent(tmp_path, {})
     agent.killed = {"killed"}
-    docker.set_states(
+    host.set_states(
         {
             "c1": "1|2024-05-01T10:00:00.123456789Z|",
             "c2": "137|2024-05-01T10:01:00Z|OOM",
@@ -247,7 +360,7 @@ def test_exits_come_from_docker_and_exclude_the_agents_own_kills(tmp_path, docke
         "t4": (now, "task stopped before its container ran"),
     }
     agent.note_exits(tasks, now + 60)  # each task once: docker is not asked again
-    assert len(docker.commands()) == 3
+    assert len(host.commands()) == 3
 
 
 # --- AWS calls -------------------------------------------------------------------------------------------------
@@ -330,6 +443,20 @@ def test_calls_retry_throttling_and_server_errors_with_backoff(monkeypatch):
     endpoint.server.shutdown()
 
 
+def test_terminate_retries_while_a_scaling_activity_is_in_progress(monkeypatch):
+    """Issue 19 item 9: TerminateInstanceInAutoScalingGroup answers ScalingActivityInProgress (HTTP 400) while
+    another activity of the group runs (EC2 Auto Scaling API Reference); the agent tries again for about a
+    minute instead of staying (and restarting its worker) at once."""
+    monkeypatch.setattr(ia.random, "uniform", lambda a, b: 0.001)
+    busy = b"<ErrorResponse><Error><Code>ScalingActivityInProgress</Code></Error></ErrorResponse>"
+    endpoint = FlakyEndpoint([(400, busy)] * 5 + [(200, b"<ok/>")])
+    agent = _agent_on(endpoint.url)
+    agent.iid = "i-1"
+    assert agent.terminate() and agent.hook_owed
+    assert len(endpoint.requests) == 6
+    endpoint.server.shutdown()
+
+
 def test_calls_do_not_retry_client_errors_and_give_up_after_four_attempts(monkeypatch):
     monkeypatch.setattr(ia.random, "uniform", lambda a, b: 0.01)
     endpoint = FlakyEndpoint(
@@ -348,7 +475,7 @@ def test_calls_do_not_retry_client_errors_and_give_up_after_four_attempts(monkey
 def test_an_unreachable_endpoint_fails_the_call_not_the_agent(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(ia.random, "uniform", lambda a, b: 0.001)
     agent = _agent_on("http://127.0.0.1:9")  # nothing listens on the discard port
-    agent.imds_url, agent.state_dir, agent.poll_seconds = "http://127.0.0.1:9", str(tmp_path), 0.01
+    agent.s.imds_url, agent.s.state_dir, agent.s.poll_seconds = "http://127.0.0.1:9", str(tmp_path), 0.01
     assert agent.counts() is None
     agent.run(cycles=2)  # logs the failed cycles, returns
     assert capsys.readouterr().out.count("cycle: URLError") == 2  # IMDS unreachable too
@@ -392,13 +519,15 @@ def test_embedded_agent_is_the_documented_source_python39_and_stdlib_only():
 
 @pytest.mark.parametrize("warm_pool", [False, True])
 def test_user_data_is_valid_bash_under_the_limit_and_carries_the_settings(tmp_path, warm_pool):
-    settings = SETTINGS if warm_pool else AgentSettings(**{**SETTINGS.__dict__, "lifecycle_hook_name": None})
+    design = dataclasses.replace(DESIGN, warm_pool_size=1 if warm_pool else 0)
+    settings = agent_settings(design, NAMES, region="us-west-2", task_families=("strongsort-yolov5",), image=IMAGE)
     user_data = render_user_data(settings, ecs_config=ecs_agent_config(settings, spot=True, warm_pool=warm_pool))
     script = tmp_path / "user_data.sh"
     script.write_text(user_data)
     subprocess.run(["bash", "-n", str(script)], check=True)
-    # the launch template carries it gzipped (Terraform's base64gzip): EC2's limit is on those bytes
-    assert len(gzip.compress(user_data.encode())) < USER_DATA_LIMIT_BYTES // 2
+    # The launch template carries it gzipped (Terraform's base64gzip): EC2's 16 KB limit is on those bytes. Keep
+    # 2 KB of room for what the boot script may yet need.
+    assert len(gzip.compress(user_data.encode())) < USER_DATA_LIMIT_BYTES - 2048
 
     ecs_config = user_data.split("<<'ECS_CONFIG'\n")[1].split("ECS_CONFIG\n")[0].splitlines()
     assert ecs_config[:3] == [
@@ -438,7 +567,7 @@ def test_user_data_refuses_bad_ecs_settings(ecs_config, problem):
 def test_agent_permissions_are_scoped_to_the_stack():
     permissions = agent_permissions(SETTINGS, partition="aws", region="us-west-2", account_id="111122223333")
     by_sid = {p.sid: p for p in permissions}
-    group = "arn:aws:autoscaling:us-west-2:111122223333:autoScalingGroup:*:autoScalingGroupName/Megadetector-gpu"
+    group = "arn:aws:autoscaling:us-west-2:111122223333:autoScalingGroup:*:autoScalingGroupName/Megadetector-gpu-fleet"
     assert by_sid["AgentQueueDepth"] == (
         "AgentQueueDepth",
         ("sqs:GetQueueAttributes", "sqs:GetQueueUrl"),
@@ -448,7 +577,15 @@ def test_agent_permissions_are_scoped_to_the_stack():
     assert by_sid["AgentScaleIn"].actions == (
         "autoscaling:TerminateInstanceInAutoScalingGroup",
         "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
     )
+    assert by_sid["AgentSubmitHold"] == (
+        "AgentSubmitHold",
+        ("ssm:GetParameter",),
+        ("arn:aws:ssm:us-west-2:111122223333:parameter/ecs-autoscale/Megadetector/last-submit",),
+        None,
+    )
+    assert by_sid["AgentTaskProtection"].resources == ("arn:aws:ecs:us-west-2:111122223333:task/Megadetector/*",)
     assert by_sid["AgentDrain"].resources == ("arn:aws:ecs:us-west-2:111122223333:container-instance/Megadetector/*",)
     assert by_sid["AgentHaltGroup"].condition == {
         "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"}
@@ -464,15 +601,12 @@ def test_agent_permissions_are_scoped_to_the_stack():
     assert [p.sid for p in permissions if "*" in p.resources] == ["AgentImageToken"]
     assert all("*" not in a for p in permissions for a in p.actions)
     document = json.loads(policy_document([Statement(*p) for p in permissions]))
-    assert len(document["Statement"]) == 8
+    assert len(document["Statement"]) == 10
 
 
-def test_no_ecr_permissions_for_other_registries_nor_lifecycle_without_a_hook():
-    settings = AgentSettings(
-        **{**SETTINGS.__dict__, "image": "docker.io/mbari/worker:1", "ecr_registry": None, "lifecycle_hook_name": None}
-    )
+def test_no_ecr_permissions_for_other_registries():
+    settings = dataclasses.replace(SETTINGS, image="docker.io/mbari/worker:1", ecr_registry=None)
     permissions = agent_permissions(settings, partition="aws", region="us-west-2", account_id="1")
     assert not [p for p in permissions if any(a.startswith("ecr:") for a in p.actions)]
-    assert "autoscaling:CompleteLifecycleAction" not in [a for p in permissions for a in p.actions]
     assert ecr_registry_of("docker.io/mbari/worker:1") is None
     assert ecr_registry_of(IMAGE) == "168552337187.dkr.ecr.us-west-2.amazonaws.com"

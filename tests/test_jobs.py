@@ -165,17 +165,9 @@ def test_outputs_of_a_stack_deployed_before_group_sizing_get_safe_defaults(tmp_p
     assert [info.instances_for(n, 3) for n in (0, 1, 2, 3, 9)] == [0, 1, 2, 3, 3]
 
 
-def test_the_instance_agent_spells_the_halted_tag_of_group_py():
-    from ecs_autoscale.group import HALTED_TAG
-    from ecs_autoscale.synthesis.user_data import agent_source
-
-    # The agent is stdlib-only and cannot import it: its source must name the same tag.
-    assert f"Key='{HALTED_TAG}'" in agent_source()
-
-
 # ---- the deployed stack ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def stack_dir(tmp_path_factory, ecs_cli, aws_client) -> Path:
+def stack_dir(tmp_path_factory, ecs_cli) -> Path:
     """One real deployment of the seed model (dashed StackName) for the whole file."""
     folder = tmp_path_factory.mktemp("jobs")
     # 4 GPUs per instance: 4 daemon services, 4 videos per instance when `submit` sizes the group.
@@ -184,9 +176,6 @@ def stack_dir(tmp_path_factory, ecs_cli, aws_client) -> Path:
     ecs_cli("deploy", model, target, "--auto-approve", timeout=1200)
     outputs = json.loads((target / "outputs.json").read_text())
     assert outputs["stack_name"] == STACK_NAME and outputs["tasks_per_instance"] == TASKS_PER_INSTANCE
-    # The queue's 90 s delay protects workers from the instance agent, which does not run here; without
-    # it the reference worker takes each video at once, as a worker of a busy fleet would.
-    aws_client("sqs").set_queue_attributes(QueueUrl=outputs["video_queue_url"], Attributes={"DelaySeconds": "0"})
     return target
 
 
@@ -289,8 +278,16 @@ DIVE_VIDEOS = {"M3/dive-1/a.mov", "M3/dive-1/b.MP4", "M3/dive-1/sub/c.mkv", "M3/
 def dive(tmp_path_factory, stack_dir, ecs_cli, outputs, sqs):
     folder = make_videos(tmp_path_factory.mktemp("dive"), DIVE) / "M3" / "dive-1"
     before = depth(sqs, outputs["video_queue_url"])
+    began = time.time()
     first = ecs_cli("submit", stack_dir, folder, "--job", "dive-1", "--part-size", "5", "--args", "--conf 0.3")
-    return {"folder": folder, "first": first, "before": before, "after": depth(sqs, outputs["video_queue_url"])}
+    return {
+        "folder": folder,
+        "first": first,
+        "before": before,
+        "after": depth(sqs, outputs["video_queue_url"]),
+        "began": began,
+        "ended": time.time(),
+    }
 
 
 @pytest.mark.emulator
@@ -318,6 +315,17 @@ def group_of(aws_client, outputs: dict) -> dict:
     return aws_client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=[outputs["autoscaling_group_name"]]
     )["AutoScalingGroups"][0]
+
+
+@pytest.mark.emulator
+def test_submit_records_when_it_queued_so_agents_hold_their_scale_in(dive, aws_client, outputs):
+    """Issue 19 item 10: the stack's SSM parameter holds the time of this submit's last video, which the
+    instance agents read before they leave (agent tests: test_a_recent_submit_holds_an_idle_instance)."""
+    from ecs_autoscale.model.naming import StackNames
+
+    name = StackNames(outputs["stack_name"]).submit_marker
+    marked = int(aws_client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
+    assert int(dive["began"]) <= marked <= dive["ended"]
 
 
 @pytest.mark.emulator

@@ -34,16 +34,33 @@ def warm_stack(ecs_cli, tmp_path_factory):
     return load_config(model), json.loads((stack_dir / "outputs.json").read_text())
 
 
-def test_warm_pool_holds_prepared_stopped_instances_and_a_preparation_hook(warm_stack, aws_client):
+def test_warm_pool_and_lifecycle_hooks_are_the_groups_own_from_its_creation(warm_stack, aws_client):
     config, outputs = warm_stack
+    design = design_for(config)
     asg = aws_client("autoscaling")
-    pool = asg.describe_warm_pool(AutoScalingGroupName=outputs["autoscaling_group_name"])["WarmPoolConfiguration"]
-    assert pool["MinSize"] == 2 and pool["PoolState"] == "Stopped"
-    assert pool["MaxGroupPreparedCapacity"] == 2
-    [hook] = asg.describe_lifecycle_hooks(AutoScalingGroupName=outputs["autoscaling_group_name"])["LifecycleHooks"]
-    assert hook["LifecycleHookName"] == config.names.warm_pool_hook
-    assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
-    assert hook["DefaultResult"] == "CONTINUE"
+    group_name = outputs["autoscaling_group_name"]
+    pool = asg.describe_warm_pool(AutoScalingGroupName=group_name)["WarmPoolConfiguration"]
+    # Refilled only below WarmPool: group and pool never run more than FleetSize (+1 being prepared).
+    assert (pool["MinSize"], pool["MaxGroupPreparedCapacity"], pool["PoolState"]) == (0, 2, "Stopped")
+    hooks = {
+        h["LifecycleHookName"]: (h["LifecycleTransition"], h["DefaultResult"], h["HeartbeatTimeout"])
+        for h in asg.describe_lifecycle_hooks(AutoScalingGroupName=group_name)["LifecycleHooks"]
+    }
+    assert hooks == {
+        config.names.warm_pool_hook: (
+            "autoscaling:EC2_INSTANCE_LAUNCHING",
+            "CONTINUE",
+            design.launch_heartbeat_seconds,
+        ),
+        config.names.termination_hook: (
+            "autoscaling:EC2_INSTANCE_TERMINATING",
+            "CONTINUE",
+            design.termination_heartbeat_seconds,
+        ),
+    }
+    [group] = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
+    assert [p["ProcessName"] for p in group["SuspendedProcesses"]] == ["AZRebalance"]
+    assert group["CapacityRebalance"] is False
 
 
 def test_group_publishes_its_metrics_and_belongs_to_nobody_else(warm_stack, aws_client):
@@ -108,12 +125,12 @@ def test_alerts_topic_takes_this_stacks_alarms(warm_stack, aws_client):
     assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
 
 
-def test_video_queue_delays_every_video_and_the_services_are_daemons(warm_stack, aws_client):
+def test_video_queue_delays_no_video_and_the_services_are_daemons(warm_stack, aws_client):
     config, outputs = warm_stack
     attributes = aws_client("sqs").get_queue_attributes(
         QueueUrl=outputs["video_queue_url"], AttributeNames=["DelaySeconds"]
     )["Attributes"]
-    assert int(attributes["DelaySeconds"]) == design_for(config).queue_delay_seconds
+    assert int(attributes["DelaySeconds"]) == 0
     [service] = aws_client("ecs").describe_services(
         cluster=outputs["cluster_name"], services=outputs["service_names"].split(",")
     )["services"]

@@ -41,6 +41,8 @@ def validate(files: tuple[Path, ...], list_instance_types: bool) -> None:
         return
     if not files:
         raise click.UsageError("Missing argument 'FILES...' (or use --list-instance-types).")
+    from ..model.config import environment_warnings
+
     broken = 0
     for path, config, error in check_model_files(files):
         if error:
@@ -51,6 +53,8 @@ def validate(files: tuple[Path, ...], list_instance_types: bool) -> None:
             f"{path}: ok ({config.stack_name}, {config.region}, up to {config.fleet_size} x "
             f"{'/'.join(config.instance_types)}{' spot' if config.spot else ''})"
         )
+        for warning in environment_warnings(path, config):  # warnings never fail the file
+            click.echo(warning, err=True)
     if broken:
         raise click.exceptions.Exit(1)
 

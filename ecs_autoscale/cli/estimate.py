@@ -28,9 +28,13 @@ def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) 
 @click.option("--videos", type=click.IntRange(min=1, max=1_000_000), required=True, help="Number of videos to process.")
 @click.option(
     "--minutes-per-video",
-    type=click.FloatRange(min=0, min_open=True, max=100_000),
+    "minutes_text",
+    metavar="MINUTES|SHORTEST-LONGEST",
     required=True,
-    help="Wall time of one video on one GPU task, download and upload included.",
+    help="Wall time of one video on one GPU task, download and upload included: MINUTES for equal videos, "
+    "or SHORTEST-LONGEST (e.g. 5-40) for lengths spread evenly over that range in a mixed order (video i, "
+    "in queue order from 0, takes SHORTEST + (LONGEST - SHORTEST) x frac((i + 0.5) x golden ratio): "
+    "deterministic, mean at the midpoint).",
 )
 @click.option(
     "--arrival",
@@ -99,7 +103,7 @@ def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) 
 def estimate(
     config_file: Path,
     videos: int,
-    minutes_per_video: float,
+    minutes_text: str,
     arrival: str,
     sender: str,
     workers_fail: str | None,
@@ -112,8 +116,9 @@ def estimate(
     """Simulate a workload on the stack CONFIG.yaml deploys, before deploying it.
 
     A discrete-event model of the synthesized scaling design (submit sizing the fleet, the backstop
-    alarms, the instance agents scaling in after ScaleInIdleMinutes, the queue's delay, tasks per
-    GPU instance, the warm pool, FleetSize, the visibility timeout and retries) prints when the first
+    alarms' own expressions, the instance agents scaling in after ScaleInIdleMinutes of their own idle
+    workers, the termination hook, tasks per GPU instance, the warm pool, FleetSize, the visibility
+    timeout and retries) prints when the first
     task runs, when all videos are done, when the fleet is back to zero instances, how many videos
     were cut mid-run, the GPU-instance hours and their cost, and what the stack costs per month while
     idle. The scaling numbers come from the same object the Terraform is built from; how fast AWS
@@ -125,6 +130,7 @@ def estimate(
     \b
     Examples:
       ecs-autoscale estimate examples/megadetector.yaml --videos 20 --minutes-per-video 30
+      ecs-autoscale estimate examples/megadetector-fleet.yaml --videos 40 --minutes-per-video 5-40
       ecs-autoscale estimate examples/fathomnet-spot.yaml --videos 200 --minutes-per-video 12 \\
           --arrival spread:8 --compare-original --plot estimate.png
       ecs-autoscale estimate examples/megadetector.yaml --videos 5 --minutes-per-video 45 \\
@@ -136,13 +142,16 @@ def estimate(
     from .. import estimate as estimating
     from ..estimate import report
     from ..estimate.assumptions import apply_overrides, read_assume_file
-    from ..estimate.workload import Workload, parse_arrival
+    from ..estimate.workload import Workload, parse_arrival, parse_minutes
 
     config = load_configs([config_file])[0]
     with failures():
         from_file = read_assume_file(assume_file) if assume_file is not None else []
         assumptions, prices = apply_overrides([*from_file, *overrides])
-        workload = Workload(videos, minutes_per_video, parse_arrival(arrival), workers_fail=workers_fail or "")
+        shortest, longest = parse_minutes(minutes_text)
+        workload = Workload(
+            videos, shortest, parse_arrival(arrival), workers_fail=workers_fail or "", longest_minutes=longest
+        )
         result = estimating.run(config, workload, assumptions, prices, compare_original=compare_original, sender=sender)
         if plot_file is not None:
             from ..estimate.plot import write_plot

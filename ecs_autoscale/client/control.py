@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..echo import Echo, silent
 from ..errors import error_code
-from ..group import HALTED_TAG, Group, read_group, unprotect_instances
+from ..group import HALTED_TAG, Group, read_group, release_terminating, unprotect_instances
 from ..stack_dir import StackDir, utc_now
 from . import JobsError
 from .group_sizing import raise_group
@@ -88,6 +88,10 @@ def stop_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = s
         unprotect_instances(asg, group.name, protected)
         # The group only re-evaluates protected instances on its next change: ask again.
         asg.set_desired_capacity(AutoScalingGroupName=group.name, DesiredCapacity=0)
+    # Instances already waiting in the termination hook go now (the others when their agents see the drain).
+    released = release_terminating(asg, group, info.names.termination_hook)
+    if released:
+        echo(f"Released {len(released)} instance(s) from the termination hook: they terminate now.")
     was = record["asg"]["max"] if record.get("asg") else "already 0"
     echo(
         f"Auto Scaling group {group.name}: min 0, max 0 (was {was}), desired 0; "

@@ -19,6 +19,7 @@ operator) is never raised: `ecs-autoscale resume` is the one way back, after the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,11 +87,20 @@ def raise_group(aws: AwsClients, info: StackInfo, group: Group, queued_by_run: i
     )
 
 
+MARK_EVERY_SECONDS = 60
+"""How often, at most, a long `submit` records that it is still queueing videos (the submit marker)."""
+
+
 class SubmitScaler:
     """The fast path during `submit`: sizes the group right after the first video is queued, then only
     when the videos this run queued need more instances than already asked for (no AWS call per video
     otherwise). A problem is one line and never stops the submit: the videos are queued either way,
-    and the backstop alarm adds instances within a few minutes."""
+    and the backstop alarm adds instances within a few minutes.
+
+    It also keeps the stack's submit marker (an SSM parameter, StackNames.submit_marker) at the time of the
+    latest video queued, at most every MARK_EVERY_SECONDS and once more at the end: the instance agents
+    hold their scale-in for ScalingDesign.submit_hold_seconds after it, so an agent whose lagging queue
+    counts still read 0 does not terminate an instance this submit counted on."""
 
     def __init__(self, aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo) -> None:
         self.aws, self.info, self.stack_dir, self.echo = aws, info, Path(stack_dir), echo
@@ -100,9 +110,32 @@ class SubmitScaler:
         self.done = False
         """Nothing more to do: halted, stopped, FleetSize reached, or not allowed to."""
         self.reported = False
+        self.marked_at: float | None = None
+        self.mark_failed = False
+
+    def finish(self) -> None:
+        """Call once the submit has queued its last video (or stopped): the marker says so."""
+        if self.marked_at is not None:
+            self._mark(force=True)
+
+    def _mark(self, force: bool = False) -> None:
+        now = time.time()
+        if self.mark_failed or (not force and self.marked_at is not None and now - self.marked_at < MARK_EVERY_SECONDS):
+            return
+        self.marked_at = now
+        try:
+            self.aws("ssm").put_parameter(Name=self.info.names.submit_marker, Value=str(int(now)), Overwrite=True)
+        except Exception as exc:  # the videos are queued either way
+            self.mark_failed = True
+            why = error_code(exc) or type(exc).__name__
+            self.echo(
+                f"Note: could not record this submit for the instance agents ({why}); an instance whose worker "
+                "is idle may leave before it takes one of these videos."
+            )
 
     def queued(self, videos: int) -> None:
         """Call after each video this run queued; `videos`: how many it has queued so far."""
+        self._mark()
         if self.done or (
             self.asked is not None and self.cap is not None and self.info.instances_for(videos, self.cap) <= self.asked
         ):

@@ -46,7 +46,7 @@ def queue_counts(sqs: Any, url: str) -> QueueCounts:
 
 
 def queue_depth(sqs: Any, url: str) -> dict:
-    """Videos waiting (visible), delayed (the video queue delays each new one) and in flight."""
+    """Videos waiting (visible), delayed (sent with a delay by some client) and in flight."""
     counts = queue_counts(sqs, url)
     return {"visible": counts.waiting, "delayed": counts.delayed, "in_flight": counts.in_flight}
 

@@ -112,6 +112,8 @@ class SendPipeline:
             self._stopped(stop, todo)
         except Exception as exc:  # the listing, or AWS refusing the first batch: nothing more was sent
             self._stopped(Stop(self.unqueued[0], reason_of(exc)), todo)
+        finally:
+            self.scaler.finish()  # the submit marker: this run queued its last video
 
     def _stopped(self, stop: Stop, todo: list[Video]) -> None:
         self.report.failed = (stop.video, stop.reason)

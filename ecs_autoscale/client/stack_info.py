@@ -60,6 +60,10 @@ class StackInfo:
         return self.service_names or (self.service_name,)
 
     @property
+    def names(self) -> StackNames:
+        return StackNames(self.stack_name)
+
+    @property
     def alarm_prefix(self) -> str:
         """The stack's alarms are `<StackName>-<purpose>` (naming.ALARM_PURPOSES)."""
         return self.stack_name

@@ -33,6 +33,8 @@ IMPORTED_BY_NAME = {
     "aws_cloudwatch_log_group",
     "aws_autoscaling_group",
     "aws_cloudformation_stack",
+    # PutParameter without Overwrite (the provider's create) fails with ParameterAlreadyExists.
+    "aws_ssm_parameter",
 }
 IMPORT_NOT_POSSIBLE = {"aws_s3_bucket": "named by a prefix: an orphan bucket stays empty beside the new one"}
 

@@ -53,6 +53,6 @@ def check_lookup_name_free(target: AwsTarget, config: ModelConfig) -> str | None
         return None
     raise StackNameTaken(
         f"{config.region}: CloudFormation stack {name!r} ({stack.get('StackStatus')}) was not made by ecs-autoscale "
-        f"- the original CDK stack of {name}? Drain and delete it first, keeping its buckets (README: Coming "
-        "from the CDK stack / deepsea-ai), or deploy under another StackName"
+        f"- the original CDK stack of {name}? Drain and delete it first, keeping its buckets "
+        "(docs/migrating.md: Coming from the CDK stack / deepsea-ai), or deploy under another StackName"
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..aws_target import AwsTarget
 from ..echo import Echo, silent
 from ..errors import EcsAutoscaleError
-from ..fileio import atomic_write, atomic_write_json
+from ..fileio import PRIVATE_DIR_MODE, atomic_write, atomic_write_json
 from ..model.config import ModelConfig
 from ..stack_dir import PlanFiles, StackDir, utc_now
 from .adoption import Adoption, aws_lookup
@@ -102,7 +102,7 @@ class Deployment:
     # ---- plans ----------------------------------------------------------------------------------
     def make_plan(self, tf: Terraform, files: PlanFiles, *, destroy: bool = False) -> PlanSummary:
         """Write a saved plan with its text and JSON forms; a half-written plan never replaces a good one."""
-        files.folder.mkdir(parents=True, exist_ok=True)
+        files.folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         partial = files.binary.with_name(f".{files.binary.name}.partial")
         self.echo(f"Planning {self.name} (reading the deployed state) ...")
         started = time.monotonic()
@@ -117,8 +117,8 @@ class Deployment:
             tf.plan(partial, destroy=destroy, log=keep)
         os.replace(partial, files.binary)
         as_json = tf.show_plan_json(files.binary)
-        atomic_write(files.text, "".join(plan_output).replace(str(partial), str(files.binary)).encode())
-        atomic_write_json(files.json, as_json)
+        atomic_write(files.text, "".join(plan_output).replace(str(partial), str(files.binary)).encode(), private=True)
+        atomic_write_json(files.json, as_json, private=True)
         summary = summarize_plan(as_json)
         self.echo(
             f"Plan for {self.name}: {summary.headline()}"
@@ -147,6 +147,7 @@ class Deployment:
                 "applied": None,
                 "summary": summary.headline(),
             },
+            private=True,
         )
         return summary
 
@@ -184,7 +185,7 @@ class Deployment:
         return meta
 
     def mark_applied(self, planfile: Path, meta: dict) -> None:
-        atomic_write_json(PlanFiles.of(planfile).meta, {**meta, "applied": utc_now()})
+        atomic_write_json(PlanFiles.of(planfile).meta, {**meta, "applied": utc_now()}, private=True)
 
     # ---- apply and outputs ----------------------------------------------------------------------
     def apply(self, tf: Terraform, planfile: Path, summary: PlanSummary | None) -> None:
@@ -317,7 +318,7 @@ def _write_if_changed(path: Path, data: bytes) -> None:
             return
     except FileNotFoundError:
         pass
-    atomic_write(path, data)
+    atomic_write(path, data, private=True)  # the stack's JSON carries the container environment
 
 
 def _sha256(path: Path) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from ..aws_target import AwsTarget
 from ..echo import Echo
 from ..errors import EcsAutoscaleError
-from ..group import read_group, unprotect_instances
+from ..group import read_group, release_terminating, unprotect_instances
 from ..model.config import ModelConfig
 from ..synthesis.addresses import RESULTS_BUCKET
 
@@ -211,9 +211,12 @@ class StackTeardown:
         shown = None
         while True:
             group = read_group(autoscaling, name)
-            left = group.instances if group else ()
-            if not left:
+            if group is None or not group.instances:
                 return
+            left = group.instances
+            # The stack's termination hook holds each instance until its agent finds its workers quiet; the
+            # queue is empty (step 1), so there is nothing to wait for.
+            release_terminating(autoscaling, group, self.config.names.termination_hook)
             states = _describe_instances(left)
             waited = time.monotonic() - started
             if waited >= timeout:

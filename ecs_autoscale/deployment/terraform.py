@@ -203,6 +203,9 @@ class ApplyProgress:
             self.echo(line)
 
 
+TERRAFORM_UMASK = 0o077
+
+
 @dataclass
 class Terraform:
     """Runs `terraform` in `working_dir` with `env` added to this process's environment.
@@ -334,6 +337,9 @@ class Terraform:
                 stderr=subprocess.PIPE,
                 start_new_session=True,
                 bufsize=1,
+                # Whatever Terraform writes (state, its backups, saved plans, .terraform) is the owner's
+                # only: a state holds every attribute in plain text, the container environment included.
+                umask=TERRAFORM_UMASK,
             )
             pumps = [
                 threading.Thread(target=_pump, args=(proc.stdout, output.on_stdout), daemon=True),

@@ -1,7 +1,8 @@
 """`ecs-autoscale doctor`: a read-only pre-flight of one model file against an AWS account (issue 11).
 
 `run(config, client)` returns one Finding per check, in the order a first deploy would meet them:
-credentials, instance types offered, vCPU quota, AMI, network, image, model_location, track_config.
+credentials, instance types offered, vCPU quota, AMI, network, image, model_location, track_config,
+and the state bucket when the model file names one (Backend).
 Every AWS call is a Describe/Get/List/Head (tests hold the emulator to that); nothing is created,
 changed or deleted. No cdktf: the checks read the same tables the stack is built from (instance_types,
 ami). The CLI (cli/doctor.py) only prints.
@@ -13,10 +14,12 @@ from collections.abc import Callable, Sequence
 
 from ..errors import aws_errors
 from ..model.config import ModelConfig
+from ..model.scaling_design import design_for
 from .checks import check_ami, check_identity, check_image, check_object, check_offerings
 from .findings import FAIL, OK, WARN, Finding, aws_error, warn
 from .network import check_network
 from .quotas import check_quotas
+from .state_bucket import check_state_bucket
 
 __all__ = ["Finding", "OK", "WARN", "FAIL", "run", "network_of"]
 
@@ -43,7 +46,12 @@ def run(config: ModelConfig, client: Client) -> list[Finding]:
         (
             "vCPU quota",
             lambda: check_quotas(
-                lambda service: client(service, region), region, config.instance_types, config.fleet_size, config.spot
+                lambda service: client(service, region),
+                region,
+                config.instance_types,
+                config.fleet_size,
+                config.spot,
+                design_for(config).pool_spare_instances,
             ),
         ),
         ("AMI", lambda: check_ami(client("ssm", region), ec2, config)),
@@ -52,6 +60,17 @@ def run(config: ModelConfig, client: Client) -> list[Finding]:
         ("model_location", lambda: check_object(s3, "model_location", config.model_location)),
         ("track_config", lambda: check_object(s3, "track_config", config.track_config)),
     ]
+    backend = config.backend
+    if backend is not None:
+        state_region = backend.region or region
+        checks.append(
+            (
+                "state bucket",
+                lambda: check_state_bucket(
+                    client("s3", state_region), lambda: client("s3control", state_region), backend, account
+                ),
+            )
+        )
     findings = [identity]
     for name, check in checks:
         try:

@@ -1,4 +1,5 @@
-"""The GPU vCPU quota: can FleetSize instances of the model's types run at once in this account?
+"""The GPU vCPU quota: can the most instances the stack runs at once (FleetSize, plus one being prepared for
+the warm pool: ScalingDesign.peak_instances) run in this account?
 
 EC2 counts running On-Demand instances and Spot requests against per-Region vCPU quotas, one per
 instance-family group (EC2 User Guide, "On-Demand Instance quotas" and "Spot Instance quotas",
@@ -53,18 +54,26 @@ def read_quota(client: Any, quota: Quota) -> tuple[float, str]:
 
 
 def check_quotas(
-    client_for: Callable[[str], object], region: str, names: tuple[str, ...], fleet_size: int, spot: bool
+    client_for: Callable[[str], object],
+    region: str,
+    names: tuple[str, ...],
+    fleet_size: int,
+    spot: bool,
+    pool_spare: int = 0,
 ) -> list[Finding]:
-    """One finding per quota the group draws from (G and P types can share a group)."""
+    """One finding per quota the group draws from (G and P types can share a group). `pool_spare`: instances
+    the warm pool may prepare beyond FleetSize at once (ScalingDesign.pool_spare_instances)."""
     groups: dict[Quota, list[InstanceType]] = {}
     for name in names:
         spec = known(name)
         groups.setdefault(quota_for(spec, spot), []).append(spec)
     client = client_for("service-quotas")
-    return [_check_one(client, region, quota, specs, fleet_size) for quota, specs in groups.items()]
+    return [_check_one(client, region, quota, specs, fleet_size, pool_spare) for quota, specs in groups.items()]
 
 
-def _check_one(client: Any, region: str, quota: Quota, specs: list[InstanceType], fleet_size: int) -> Finding:
+def _check_one(
+    client: Any, region: str, quota: Quota, specs: list[InstanceType], fleet_size: int, pool_spare: int
+) -> Finding:
     label = f"{quota.name} ({quota.code})"
     try:
         value, source = read_quota(client, quota)
@@ -83,9 +92,10 @@ def _check_one(client: Any, region: str, quota: Quota, specs: list[InstanceType]
         )
     largest = max(specs, key=lambda s: s.vcpus)
     smallest = min(specs, key=lambda s: s.vcpus)
-    need = fleet_size * largest.vcpus
+    need = (fleet_size + pool_spare) * largest.vcpus
     have = int(value)
-    fleet = f"FleetSize {fleet_size} x {largest.vcpus} vCPUs ({'/'.join(s.name for s in specs)}) needs {need}"
+    spare = f" + {pool_spare} being prepared for the warm pool" if pool_spare else ""
+    fleet = f"FleetSize {fleet_size}{spare} x {largest.vcpus} vCPUs ({'/'.join(s.name for s in specs)}) needs {need}"
     request = (
         f"request {need} in the Service Quotas console, or: aws service-quotas "
         f"request-service-quota-increase --service-code ec2 --quota-code {quota.code} "
@@ -93,6 +103,13 @@ def _check_one(client: Any, region: str, quota: Quota, specs: list[InstanceType]
     )
     if have >= need:
         return ok(CHECK, f"{label} is {have} vCPUs{source} in {region}; {fleet}")
+    if have >= fleet_size * largest.vcpus:  # only the warm pool's spare does not fit: its refill waits
+        return warn(
+            CHECK,
+            f"{label} is {have} vCPUs{source} in {region}: FleetSize {fleet_size} fits, but not an instance "
+            f"prepared for the warm pool while another shuts down (the pool then refills late); {fleet}",
+            request,
+        )
     if have < smallest.vcpus:
         return fail(
             CHECK,

@@ -77,6 +77,7 @@ def apply_all() -> None:
         s3_bucket_policy_secure_transport,
         servicequotas_ec2_vcpu_quotas,
         ecs_list_tasks_by_service,
+        ecs_task_protection,
         ecs_delete_cluster_refuses_container_instances,
         autoscaling_scale_in_spares_standby,
         autoscaling_policy_round_trip,
@@ -662,6 +663,47 @@ def ecs_list_tasks_by_service() -> None:
         return filtered
 
     _wrap(EC2ContainerServiceBackend, "list_tasks", list_tasks)
+
+
+def ecs_task_protection() -> None:
+    """Gap: UpdateTaskProtection and GetTaskProtection are not implemented (NotImplementedError). A worker may
+    protect its task while it holds a video; the instance agent reads it (ECS Developer Guide, task scale-in
+    protection; ECS API reference, UpdateTaskProtection / GetTaskProtection). Kept per (cluster, task ARN);
+    a task never protected answers protectionEnabled false, as AWS does for a service task."""
+    import time
+
+    from moto.core.responses import ActionResult
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def table(self: Any) -> dict[tuple[str, str], dict[str, Any]]:
+        return self.ecs_backend.__dict__.setdefault("task_protection", {})
+
+    def cluster_name(self: Any) -> str:
+        return str(self._get_param("cluster", "default")).rsplit("/", 1)[-1]
+
+    def update_task_protection(self: Any) -> Any:
+        enabled = bool(self._get_param("protectionEnabled"))
+        minutes = int(self._get_param("expiresInMinutes", 120))
+        out = []
+        for arn in self._get_param("tasks", []):
+            entry = {"taskArn": arn, "protectionEnabled": enabled}
+            if enabled:
+                entry["expirationDate"] = time.time() + minutes * 60
+            table(self)[(cluster_name(self), arn)] = entry
+            out.append(entry)
+        return ActionResult({"protectedTasks": out, "failures": []})
+
+    def get_task_protection(self: Any) -> Any:
+        now, out = time.time(), []
+        for arn in self._get_param("tasks", []):
+            entry = table(self).get((cluster_name(self), arn), {"taskArn": arn, "protectionEnabled": False})
+            if entry.get("expirationDate", now + 1) <= now:
+                entry = {"taskArn": arn, "protectionEnabled": False}
+            out.append(entry)
+        return ActionResult({"protectedTasks": out, "failures": []})
+
+    EC2ContainerServiceResponse.update_task_protection = update_task_protection
+    EC2ContainerServiceResponse.get_task_protection = get_task_protection
 
 
 def ecs_delete_cluster_refuses_container_instances() -> None:

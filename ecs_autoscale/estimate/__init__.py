@@ -47,11 +47,10 @@ def check_fits(config: ModelConfig, prices: Prices) -> None:
 
 def check_length(workload: Workload, design: ScalingDesign) -> None:
     """The model stops at MAX_SIMULATED_S; say so before simulating a workload that cannot fit."""
-    rounds = -(-workload.videos // design.fleet_size)
-    needed = max(rounds * workload.video_seconds, workload.spread_hours * 3600)
+    needed = max(workload.longest_seconds, workload.total_seconds / design.max_tasks, workload.spread_hours * 3600)
     if needed > MAX_SIMULATED_S:
         raise WorkloadError(
-            f"{workload.videos} videos x {workload.minutes_per_video:g} min need at least {needed / 86400:,.0f} days "
+            f"{workload.videos} videos x {workload.minutes_text} min need at least {needed / 86400:,.0f} days "
             f"on FleetSize {design.fleet_size}; the model covers {MAX_SIMULATED_S // 86400} days (estimate a part "
             "of the workload, or raise FleetSize)"
         )
@@ -68,7 +67,6 @@ def simulate(
     queue = QueueSettings(
         visibility_timeout_s=config.visibility_timeout_seconds,
         max_receive_count=config.max_receive_count,
-        delay_s=0 if original else design.queue_delay_seconds,
         kept_active=not original and design.queue_keepalive_minutes < QUEUE_INACTIVE_AFTER_MINUTES,
     )
     fleet = FleetSettings(
@@ -77,6 +75,7 @@ def simulate(
         prepull=not original,
         warm_pool=0 if original else design.warm_pool_size,
         stop_timeout_s=design.container_stop_timeout_seconds,
+        termination_heartbeat_s=None if original else design.termination_heartbeat_seconds,
     )
     return Simulation(workload, queue, fleet, assumptions, rules).run()
 
@@ -120,9 +119,11 @@ def run(
 
 def _advise(e: Estimate) -> None:
     config, ours = e.config, e.outcomes[0]
-    if e.workload.video_seconds > config.visibility_timeout_seconds:
+    if e.workload.longest_seconds > config.visibility_timeout_seconds:
+        which = "each video" if not e.workload.uneven else "the longest videos"
         e.warnings.append(
-            f"each video ({e.workload.minutes_per_video:g} min) outlasts TimeoutHours ({config.timeout_hours:g} h): "
+            f"{which} ({e.workload.longest_seconds / 60:g} min) outlast{'s' if not e.workload.uneven else ''} "
+            f"TimeoutHours ({config.timeout_hours:g} h): "
             f"SQS hands it out again and after MaxReceiveCount ({config.max_receive_count}) receives moves it to "
             "the dead queue; raise TimeoutHours above the longest video"
         )
@@ -133,14 +134,6 @@ def _advise(e: Estimate) -> None:
         )
     if ours.videos_dead:
         e.warnings.append(f"{ours.videos_dead} video(s) ended in the dead queue")
-    margin = e.design.queue_delay_seconds - e.design.agent_stop_seconds
-    if e.assumptions.sqs_count_lag_s >= margin:
-        e.warnings.append(
-            f"sqs_count_lag_s {e.assumptions.sqs_count_lag_s:g} s is not below the queue delay "
-            f"({e.design.queue_delay_seconds} s) minus the agent's check-to-kill time "
-            f"({e.design.agent_stop_seconds} s): "
-            "an agent could kill a worker that has just taken a video"
-        )
     instance_type = config.instance_types[0]
     if e.prices.hourly(instance_type, config.spot) is None:
         market = "spot" if config.spot else "on_demand"

@@ -98,10 +98,19 @@ class Assumptions:
     sqs_count_lag_s: float = _a(
         60,
         "s",
-        "how far GetQueueAttributes' live counts (read by the instance agent) can lag the queue",
-        "SQS API reference, GetQueueAttributes: the approximate counts 'may not achieve consistency until at "
-        "least 1 minute after the producers stop sending messages'; the queue's delay must exceed this plus "
-        "the agent's check-to-kill time, or a video could be cut",
+        "how far GetQueueAttributes' live counts (read by the instance agent) lag the queue",
+        "SQS API reference, GetQueueAttributes (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/"
+        "APIReference/API_GetQueueAttributes.html): the approximate counts 'may not achieve consistency until "
+        "at least 1 minute after the producers stop sending messages': at least 1 minute, not a maximum. The "
+        "agent's counts only hold its idle clock back; they never decide a kill (its own workers do), so a "
+        "longer lag costs idle minutes, not videos (try 300)",
+    )
+    agent_kill_gap_s: float = _a(
+        0.05,
+        "s",
+        "from the agent's last look at its workers' counters to their SIGKILL, plus the network time of a "
+        "long poll's answer: a video that becomes visible in this gap and is taken by that idle worker is cut",
+        "the agent kills within milliseconds of its quiet look (ScalingDesign.quiet_seconds): " + ENGINEERING,
     )
     placement_delay_s: float = _a(
         10,
@@ -216,24 +225,161 @@ class AwsRule:
     handling: str
 
 
+SQS_METRICS_DOC = (
+    "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS', "
+    "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html"
+)
+METRIC_MATH_DOC = (
+    "CloudWatch User Guide, 'Using metric math', "
+    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html"
+)
+LIFECYCLE_HOOKS_DOC = (
+    "EC2 Auto Scaling User Guide, 'Amazon EC2 Auto Scaling lifecycle hooks', "
+    "https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html; EC2 Auto Scaling API Reference, "
+    "LifecycleHook (GlobalTimeout), PutLifecycleHook (HeartbeatTimeout), "
+    "https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LifecycleHook.html"
+)
+WARM_POOLS_DOC = (
+    "EC2 Auto Scaling User Guide, 'Warm pools for Amazon EC2 Auto Scaling', "
+    "https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-warm-pools.html; EC2 Auto Scaling "
+    "API Reference, PutWarmPool, https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html"
+)
+
 AWS_RULES = (
     AwsRule(
         "metric-math-missing-data",
-        "In metric math a missing value counts as 0, and FILL gives an alarm a latest datapoint, so a "
+        "In metric math 'missing values in a time series are treated as 0' in arithmetic, FILL replaces them, "
+        "IF drops a datapoint whose condition has no value, and FILL gives an alarm a latest datapoint, so a "
         "late SQS minute reads as 'no videos' and a 1-out-of-1 alarm stays OK while videos wait.",
-        "CloudWatch User Guide, 'Using metric math' (missing values; FILL in alarms: 'You can work around "
-        "this by using a M out of N alarm')",
-        "backstop scale-out alarm is 1 out of 3; the model computes every datapoint with late or missing SQS data as 0",
+        METRIC_MATH_DOC + " (missing values; FILL in alarms: 'You can work around this by using a M out of N alarm')",
+        "backstop scale-out alarm is 1 out of 3; the model evaluates the alarms' own expression strings "
+        "(synthesis/alarm_expressions.py) with these rules, minute by minute, on late and missing data",
+    ),
+    AwsRule(
+        "sqs-metric-reporting",
+        "SQS reports ApproximateNumberOfMessagesVisible and NumberOfMessagesReceived 'if the queue is active', "
+        "ApproximateNumberOfMessagesDelayed only 'if delayed messages exist', ApproximateNumberOfMessagesNotVisible "
+        "only 'if in-flight messages exist', ApproximateAgeOfOldestMessage only while the queue holds a message.",
+        SQS_METRICS_DOC + " (Reporting behavior column)",
+        "an empty queue has no delayed or in-flight datapoint: the backstop idle alarm fills them with 0 and a "
+        "missing visible datapoint with 1 (FILL(visible, 1) + FILL(delayed, 0) + FILL(in_flight, 0)); the old "
+        "FILL(delayed, 1) + FILL(in_flight, 1) never read an empty queue as idle, so it never fired. The model's "
+        "samples report exactly these datapoints",
     ),
     AwsRule(
         "sqs-inactive-queue",
-        "A queue without messages or API calls for 6 hours stops publishing metrics; they resume up to "
-        "15 minutes late.",
-        "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS'",
-        "a schedule reads the video queue's attributes every hour, so it never goes inactive and the "
-        "backstop alarm sees another client's videos as quickly after days of silence as on a queue in use; "
-        "submit and the agents do not wait for metrics anyway (sqs_inactive_wakeup_s, default 900, applies "
-        "to the original)",
+        "A queue counts as active while it holds messages or any action accesses it; six hours without either "
+        "and it stops publishing metrics, which resume up to 15 minutes late.",
+        SQS_METRICS_DOC,
+        "a schedule tags the video queue every hour (TagQueue with the tag it already has), so it never goes "
+        "inactive and the backstop alarm sees another client's videos as quickly after days of silence as on a "
+        "queue in use; submit and the agents do not wait for metrics anyway (sqs_inactive_wakeup_s, default "
+        "900, applies to the original)",
+    ),
+    AwsRule(
+        "scheduler-read-only-targets",
+        "EventBridge Scheduler's universal targets refuse read-only API actions: any action beginning with get, "
+        "describe, list, poll, receive, ... (its own example: sqs:getQueueURL is not supported).",
+        "EventBridge Scheduler User Guide, 'Using universal targets', section 'Unsupported actions', "
+        "https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-universal.html",
+        "the keep-alive calls sqs:tagQueue (a write that changes nothing), not sqs:getQueueAttributes, which "
+        "CreateSchedule refuses; not a timing, so not modelled",
+    ),
+    AwsRule(
+        "sqs-count-lag-lower-bound",
+        "GetQueueAttributes counts are approximate and 'may not achieve consistency until at least 1 minute "
+        "after the producers stop sending messages': the lag has a lower bound, not an upper one.",
+        "SQS API Reference, GetQueueAttributes, "
+        "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueAttributes.html",
+        "the counts never decide a kill: each agent kills only after its own workers were idle and a last "
+        "quiet look saw no byte move (a receive stops it); a lagging count only holds its idle clock back. "
+        "Residual: a video visible inside agent_kill_gap_s and taken by that idle worker, counted as cut. "
+        "--assume sqs_count_lag_s=300 still cuts no video",
+    ),
+    AwsRule(
+        "draining-stops-daemon-tasks",
+        "Setting a container instance to DRAINING stops its RUNNING service tasks, daemon tasks included (a "
+        "daemon service runs one task on each ACTIVE container instance).",
+        "ECS Developer Guide, 'Draining Amazon ECS container instances', "
+        "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-instance-draining.html; ECS "
+        "Developer Guide, 'Amazon ECS services' (daemon scheduling strategy), "
+        "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html",
+        "the agent decides first, on its own workers, kills them, then fences and drains: a drain never stops "
+        "a worker the agent meant to leave alone; modelled in that order",
+    ),
+    AwsRule(
+        "termination-lifecycle-hook",
+        "A termination lifecycle hook holds an instance the group terminates in Terminating:Wait (running, "
+        "billed) until CompleteLifecycleAction or the heartbeat timeout (30-7200 s, extended by each "
+        "heartbeat); at most the global timeout, min(48 h, 100 x HeartbeatTimeout).",
+        LIFECYCLE_HOOKS_DOC,
+        "what the group terminates itself (the backstop idle and stuck alarms, a halt, a stop) waits for its "
+        "agent to find its workers quiet, heartbeating while they are busy (termination_heartbeat_seconds, "
+        "1800 s); the agents' own terminations have already stopped their workers. Modelled: held instances "
+        "keep working and taking videos, and go when quiet, or at the timeouts (then a busy worker is cut)",
+    ),
+    AwsRule(
+        "az-rebalance",
+        "After instances are terminated explicitly, leaving the Availability Zones unbalanced, AZRebalance "
+        "launches new instances before it terminates old ones, which can start a fresh GPU instance that "
+        "idles and terminate a busy one.",
+        "EC2 Auto Scaling User Guide, 'Suspend and resume processes' (AZRebalance; rebalancing activities), "
+        "https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html",
+        "AZRebalance is suspended on the group: agents terminate their own instances without the group "
+        "undoing it; not modelled (nothing rebalances)",
+    ),
+    AwsRule(
+        "capacity-rebalancing",
+        "With Capacity Rebalancing, Auto Scaling launches a replacement for a Spot instance at elevated "
+        "interruption risk and, without a termination lifecycle hook, terminates the old instance as soon as "
+        "the new one passes its health checks.",
+        "EC2 Auto Scaling User Guide, 'Capacity Rebalancing in Auto Scaling to replace at-risk Spot Instances', "
+        "https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html",
+        "off: the group itself never cuts a Spot instance's video; not modelled",
+    ),
+    AwsRule(
+        "spot-interruption",
+        "A Spot interruption stops or terminates the instance after a two-minute notice; a video it was "
+        "processing is never deleted, so SQS hands it out again only after its visibility timeout, and that "
+        "receive counts toward the dead-letter queue's MaxReceiveCount.",
+        "EC2 User Guide, 'Spot Instance interruptions', "
+        "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-interruptions.html; SQS Developer Guide, "
+        "'Amazon SQS visibility timeout', "
+        "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html",
+        "a real interruption still ends its video: it returns after TimeoutHours, one receive counted; "
+        "not modelled (the estimate has no interruptions)",
+    ),
+    AwsRule(
+        "warm-pool-size",
+        "A warm pool holds max(MinSize, MaxGroupPreparedCapacity - desired capacity) instances, and "
+        "MaxGroupPreparedCapacity bounds the pool and the group's instances together; it refills with new "
+        "instances. Lifecycle hooks added after the group exists miss its first instances: they must be "
+        "declared with the group.",
+        WARM_POOLS_DOC,
+        "MinSize 0, MaxGroupPreparedCapacity = WarmPool: the pool refills only while the group runs fewer than "
+        "WarmPool instances, so at most max(FleetSize, WarmPool) run, plus one still shutting down while its "
+        "replacement is prepared (ScalingDesign.peak_instances, which doctor checks against the vCPU quota); "
+        "its launch hook is declared with the group "
+        "(initial_lifecycle_hook) so the first pool instances are prepared too. Modelled: refills are new "
+        "instances, billed while they boot and pull the image, then stopped",
+    ),
+    AwsRule(
+        "instance-refresh-warm-pool",
+        "A launch template change leaves existing instances as they are; an instance refresh replaces the "
+        "warm pool's instances after the InService ones.",
+        "EC2 Auto Scaling User Guide, 'Use an instance refresh to update instances in an Auto Scaling group' "
+        "(warm pools), https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-instance-refresh.html",
+        "a deploy that changes the launch template starts an instance refresh, so no pool instance keeps a "
+        "stale AMI or image; not modelled (one deployment per estimate)",
+    ),
+    AwsRule(
+        "terminate-scaling-activity-in-progress",
+        "TerminateInstanceInAutoScalingGroup can answer ScalingActivityInProgress (HTTP 400) while another "
+        "scaling activity runs.",
+        "EC2 Auto Scaling API Reference, TerminateInstanceInAutoScalingGroup (Errors), "
+        "https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_TerminateInstanceInAutoScalingGroup.html",
+        "the agent retries it (its workers are already stopped and fenced, so a late terminate costs idle "
+        "seconds only); asg_action_s stands for the call",
     ),
     AwsRule(
         "managed-scaling-steps",
@@ -256,8 +402,8 @@ AWS_RULES = (
         "ECS managed scaling scales in after 15 one-minute datapoints below target, at most 50% a "
         "minute, and lifts managed termination protection only from empty instances.",
         "ECS Developer Guide, managed scaling behavior",
-        "this stack: agents terminate idle instances after ScaleInIdleMinutes; modelled for the original "
-        "stack's empty instances (cp_scale_in_*)",
+        "this stack: each agent terminates its own instance after ScaleInIdleMinutes of its own idle workers; "
+        "modelled for the original stack's empty instances (cp_scale_in_*)",
     ),
     AwsRule(
         "alarm-actions-repeat",
@@ -272,13 +418,6 @@ AWS_RULES = (
         "instance that holds a task, so its 180-minute alarm cannot bring a fleet that ran a job to zero.",
         "deepsea-ai CDK source (ecs_task_autoscaling.ts); ECS Developer Guide, managed termination protection",
         "modelled: the original's instances with tasks stay; the estimate reports them as still running",
-    ),
-    AwsRule(
-        "sqs-approximate-counts",
-        "GetQueueAttributes counts are approximate and may take a minute to become consistent.",
-        "SQS API reference, GetQueueAttributes",
-        "the video queue delays every message longer than that lag plus the agent's check-to-kill time, so "
-        "an agent never kills a worker that could have taken a new video (sqs_count_lag_s)",
     ),
     AwsRule(
         "step-scaling-warmup",
@@ -306,7 +445,7 @@ AWS_RULES = (
         "oldest-message-age",
         "ApproximateAgeOfOldestMessage is the age of the oldest message not yet deleted, counted from its "
         "send: it keeps growing while no worker takes a video, and a stopped fleet does not reset it.",
-        "SQS Developer Guide, 'Available CloudWatch metrics for Amazon SQS'",
+        SQS_METRICS_DOC,
         "after 30 min of age with nothing in flight or received, the backstop scale-out reads 0 (the stuck "
         "alarm's stopped fleet is not relaunched a minute later: without it, a 30-minute relaunch cycle) and "
         "the videos-not-taken alarm notifies; modelled with --workers-fail hang",

@@ -62,7 +62,7 @@ class CostLine:
 
 
 NO_CHARGE_AT_ZERO = (
-    "SQS queues (billed per request; only the keep-alive polls at zero), ECS cluster, services and task "
+    "SQS queues (billed per request; only the keep-alive tags the video queue at zero), ECS cluster, services and task "
     "definition, Auto Scaling group (and its free group metrics) and launch template at 0 "
     "instances, IAM roles, an SNS topic without messages, an empty log group; no NAT gateway, "
     "load balancer or Container Insights"
@@ -85,7 +85,7 @@ def idle_monthly(
         CostLine(
             "Queue keep-alive",
             keepalive_calls * (prices.service("scheduler_invocation") + prices.service("sqs_fifo_request")),
-            f"{keepalive_calls:,} GetQueueAttributes calls a month by EventBridge Scheduler "
+            f"{keepalive_calls:,} TagQueue calls a month by EventBridge Scheduler "
             "(list prices; both services' free tiers usually cover them)",
         ),
         CostLine(

@@ -44,7 +44,9 @@ def _header(e: Estimate) -> list[str]:
         f"Workload: {e.workload.describe()}; TimeoutHours {c.timeout_hours:g}, MaxReceiveCount {c.max_receive_count}",
         f"Scaling: {sender}; backstop alarm +{'/+'.join(str(add) for _, _, add in d.step_adjustments)} instances "
         f"({d.scale_out_datapoints_to_alarm} of {d.scale_out_evaluation_periods} 1-min datapoints); each instance "
-        f"leaves after {d.scale_in_idle_minutes} idle min (its agent); videos delayed {d.queue_delay_seconds} s",
+        f"leaves once its own workers idled {d.scale_in_idle_minutes} min and stayed quiet {d.quiet_seconds} s more "
+        f"(its agent; not within {d.submit_hold_seconds} s of a submit); the group's own terminations wait for "
+        "quiet workers (lifecycle hook)",
         "",
     ]
 
@@ -167,6 +169,7 @@ def _outcome_json(o: Outcome, cost: Any) -> dict[str, Any]:
         "wait_max_s": o.wait_max_s,
         "peak_tasks": o.peak_tasks,
         "peak_instances": o.peak_instances,
+        "peak_running": o.peak_running,
         "instances_launched": o.instances_launched,
         "videos_done": o.videos_done,
         "videos_dead": o.videos_dead,

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..model.scaling_design import ScalingDesign
+from ..synthesis.alarm_expressions import (
+    IDLE_EXPRESSION,
+    STUCK_EXPRESSION,
+    not_taken_expression,
+    uncovered_expression,
+)
 from .assumptions import Assumptions
-from .model import Instance, MetricHistory, Sample, Simulation, Video
+from .metric_math import Expression, parse
+from .model import Instance, Sample, Simulation, Video
 
 SENDERS = ("ecs-autoscale", "other")
 """Who queues the videos: `ecs-autoscale submit` (sizes the group itself) or any other client
@@ -45,9 +53,56 @@ class StepScaling:
             self.set(sim, target, reason)
 
 
+@dataclass(frozen=True)
+class Alarm:
+    """A metric-math alarm: ALARM when `datapoints` of the last `evaluation` one-minute values of its
+    expression are >= `threshold`; a missing value never breaches (treat_missing_data notBreaching)."""
+
+    name: str
+    expression: Expression
+    datapoints: int
+    evaluation: int
+    threshold: float = 1
+
+    def breaching(self, values: list[float | None]) -> list[float]:
+        """The breaching values among `values` (newest first), if enough of them breach; else []."""
+        breaching = [v for v in values if v is not None and v >= self.threshold]
+        return breaching if len(breaching) >= self.datapoints else []
+
+
+class AlarmEvaluator:
+    """Evaluates alarms as CloudWatch does each minute, on the metrics landed so far. A minute whose
+    metrics (and every earlier minute's) have all landed has a final value, computed once."""
+
+    def __init__(self, sqs_delay_s: float, asg_delay_s: float) -> None:
+        self.sqs_delay_s, self.asg_delay_s = sqs_delay_s, asg_delay_s
+        self._final: dict[tuple[str, int], float | None] = {}
+
+    def values(self, sim: Simulation, alarm: Alarm) -> list[float | None]:
+        """The alarm's last `evaluation` datapoints, newest first."""
+        view = sim.alarm_view(self.sqs_delay_s, self.asg_delay_s)
+        out = []
+        for minute in range(view.newest, view.newest - alarm.evaluation, -1):
+            key = (alarm.name, minute)
+            if key in self._final:
+                out.append(self._final[key])
+                continue
+            value = alarm.expression.at(minute, view.metric)
+            if view.settled(minute):
+                self._final[key] = value
+            out.append(value)
+        return out
+
+    def firing(self, sim: Simulation, alarm: Alarm) -> list[float]:
+        return alarm.breaching(self.values(sim, alarm))
+
+
 class DesignScaling:
-    """This stack: the client (or the backstop alarm) sizes the group; agents on the instances
-    scale in; daemon tasks follow instances."""
+    """This stack: the client (or the backstop alarm) sizes the group; the agent on each instance scales
+    it in on its own workers' evidence; daemon tasks follow instances."""
+
+    idle_expression = IDLE_EXPRESSION
+    """The backstop idle alarm's expression (a test swaps in an older one)."""
 
     def __init__(self, design: ScalingDesign, assumptions: Assumptions, sender: str = "ecs-autoscale") -> None:
         self.design = design
@@ -59,7 +114,27 @@ class DesignScaling:
             lambda sim: sim.group_desired,
             lambda sim, n, why: sim.set_group_desired(n, why),
         )
+        self.alarms = AlarmEvaluator(assumptions.sqs_metric_delay_s, assumptions.asg_metric_delay_s)
+        self.scale_out = Alarm(
+            "scale-out",
+            parse(uncovered_expression(design.tasks_per_instance, design.not_taken_after_seconds)),
+            design.scale_out_datapoints_to_alarm,
+            design.scale_out_evaluation_periods,
+            design.scale_out_threshold,
+        )
+        idle = design.backstop_idle_periods
+        self.idle = Alarm("idle", parse(self.idle_expression), idle, idle)
+        self.stuck = Alarm("stuck", parse(STUCK_EXPRESSION), design.stuck_periods, design.stuck_periods)
+        self.not_taken_alarm = Alarm(
+            "not-taken",
+            parse(not_taken_expression(design.not_taken_after_seconds)),
+            design.not_taken_datapoints_to_alarm,
+            design.not_taken_evaluation_periods,
+        )
         self.idle_since: dict[int, float | None] = {}
+        self.hold_until = -math.inf
+        """Agents do not scale in before this: `submit` recorded a video (submit_hold_seconds)."""
+        self.polling: set[int] = set()
         self.halted = False
 
     # --- the daemon services ask for every slot of every registered instance ------------------------
@@ -73,6 +148,9 @@ class DesignScaling:
     # --- fast path: `submit` sets the group's size as it queues ----------------------------------
     def on_arrival(self, sim: Simulation, video: Video) -> None:
         if self.sender == "ecs-autoscale":
+            self.hold_until = max(
+                self.hold_until, video.arrival + self.a.client_action_s + self.design.submit_hold_seconds
+            )
             sim.after(self.a.client_action_s, self._client_sizes_group, sim)
 
     def _client_sizes_group(self, sim: Simulation) -> None:
@@ -82,42 +160,28 @@ class DesignScaling:
             sim.set_group_desired(wanted, f"submit ({sim.queued()} video{'s' if sim.queued() != 1 else ''} queued)")
 
     # --- the backstop alarms (videos from other clients; agents that cannot act) ------------------
-    def _datapoint(self, h: MetricHistory, j: int, sqs: int, asg: int) -> int:
-        """The backstop alarm's expression for minute j, as CloudWatch computes it at this moment:
-        visible + delayed + in_flight - tasks_per_instance * FILL(desired, REPEAT). A missing SQS
-        datapoint (not landed yet, or an inactive queue) counts as 0 in metric math (CloudWatch User
-        Guide, metric math), so such a minute reads as covered; FILL REPEAT carries the group's last
-        published desired capacity over a minute it has not published yet."""
-        s = h.sample(j)
-        if j <= sqs and not s.missing and self.not_taken(s):
-            return 0  # IF(not taken, 0, ...): what the stuck alarm stopped stays stopped
-        queued = s.queued if j <= sqs and not s.missing else 0
-        desired = h.sample(min(j, asg)).group_desired if asg >= 0 else 0
-        return queued - self.design.tasks_per_instance * desired
-
     def not_taken(self, s: Sample) -> bool:
-        """infra/scaling.py not_taken_condition: the oldest video waited long, none in flight or received."""
-        return s.oldest_age >= self.design.not_taken_after_seconds and s.in_flight == 0 and s.received == 0
+        """alarm_expressions.not_taken_condition on one sample's reported datapoints."""
+
+        def reported(metric: str, _minute: int) -> float | None:
+            return s.reported[metric]
+
+        return bool(self.not_taken_alarm.expression.at(0, reported))
 
     def _backstop_scale_out(self, sim: Simulation) -> None:
-        h = sim.history
-        sqs = h.latest(sim.now, self.a.sqs_metric_delay_s)
-        asg = h.latest(sim.now, self.a.asg_metric_delay_s)
-        newest = max(sqs, asg)
-        window = range(newest, max(-1, newest - self.design.scale_out_evaluation_periods), -1)
-        breaching = [
-            v for v in (self._datapoint(h, j, sqs, asg) for j in window) if v >= self.design.scale_out_threshold
-        ]
-        if len(breaching) >= self.design.scale_out_datapoints_to_alarm:
-            add = self.step_for(breaching[0])
-            if add:
-                sim.after(
-                    self.a.scaling_action_s,
-                    self.group.step_out,
-                    sim,
-                    add,
-                    f"scale-out alarm ({breaching[0]} uncovered video{'s' if breaching[0] != 1 else ''}, step +{add})",
-                )
+        breaching = self.alarms.firing(sim, self.scale_out)
+        if not breaching:
+            return
+        uncovered = int(breaching[0])
+        add = self.step_for(uncovered)
+        if add:
+            sim.after(
+                self.a.scaling_action_s,
+                self.group.step_out,
+                sim,
+                add,
+                f"scale-out alarm ({uncovered} uncovered video{'s' if uncovered != 1 else ''}, step +{add})",
+            )
 
     def step_for(self, uncovered: int) -> int:
         breach = uncovered - self.design.scale_out_threshold
@@ -127,13 +191,7 @@ class DesignScaling:
         return 0
 
     def _backstop_idle(self, sim: Simulation) -> None:
-        h = sim.history
-        i = min(h.latest(sim.now, self.a.sqs_metric_delay_s), h.latest(sim.now, self.a.asg_metric_delay_s))
-
-        def idle(s: Sample) -> bool:  # FILL(queue metrics, 1): a missing SQS datapoint is never idle
-            return s.group_desired > 0 and not s.missing and s.queued == 0
-
-        if i >= 0 and h.run(i, idle, before_start=False) >= self.design.backstop_idle_periods:
+        if self.alarms.firing(sim, self.idle):
             sim.after(
                 self.a.scaling_action_s,
                 sim.set_group_desired,
@@ -142,13 +200,7 @@ class DesignScaling:
             )
 
     def _stuck_guard(self, sim: Simulation) -> None:
-        h = sim.history
-        i = min(h.latest(sim.now, self.a.sqs_metric_delay_s), h.latest(sim.now, self.a.asg_metric_delay_s))
-
-        def stuck(s: Sample) -> bool:
-            return s.visible >= 1 and s.in_flight == 0 and s.in_service >= 1 and s.received == 0 and not s.missing
-
-        if i >= 0 and h.run(i, stuck, before_start=False) >= self.design.stuck_periods and sim.group_desired:
+        if self.alarms.firing(sim, self.stuck) and sim.group_desired:
             sim.after(
                 self.a.scaling_action_s,
                 sim.set_group_desired,
@@ -156,14 +208,25 @@ class DesignScaling:
                 f"stuck alarm (no video taken for {self.design.stuck_minutes} min)",
             )
 
-    # --- the instance agent: live queue counts, drain, kill, terminate ----------------------------
+    # --- the instance agent: its own workers decide, the queue's counts only hold it back -------------
     def on_registered(self, sim: Simulation, instance: Instance) -> None:
         self.idle_since[instance.id] = None
-        sim.after(self.design.agent_poll_seconds, self._poll, sim, instance)
+        self._start_polling(sim, instance)
 
-    def _live_count(self, sim: Simulation) -> int:
-        """What GetQueueAttributes reports now: the queue as it was `sqs_count_lag_s` ago."""
-        return sum(sim.waiting_and_in_flight(self.a.sqs_count_lag_s))
+    def on_terminating(self, sim: Simulation, instance: Instance) -> None:
+        """The group terminates this instance and its hook holds it: the agent lets it go once its workers
+        are quiet (it also runs on an instance still booting: no workers there yet)."""
+        self._start_polling(sim, instance)
+
+    def _start_polling(self, sim: Simulation, instance: Instance) -> None:
+        if instance.id not in self.polling:
+            self.polling.add(instance.id)
+            sim.after(self.design.agent_poll_seconds, self._poll, sim, instance)
+
+    def _waiting(self, sim: Simulation) -> int:
+        """Videos waiting or delayed, as GetQueueAttributes reports them: `sqs_count_lag_s` old."""
+        _, waiting, _ = sim.queue_counts(self.a.sqs_count_lag_s)
+        return waiting
 
     def _crash_loop(self, sim: Simulation, instance: Instance) -> bool:
         """The agent's guard (instance_agent.halt_reason): enough worker exits on this instance while
@@ -182,39 +245,83 @@ class DesignScaling:
         return True
 
     def _poll(self, sim: Simulation, instance: Instance) -> None:
-        if instance.state != "registered" or self._crash_loop(sim, instance):
-            return
-        if self._live_count(sim) > 0:
-            self.idle_since[instance.id] = None
-        elif (idle_since := self.idle_since[instance.id]) is None:
-            self.idle_since[instance.id] = sim.now
-        elif sim.now - idle_since >= self.design.scale_in_idle_seconds:
-            sim.drain(instance)
-            sim.after(self.design.agent_stop_seconds, self._kill_and_leave, sim, instance)
-            return
+        if instance.state == "terminating":
+            self._poll_held(sim, instance)
+        elif instance.state != "registered" or self._crash_loop(sim, instance):
+            self.polling.discard(instance.id)
+        elif self._idle_long_enough(sim, instance):
+            self._quiet_look(sim, instance, self._leave)
+        else:
+            self._next_poll(sim, instance)
+
+    def _next_poll(self, sim: Simulation, instance: Instance) -> None:
         sim.after(self.design.agent_poll_seconds, self._poll, sim, instance)
 
-    def _kill_and_leave(self, sim: Simulation, instance: Instance) -> None:
-        if instance.state != "draining":
-            return
-        for task in instance.active_tasks():
-            sim._stop_task(task, at_once=True)  # docker kill: a busy worker here would be a cut video
-        if self._live_count(sim) > 0:
+    def _idle_long_enough(self, sim: Simulation, instance: Instance) -> bool:
+        """Its own idle clock: reset while any of its workers is busy or starting, or the (lagging) counts
+        show videos waiting or delayed; in-flight videos of other instances do not hold it."""
+        if instance.working() or self._waiting(sim) > 0:
             self.idle_since[instance.id] = None
-            sim.undrain(instance)
-            sim.after(self.design.agent_poll_seconds, self._poll, sim, instance)
-            return
-        sim.after(self.a.asg_action_s, self._terminate_self, sim, instance)
+            return False
+        since = self.idle_since.get(instance.id)
+        if since is None:
+            self.idle_since[instance.id] = sim.now
+            return False
+        return sim.now - since >= self.design.scale_in_idle_seconds and sim.now >= self.hold_until
 
-    def _terminate_self(self, sim: Simulation, instance: Instance) -> None:
-        if instance.alive:
-            sim.group_desired = max(0, sim.group_desired - 1)
+    def _poll_held(self, sim: Simulation, instance: Instance) -> None:
+        """Terminating:Wait: heartbeat while a worker is busy; once all are quiet, leave as after idling. In a
+        halted stack no worker holds a video (the halt needs videos waiting and none in flight), so a worker
+        ECS keeps restarting does not hold the instance (instance_agent: a halt reason counts as quiet)."""
+        if instance.working() and not self.halted:
+            sim.heartbeat(instance)
+            self._next_poll(sim, instance)
+        else:
+            self._quiet_look(sim, instance, self._complete_hook)
+
+    def _quiet_look(self, sim: Simulation, instance: Instance, then: Callable[[Simulation, Instance], None]) -> None:
+        """Watch the workers for `quiet_seconds` more: a receive in that window (its long poll's answer
+        moves bytes) stops the kill; otherwise kill `agent_kill_gap_s` after the look."""
+        sim.after(self.design.quiet_seconds, self._after_quiet_look, sim, instance, sim.now, then)
+
+    def _after_quiet_look(
+        self, sim: Simulation, instance: Instance, since: float, then: Callable[[Simulation, Instance], None]
+    ) -> None:
+        if instance.state not in ("registered", "terminating"):
+            self.polling.discard(instance.id)
+            return
+        if any(task.received_at >= since for task in instance.tasks) or (instance.working() and not self.halted):
+            self._next_poll(sim, instance)
+            return
+        sim.after(self.a.agent_kill_gap_s, self._kill, sim, instance, then)
+
+    def _kill(self, sim: Simulation, instance: Instance, then: Callable[[Simulation, Instance], None]) -> None:
+        """SIGKILL every worker (a worker that took a video inside the kill gap is a cut video), fence,
+        drain; then the instance goes."""
+        if instance.state not in ("registered", "terminating"):
+            self.polling.discard(instance.id)
+            return
+        sim.kill_workers(instance)
+        self.polling.discard(instance.id)
+        sim.after(self.a.asg_action_s, then, sim, instance)
+
+    def _leave(self, sim: Simulation, instance: Instance) -> None:
+        """TerminateInstanceInAutoScalingGroup, desired capacity -1 (unless the group chose this instance
+        meanwhile: then the agent completes its termination hook)."""
+        if instance.state == "terminating":
+            self._complete_hook(sim, instance)
+        elif instance.alive:
+            sim.decrement_and_terminate(instance, "agent")
             sim.log(
                 "capacity",
                 f"agent: instance idle for {self.design.scale_in_idle_minutes} min, terminated "
                 f"({sim.group_desired} left)",
             )
-            sim.terminate(instance, "agent")
+
+    def _complete_hook(self, sim: Simulation, instance: Instance) -> None:
+        """CompleteLifecycleAction: the held instance terminates (the group already counted it out)."""
+        if instance.state == "terminating":
+            sim.terminate(instance, "lifecycle hook completed")
 
     def settled(self, sim: Simulation) -> bool:
         return sim.group_desired == 0 and not sim.alive()
@@ -252,6 +359,9 @@ class OriginalScaling:
 
     def on_registered(self, sim: Simulation, instance: Instance) -> None:
         pass
+
+    def on_terminating(self, sim: Simulation, instance: Instance) -> None:
+        pass  # no termination hook: the group terminates at once
 
     def on_tick(self, sim: Simulation) -> None:
         for instance in sim.alive():  # managed termination protection follows the tasks

@@ -26,6 +26,24 @@ INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 VPC_ID_RE = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SUBNET_ID_RE = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# ECS `secrets` valueFrom (ECS Developer Guide, "Pass sensitive data to an Amazon ECS container"): the full
+# ARN of an SSM parameter, or of a Secrets Manager secret (name, `-` and the 6 characters Secrets Manager
+# appends), optionally followed by `:json-key:version-stage:version-id` to pick one key or version.
+ARN_HEAD = r"^arn:(?P<partition>aws[a-z-]*):{service}:(?P<region>[a-z0-9-]+):(?P<account>\d{{12}}):"
+SSM_PARAMETER_ARN_RE = re.compile(ARN_HEAD.format(service="ssm") + r"parameter/(?P<name>[A-Za-z0-9_.\-/]{1,2048})$")
+SECRET_ARN_RE = re.compile(
+    ARN_HEAD.format(service="secretsmanager")
+    + r"secret:(?P<name>[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6})(?P<pick>:[^:]*:[^:]*:[^:]*)?$"
+)
+KMS_KEY_ARN_RE = re.compile(
+    ARN_HEAD.format(service="kms")
+    + r"key/(?P<key>(?:mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
+KEY_ID = r"(?:mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
+KMS_STATE_KEY_RE = re.compile(ARN_HEAD.format(service="kms") + rf"(?:key/(?:{KEY_ID})|alias/[A-Za-z0-9/_-]{{1,250}})$")
+# Environment names that look like they hold a secret: `validate` warns (name parts split on `_`).
+SECRET_NAME_PARTS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL", "CREDENTIALS")
 LOG_RETENTION_DAYS = (
     1,
     3,
@@ -104,6 +122,10 @@ class StateBackend(BaseModel):
     key: str = Field("ecs-autoscale/terraform.tfstate", alias="Key", min_length=1)
     region: str | None = Field(None, alias="Region", pattern=REGION_RE.pattern)
     dynamodb_table: str | None = Field(None, alias="DynamoDBTable", min_length=3)
+    kms_key_id: str | None = Field(None, alias="KmsKeyId", pattern=KMS_STATE_KEY_RE.pattern)
+    """Customer-managed KMS key (key or alias ARN) the state objects are encrypted with (Terraform S3
+    backend `kms_key_id`; whoever deploys needs kms:Encrypt, kms:Decrypt and kms:GenerateDataKey on it).
+    Without it: the bucket's default encryption, SSE-S3 at least (encrypt = true)."""
 
 
 def _doc(yaml_type: str, default: str, hint: str) -> dict[str, JsonValue]:
@@ -259,6 +281,38 @@ class ModelConfig(BaseModel):
         description="Extra container environment; cannot override the contract variables.",
         json_schema_extra=_doc("mapping", "`{}`", "a mapping of NAME: value strings"),
     )
+    secrets: dict[str, str] = Field(
+        default_factory=dict,
+        alias="Secrets",
+        max_length=100,
+        description=(
+            "Container environment variables read at task start from an SSM parameter or a Secrets "
+            "Manager secret, by full ARN (`NAME: arn:aws:ssm:…:parameter/…` or "
+            "`arn:aws:secretsmanager:…:secret:name-AbCdEf`): the value is never in the task definition, "
+            "the state or a plan. The task's execution role may read exactly these ARNs."
+        ),
+        json_schema_extra=_doc(
+            "mapping",
+            "`{}`",
+            (
+                "a mapping of NAME: full ARN of an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) "
+                "or a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf)"
+            ),
+        ),
+    )
+    secrets_kms_key: str | None = Field(
+        None,
+        alias="SecretsKmsKey",
+        pattern=KMS_KEY_ARN_RE.pattern,
+        description=(
+            "ARN of the customer-managed KMS key that encrypts the `Secrets` (SecureString parameters, "
+            "secrets); the execution role may decrypt with it only through SSM and Secrets Manager. Not "
+            "needed with the AWS-managed keys."
+        ),
+        json_schema_extra=_doc(
+            "KMS key ARN", "none", "a key ARN such as arn:aws:kms:us-west-2:123456789012:key/<key id> (not an alias)"
+        ),
+    )
     container_args: tuple[str, ...] = Field(
         (),
         alias="ContainerArgs",
@@ -287,12 +341,14 @@ class ModelConfig(BaseModel):
         ge=1,
         le=1440,
         description=(
-            "Minutes with no video waiting, delayed or in progress before each instance leaves (its "
-            "agent drains and terminates it). Raise it when uploads between videos take longer, to "
-            "keep a warm fleet."
+            "Minutes an instance's workers stay idle, with no video waiting or delayed, before it leaves "
+            "(its agent stops its workers and terminates it; videos on other instances do not keep it). "
+            "Raise it when uploads between videos take longer, to keep a warm fleet."
         ),
         json_schema_extra=_doc(
-            "int 1–1440", "`5`", "minutes with no video waiting or in progress before an instance leaves, 1 to 1440"
+            "int 1–1440",
+            "`5`",
+            "minutes an instance's workers stay idle, with no video waiting, before it leaves, 1 to 1440",
         ),
     )
     warm_pool: int = Field(
@@ -301,9 +357,10 @@ class ModelConfig(BaseModel):
         ge=0,
         le=1000,
         description=(
-            "Stopped instances kept prepared (image pulled) in the group's warm pool: the first video"
-            " runs in about 2 minutes instead of 4½, for the root volumes' cost while stopped "
-            "(`estimate` shows it). Needs one on-demand instance type."
+            "Stopped instances kept prepared (image pulled) in the group's warm pool while it is idle: the"
+            " first video runs in about 2 minutes instead of 4½, for the root volumes' cost while stopped "
+            "(`estimate` shows it). The pool refills only while the group runs fewer, so it never adds to "
+            "FleetSize. Needs one on-demand instance type."
         ),
         json_schema_extra=_doc(
             "int 0–FleetSize",
@@ -315,12 +372,14 @@ class ModelConfig(BaseModel):
         None,
         alias="Backend",
         description=(
-            "Team state on S3: `Bucket` (required), `Key`, `Region`, `DynamoDBTable` (else S3-native locking)."
+            "Team state on S3: `Bucket` (required), `Key`, `Region`, `DynamoDBTable` (else S3-native locking), "
+            "`KmsKeyId` (a KMS key or alias ARN for the state objects; else the bucket's default encryption). "
+            "`doctor` checks that the bucket is versioned, blocks public access and is encrypted."
         ),
         json_schema_extra=_doc(
             "mapping",
             "local state in `STACK_DIR/state`",
-            "a mapping with Bucket and optional Key, Region, DynamoDBTable",
+            "a mapping with Bucket and optional Key, Region, DynamoDBTable, KmsKeyId",
         ),
     )
     cloudformation_lookup: bool = Field(
@@ -453,20 +512,33 @@ class ModelConfig(BaseModel):
                 raise MappingKeyError(key, f"tag value is {len(val)} characters, AWS allows 256")
         return value
 
-    @field_validator("environment")
+    @field_validator("environment", "secrets")
     @classmethod
     def _environment(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if key in CONTRACT_ENV:
-                raise MappingKeyError(key, "set by the stack (worker contract) and cannot be overridden")
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            _check_env_name(key)
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, arn in value.items():
+            match = SSM_PARAMETER_ARN_RE.match(arn) or SECRET_ARN_RE.match(arn)
+            if not match:
                 raise MappingKeyError(
-                    key, "not a valid environment variable name: letters, digits and _, not starting with a digit"
+                    key,
+                    f"{_show(arn)} is not the full ARN of an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) "
+                    "or a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf)",
                 )
+            _check_arn_region(key, match)
         return value
 
     @model_validator(mode="after")
     def _consistency(self) -> ModelConfig:
+        both = sorted(set(self.environment) & set(self.secrets))
+        if both:
+            raise ValueError(f"Secrets: {both[0]} is also in Environment; keep it in one of them")
+        self._check_secret_partitions()
         if self.timeout_hours * 3600 < 60:
             raise ValueError("TimeoutHours: must be at least one minute (0.02 hours)")
         if self.warm_pool > self.fleet_size:
@@ -482,6 +554,31 @@ class ModelConfig(BaseModel):
             )
         return self
 
+    def _check_secret_partitions(self) -> None:
+        """The stack reads its secrets and key through its own partition (an ARN of aws-cn from an aws
+        region cannot be granted); the KMS key must be where the secrets it decrypts are."""
+        partition = region_partition(self.region)
+        for name, arn in self.secrets.items():
+            if arn.split(":")[1] != partition:
+                raise ValueError(
+                    f"Secrets: {name}: the ARN's partition is not {partition}, the partition of {self.region}"
+                )
+        if self.secrets_kms_key:
+            key = KMS_KEY_ARN_RE.match(self.secrets_kms_key)
+            assert key is not None  # the Field's pattern
+            if not self.secrets:
+                raise ValueError("SecretsKmsKey: no Secrets use it; remove it or add Secrets")
+            if key["partition"] != partition:
+                raise ValueError(
+                    f"SecretsKmsKey: the ARN's partition is not {partition}, the partition of {self.region}"
+                )
+            regions = {arn.split(":")[3] for arn in self.secrets.values()}
+            if key["region"] not in regions:
+                raise ValueError(
+                    f"SecretsKmsKey: key of {key['region']}, secrets of {', '.join(sorted(regions))}; a KMS key "
+                    "decrypts only in its own region"
+                )
+
     # --- derived values used by the constructs ---
     @property
     def names(self) -> StackNames:
@@ -496,6 +593,34 @@ class ModelConfig(BaseModel):
         """(account, region, repository) when ContainerImage is in ECR, for a scoped pull permission."""
         match = ECR_IMAGE_RE.match(self.container_image)
         return (match["account"], match["region"], match["repo"]) if match else None
+
+
+def _check_env_name(key: str) -> None:
+    if key in CONTRACT_ENV:
+        raise MappingKeyError(key, "set by the stack (worker contract) and cannot be overridden")
+    if not ENV_NAME_RE.match(key):
+        raise MappingKeyError(
+            key, "not a valid environment variable name: letters, digits and _, not starting with a digit"
+        )
+
+
+def region_partition(region: str) -> str:
+    """The ARN partition of a region (AWS General Reference, "Amazon Resource Names")."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws-iso" if region.startswith("us-iso-") else ("aws-iso-b" if region.startswith("us-isob-") else "aws")
+
+
+def _check_arn_region(key: str, match: re.Match[str]) -> None:
+    region = match["region"]
+    if not REGION_RE.match(region):
+        raise MappingKeyError(key, f"{region!r} in the ARN is not an AWS region name")
+    if match["partition"] != region_partition(region):
+        raise MappingKeyError(
+            key, f"partition {match['partition']!r} does not hold region {region} (use {region_partition(region)})"
+        )
 
 
 class KeyDoc(NamedTuple):
@@ -524,7 +649,7 @@ def key_docs() -> list[KeyDoc]:
 
 
 def key_table() -> str:
-    """README's table of the model-file keys (tests/test_readme_keys.py keeps README equal to it)."""
+    """README's table of the model-file keys (`scripts/docs` writes it there; `--check` in the tests)."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     rows += [f"| `{d.key}` | {d.yaml_type} | {d.default} | {d.meaning} |" for d in key_docs()]
     return "\n".join(rows) + "\n"
@@ -565,8 +690,10 @@ PATTERN_PROBLEMS = {
     "ContainerImage": "is not an image reference: no spaces, at most 1024 characters",
     "Region": "is not an AWS region name",
     "Vpc": "is not a VPC id like vpc-0abc1234def567890",
+    "SecretsKmsKey": "is not a KMS key ARN like arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (aliases cannot be granted)",
     "Backend.Bucket": "is not an S3 bucket name",
     "Backend.Region": "is not an AWS region name",
+    "Backend.KmsKeyId": "is not a KMS key or alias ARN like arn:aws:kms:REGION:ACCOUNT:key/KEY-ID",
 }
 # pydantic's words for Python types, in the words of the YAML the user wrote.
 YAML_WORDS = (
@@ -627,6 +754,25 @@ def parse_config(doc: YamlDocument) -> ModelConfig:
         raise _first_error(doc, exc) from None
     _check_instance_types(doc, config)
     return config
+
+
+def looks_secret(name: str) -> bool:
+    """An environment variable name with a part (split on `_`) such as TOKEN, PASSWORD, SECRET or KEY."""
+    return any(part in SECRET_NAME_PARTS for part in name.upper().split("_"))
+
+
+def environment_warnings(path: str | Path, config: ModelConfig) -> list[str]:
+    """`validate`'s warnings (never errors): Environment names that look like secrets, one line each."""
+    names = [name for name in config.environment if looks_secret(name)]
+    if not names:
+        return []
+    doc = load_yaml(path)
+    return [
+        f"{path}:{doc.line_of(f'Environment.{name}')}: Environment.{name}: warning: looks like a secret; "
+        "Environment values are plain text in the task definition, the Terraform state and saved plans "
+        f"(move it to `Secrets: {{{name}: <ARN of an SSM parameter or Secrets Manager secret>}}`)"
+        for name in names
+    ]
 
 
 def load_config(path: str | Path) -> ModelConfig:

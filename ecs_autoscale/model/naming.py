@@ -18,6 +18,10 @@ BUCKET_PREFIX_MAX = 37
 # The tag key naming the owning StackName, set on every resource by the provider's default tags (stack.py):
 # how cfn_guard, the client and adoption tell this stack's objects from anyone else's.
 STACK_TAG = "ecs-autoscale:stack"
+# The tag the queue keep-alive schedule puts on the video queue every hour, with the value the queue already has
+# (constructs/queues.py declares it): TagQueue is an action on the queue, so the queue stays active, and nothing
+# changes (no drift for Terraform, no message touched).
+QUEUE_KEEPALIVE_TAG = "ecs-autoscale:keepalive"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ RULES = {
     "task_family": NameRule(r"^[A-Za-z0-9_-]+$", 255, "ECS task definition family"),
     "cfn_stack": NameRule(r"^[A-Za-z][A-Za-z0-9-]*$", 128, "CloudFormation stack name"),
     "schedule": NameRule(r"^[0-9a-zA-Z._-]+$", 64, "EventBridge Scheduler schedule name"),
+    # SSM PutParameter: a.-z, A-Z, 0-9, _.-/ and a fully qualified name of at most 1011 characters.
+    "ssm_parameter": NameRule(r"^/[A-Za-z0-9_./-]+$", 1011, "SSM parameter name"),
     "security_group": NameRule(r"^[\w .:/()#,@\[\]+=&;{}!$*-]+$", 255, "security group name"),
 }
 
@@ -109,7 +115,19 @@ class StackNames:
 
     @property
     def warm_pool_hook(self) -> str:
+        """Launch lifecycle hook: a warm-pool instance waits until its agent has pulled the image."""
         return f"{self.stack}-prepare"
+
+    @property
+    def termination_hook(self) -> str:
+        """Termination lifecycle hook: an instance the group terminates waits until its agent finds its
+        workers quiet."""
+        return f"{self.stack}-drain-workers"
+
+    @property
+    def submit_marker(self) -> str:
+        """SSM parameter where `submit` records when it last queued videos; agents hold scale-in after it."""
+        return f"/ecs-autoscale/{self.stack}/last-submit"
 
     @property
     def asg(self) -> str:
@@ -137,8 +155,18 @@ class StackNames:
 
     @property
     def client_policy(self) -> str:
-        """Managed policy for the users who run the client (infra/client_policy.py)."""
+        """Managed policy for the users who run the client (synthesis/client_policy.py)."""
         return f"{self.stack}-client"
+
+    @property
+    def client_stop_policy(self) -> str:
+        """Opt-in managed policy for `stop` and `resume` (synthesis/client_policy.py)."""
+        return f"{self.stack}-client-stop"
+
+    @property
+    def client_stack_name_policy(self) -> str:
+        """Opt-in managed policy for the client's `--stack-name` (reads task definitions)."""
+        return f"{self.stack}-client-stack-name"
 
     @property
     def log_group(self) -> str:
@@ -180,6 +208,8 @@ class StackNames:
             "worker service": ("service", self.worker_service(16)),
             "alerts topic": ("topic", self.alerts_topic),
             "warm-pool lifecycle hook": ("lifecycle_hook", self.warm_pool_hook),
+            "termination lifecycle hook": ("lifecycle_hook", self.termination_hook),
+            "submit marker parameter": ("ssm_parameter", self.submit_marker),
             "autoscaling group": ("asg", self.asg),
             "launch template": ("launch_template", self.launch_template),
             "security group": ("security_group", self.security_group),
@@ -187,6 +217,8 @@ class StackNames:
             "execution role": ("role", self.execution_role),
             "instance role": ("role", self.instance_role),
             "client policy": ("policy", self.client_policy),
+            "client stop policy": ("policy", self.client_stop_policy),
+            "client stack-name policy": ("policy", self.client_stack_name_policy),
             "log group": ("log_group", self.log_group),
             "lookup stack": ("cfn_stack", self.lookup_stack),
             "lookup task family": ("task_family", self.lookup_family),

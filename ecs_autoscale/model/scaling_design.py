@@ -3,7 +3,7 @@
 Free of cdktf, so the estimate model and `validate` can read it without loading jsii. Every number
 the deployed stack fixes and the estimate simulates lives here, so the two can never disagree.
 
-How the stack scales (README "How the stack scales" has the figures):
+How the stack scales (docs/scaling.md has the figures):
 
 - One actuator: the Auto Scaling group's desired capacity. The workers are DAEMON services, one per
   GPU slot of an instance, so tasks follow instances: a registered instance gets its tasks at once,
@@ -15,14 +15,28 @@ How the stack scales (README "How the stack scales" has the figures):
 - Out, backstop: a CloudWatch alarm for videos queued by any other client (deepsea-ai ecsprocess,
   scripts): uncovered videos = waiting + delayed + in progress - tasks the group's desired capacity
   gives, 1 datapoint out of 3 (a late SQS datapoint cannot hold it OK), step scaling on the group.
-  A schedule reads the queue's attributes every `queue_keepalive_minutes`, so SQS never counts the
-  queue inactive and its metrics never wake up 15 minutes late: the alarm is as quick after days of
-  silence as on a queue in use.
-- In: an agent on every instance reads the queue's live counts every `agent_poll_seconds`; after
-  `scale_in_idle_minutes` with nothing waiting, delayed or in progress it drains its instance,
-  kills its idle worker and terminates the instance. Every video is delayed `queue_delay_seconds`
-  on arrival, longer than the agent's check-to-kill time, so a video queued after the last check
-  cannot reach a worker the agent is about to kill: no video is ever cut.
+  A schedule tags the video queue every `queue_keepalive_minutes` (any action on a queue keeps it
+  active: SQS Developer Guide), so SQS never counts it inactive and its metrics never wake up 15
+  minutes late: the alarm is as quick after days of silence as on a queue in use.
+- In, per instance: an agent on every instance watches its own workers (the containers' network
+  bytes and CPU, the GPUs, ECS task protection when a worker sets it) and the queue's live counts
+  every `agent_poll_seconds`. Once its workers have been idle and nothing waited or was delayed for
+  `scale_in_idle_minutes`, and no `submit` queued a video in the last `submit_hold_seconds`, it
+  looks at its workers once more for `quiet_seconds`: not one byte in or out, CPU and GPUs idle.
+  Only then it kills them (SIGKILL, within milliseconds of that look), fences the containers off the
+  network (a restarted worker cannot take a video), drains its container instance (ECS stops the
+  daemon tasks on a DRAINING instance: ECS Developer Guide, "Draining Amazon ECS container
+  instances") and terminates the instance, desired capacity -1. A worker that holds a video moves
+  bytes (the download, the upload) or the GPU; the queue's counts, which lag by at least a minute
+  (SQS API reference, GetQueueAttributes), never decide a kill. Each instance leaves when its own
+  work is done: uneven video lengths do not keep the fleet up for the longest video.
+- In, group-initiated: a termination lifecycle hook holds every instance the group itself
+  terminates (a backstop alarm, an instance refresh, a stop) in Terminating:Wait until its agent
+  finds its workers quiet (heartbeats while they are busy, up to `termination_heartbeat_seconds`
+  each); AZ rebalancing is suspended (it launches and terminates instances of its own accord after
+  an agent terminates its instance: EC2 Auto Scaling User Guide, rebalancing activities) and Spot
+  capacity rebalancing is off. A real Spot interruption (two minutes' notice) still ends its video:
+  the video returns after its visibility timeout (TimeoutHours).
 - In, backstop: if agents cannot act, a CloudWatch alarm sets the group to 0 after a longer idle
   window; it only looks at windows where the group is above 0, so it never repeats itself.
 - Guard: a worker that never takes a video (bad image, unreadable model) is stopped by the agent
@@ -31,6 +45,11 @@ How the stack scales (README "How the stack scales" has the figures):
   backstop scale-out reads 0 uncovered videos, so a fleet the stuck alarm stopped is not launched
   again a minute later (a 30-minute relaunch cycle for workers that hang without exiting); an alarm
   on the same condition notifies, and `resume` relaunches once the cause is fixed.
+- Warm pool: `warm_pool_size` stopped, prepared instances (image pulled) while the group is idle;
+  the pool only refills while the group runs fewer instances than that (MaxGroupPreparedCapacity =
+  WarmPool, MinSize 0: EC2 Auto Scaling User Guide, warm pools), so at most max(FleetSize, WarmPool)
+  instances run at once. Its launch hook is declared with the group, so the first pool instances are
+  prepared too; an instance refresh after a launch template change replaces stale pool instances.
 """
 
 from __future__ import annotations
@@ -59,20 +78,34 @@ class ScalingDesign:
     """GPUs of the instance type // GpusPerTask: the service places tasks by free GPUs."""
     metric_period_seconds: int = 60
     """Period of every alarm; SQS and Auto Scaling group metrics are published once a minute."""
-    queue_delay_seconds: int = 90
-    """DelaySeconds of the video queue. The instance agent kills an idle worker within
-    `agent_stop_seconds` of its last look at the queue, and that look can miss a video queued up to
-    a minute earlier (GetQueueAttributes counts 'may not achieve consistency until at least 1 minute
-    after the producers stop sending messages', SQS API reference). A video stays invisible for this
-    long, more than both together, so no worker can take it before the agent kills that worker. It
-    costs nothing on a cold start (the first worker needs ~4 minutes) and delays a video sent to an
-    idle, running fleet by 90 s."""
     agent_poll_seconds: int = 15
-    """How often the instance agent reads the queue's live counts (GetQueueAttributes)."""
-    agent_stop_seconds: int = 5
-    """From the agent's last idle check to its worker being killed (drain + docker kill)."""
+    """How often the instance agent looks at its workers and the queue's live counts."""
     scale_in_idle_minutes: int = 5
-    """Minutes with nothing waiting, delayed or in progress before an instance leaves (ScaleInIdleMinutes)."""
+    """Minutes an instance's workers stay idle, with nothing waiting or delayed in the queue, before it leaves
+    (ScaleInIdleMinutes)."""
+    quiet_seconds: int = 3
+    """The agent's last look before it kills its workers: not one byte in or out of any worker, CPU and
+    GPUs idle, for this long. A worker's long poll that ends (with or without a video) moves bytes, so
+    a poll that returns a video in this window stops the kill; the kill follows the look within
+    milliseconds (the residual the estimate counts: `agent_kill_gap_s`)."""
+    busy_bytes_per_poll: int = 64 * 1024
+    """Bytes in + out of a worker's container during one poll above which it counts as busy (an idle
+    worker's long polls move a few kB a minute; a video's download or upload moves megabytes)."""
+    busy_cpu_fraction: float = 0.05
+    """CPU (cores) of a worker's container, averaged over a poll, above which it counts as busy."""
+    busy_gpu_percent: int = 5
+    """GPU utilization (nvidia-smi) of any of the instance's GPUs above which its workers count as busy."""
+    submit_hold_seconds: int = 120
+    """After `submit` queued a video (it records the time in the stack's SSM parameter), agents do not
+    leave for this long: an agent whose lagging counts still read 0 would otherwise terminate an
+    instance the submit counted on. An idle worker receives a visible video within a long poll."""
+    termination_heartbeat_seconds: int = 1800
+    """Heartbeat timeout of the termination lifecycle hook: the agent of a busy instance the group
+    terminates records a heartbeat well within it; an agent that died lets the instance go after it
+    (CONTINUE). The wait lasts at most 48 h or 100 heartbeats (EC2 Auto Scaling User Guide, lifecycle
+    hooks)."""
+    launch_heartbeat_seconds: int = 900
+    """Heartbeat timeout of the warm pool's launch hook: time to boot and pull the image."""
     scale_out_threshold: int = 1
     """The backstop alarm fires at this many uncovered videos."""
     scale_out_evaluation_periods: int = 3
@@ -85,11 +118,12 @@ class ScalingDesign:
     same step add nothing (EC2 Auto Scaling User Guide, step scaling instance warm-up); covers the
     3-minute window in which the alarm still sees datapoints from before its own scale-out."""
     queue_keepalive_minutes: int = 60
-    """How often a schedule reads the video queue's attributes (GetQueueAttributes). CloudWatch
-    considers a queue active for up to six hours after it held a message or any action accessed it,
-    and its metrics resume up to 15 minutes late after it was inactive (SQS Developer Guide,
-    'Available CloudWatch metrics for Amazon SQS'). Once an hour keeps it active with five hours to
-    spare, for ~730 requests a month."""
+    """How often a schedule tags the video queue (TagQueue, the tag it already has: nothing changes).
+    CloudWatch considers a queue active for up to six hours if it contains any messages or if any
+    action accesses it, and its metrics arrive up to 15 minutes late after it was inactive (SQS
+    Developer Guide, "Monitoring Amazon SQS queues using CloudWatch"). Once an hour keeps it active
+    with five hours to spare, for ~730 requests a month. Not GetQueueAttributes: EventBridge Scheduler
+    refuses read-only actions as universal targets (Scheduler User Guide, "Using universal targets")."""
     backstop_idle_extra_minutes: int = 10
     """The backstop scale-in alarm waits this much longer than the agents."""
     stuck_minutes: int = STUCK_MINUTES
@@ -115,6 +149,18 @@ class ScalingDesign:
     @property
     def max_tasks(self) -> int:
         return self.fleet_size * self.tasks_per_instance
+
+    @property
+    def pool_spare_instances(self) -> int:
+        """Instances beyond FleetSize that can run at once: with a warm pool, one being prepared for the pool
+        while the instance it replaces still shuts down (the pool refills only while the group runs fewer than
+        WarmPool <= FleetSize, so group and pool together never need more than FleetSize otherwise)."""
+        return 1 if self.warm_pool_size else 0
+
+    @property
+    def peak_instances(self) -> int:
+        """The most GPU instances that can run at once: what the vCPU quota must cover (`doctor`)."""
+        return self.fleet_size + self.pool_spare_instances
 
     def instances_for(self, videos: int) -> int:
         """Instances that give every one of `videos` a task, capped at FleetSize."""
@@ -157,10 +203,13 @@ class ScalingDesign:
     @property
     def not_taken_after_seconds(self) -> int:
         """ApproximateAgeOfOldestMessage from which videos count as not taken (with none in flight
-        or received): as long as the stuck alarm's window, so the fleet the stuck alarm stops (it
-        needs that long of instances in service, after their boot) is never launched again by the
-        backstop."""
-        return self.stuck_minutes * 60
+        or received). The backstop scale-out breaches on 1 of its last `scale_out_evaluation_periods`
+        datapoints, so when the stuck alarm stops the fleet (after `stuck_minutes` of instances in
+        service taking nothing), every datapoint in that window must already read "not taken", the
+        oldest of them included: the threshold is that many minutes, less one, before the stuck
+        alarm's own. Otherwise the backstop launches the stopped fleet again once (estimate
+        `--workers-fail hang`: stopped at 0:32:50, relaunched, stopped again at 1:05:18)."""
+        return (self.stuck_minutes - self.scale_out_evaluation_periods + 1) * 60
 
 
 def instances_needed(videos: int, tasks_per_instance: int, cap: int) -> int:

@@ -16,7 +16,7 @@ The Node-side preload relies on jsii's private kernel hooks: a jsii release with
 line on stderr and the standard (slower) start, never a traceback. This module also turns a Node.js
 that is missing or fails to start into one clear NodeUnavailable error. (An optimized-bytecode loader
 that skipped the bindings' duplicate Python type checks saved 0.12 s of 1.4 s and was removed:
-bench/bench_loader.py in the history, README's Speed section.)
+bench/bench_loader.py in the history, bench/README.md.)
 
 tests/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Importing this
 module does nothing but define; call `install_lazy_package()` before cdktf and before any

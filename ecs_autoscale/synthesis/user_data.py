@@ -1,11 +1,12 @@
 """User data of the GPU instances: ECS agent settings, and the ecs-autoscale instance agent with its settings
 and IAM permissions. No cdktf here: plain data that `fleet.py` turns into Terraform.
 
-The instance agent (`ecs_autoscale/agent/instance_agent.py`) does scale-in: every instance watches the video
-queue and, once nothing has waited, run or been delayed for `idle_seconds`, drains itself, kills its idle
-workers, looks at the queue once more and terminates itself with the group's desired capacity decremented.
-It also pre-pulls the image, completes the warm pool's lifecycle hook and halts a stack whose workers cannot
-take videos. See the agent's source for the rules.
+The instance agent (`ecs_autoscale/agent/instance_agent.py`) does scale-in: every instance watches its own
+workers and the video queue and, once its workers have been idle with nothing waiting or delayed for
+`idle_seconds`, looks at them once more, kills them, fences and drains itself and terminates itself with the
+group's desired capacity decremented; it completes the termination hook for instances the group terminates.
+It also pre-pulls the image, prepares warm-pool instances, records the instance's milestones and halts a
+stack whose workers cannot take videos. See the agent's source for the rules.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from typing import Any, NamedTuple
 import jinja2
 
 from ..group import HALTED_TAG
+from ..model.naming import StackNames
+from ..model.scaling_design import ScalingDesign
 
 # EC2 User Guide, "Run commands when you launch an EC2 instance with user data input": user data is limited
 # to 16 KB in raw form, before it is base64-encoded.
 USER_DATA_LIMIT_BYTES = 16 * 1024
-# Not templates/user_data.sh.j2: the current fleet.py renders that one with its own variables. Once fleet.py
-# calls render_user_data, that file can go (or this one take its name).
 TEMPLATE = "templates/instance_user_data.sh.j2"
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
@@ -34,7 +35,8 @@ _ECR_IMAGE = re.compile(
 
 @dataclass(frozen=True)
 class AgentSettings:
-    """What the instance agent reads from /etc/ecs-autoscale/agent.json (the same keys)."""
+    """/etc/ecs-autoscale/agent.json, key for key (the agent's own `Settings` takes exactly these). Built by
+    `agent_settings` from the stack's names and ScalingDesign: no number has a default of its own here."""
 
     region: str
     stack_name: str
@@ -44,27 +46,36 @@ class AgentSettings:
     """The video queue (its URL comes from GetQueueUrl)."""
     topic_name: str
     """SNS topic of the stack's alerts; the agent builds its ARN from the region and the instance's account."""
+    log_group_name: str
+    """Where the agent records the instance's milestones (stream ecs-autoscale-agent/<instance id>)."""
+    submit_parameter: str
+    """SSM parameter in which `submit` records when it last queued videos (StackNames.submit_marker)."""
+    halted_tag: str
+    """The group tag a halt sets (group.HALTED_TAG)."""
     task_families: tuple[str, ...]
-    """Task definition families of this stack's workers (daemon services): the containers the agent kills
-    at scale-in and whose exits it counts."""
+    """Task definition families of this stack's workers (daemon services): the containers the agent watches,
+    kills when it leaves, and whose exits it counts."""
     image: str
     """The worker image, pre-pulled at boot."""
-    ecr_registry: str | None = None
+    ecr_registry: str | None
     """`<account>.dkr.ecr.<region>.amazonaws.com` when the image is in ECR (see `ecr_registry_of`): the agent
     logs docker in with an ECR token before pulling. None: plain `docker pull`."""
-    poll_seconds: float = 15
-    """Seconds between two looks at the queue and the ECS agent."""
-    idle_seconds: float = 300
-    """ScaleInIdleMinutes x 60: how long waiting, in-flight and delayed videos must all stay 0."""
-    crash_loop_exits: int = 3
-    """Worker exits on one instance, within crash_window_seconds, that halt the stack while videos wait and
-    none is in flight."""
-    crash_window_seconds: float = 900
-    register_timeout_seconds: float = 600
-    """An instance not registered with the cluster this long after it is in service halts the stack while
-    videos wait and none is in flight (and, when the queue is idle, terminates itself)."""
-    lifecycle_hook_name: str | None = None
-    """The group's launch lifecycle hook (warm pool): the agent completes it once the image is pulled."""
+    poll_seconds: float
+    idle_seconds: float
+    quiet_seconds: float
+    busy_bytes_per_poll: int
+    busy_cpu_fraction: float
+    busy_gpu_percent: float
+    submit_hold_seconds: float
+    crash_loop_exits: int
+    crash_window_seconds: float
+    register_timeout_seconds: float
+    launch_hook_name: str | None
+    """The group's launch lifecycle hook (warm pool only): completed once the image is pulled."""
+    termination_hook_name: str
+    """The group's termination lifecycle hook: completed once the workers are quiet."""
+    heartbeat_seconds: float
+    """The termination hook's heartbeat timeout: a busy instance records a heartbeat every third of it."""
     endpoint_url: str | None = None
     """One endpoint for every AWS API (tests against the emulator); None: the regional AWS endpoints."""
 
@@ -74,8 +85,48 @@ class AgentSettings:
         return config
 
 
+def agent_settings(
+    design: ScalingDesign,
+    names: StackNames,
+    *,
+    region: str,
+    task_families: tuple[str, ...],
+    image: str,
+    endpoint_url: str | None = None,
+) -> AgentSettings:
+    """The agent's settings: every number from the stack's ScalingDesign, every name from StackNames."""
+    return AgentSettings(
+        region=region,
+        stack_name=names.stack,
+        cluster_name=names.cluster,
+        asg_name=names.asg,
+        queue_name=names.video_queue,
+        topic_name=names.alerts_topic,
+        log_group_name=names.log_group,
+        submit_parameter=names.submit_marker,
+        halted_tag=HALTED_TAG,
+        task_families=task_families,
+        image=image,
+        ecr_registry=ecr_registry_of(image),
+        poll_seconds=design.agent_poll_seconds,
+        idle_seconds=design.scale_in_idle_seconds,
+        quiet_seconds=design.quiet_seconds,
+        busy_bytes_per_poll=design.busy_bytes_per_poll,
+        busy_cpu_fraction=design.busy_cpu_fraction,
+        busy_gpu_percent=design.busy_gpu_percent,
+        submit_hold_seconds=design.submit_hold_seconds,
+        crash_loop_exits=design.crash_loop_exits,
+        crash_window_seconds=design.crash_window_seconds,
+        register_timeout_seconds=design.register_timeout_seconds,
+        launch_hook_name=names.warm_pool_hook if design.warm_pool_size else None,
+        termination_hook_name=names.termination_hook,
+        heartbeat_seconds=design.termination_heartbeat_seconds,
+        endpoint_url=endpoint_url,
+    )
+
+
 class AgentPermission(NamedTuple):
-    """One IAM statement the instance role needs for the agent; infra/policy.py's Statement renders it."""
+    """One IAM statement the instance role needs for the agent; policy.py's Statement renders it."""
 
     sid: str
     actions: tuple[str, ...]
@@ -98,14 +149,27 @@ def agent_permissions(
     Amazon SNS, Amazon ECS, Amazon ECR). partition/region/account_id may be Terraform expressions."""
     arn = f"arn:{partition}:%s:{region}:{account_id}:%s"
     group = arn % ("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{settings.asg_name}")
-    scale_in = ["autoscaling:TerminateInstanceInAutoScalingGroup"]
-    if settings.lifecycle_hook_name:
-        scale_in.append("autoscaling:CompleteLifecycleAction")
+    # The termination hook always exists (every instance leaves through it); the launch hook with a warm pool.
+    scale_in = (
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+    )
+    # An SSM parameter named "/a/b" has the ARN "...:parameter/a/b" (Service Authorization Reference, AWS Systems
+    # Manager resource types).
+    marker = arn % ("ssm", "parameter" + settings.submit_parameter)
     permissions = [
         AgentPermission(
             "AgentQueueDepth", ("sqs:GetQueueAttributes", "sqs:GetQueueUrl"), (arn % ("sqs", settings.queue_name),)
         ),
-        AgentPermission("AgentScaleIn", tuple(scale_in), (group,)),
+        AgentPermission("AgentScaleIn", scale_in, (group,)),
+        AgentPermission("AgentSubmitHold", ("ssm:GetParameter",), (marker,)),
+        # A worker that sets task scale-in protection holds a video (ECS Developer Guide, task scale-in protection).
+        AgentPermission(
+            "AgentTaskProtection",
+            ("ecs:GetTaskProtection",),
+            (arn % ("ecs", f"task/{settings.cluster_name}/*"),),
+        ),
         AgentPermission(
             "AgentDrain",
             ("ecs:UpdateContainerInstancesState",),

@@ -13,7 +13,8 @@ numbers from `ScalingDesign`:
 - backstop idle: agents that cannot act (no credentials, a broken boot). Sets the group to 0 after
   a longer idle window than the agents use, counting only minutes in which the group is above 0: the
   alarm invokes its action every minute while in ALARM, so once at 0 it must turn OK and stop, or it
-  would undo the next `submit`. A missing SQS datapoint (an inactive queue) is never idle.
+  would undo the next `submit`. A missing `visible` datapoint (an inactive queue) is never idle; the delayed
+  and in-flight counts are reported only while such messages exist, so their absence reads 0.
 - stuck videos: videos wait, nothing is in flight, instances are in service and not one video was
   received for StuckMinutes: the workers cannot take videos. Sets the group to 0.
 - videos not taken: the oldest video has waited StuckMinutes (ApproximateAgeOfOldestMessage) and
@@ -35,47 +36,26 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
 )
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 
+from ...model.naming import ALARM_PURPOSES
 from ...model.scaling_design import ScalingDesign
+from ..alarm_expressions import (
+    IDLE_EXPRESSION,
+    SQS_METRICS,
+    STUCK_EXPRESSION,
+    not_taken_expression,
+    uncovered_expression,
+)
 from .account import AccountContext
 from .component import Component, Scope
 
-SQS_METRICS = {
-    "visible": "ApproximateNumberOfMessagesVisible",
-    "delayed": "ApproximateNumberOfMessagesDelayed",
-    "in_flight": "ApproximateNumberOfMessagesNotVisible",
-}
-
-
-def not_taken_condition(after_seconds: int) -> str:
-    """The oldest video waited `after_seconds` and none is in flight or was received this minute.
-    A missing SQS datapoint fills as 0: never 'not taken'."""
-    return f"FILL(age, 0) >= {after_seconds} AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0"
-
-
-def uncovered_expression(tasks_per_instance: int, not_taken_after_seconds: int) -> str:
-    return (
-        f"IF({not_taken_condition(not_taken_after_seconds)}, 0, "
-        f"visible + delayed + in_flight - {tasks_per_instance} * FILL(desired, REPEAT))"
-    )
-
-
-def not_taken_expression(after_seconds: int) -> str:
-    return f"IF({not_taken_condition(after_seconds)}, 1, 0)"
-
-
-# FILL(x, 1): a missing SQS datapoint (an inactive queue waking up) never reads as idle.
-IDLE_EXPRESSION = (
-    "IF(FILL(desired, REPEAT) > 0 AND FILL(visible, 1) + FILL(delayed, 1) + FILL(in_flight, 1) == 0, 1, 0)"
-)
-STUCK_EXPRESSION = (
-    "IF(FILL(visible, 0) >= 1 AND FILL(in_flight, 0) == 0 AND FILL(received, 0) == 0 AND "
-    "FILL(in_service, 0) >= 1, 1, 0)"
-)
-
 
 def alerts_topic_policy(account: AccountContext, topic_name: str, alarm_prefix: str) -> str:
-    """CloudWatch may publish for this stack's alarms only; nothing over plain HTTP."""
+    """CloudWatch may publish for this stack's alarms only; nothing over plain HTTP.
+
+    The alarms' exact ARNs (naming.ALARM_PURPOSES), not `alarm:<prefix>-*`: that pattern would also admit
+    the alarms of a stack named `<prefix>-x`."""
     topic = account.arn("sns", topic_name)
+    alarms = [account.arn("cloudwatch", f"alarm:{alarm_prefix}-{purpose}") for purpose in ALARM_PURPOSES]
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -87,7 +67,7 @@ def alerts_topic_policy(account: AccountContext, topic_name: str, alarm_prefix: 
                     "Action": "sns:Publish",
                     "Resource": topic,
                     "Condition": {
-                        "ArnLike": {"aws:SourceArn": account.arn("cloudwatch", f"alarm:{alarm_prefix}-*")},
+                        "ArnEquals": {"aws:SourceArn": alarms},
                         "StringEquals": {"aws:SourceAccount": account.account_id},
                     },
                 },
@@ -221,6 +201,8 @@ class QueueBackstopScaling(Component):
     ) -> CloudwatchMetricAlarm:
         """`<prefix>-<purpose>` (naming.ALARM_PURPOSES): ALARM when `periods` = (M, N) of the last N
         one-minute values of the returned expression are >= `threshold`; a missing value never breaches."""
+        if purpose not in ALARM_PURPOSES:  # the alerts topic and the client policy name exactly these
+            raise ValueError(f"alarm purpose {purpose!r} is not in naming.ALARM_PURPOSES")
         datapoints, evaluation = periods
         return CloudwatchMetricAlarm(
             self.stack,

@@ -4,8 +4,21 @@ The group idles at zero instances (no idle cost) in the subnets `network.py` cho
 desired capacity is the stack's only actuator (scaling_design.py): `submit` and the backstop alarm raise it,
 the agent on each instance lowers it by terminating its own idle instance. No ECS capacity provider: see
 scaling_design.py. Instances are not protected from scale-in and the group is force-deleted, so `terraform
-destroy` never waits on an instance (terraform-provider-aws #18849); the group depends on the cluster, so
-Terraform removes the instances before the cluster they are registered with.
+destroy` never waits on an instance (terraform-provider-aws #18849; ForceDelete also skips lifecycle hooks);
+the group depends on the cluster, so Terraform removes the instances before the cluster they are registered
+with.
+
+What the group itself may not do to a busy instance:
+- every instance it terminates (a backstop alarm, an instance refresh, a stop) waits in Terminating:Wait
+  until its agent finds its workers quiet: a termination lifecycle hook, declared with the group
+  (`initial_lifecycle_hook`: a hook added after the group applies only to instances launched after it;
+  terraform-provider-aws docs of aws_autoscaling_lifecycle_hook);
+- AZ rebalancing is suspended: after an agent terminates its own instance the zones are unbalanced, and
+  the group would launch a new instance and then terminate one of its own choosing (EC2 Auto Scaling User
+  Guide, "Rebalancing activities"; API_TerminateInstanceInAutoScalingGroup);
+- Spot Capacity Rebalancing is off: it terminates the old instance once its replacement is healthy, and our
+  worker cannot be told to stop taking videos (EC2 Auto Scaling User Guide, "Capacity Rebalancing"). A real
+  Spot interruption (two minutes' notice) still ends the running video: it returns after TimeoutHours.
 """
 
 from __future__ import annotations
@@ -16,6 +29,9 @@ from typing import Any
 from cdktf import Fn, ITerraformDependable, TerraformLocal, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.autoscaling_group import (
     AutoscalingGroup,
+    AutoscalingGroupInitialLifecycleHook,
+    AutoscalingGroupInstanceRefresh,
+    AutoscalingGroupInstanceRefreshPreferences,
     AutoscalingGroupLaunchTemplate,
     AutoscalingGroupMixedInstancesPolicy,
     AutoscalingGroupMixedInstancesPolicyInstancesDistribution,
@@ -25,7 +41,6 @@ from cdktf_cdktf_provider_aws.autoscaling_group import (
     AutoscalingGroupTag,
     AutoscalingGroupWarmPool,
 )
-from cdktf_cdktf_provider_aws.autoscaling_lifecycle_hook import AutoscalingLifecycleHook
 from cdktf_cdktf_provider_aws.data_aws_ami import DataAwsAmi, DataAwsAmiFilter
 from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
@@ -68,8 +83,14 @@ class GpuFleetProps:
     spot: bool = False
     """Spot instances, types tried in order of preference as far as Spot capacity allows."""
     warm_pool_size: int = 0
-    """Stopped instances prepared in advance (image pulled); needs one on-demand type (config.py)."""
-    warm_pool_hook_name: str = ""
+    """Stopped instances prepared in advance (image pulled) while the group runs fewer; needs one on-demand
+    type (config.py)."""
+    launch_hook_name: str = ""
+    """The warm pool's launch hook: an instance waits until its agent has pulled the image."""
+    launch_heartbeat_seconds: int = 900
+    termination_hook_name: str = "drain-workers"
+    """Every instance the group terminates waits until its agent finds its workers quiet."""
+    termination_heartbeat_seconds: int = 1800
     ami_parameter: str = GPU_AMI_PARAMETER
     """SSM parameter of the ECS GPU-optimized AMI (named once, in ami.py), resolved at plan time."""
     instance_warmup_seconds: int = 300
@@ -229,7 +250,9 @@ class GpuFleet(Component):
             min_size=0,
             max_size=props.max_instances,
             vpc_zone_identifier=props.subnet_ids,
-            capacity_rebalance=props.spot,
+            capacity_rebalance=False,
+            suspended_processes=["AZRebalance"],
+            initial_lifecycle_hook=self._hooks(props),
             health_check_type="EC2",
             default_instance_warmup=props.instance_warmup_seconds,
             # The agents terminate idle instances themselves; nothing may keep an instance the stack
@@ -250,29 +273,54 @@ class GpuFleet(Component):
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_capacity"]),
             depends_on=[cluster],
         )
-        if props.warm_pool_size:
-            # The agent completes this hook once a warm-pool instance has pulled the image, so the
-            # pool holds prepared instances; an InService launch completes it at once.
-            AutoscalingLifecycleHook(
-                self.stack,
-                self.child_id("prepare_hook"),
-                name=props.warm_pool_hook_name,
-                autoscaling_group_name=self.group.name,
-                lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
-                heartbeat_timeout=900,
+
+    @staticmethod
+    def _hooks(props: GpuFleetProps) -> list[AutoscalingGroupInitialLifecycleHook]:
+        """Declared with the group, so they hold its very first instances too (the warm pool's included)."""
+        hooks = [
+            AutoscalingGroupInitialLifecycleHook(
+                name=props.termination_hook_name,
+                lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+                heartbeat_timeout=props.termination_heartbeat_seconds,
+                # An agent that died lets the instance go when its heartbeats stop.
                 default_result="CONTINUE",
             )
+        ]
+        if props.warm_pool_size:
+            # The agent completes it once a warm-pool instance has pulled the image, so the pool holds
+            # prepared instances; an InService launch completes it at once.
+            hooks.append(
+                AutoscalingGroupInitialLifecycleHook(
+                    name=props.launch_hook_name,
+                    lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                    heartbeat_timeout=props.launch_heartbeat_seconds,
+                    default_result="CONTINUE",
+                )
+            )
+        return hooks
 
     def _launch_spec(self, props: GpuFleetProps) -> dict[str, Any]:
-        template = {"id": self.launch_template.id, "version": "$Latest"}
+        # The template's version number, not "$Latest": the plan shows which version the group launches, and a
+        # template change updates the group, which starts the warm pool's instance refresh.
+        template = {"id": self.launch_template.id, "version": Token.as_string(self.launch_template.latest_version)}
         if props.warm_pool_size:
             # A warm pool needs a plain launch template (no mixed instances policy, no Spot).
             return {
                 "launch_template": AutoscalingGroupLaunchTemplate(**template),
+                # Pool size = max(MinSize, MaxGroupPreparedCapacity - desired capacity) (EC2 Auto Scaling User
+                # Guide, warm pools): WarmPool prepared instances while the group is idle, refilled only while
+                # it runs fewer than that, so pool and group never run more than max(FleetSize, WarmPool).
                 "warm_pool": AutoscalingGroupWarmPool(
                     pool_state="Stopped",
-                    min_size=props.warm_pool_size,
+                    min_size=0,
                     max_group_prepared_capacity=props.warm_pool_size,
+                ),
+                # A template change (AMI, image, settings) leaves existing pool instances as they were; an
+                # instance refresh replaces them, after any InService instance (EC2 Auto Scaling User Guide,
+                # warm pools, "Update the instances in a warm pool"), each through the termination hook.
+                "instance_refresh": AutoscalingGroupInstanceRefresh(
+                    strategy="Rolling",
+                    preferences=AutoscalingGroupInstanceRefreshPreferences(skip_matching=True),
                 ),
             }
         return {

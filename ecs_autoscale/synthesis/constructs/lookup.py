@@ -10,9 +10,14 @@ It is never run (no service, no roles, no log configuration; a Docker label says
 definition costs nothing.
 
 Least privilege: CloudFormation acts through its own service role, which may only register and tag
-task definitions of the lookup family; DescribeTaskDefinition and DeregisterTaskDefinition take no
-resource in IAM (AWS Service Authorization Reference), so they are granted on "*". The template has no
-IAM resource (no capabilities needed) and passes no role to ECS (no iam:PassRole). Whoever deploys needs
+task definitions of the lookup family. DescribeTaskDefinition and DeregisterTaskDefinition have no
+resource type and no condition key (Service Authorization Reference, Amazon ECS; extract in
+security/service-authorization.json), so they are granted on "*": the role CAN read and deregister any
+task definition of the account and region. What limits it is who can make CloudFormation use it: only
+CloudFormation may assume it (trust policy), only for this account and this stack where CloudFormation
+says which (aws:SourceAccount, aws:SourceArn: see `lookup_trust`), and only a principal allowed
+iam:PassRole on this role can name it for a stack. The template has no IAM resource (no capabilities
+needed) and passes no role to ECS (no iam:PassRole). Whoever deploys needs
 cloudformation:CreateStack/UpdateStack/DeleteStack/DescribeStacks/GetTemplate on this one stack and
 iam:PassRole on this one role; deepsea-ai users need cloudformation:ListStackResources on it and
 ecs:DescribeTaskDefinition.
@@ -83,6 +88,26 @@ def lookup_template(props: LookupProps) -> dict[str, Any]:
     }
 
 
+def lookup_trust(account: AccountContext, stack_name: str) -> str:
+    """CloudFormation only, for this account's stack `stack_name` only.
+
+    AWS CloudFormation User Guide, "Cross-service confused deputy prevention"
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cross-service-confused-deputy-prevention.html):
+    aws:SourceArn / aws:SourceAccount in the trust policy of a role CloudFormation assumes. The page's
+    example is an extension's role; for a stack's service role AWS documents neither key as always
+    present, so the conditions are `...IfExists`: they refuse another stack or account whenever
+    CloudFormation names one, and cannot break the deploy if it names none (iam:PassRole then remains
+    the guard). `stack/<StackName>/*`: the stack id follows the name and a `/`, so a stack named
+    `<StackName>-x` does not match."""
+    return assume_role_policy(
+        "cloudformation",
+        {
+            "StringEqualsIfExists": {"aws:SourceAccount": account.account_id},
+            "ArnLikeIfExists": {"aws:SourceArn": account.arn("cloudformation", f"stack/{stack_name}/*")},
+        },
+    )
+
+
 def lookup_statements(account: AccountContext, family: str) -> list[Statement]:
     return [
         Statement(
@@ -90,7 +115,8 @@ def lookup_statements(account: AccountContext, family: str) -> list[Statement]:
             ["ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource"],
             [account.arn("ecs", f"task-definition/{family}:*")],
         ),
-        # No resource-level permission exists for these two (AWS Service Authorization Reference, ECS).
+        # No resource type and no condition key for these two (Service Authorization Reference, Amazon ECS):
+        # CloudFormation reads the record and deregisters it on update and delete.
         Statement("ReadAndRetireRecord", ["ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"], ["*"]),
     ]
 
@@ -98,12 +124,10 @@ def lookup_statements(account: AccountContext, family: str) -> list[Statement]:
 class DeepseaAiLookup(Component):
     def __init__(self, scope: Scope, id: str, props: LookupProps, account: AccountContext) -> None:
         super().__init__(scope, id)
-        # CloudFormation documents no aws:SourceAccount for service roles; iam:PassRole (same account
-        # only) is what guards this role.
         self.role, policy = self.role_with_policy(
             "role",
             name=props.role_name,
-            trust=assume_role_policy("cloudformation"),
+            trust=lookup_trust(account, props.stack_name),
             policy_name="lookup-record",
             statements=lookup_statements(account, props.family),
         )

@@ -8,7 +8,7 @@ loses a queued video.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
@@ -35,8 +35,10 @@ class VideoQueuesProps:
     max_receive_count: int = 3
     """Receives of one message before it moves to the dead queue (the original used 600)."""
     video_delay_seconds: int = 0
-    """DelaySeconds of the video queue (ScalingDesign.queue_delay_seconds): a new video is invisible
-    this long, which is what lets an instance agent kill an idle worker without cutting a video."""
+    """DelaySeconds of the video queue: 0, a new video is visible at once (the instance agents decide on
+    what their own workers do, not on a delay)."""
+    video_queue_tags: dict[str, str] = field(default_factory=dict)
+    """Tags of the video queue beyond the provider's default tags (the keep-alive's tag)."""
 
 
 class VideoQueues(Component):
@@ -63,6 +65,7 @@ class VideoQueues(Component):
             account,
             redrive=redrive,
             delay=props.video_delay_seconds,
+            tags=props.video_queue_tags,
         )
         # No redrive on the track queue: clients peek at results (`status`), and every peek counts as a
         # receive; a SUCCESS must never land in the dead queue, which the contract reads as FAILED.
@@ -77,6 +80,7 @@ class VideoQueues(Component):
         redrive: str | None = None,
         redrive_allow: str | None = None,
         delay: int = 0,
+        tags: dict[str, str] | None = None,
     ) -> SqsQueue:
         return SqsQueue(
             self.stack,
@@ -91,4 +95,5 @@ class VideoQueues(Component):
             redrive_policy=redrive,
             redrive_allow_policy=redrive_allow,
             policy=deny_insecure_transport("sqs", [account.arn("sqs", name)]),
+            tags=tags or None,
         )

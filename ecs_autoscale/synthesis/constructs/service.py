@@ -2,9 +2,10 @@
 
 The services are DAEMON-scheduled, one per GPU slot of an instance: each places one task on every
 registered instance, so tasks follow the instances the group launches, at once, and leave with them.
-A replica service would need a desired count kept in step with the group, and its tasks that cannot
-be placed yet are retried with a backoff of up to 15 minutes (ECS Developer Guide, service throttle
-logic) — a fresh instance could wait that long for its task.
+A replica service would need a desired count kept in step with the group. Daemon or replica, ECS's
+service throttle logic spaces the restarts of tasks that repeatedly fail to start, up to 27 minutes
+apart (ECS Developer Guide, "Amazon ECS service throttle logic"): the instance agent halts such a stack
+after a few exits, long before.
 
 The container keeps the original worker contract: named StackName, command
 `dettrack -c <track_config> --model-s3 <model_location>`, and the environment PROCESSOR, VIDEO_QUEUE,
@@ -30,7 +31,7 @@ from .component import Component, Scope
 
 @dataclass(frozen=True)
 class WorkerContract:
-    """Names and locations the worker reads from its environment (see README: worker contract)."""
+    """Names and locations the worker reads from its environment (see docs/migrating.md: worker contract)."""
 
     video_queue_name: str
     track_queue_name: str
@@ -70,6 +71,10 @@ class ModelServiceProps:
     extra_environment: dict[str, str] = field(default_factory=dict)
     ecr_repository: tuple[str, str, str] | None = None
     """(account, region, name) of the image's ECR repository, for a scoped pull permission."""
+    secrets: tuple[tuple[str, str], ...] = ()
+    """(NAME, ARN of an SSM parameter or Secrets Manager secret): the container's `secrets`."""
+    secrets_kms_key: str | None = None
+    """ARN of the customer-managed KMS key of those secrets, if any."""
 
 
 def task_statements(account: AccountContext, props: ModelServiceProps, c: WorkerContract) -> list[Statement]:
@@ -108,6 +113,7 @@ def task_statements(account: AccountContext, props: ModelServiceProps, c: Worker
 def execution_statements(account: AccountContext, props: ModelServiceProps) -> list[Statement]:
     log_group = account.arn("logs", f"log-group:{props.log_group_name}")
     statements = [Statement("ContainerLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:*"])]
+    statements += secrets_statements(props)
     if props.ecr_repository:
         repo_account, repo_region, repo = props.ecr_repository
         statements += [
@@ -119,6 +125,38 @@ def execution_statements(account: AccountContext, props: ModelServiceProps) -> l
                 [f"arn:{account.partition}:ecr:{repo_region}:{repo_account}:repository/{repo}"],
             ),
         ]
+    return statements
+
+
+def secret_resource(value_from: str) -> str:
+    """The IAM resource of a `valueFrom`: a secret ARN without its `:json-key:stage:version` suffix."""
+    return ":".join(value_from.split(":")[:7])
+
+
+def secrets_statements(props: ModelServiceProps) -> list[Statement]:
+    """The execution role reads exactly the model file's Secrets at task start (ECS Developer Guide, "Pass
+    sensitive data to an Amazon ECS container": ssm:GetParameters, secretsmanager:GetSecretValue, and
+    kms:Decrypt for a customer-managed key). The key only through SSM or Secrets Manager of the secrets'
+    regions (kms:ViaService, AWS KMS Developer Guide, "AWS KMS condition keys")."""
+    arns = sorted({secret_resource(arn) for _, arn in props.secrets})
+    parameters = [arn for arn in arns if arn.split(":")[2] == "ssm"]
+    secrets = [arn for arn in arns if arn.split(":")[2] == "secretsmanager"]
+    statements = []
+    if parameters:
+        statements.append(Statement("ReadSecretParameters", ["ssm:GetParameters"], parameters))
+    if secrets:
+        statements.append(Statement("ReadSecrets", ["secretsmanager:GetSecretValue"], secrets))
+    if props.secrets_kms_key:
+        suffix = "amazonaws.com.cn" if props.secrets_kms_key.startswith("arn:aws-cn:") else "amazonaws.com"
+        via = sorted({f"{arn.split(':')[2]}.{arn.split(':')[3]}.{suffix}" for arn in arns})
+        statements.append(
+            Statement(
+                "DecryptSecrets",
+                ["kms:Decrypt"],
+                [props.secrets_kms_key],
+                condition={"StringEquals": {"kms:ViaService": via}},
+            )
+        )
     return statements
 
 
@@ -180,6 +218,9 @@ class ModelService(Component):
                 *props.extra_args,
             ],
             "environment": container_environment(props, contract),
+            # Read by the ECS agent with the execution role at task start; only the ARNs are in the task
+            # definition, the state and the plans.
+            **({"secrets": [{"name": k, "valueFrom": v} for k, v in sorted(props.secrets)]} if props.secrets else {}),
             "stopTimeout": props.stop_timeout_seconds,
             "logConfiguration": {
                 "logDriver": "awslogs",

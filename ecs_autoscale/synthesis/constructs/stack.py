@@ -13,12 +13,12 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from ...model.config import ModelConfig
-from ...model.naming import STACK_TAG
-from ...model.scaling_design import ScalingDesign, design_for
+from ...model.naming import QUEUE_KEEPALIVE_TAG, STACK_TAG
+from ...model.scaling_design import design_for
 from ..addresses import BUCKETS_COMPONENT
-from ..client_policy import client_statements
+from ..client_policy import client_statements, stack_name_statements, stop_statements
 from ..policy import Statement, policy_document
-from ..user_data import AgentSettings, agent_permissions, ecr_registry_of, ecs_agent_config, render_user_data
+from ..user_data import agent_permissions, agent_settings, ecs_agent_config, render_user_data
 from .account import AccountContext
 from .backstop_alarms import QueueBackstopScaling
 from .fleet import GpuFleet, GpuFleetProps
@@ -28,6 +28,7 @@ from .network import Network, NetworkProps
 from .queues import VideoQueues, VideoQueuesProps
 from .service import ModelService, ModelServiceProps, WorkerContract, contract_environment
 from .storage import BucketsProps, VideoBuckets
+from .submit_marker import SubmitMarker
 
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
 AWS_PROVIDER_CONSTRAINT = "~> 5.100"
@@ -60,7 +61,11 @@ OUTPUT_DESCRIPTIONS = {
     "fleet_size": "FleetSize: the group's maximum, restored by `resume`",
     "tasks_per_instance": "tasks one instance runs (its GPUs // GpusPerTask): `submit` sizes the group with it",
     "service_names": "the daemon services (one per GPU slot of an instance), comma-separated",
-    "client_policy_arn": "IAM policy to attach to whoever runs submit/status/results/stop/resume on this stack",
+    "client_policy_arn": "IAM policy to attach to whoever runs submit/status/results on this stack",
+    "client_stop_policy_arn": "IAM policy to attach, with client_policy_arn, to whoever may run stop/resume",
+    "client_stack_name_policy_arn": (
+        "IAM policy for the client's --stack-name (reads every task definition of the account: opt-in)"
+    ),
 }
 
 
@@ -83,6 +88,7 @@ class VideoProcessingStack(TerraformStack):
                 region=b.region or config.region,
                 dynamodb_table=b.dynamodb_table,
                 encrypt=True,
+                kms_key_id=b.kms_key_id,
                 workspace_key_prefix="ecs-autoscale",
             )
             if not b.dynamodb_table:
@@ -104,7 +110,7 @@ class VideoProcessingStack(TerraformStack):
                 dead_queue_name=names.dead_queue,
                 visibility_timeout_seconds=config.visibility_timeout_seconds,
                 max_receive_count=config.max_receive_count,
-                video_delay_seconds=design.queue_delay_seconds,
+                video_queue_tags={QUEUE_KEEPALIVE_TAG: names.queue_keepalive},
             ),
             account,
         )
@@ -153,12 +159,20 @@ class VideoProcessingStack(TerraformStack):
                 extra_args=config.container_args,
                 extra_environment=dict(config.environment),
                 ecr_repository=config.ecr_repository,
+                secrets=tuple(sorted(config.secrets.items())),
+                secrets_kms_key=config.secrets_kms_key,
                 stop_timeout_seconds=design.container_stop_timeout_seconds,
             ),
             contract,
             account,
         )
-        agent = self._agent_settings(config, design)
+        agent = agent_settings(
+            design,
+            names,
+            region=config.region,
+            task_families=(config.task_definition,),
+            image=config.container_image,
+        )
         network = Network(
             self, "network", NetworkProps(region=config.region, vpc_id=config.vpc, subnet_ids=config.subnets)
         )
@@ -189,7 +203,10 @@ class VideoProcessingStack(TerraformStack):
                 instance_types=config.instance_types,
                 spot=config.spot,
                 warm_pool_size=design.warm_pool_size,
-                warm_pool_hook_name=agent.lifecycle_hook_name or "",
+                launch_hook_name=names.warm_pool_hook,
+                launch_heartbeat_seconds=design.launch_heartbeat_seconds,
+                termination_hook_name=names.termination_hook,
+                termination_heartbeat_seconds=design.termination_heartbeat_seconds,
                 instance_warmup_seconds=design.instance_warmup_seconds,
                 agent_statements=tuple(
                     Statement(p.sid, p.actions, p.resources, condition=p.condition or {})
@@ -221,25 +238,35 @@ class VideoProcessingStack(TerraformStack):
                 queue_name=names.video_queue,
                 queue_url=queues.video.url,
                 every_minutes=design.queue_keepalive_minutes,
+                tag=(QUEUE_KEEPALIVE_TAG, names.queue_keepalive),
             ),
             account,
         )
+        SubmitMarker(self, "submit_marker", name=names.submit_marker, stack_name=config.stack_name)
         # Attached to nobody: the users who run the client are the account's to choose.
-        client_policy = IamPolicy(
-            self,
-            "client_policy",
-            name=names.client_policy,
-            description=f"Run the ecs-autoscale client (submit, status, results, stop, resume) on {config.stack_name}",
-            policy=policy_document(
+        client_policies = {
+            "client_policy": (
+                names.client_policy,
+                f"Run the ecs-autoscale client (submit, status, results) on {config.stack_name}",
                 client_statements(
-                    account,
-                    names,
-                    video_bucket_arn=buckets.video.arn,
-                    tracks_bucket_arn=buckets.tracks.arn,
-                    fleet_size=config.fleet_size,
-                )
+                    account, names, video_bucket_arn=buckets.video.arn, tracks_bucket_arn=buckets.tracks.arn
+                ),
             ),
-        )
+            "client_stop_policy": (
+                names.client_stop_policy,
+                f"ecs-autoscale stop and resume on {config.stack_name} (with {names.client_policy})",
+                stop_statements(account, names, fleet_size=config.fleet_size),
+            ),
+            "client_stack_name_policy": (
+                names.client_stack_name_policy,
+                "ecs-autoscale --stack-name: reads every task definition of the account and region",
+                stack_name_statements(),
+            ),
+        }
+        client_policy_arns = {
+            id: IamPolicy(self, id, name=name, description=description, policy=policy_document(statements)).arn
+            for id, (name, description, statements) in client_policies.items()
+        }
         if config.cloudformation_lookup:
             DeepseaAiLookup(
                 self,
@@ -279,28 +306,9 @@ class VideoProcessingStack(TerraformStack):
             "fleet_size": config.fleet_size,
             "tasks_per_instance": design.tasks_per_instance,
             "service_names": ",".join(service_names),
-            "client_policy_arn": client_policy.arn,
+            "client_policy_arn": client_policy_arns["client_policy"],
+            "client_stop_policy_arn": client_policy_arns["client_stop_policy"],
+            "client_stack_name_policy_arn": client_policy_arns["client_stack_name_policy"],
         }
         for name, description in OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=values[name], description=description)
-
-    @staticmethod
-    def _agent_settings(config: ModelConfig, design: ScalingDesign) -> AgentSettings:
-        names = config.names
-        return AgentSettings(
-            region=config.region,
-            stack_name=config.stack_name,
-            cluster_name=names.cluster,
-            asg_name=names.asg,
-            queue_name=names.video_queue,
-            topic_name=names.alerts_topic,
-            task_families=(config.task_definition,),
-            image=config.container_image,
-            ecr_registry=ecr_registry_of(config.container_image),
-            poll_seconds=design.agent_poll_seconds,
-            idle_seconds=design.scale_in_idle_seconds,
-            crash_loop_exits=design.crash_loop_exits,
-            crash_window_seconds=design.crash_window_seconds,
-            register_timeout_seconds=design.register_timeout_seconds,
-            lifecycle_hook_name=names.warm_pool_hook if design.warm_pool_size else None,
-        )
