@@ -70,7 +70,7 @@ def _phases(r: dict) -> list[str]:
     count = max(p["instances"] for p in r["phases"].values())
     lines = [f"Per phase over {count} instance(s), s   median      max   estimate assumes   measured/assumed"]
     for name, p in r["phases"].items():
-        lines.append(f"  {name:<27}{p['median']:>9.0f}{p['max']:>9.0f}{p['assumed']:>19g}{_ratio(p['ratio']):>19}")
+        lines.append(f"  {name:<27}{p['median']:>9.1f}{p['max']:>9.1f}{p['assumed']:>19g}{_ratio(p['ratio']):>19}")
     return lines
 
 
