@@ -118,3 +118,19 @@ def test_a_damaged_journal_line_is_one_line_naming_the_file(tmp_path):
     ledger.journal.write_text("\n".join([text[0], "not json", *text[1:]]) + "\n")
     with pytest.raises(JobsError, match=r"dive\.journal:2: not a journal record; move the file aside"):
         JobLedger.load(tmp_path, "dive")
+
+
+def test_the_ledger_is_the_owners_only_whatever_the_umask(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0)
+    try:
+        ledger = JobLedger.load(tmp_path, "dive")
+        queue(ledger, ["v1"])
+        journal_mode = stat.S_IMODE(ledger.journal.stat().st_mode)
+        ledger.save()
+    finally:
+        os.umask(previous)
+    modes = [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "jobs", ledger.path)]
+    assert (journal_mode, *modes) == (0o600, 0o700, 0o600)

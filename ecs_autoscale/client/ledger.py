@@ -21,6 +21,9 @@ at the end of a run, `status` when it has recorded outcomes, so after a command 
 whole record, as before. The old O(n^2): a whole-file rewrite with fsync after every message (1,500
 videos: 1.3 MB rewritten twice per video).
 
+Both files are the owner's only (0600 in a 0700 folder, whatever the umask), like every record of a STACK_DIR:
+they name the videos, their paths on disk and who sent them.
+
 Crash safety of a send: an entry is recorded SENDING (appended, fsync'd) before its message goes out and
 QUEUED once SQS accepted it, so an interrupted `submit` re-sends exactly the videos that are not QUEUED,
 with the same body and deduplication id.
@@ -37,7 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..fileio import atomic_write_json
+from ..fileio import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write_json
 from ..stack_dir import JOBS_DIR, job_file_name, utc_now
 from . import JobsError
 
@@ -101,7 +104,7 @@ class JobLedger:
     # ---- writing ----------------------------------------------------------------------------------
     def save(self) -> None:
         """The whole ledger as the snapshot, and no journal: O(videos), once per command."""
-        atomic_write_json(self.path, self.data)
+        atomic_write_json(self.path, self.data, private=True)
         self.journal.unlink(missing_ok=True)
 
     def set_meta(self, **fields: Any) -> None:
@@ -182,9 +185,9 @@ class JobLedger:
         """Append records to the journal and fsync them before returning (nothing when there are none)."""
         if not records:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         new = not self.journal.exists()
-        fd = os.open(self.journal, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self.journal, os.O_RDWR | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
         try:
             if _cut_torn_tail(fd) == 0:  # a journal starts with the job's name (list_jobs reads it)
                 header = {"format": FORMAT, "job_name": self.job_name, "created_at": self.data.get("created_at")}
@@ -201,8 +204,8 @@ class JobLedger:
     @contextmanager
     def locked(self, wait: bool) -> Iterator[bool]:
         """Hold the job's lock (one `submit` per job at a time). wait=False yields False when busy."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        self.path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
