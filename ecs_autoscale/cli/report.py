@@ -63,7 +63,8 @@ def report(
 ) -> None:
     """What a job really did and cost, from what AWS and the stack recorded, against the estimate.
 
-    Read-only. From the job's ledger (when each video was queued and finished), the Auto Scaling
+    Changes nothing in AWS (like `status`, it keeps the outcomes it sees in the job's ledger). From
+    the job's ledger (when each video was queued and finished), the Auto Scaling
     activity history (when each instance launched and terminated; kept six weeks) and the milestones
     the instance agents write to the stack's log group (boot, docker up, image pull, ECS registration,
     first task, idle, leaving; kept after the instances are gone): the timeline; per-phase figures
