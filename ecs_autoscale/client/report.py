@@ -498,7 +498,7 @@ def _instance_lines(i: Instance) -> list[tuple[float, str]]:
     }
     for name, label in labels.items():
         found = i.all(name)
-        event = found[-1] if name == "leaving" and found else i.first(name)
+        event = found[-1] if name in ("idle", "leaving") and found else i.first(name)  # the last idle counts
         if event is not None and t_of(event) is not None:
             detail = _detail(name, event)
             out.append((float(event["t"]), f"{i.id} {label}{detail}"))
