@@ -24,8 +24,14 @@ class EcsAutoscaleError(Exception):
         return f"{self.problem} ({self.hint})" if self.hint else self.problem
 
 
-class Interruption(EcsAutoscaleError):
-    """An interrupt that was handled cleanly (e.g. Terraform stopped and saved its state): exit 130."""
+class Interrupted(EcsAutoscaleError):
+    """Ctrl-C or SIGTERM, handled cleanly (e.g. Terraform stopped and saved its state): exit 130, like a shell.
+    The one exception for an interruption: the CLI's `failures()` turns a bare KeyboardInterrupt into it too."""
+
+    exit_code = 130
+
+    def __init__(self, problem: str = "interrupted", hint: str = "") -> None:
+        super().__init__(problem, hint)
 
 
 class WriteFailed(EcsAutoscaleError):

@@ -13,7 +13,7 @@ from .errors import error_code
 
 HALTED_TAG = "ecs-autoscale:halted"
 """Tag the instance agent puts on the group when it halts the stack: "<UTC ISO time> <reason>" (the agent reads
-the key from its settings: AgentSettings.halted_tag)."""
+the key from its settings: instance_agent.Settings.halted_tag)."""
 
 
 @dataclass(frozen=True)

@@ -19,22 +19,37 @@ ecs_cli             (session) `ecs_cli(*args, env=None, check=True, timeout=900)
                     with cli_env (plus `env`), returns CompletedProcess (text); check=True fails the test
                     with the command, exit code, stdout and stderr when the exit code is not 0.
 aws_client          (session) `aws_client(service, region="us-west-2")`: a boto3 client on the emulator.
+terraform_cli       (session) `terraform_cli(args, cwd, env, ok_codes=(0,))`: real terraform (helpers.terraform);
+                    missing terraform or mirror fails. Requesting it makes a test `slow`.
+installed_cli       (session) the installed `ecs-autoscale` entry point, for tests that run it as processes in
+                    bulk outside the emulator. Requesting it makes a test `slow`.
+open_umask          (function) the process's umask set to 0 for the test: what must be private cannot rely on
+                    the user's.
+
+Markers and folders follow from these fixtures (tests/support/tiers.py): a test that requests `emulator`,
+directly or through another fixture, is marked `emulator` and lives in tests/emulator/; one that requests
+`terraform_cli` or `installed_cli` is `slow` and lives in tests/slow/; the rest live in tests/unit/.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from helpers import provider_mirror
+from helpers import CLI, TESTS, provider_mirror, terraform, terraform_binary
+from support.tiers import mark_and_place
 
 from ecs_autoscale.emulator import sealed_env
 
-CLI = Path(sys.executable).with_name("ecs-autoscale")
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(config, items):
+    mark_and_place(items, TESTS)
 
 
 @pytest.fixture(scope="session")
@@ -143,3 +158,25 @@ def aws_client(emulator: str) -> Callable[..., object]:
         return target.client(service, region)
 
     return client
+
+
+@pytest.fixture(scope="session")
+def terraform_cli(provider_mirror_dir: Path) -> Callable[..., subprocess.CompletedProcess]:
+    terraform_binary()  # fails clearly when terraform is missing
+    return terraform
+
+
+@pytest.fixture(scope="session")
+def installed_cli() -> Path:
+    assert CLI.is_file(), f"the ecs-autoscale entry point is not installed next to {sys.executable}"
+    return CLI
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The loosest umask a user may have (0): what must be private cannot rely on the user's."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)

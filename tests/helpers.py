@@ -1,7 +1,7 @@
 """Shared helpers for tests that load model files, synthesize stacks or run real terraform.
 
 Model files
-    `REPO`, `EXAMPLES`, `SEED`, `example_files()`; `seed_text(**replace)` / `write_model(folder, text)`
+    `REPO`, `TESTS`, `EXAMPLES`, `SEED`, `example_files()`; `seed_text(**replace)` / `write_model(folder, text)`
     build a variant of the seed example as users would write it (YAML keys, not attribute names);
     `load_text(folder, text)` writes it and returns `load_config` of it.
 Synthesis
@@ -32,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +43,8 @@ import pytest
 from ecs_autoscale.emulator import CLOSED_PORT_PROXY  # re-exported: tests import it from here
 
 REPO = Path(__file__).resolve().parents[1]
+CLI = Path(sys.executable).with_name("ecs-autoscale")  # the installed entry point, as users run it
+TESTS = REPO / "tests"
 EXAMPLES = REPO / "examples"
 SEED = EXAMPLES / "megadetector.yaml"
 DEFAULT_PROVIDER_MIRROR = "/opt/tf-plugins"
@@ -85,6 +88,11 @@ def load_text(folder: Path, text: str):
     from ecs_autoscale.model.config import load_config
 
     return load_config(write_model(folder, text))
+
+
+def file_mode(path: Path) -> int:
+    """A file's permission bits (0o600, ...)."""
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 # --- synthesis ---------------------------------------------------------------------------------------

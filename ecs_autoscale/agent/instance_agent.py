@@ -22,8 +22,8 @@ a video:
   lifecycle state "Terminated", finds its workers quiet and completes the hook; it records heartbeats
   while they are busy.
 
-Run: instance_agent.py --config /etc/ecs-autoscale/agent.json (every key: AgentSettings in
-ecs_autoscale/synthesis/user_data.py, built from the stack's ScalingDesign).
+Run: instance_agent.py --config /etc/ecs-autoscale/agent.json (every key of `Settings` below; the stack builds
+them from its names and ScalingDesign: ecs_autoscale/synthesis/user_data.py).
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ class AwsError(Exception):
 
 @dataclass
 class Settings:
-    """/etc/ecs-autoscale/agent.json: every key is required (AgentSettings writes them all)."""
+    """/etc/ecs-autoscale/agent.json: every key but the instance paths (DEFAULTS) is required. Declared here
+    once: the stack's side (synthesis/user_data.py) builds and writes this very class."""
 
     region: str
     stack_name: str

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import EcsAutoscaleError, Interruption, one_line
+from ..errors import EcsAutoscaleError, Interrupted, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,12 +23,6 @@ class UserError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"ecs-autoscale: {self.format_message()}", err=True)
-
-
-class Interrupted(UserError):
-    """Ctrl-C / SIGTERM: exit 130, like a shell."""
-
-    exit_code = 130
 
 
 class _Located(UserError):
@@ -49,21 +43,26 @@ class ModelFilesInvalid(EcsAutoscaleError):
 
 @contextmanager
 def failures() -> Iterator[None]:
-    """Expected failures become one line on stderr and exit 1 (an interruption exits 130); a bug keeps
-    its traceback."""
+    """Expected failures become one line on stderr and exit 1 (an interruption, `Interrupted` or a bare
+    Ctrl-C, exits 130); a bug keeps its traceback."""
     try:
         yield
     except click.ClickException:
         raise
     except KeyboardInterrupt:
-        raise Interrupted("interrupted") from None
+        raise _shown(Interrupted(), str(Interrupted())) from None
     except Exception as exc:
         line = one_line(exc)
         if line is None:
             raise
-        if isinstance(exc, Interruption):
-            raise Interrupted(line) from None
-        raise (_Located if getattr(exc, "located", False) else UserError)(line) from None
+        raise _shown(exc, line) from None
+
+
+def _shown(exc: BaseException, line: str) -> UserError:
+    """The click exception that prints `line` and exits with the failure's code (1 unless it says)."""
+    shown = (_Located if getattr(exc, "located", False) else UserError)(line)
+    shown.exit_code = getattr(exc, "exit_code", 1)  # type: ignore[misc]  # click exits with the instance's
+    return shown
 
 
 def check_endpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -94,35 +94,17 @@ def _require_terminal(auto_approve: bool, command: str) -> None:
 
 @contextmanager
 def _failures(stack_dir_path: Path, config_path: Path | None = None) -> Iterator[None]:
-    """failures(), with a failed Terraform run's hint added to its line (its own messages were already
-    shown above it); with `config_path`, a failure whose cause `doctor` checks suggests running it."""
+    """failures(), with a failed Terraform run's advice added to its line (deployment/failure_advice.py);
+    with `config_path`, a failure whose cause `doctor` checks suggests running it."""
+    from ..deployment.failure_advice import advice
     from ..deployment.terraform import TerraformFailed
 
     with failures():
         try:
             yield
         except TerraformFailed as exc:
-            exc.advice = _hint(exc.stderr, stack_dir_path, config_path)
+            exc.advice = advice(exc.stderr, stack_dir_path, config_path)
             raise
-
-
-def _hint(stderr: str, stack_dir_path: Path, config_path: Path | None = None) -> str:
-    if "Saved plan is stale" in stderr:
-        return ": the stack changed after the plan was saved; run `ecs-autoscale plan` again and review it"
-    if "Error acquiring the state lock" in stderr:
-        return (
-            ": another Terraform run holds the state lock (details above); wait for it, or if it died, "
-            f"run `terraform force-unlock LOCK_ID` in {stack_dir_path / 'terraform'}"
-        )
-    if "Failed to query available provider packages" in stderr or "Failed to install provider" in stderr:
-        return f": hashicorp/aws could not be installed; offline, pass --provider-mirror DIR or set {MIRROR_ENV}"
-    if config_path is not None:
-        from ..doctor.hints import doctor_hint
-
-        doctor = doctor_hint(stderr, config_path)
-        if doctor:
-            return f" (see the messages above; {doctor}; logs in {stack_dir_path / 'logs'})"
-    return f" (see the messages above; logs in {stack_dir_path / 'logs'})"
 
 
 # ---- plan -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`report`: a job's measured timeline and cost, side by side with `estimate` (client/report.py reads it)."""
+"""`report`: a job's measured timeline and cost (client/measure.py), side by side with `estimate` (report/)."""
 
 from __future__ import annotations
 
@@ -83,22 +83,23 @@ def report(
       ecs-autoscale report stacks/megadetector --job dive-1234 --json > measured.json
       ecs-autoscale report stacks/megadetector --job dive-1234 --config examples/megadetector.yaml --plot dive.png
     """
-    from ..client import report as measuring
+    from .. import report as comparing
+    from ..client import measure
     from ..client.deepsea_cache import sync_deepsea_jobs
     from ..client.job_state import select_jobs
-    from ..client.report_text import format_report
     from ..estimate.assumptions import load_prices
+    from ..report.text import format_report
 
     config = load_configs([config_file])[0] if config_file is not None else None
     with failures():
         sync_deepsea_jobs(aws, info, stack_dir, deepsea, [job])  # a job sent by deepsea-ai's ecsprocess
         select_jobs(stack_dir, job)  # a clear error for an unknown job
         prices = load_prices()
-        measured = measuring.collect(aws, info, stack_dir, job, minutes_per_video)
-        estimate, notes = (None, []) if config is None else measuring.estimate_for(measured, config, prices)
-        result = measuring.as_json(measured, prices, estimate, notes)
+        measured = measure.collect(aws, info, stack_dir, job, minutes_per_video)
+        estimate, notes = (None, []) if config is None else comparing.estimate_for(measured, config, prices)
+        result = comparing.as_json(measured, prices, estimate, notes)
         if plot_file is not None:
-            from ..client.report_plot import write_plot
+            from ..report.plot import write_plot
 
             write_plot(result, estimate, plot_file)
     if as_json:

@@ -169,6 +169,6 @@ class SubmitScaler:
                 "adds them within a few minutes."
             )
             self.reported = True
-        # Without the permission (the client policy: README) asking again is pointless; other errors
+        # Without the permission (the client policy: docs/operations.md) asking again is pointless; other errors
         # (throttling, a scaling activity in progress) may pass by the next video.
         self.done = "AccessDenied" in code or "Unauthorized" in code

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model.naming import STACK_TAG, StackNames
+from ..model.outputs import STACK_OUTPUTS
 from ..model.scaling_design import instances_needed
 from ..stack_dir import OUTPUTS_FILE
 from . import JobsError
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StackInfo:
-    """The names the client needs; field names are the stack's output names (stack.OUTPUT_DESCRIPTIONS)."""
+    """The names the client needs, each read from the stack output that names it as its `client_field`
+    (model/outputs.py; a field without such an output fails the import)."""
 
     stack_name: str
     region: str
@@ -75,23 +77,33 @@ class StackInfo:
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any], source: str) -> StackInfo:
         flat = {name: (value.get("value") if isinstance(value, Mapping) else value) for name, value in outputs.items()}
-        missing = [f.name for f in fields(cls) if f.default is MISSING and not flat.get(f.name)]
+        missing = [_OUTPUT_OF[f.name] for f in fields(cls) if f.default is MISSING and not flat.get(_OUTPUT_OF[f.name])]
         if missing:
             raise JobsError(
                 f"{source}: missing {', '.join(missing)} (re-read it with `ecs-autoscale outputs CONFIG STACK_DIR`)"
             )
-        known = {f.name: f for f in fields(cls)}
         values = {}
-        for name, value in flat.items():
-            if name in known and value is not None and value != "":
+        for field in fields(cls):
+            name = _OUTPUT_OF[field.name]
+            value = flat.get(name)
+            if value is not None and value != "":
                 try:
-                    values[name] = _typed(name, value)
+                    values[field.name] = _typed(field.name, value)
                 except (TypeError, ValueError):
                     raise JobsError(
                         f"{source}: {name} = {value!r} is not what the stack writes there (re-read "
                         "it with `ecs-autoscale outputs CONFIG STACK_DIR`)"
                     ) from None
         return cls(**values)
+
+
+_OUTPUT_OF = {output.client_field: output.name for output in STACK_OUTPUTS if output.client_field}
+"""StackInfo field -> the stack output it is read from."""
+if set(_OUTPUT_OF) != {field.name for field in fields(StackInfo)}:
+    raise ImportError(
+        "StackInfo's fields and the outputs model/outputs.py gives the client differ: "
+        f"{sorted(set(_OUTPUT_OF) ^ {field.name for field in fields(StackInfo)})}"
+    )
 
 
 def _typed(name: str, value: Any) -> Any:

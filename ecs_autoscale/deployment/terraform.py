@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..echo import Echo, silent
-from ..errors import EcsAutoscaleError, Interruption
+from ..errors import EcsAutoscaleError, Interrupted
 
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
 TERRAFORM_MIN_VERSION = (1, 10)
@@ -53,13 +53,8 @@ class TerraformFailed(EcsAutoscaleError):
         return f"{super().__str__()}{self.advice}"
 
 
-class TerraformInterrupted(Interruption):
-    """The user interrupted; Terraform was asked to stop gracefully and has exited."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "interrupted: Terraform stopped cleanly and saved the state; run the same command again to converge"
-        )
+TERRAFORM_STOPPED = "interrupted: Terraform stopped cleanly and saved the state; run the same command again to converge"
+"""The user interrupted; Terraform was asked to stop gracefully and has exited."""
 
 
 class TerraformMissing(EcsAutoscaleError):
@@ -352,7 +347,7 @@ class Terraform:
                 pump.join()
         stdout, stderr = "".join(output.stdout_lines), "".join(output.stderr_lines)
         if interrupted:
-            raise TerraformInterrupted()
+            raise Interrupted(TERRAFORM_STOPPED)
         if returncode not in ok_codes:
             if capture:
                 self._show_stderr(stderr)

@@ -129,7 +129,7 @@ def _show(value: str, limit: int = 80) -> str:
 
 @functools.cache
 def java_pattern(pattern: str) -> regex.Pattern | None:
-    """A Smithy (Java) pattern compiled for Python; None if it cannot be (tests/test_request_check.py
+    """A Smithy (Java) pattern compiled for Python; None if it cannot be (tests/unit/test_request_check.py
     asserts that every pattern of the services the stack uses compiles, so None is never silent)."""
 
     def pair(m: re.Match) -> str:

@@ -17,7 +17,7 @@ ALARM_METRICS = {"backstop scale-out": 6, "backstop idle": 4, "stuck videos": 4,
 backstop scale-out (visible, delayed, in flight, group desired capacity, oldest age, received), idle
 (visible, delayed, in flight, group desired capacity), stuck videos (visible, in flight, received,
 instances in service), videos not taken (oldest age, received, in flight). The group metrics
-themselves are free. tests/test_constructs.py checks these counts against the synthesized alarms."""
+themselves are free. tests/unit/test_constructs.py checks these counts against the synthesized alarms."""
 STACK_ALARM_METRICS = sum(ALARM_METRICS.values())
 
 

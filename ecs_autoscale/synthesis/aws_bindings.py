@@ -18,7 +18,7 @@ that is missing or fails to start into one clear NodeUnavailable error. (An opti
 that skipped the bindings' duplicate Python type checks saved 0.12 s of 1.4 s and was removed:
 bench/bench_loader.py in the history, bench/README.md.)
 
-tests/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Importing this
+tests/slow/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Importing this
 module does nothing but define; call `install_lazy_package()` before cdktf and before any
 `cdktf_cdktf_provider_aws.*` import (before cdktf: the kernel starts with the first jsii assembly; if it
 is already running, only the Python-side trick applies). `stack.py` and `infra/__init__.py` call it

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib import resources
 from typing import Any, NamedTuple
 
 import jinja2
 
+from ..agent.instance_agent import DEFAULTS, Settings
 from ..group import HALTED_TAG
 from ..model.naming import StackNames
 from ..model.scaling_design import ScalingDesign
@@ -33,56 +34,15 @@ _ECR_IMAGE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class AgentSettings:
-    """/etc/ecs-autoscale/agent.json, key for key (the agent's own `Settings` takes exactly these). Built by
-    `agent_settings` from the stack's names and ScalingDesign: no number has a default of its own here."""
+AgentSettings = Settings
+"""/etc/ecs-autoscale/agent.json, declared once: the agent's own `Settings` (stdlib, Python 3.9), which the
+Terraform side builds with `agent_settings` and writes with `agent_config`."""
 
-    region: str
-    stack_name: str
-    cluster_name: str
-    asg_name: str
-    queue_name: str
-    """The video queue (its URL comes from GetQueueUrl)."""
-    topic_name: str
-    """SNS topic of the stack's alerts; the agent builds its ARN from the region and the instance's account."""
-    log_group_name: str
-    """Where the agent records the instance's milestones (stream ecs-autoscale-agent/<instance id>)."""
-    submit_parameter: str
-    """SSM parameter in which `submit` records when it last queued videos (StackNames.submit_marker)."""
-    halted_tag: str
-    """The group tag a halt sets (group.HALTED_TAG)."""
-    task_families: tuple[str, ...]
-    """Task definition families of this stack's workers (daemon services): the containers the agent watches,
-    kills when it leaves, and whose exits it counts."""
-    image: str
-    """The worker image, pre-pulled at boot."""
-    ecr_registry: str | None
-    """`<account>.dkr.ecr.<region>.amazonaws.com` when the image is in ECR (see `ecr_registry_of`): the agent
-    logs docker in with an ECR token before pulling. None: plain `docker pull`."""
-    poll_seconds: float
-    idle_seconds: float
-    quiet_seconds: float
-    busy_bytes_per_poll: int
-    busy_cpu_fraction: float
-    busy_gpu_percent: float
-    submit_hold_seconds: float
-    crash_loop_exits: int
-    crash_window_seconds: float
-    register_timeout_seconds: float
-    launch_hook_name: str | None
-    """The group's launch lifecycle hook (warm pool only): completed once the image is pulled."""
-    termination_hook_name: str
-    """The group's termination lifecycle hook: completed once the workers are quiet."""
-    heartbeat_seconds: float
-    """The termination hook's heartbeat timeout: a busy instance records a heartbeat every third of it."""
-    endpoint_url: str | None = None
-    """One endpoint for every AWS API (tests against the emulator); None: the regional AWS endpoints."""
 
-    def agent_config(self) -> dict[str, Any]:
-        config = asdict(self)
-        config["task_families"] = list(self.task_families)
-        return config
+def agent_config(settings: AgentSettings) -> dict[str, Any]:
+    """The settings agent.json carries: all but where the instance offers its services (IMDS, the ECS agent,
+    /proc), which are the agent's own defaults."""
+    return {key: value for key, value in asdict(settings).items() if key not in DEFAULTS}
 
 
 def agent_settings(
@@ -105,7 +65,7 @@ def agent_settings(
         log_group_name=names.log_group,
         submit_parameter=names.submit_marker,
         halted_tag=HALTED_TAG,
-        task_families=task_families,
+        task_families=list(task_families),
         image=image,
         ecr_registry=ecr_registry_of(image),
         poll_seconds=design.agent_poll_seconds,
@@ -247,12 +207,12 @@ def render_user_data(settings: AgentSettings, *, ecs_config: dict[str, Any]) -> 
             raise ValueError(f"ecs_config: not an ECS agent setting line: {key}={value!r}")
         lines[key] = value
     script = embedded_agent()
-    agent_config = json.dumps(settings.agent_config(), indent=1, sort_keys=True)
-    for delimiter, text in (("AGENT_PY", script), ("AGENT_JSON", agent_config)):
+    agent_config_text = json.dumps(agent_config(settings), indent=1, sort_keys=True)
+    for delimiter, text in (("AGENT_PY", script), ("AGENT_JSON", agent_config_text)):
         if delimiter in text.splitlines():
             raise ValueError(f"{delimiter} would end its here-document early")
     template = resources.files("ecs_autoscale").joinpath(TEMPLATE).read_text()
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     return env.from_string(template).render(
-        settings=settings, ecs_config=lines, agent_script=script, agent_config=agent_config
+        settings=settings, ecs_config=lines, agent_script=script, agent_config=agent_config_text
     )

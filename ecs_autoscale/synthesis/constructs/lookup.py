@@ -24,8 +24,8 @@ ecs:DescribeTaskDefinition.
 
 The stack name is the original CDK stack's name, on purpose: deepsea-ai users keep `--cluster
 StackName`. `ecs-autoscale plan`/`deploy` refuse, with one line, while a CloudFormation stack of that
-name exists that ecs-autoscale did not make (`ecs_autoscale/deployment/cfn_guard.py`; README: Coming from the CDK
-stack). `CloudFormationLookup: false` in the model file leaves this construct out.
+name exists that ecs-autoscale did not make (`ecs_autoscale/deployment/cfn_guard.py`; docs/migrating.md: Coming
+from the CDK stack). `CloudFormationLookup: false` in the model file leaves this construct out.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from .. import aws_bindings
 
 aws_bindings.install_lazy_package()  # first: it starts jsii's Node with the lazy provider index
@@ -14,7 +17,8 @@ from constructs import Construct
 
 from ...model.config import ModelConfig
 from ...model.naming import QUEUE_KEEPALIVE_TAG, STACK_TAG
-from ...model.scaling_design import design_for
+from ...model.outputs import STACK_OUTPUTS
+from ...model.scaling_design import ScalingDesign, design_for
 from ..addresses import BUCKETS_COMPONENT
 from ..client_policy import client_statements, stack_name_statements, stop_statements
 from ..policy import Statement, policy_document
@@ -33,192 +37,25 @@ from .submit_marker import SubmitMarker
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
 AWS_PROVIDER_CONSTRAINT = "~> 5.100"
 MANAGED_BY_TAG = {"ManagedBy": "ecs-autoscale"}
-# Output names are a public interface (outputs.json, the client, scripts): never rename one.
-OUTPUT_DESCRIPTIONS = {
-    "stack_name": "StackName of the model file",
-    "region": "AWS region of the stack",
-    "video_queue_name": "FIFO queue receiving one message per video (VIDEO_QUEUE)",
-    "video_queue_url": "URL of the video queue, for sending jobs",
-    "video_queue_arn": "ARN of the video queue",
-    "track_queue_name": "FIFO queue of SUCCESS results (TRACK_QUEUE)",
-    "track_queue_url": "URL of the track queue",
-    "track_queue_arn": "ARN of the track queue",
-    "dead_queue_name": "FIFO dead-letter queue of FAILED videos (DEAD_QUEUE)",
-    "dead_queue_url": "URL of the dead-letter queue",
-    "dead_queue_arn": "ARN of the dead-letter queue",
-    "video_bucket": "bucket receiving uploaded videos (VIDEO_BUCKET)",
-    "tracks_bucket": "bucket receiving .tracks.tar.gz results (TRACK_BUCKET)",
-    "cluster_name": "ECS cluster",
-    "service_name": "ECS service running the model",
-    "task_definition_family": "task definition family (TaskDefinition)",
-    "task_definition_arn": "task definition revision deployed",
-    "autoscaling_group_name": "Auto Scaling group of GPU instances",
-    "capacity_provider_name": (
-        "none since instances are sized directly (empty; kept so scripts reading it keep working)"
-    ),
-    "log_group_name": "CloudWatch log group of the model container",
-    "alerts_topic_arn": "SNS topic of the stack's alerts (videos stuck, stack halted): subscribe to it",
-    "fleet_size": "FleetSize: the group's maximum, restored by `resume`",
-    "tasks_per_instance": "tasks one instance runs (its GPUs // GpusPerTask): `submit` sizes the group with it",
-    "service_names": "the daemon services (one per GPU slot of an instance), comma-separated",
-    "client_policy_arn": "IAM policy to attach to whoever runs submit/status/results on this stack",
-    "client_stop_policy_arn": "IAM policy to attach, with client_policy_arn, to whoever may run stop/resume",
-    "client_stack_name_policy_arn": (
-        "IAM policy for the client's --stack-name (reads every task definition of the account: opt-in)"
-    ),
-}
 
 
 class VideoProcessingStack(TerraformStack):
+    """One model file's stack: each concern's construct, built from its props, then the outputs."""
+
     def __init__(self, scope: Construct, config: ModelConfig) -> None:
         super().__init__(scope, config.stack_name)
-        names = config.names
         self.config = config
+        names, design = config.names, design_for(config)
         tags = {**MANAGED_BY_TAG, STACK_TAG: config.stack_name, **config.tags}
-        AwsProvider(self, "aws", region=config.region, default_tags=[AwsProviderDefaultTags(tags=tags)])
-        self.add_override(
-            "terraform.required_providers.aws", {"source": "hashicorp/aws", "version": AWS_PROVIDER_CONSTRAINT}
-        )
-        if config.backend:
-            b = config.backend
-            S3Backend(
-                self,
-                bucket=b.bucket,
-                key=b.key,
-                region=b.region or config.region,
-                dynamodb_table=b.dynamodb_table,
-                encrypt=True,
-                kms_key_id=b.kms_key_id,
-                workspace_key_prefix="ecs-autoscale",
-            )
-            if not b.dynamodb_table:
-                # S3-native locking (Terraform >= 1.10); cdktf 0.21's S3Backend predates the argument.
-                self.add_override("terraform.backend.s3.use_lockfile", True)
-        else:
-            # Relative default path: where state lives is the caller's choice (the CLI keeps it in
-            # STACK_DIR through -backend-config), never a path of the machine that synthesized.
-            LocalBackend(self, path="terraform.tfstate")
+        _provider_and_backend(self, config, tags)
         account = AccountContext(self, "account")
-        design = design_for(config)
-
-        queues = VideoQueues(
-            self,
-            "queues",
-            VideoQueuesProps(
-                video_queue_name=names.video_queue,
-                track_queue_name=names.track_queue,
-                dead_queue_name=names.dead_queue,
-                visibility_timeout_seconds=config.visibility_timeout_seconds,
-                max_receive_count=config.max_receive_count,
-                video_queue_tags={QUEUE_KEEPALIVE_TAG: names.queue_keepalive},
-            ),
-            account,
-        )
-        buckets = VideoBuckets(
-            self,
-            BUCKETS_COMPONENT,
-            BucketsProps(
-                video_bucket_prefix=names.video_bucket_prefix, tracks_bucket_prefix=names.tracks_bucket_prefix
-            ),
-        )
-        contract = WorkerContract(
-            video_queue_name=names.video_queue,
-            track_queue_name=names.track_queue,
-            dead_queue_name=names.dead_queue,
-            video_queue_arn=queues.video.arn,
-            track_queue_arn=queues.track.arn,
-            dead_queue_arn=queues.dead.arn,
-            video_bucket_name=buckets.video.name,
-            video_bucket_arn=buckets.video.arn,
-            tracks_bucket_name=buckets.tracks.name,
-            tracks_bucket_arn=buckets.tracks.arn,
-        )
-        service_names = tuple(names.worker_service(slot) for slot in range(1, design.tasks_per_instance + 1))
-        service = ModelService(
-            self,
-            "service",
-            ModelServiceProps(
-                stack_name=config.stack_name,
-                cluster_name=names.cluster,
-                service_names=service_names,
-                task_family=config.task_definition,
-                container_image=config.container_image,
-                track_config_uri=config.track_config.uri,
-                model_location_uri=config.model_location.uri,
-                model_objects=(
-                    (config.model_location.bucket, config.model_location.key),
-                    (config.track_config.bucket, config.track_config.key),
-                ),
-                task_role_name=names.task_role,
-                execution_role_name=names.execution_role,
-                log_group_name=names.log_group,
-                region=config.region,
-                log_retention_days=config.log_retention_days,
-                memory_reservation_mib=config.memory_reservation_mib,
-                gpus_per_task=config.gpus_per_task,
-                extra_args=config.container_args,
-                extra_environment=dict(config.environment),
-                ecr_repository=config.ecr_repository,
-                secrets=tuple(sorted(config.secrets.items())),
-                secrets_kms_key=config.secrets_kms_key,
-                stop_timeout_seconds=design.container_stop_timeout_seconds,
-            ),
-            contract,
-            account,
-        )
-        agent = agent_settings(
-            design,
-            names,
-            region=config.region,
-            task_families=(config.task_definition,),
-            image=config.container_image,
-        )
-        network = Network(
-            self, "network", NetworkProps(region=config.region, vpc_id=config.vpc, subnet_ids=config.subnets)
-        )
-        fleet = GpuFleet(
-            self,
-            "fleet",
-            GpuFleetProps(
-                stack_name=config.stack_name,
-                cluster_name=names.cluster,
-                asg_name=names.asg,
-                launch_template_name=names.launch_template,
-                security_group_name=names.security_group,
-                instance_role_name=names.instance_role,
-                log_group_name=names.log_group,
-                max_instances=config.fleet_size,
-                root_volume_gb=config.volume_gb,
-                vpc_id=network.vpc_id,
-                subnet_ids=network.subnet_ids,
-                user_data=render_user_data(
-                    agent,
-                    ecs_config=ecs_agent_config(
-                        agent,
-                        spot=config.spot,
-                        stop_timeout_seconds=design.container_stop_timeout_seconds,
-                        warm_pool=bool(design.warm_pool_size),
-                    ),
-                ),
-                instance_types=config.instance_types,
-                spot=config.spot,
-                warm_pool_size=design.warm_pool_size,
-                launch_hook_name=names.warm_pool_hook,
-                launch_heartbeat_seconds=design.launch_heartbeat_seconds,
-                termination_hook_name=names.termination_hook,
-                termination_heartbeat_seconds=design.termination_heartbeat_seconds,
-                instance_warmup_seconds=design.instance_warmup_seconds,
-                agent_statements=tuple(
-                    Statement(p.sid, p.actions, p.resources, condition=p.condition or {})
-                    for p in agent_permissions(
-                        agent, partition=account.partition, region=account.region, account_id=account.account_id
-                    )
-                ),
-                tags=tags,  # default_tags reach neither the group's instances nor their volumes
-            ),
-            account,
-            cluster=service.cluster,
-        )
+        queues = VideoQueues(self, "queues", _queues_props(config), account)
+        buckets = VideoBuckets(self, BUCKETS_COMPONENT, _buckets_props(config))
+        contract = _worker_contract(config, queues, buckets)
+        service = ModelService(self, "service", _service_props(config, design), contract, account)
+        network = Network(self, "network", _network_props(config))
+        fleet_props = _fleet_props(config, design, network, account, tags)
+        fleet = GpuFleet(self, "fleet", fleet_props, account, cluster=service.cluster)
         backstop = QueueBackstopScaling(
             self,
             "scaling",
@@ -230,85 +67,261 @@ class VideoProcessingStack(TerraformStack):
             topic_name=names.alerts_topic,
             account=account,
         )
-        QueueKeepAlive(
-            self,
-            "keepalive",
-            QueueKeepAliveProps(
-                name=names.queue_keepalive,
-                queue_name=names.video_queue,
-                queue_url=queues.video.url,
-                every_minutes=design.queue_keepalive_minutes,
-                tag=(QUEUE_KEEPALIVE_TAG, names.queue_keepalive),
-            ),
-            account,
-        )
+        QueueKeepAlive(self, "keepalive", _keepalive_props(config, design, queues), account)
         SubmitMarker(self, "submit_marker", name=names.submit_marker, stack_name=config.stack_name)
-        # Attached to nobody: the users who run the client are the account's to choose.
-        client_policies = {
-            "client_policy": (
-                names.client_policy,
-                f"Run the ecs-autoscale client (submit, status, results) on {config.stack_name}",
-                client_statements(
-                    account, names, video_bucket_arn=buckets.video.arn, tracks_bucket_arn=buckets.tracks.arn
-                ),
-            ),
-            "client_stop_policy": (
-                names.client_stop_policy,
-                f"ecs-autoscale stop and resume on {config.stack_name} (with {names.client_policy})",
-                stop_statements(account, names, fleet_size=config.fleet_size),
-            ),
-            "client_stack_name_policy": (
-                names.client_stack_name_policy,
-                "ecs-autoscale --stack-name: reads every task definition of the account and region",
-                stack_name_statements(),
-            ),
-        }
-        client_policy_arns = {
-            id: IamPolicy(self, id, name=name, description=description, policy=policy_document(statements)).arn
-            for id, (name, description, statements) in client_policies.items()
-        }
+        client_policy_arns = _client_policies(self, config, buckets, account)
         if config.cloudformation_lookup:
-            DeepseaAiLookup(
-                self,
-                "lookup",
-                LookupProps(
-                    stack_name=names.lookup_stack,
-                    family=names.lookup_family,
-                    role_name=names.lookup_role,
-                    container_image=config.container_image,
-                    environment=contract_environment(config.stack_name, config.region, contract),
-                ),
-                account,
-            )
+            DeepseaAiLookup(self, "lookup", _lookup_props(config, contract), account)
+        _declare_outputs(
+            self,
+            {
+                **_config_outputs(config, design),
+                **_resource_outputs(queues, buckets, service, fleet),
+                "alerts_topic_arn": backstop.topic.arn,
+                **client_policy_arns,
+            },
+        )
 
-        values = {
-            "stack_name": config.stack_name,
-            "region": config.region,
-            "video_queue_name": queues.video.name,
-            "video_queue_url": queues.video.url,
-            "video_queue_arn": queues.video.arn,
-            "track_queue_name": queues.track.name,
-            "track_queue_url": queues.track.url,
-            "track_queue_arn": queues.track.arn,
-            "dead_queue_name": queues.dead.name,
-            "dead_queue_url": queues.dead.url,
-            "dead_queue_arn": queues.dead.arn,
-            "video_bucket": buckets.video.name,
-            "tracks_bucket": buckets.tracks.name,
-            "cluster_name": service.cluster.name,
-            "service_name": service.service.name,
-            "task_definition_family": service.task_definition.family,
-            "task_definition_arn": service.task_definition.arn,
-            "autoscaling_group_name": fleet.group.name,
-            "capacity_provider_name": "",
-            "log_group_name": service.log_group.name,
-            "alerts_topic_arn": backstop.topic.arn,
-            "fleet_size": config.fleet_size,
-            "tasks_per_instance": design.tasks_per_instance,
-            "service_names": ",".join(service_names),
-            "client_policy_arn": client_policy_arns["client_policy"],
-            "client_stop_policy_arn": client_policy_arns["client_stop_policy"],
-            "client_stack_name_policy_arn": client_policy_arns["client_stack_name_policy"],
-        }
-        for name, description in OUTPUT_DESCRIPTIONS.items():
-            TerraformOutput(self, name, value=values[name], description=description)
+
+# --- one helper per concern: plain props from the model file and the design, or the stack-level parts ----------
+def _provider_and_backend(stack: TerraformStack, config: ModelConfig, tags: dict[str, str]) -> None:
+    AwsProvider(stack, "aws", region=config.region, default_tags=[AwsProviderDefaultTags(tags=tags)])
+    stack.add_override(
+        "terraform.required_providers.aws", {"source": "hashicorp/aws", "version": AWS_PROVIDER_CONSTRAINT}
+    )
+    if not config.backend:
+        # Relative default path: where state lives is the caller's choice (the CLI keeps it in
+        # STACK_DIR through -backend-config), never a path of the machine that synthesized.
+        LocalBackend(stack, path="terraform.tfstate")
+        return
+    b = config.backend
+    S3Backend(
+        stack,
+        bucket=b.bucket,
+        key=b.key,
+        region=b.region or config.region,
+        dynamodb_table=b.dynamodb_table,
+        encrypt=True,
+        kms_key_id=b.kms_key_id,
+        workspace_key_prefix="ecs-autoscale",
+    )
+    if not b.dynamodb_table:
+        # S3-native locking (Terraform >= 1.10); cdktf 0.21's S3Backend predates the argument.
+        stack.add_override("terraform.backend.s3.use_lockfile", True)
+
+
+def _queues_props(config: ModelConfig) -> VideoQueuesProps:
+    names = config.names
+    return VideoQueuesProps(
+        video_queue_name=names.video_queue,
+        track_queue_name=names.track_queue,
+        dead_queue_name=names.dead_queue,
+        visibility_timeout_seconds=config.visibility_timeout_seconds,
+        max_receive_count=config.max_receive_count,
+        video_queue_tags={QUEUE_KEEPALIVE_TAG: names.queue_keepalive},
+    )
+
+
+def _buckets_props(config: ModelConfig) -> BucketsProps:
+    names = config.names
+    return BucketsProps(video_bucket_prefix=names.video_bucket_prefix, tracks_bucket_prefix=names.tracks_bucket_prefix)
+
+
+def _worker_contract(config: ModelConfig, queues: VideoQueues, buckets: VideoBuckets) -> WorkerContract:
+    names = config.names
+    return WorkerContract(
+        video_queue_name=names.video_queue,
+        track_queue_name=names.track_queue,
+        dead_queue_name=names.dead_queue,
+        video_queue_arn=queues.video.arn,
+        track_queue_arn=queues.track.arn,
+        dead_queue_arn=queues.dead.arn,
+        video_bucket_name=buckets.video.name,
+        video_bucket_arn=buckets.video.arn,
+        tracks_bucket_name=buckets.tracks.name,
+        tracks_bucket_arn=buckets.tracks.arn,
+    )
+
+
+def _worker_services(config: ModelConfig, design: ScalingDesign) -> tuple[str, ...]:
+    """The daemon services, one per GPU slot of an instance."""
+    return tuple(config.names.worker_service(slot) for slot in range(1, design.tasks_per_instance + 1))
+
+
+def _service_props(config: ModelConfig, design: ScalingDesign) -> ModelServiceProps:
+    names = config.names
+    return ModelServiceProps(
+        stack_name=config.stack_name,
+        cluster_name=names.cluster,
+        service_names=_worker_services(config, design),
+        task_family=config.task_definition,
+        container_image=config.container_image,
+        track_config_uri=config.track_config.uri,
+        model_location_uri=config.model_location.uri,
+        model_objects=(
+            (config.model_location.bucket, config.model_location.key),
+            (config.track_config.bucket, config.track_config.key),
+        ),
+        task_role_name=names.task_role,
+        execution_role_name=names.execution_role,
+        log_group_name=names.log_group,
+        region=config.region,
+        log_retention_days=config.log_retention_days,
+        memory_reservation_mib=config.memory_reservation_mib,
+        gpus_per_task=config.gpus_per_task,
+        extra_args=config.container_args,
+        extra_environment=dict(config.environment),
+        ecr_repository=config.ecr_repository,
+        secrets=tuple(sorted(config.secrets.items())),
+        secrets_kms_key=config.secrets_kms_key,
+        stop_timeout_seconds=design.container_stop_timeout_seconds,
+    )
+
+
+def _network_props(config: ModelConfig) -> NetworkProps:
+    return NetworkProps(region=config.region, vpc_id=config.vpc, subnet_ids=config.subnets)
+
+
+def _fleet_props(
+    config: ModelConfig, design: ScalingDesign, network: Network, account: AccountContext, tags: dict[str, str]
+) -> GpuFleetProps:
+    """The GPU instances, with the instance agent's settings in their user data and its permissions."""
+    names = config.names
+    agent = agent_settings(
+        design, names, region=config.region, task_families=(config.task_definition,), image=config.container_image
+    )
+    ecs_config = ecs_agent_config(
+        agent,
+        spot=config.spot,
+        stop_timeout_seconds=design.container_stop_timeout_seconds,
+        warm_pool=bool(design.warm_pool_size),
+    )
+    permissions = agent_permissions(
+        agent, partition=account.partition, region=account.region, account_id=account.account_id
+    )
+    return GpuFleetProps(
+        stack_name=config.stack_name,
+        cluster_name=names.cluster,
+        asg_name=names.asg,
+        launch_template_name=names.launch_template,
+        security_group_name=names.security_group,
+        instance_role_name=names.instance_role,
+        log_group_name=names.log_group,
+        max_instances=config.fleet_size,
+        root_volume_gb=config.volume_gb,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.subnet_ids,
+        user_data=render_user_data(agent, ecs_config=ecs_config),
+        instance_types=config.instance_types,
+        spot=config.spot,
+        warm_pool_size=design.warm_pool_size,
+        launch_hook_name=names.warm_pool_hook,
+        launch_heartbeat_seconds=design.launch_heartbeat_seconds,
+        termination_hook_name=names.termination_hook,
+        termination_heartbeat_seconds=design.termination_heartbeat_seconds,
+        instance_warmup_seconds=design.instance_warmup_seconds,
+        agent_statements=tuple(
+            Statement(p.sid, p.actions, p.resources, condition=p.condition or {}) for p in permissions
+        ),
+        tags=tags,  # default_tags reach neither the group's instances nor their volumes
+    )
+
+
+def _keepalive_props(config: ModelConfig, design: ScalingDesign, queues: VideoQueues) -> QueueKeepAliveProps:
+    names = config.names
+    return QueueKeepAliveProps(
+        name=names.queue_keepalive,
+        queue_name=names.video_queue,
+        queue_url=queues.video.url,
+        every_minutes=design.queue_keepalive_minutes,
+        tag=(QUEUE_KEEPALIVE_TAG, names.queue_keepalive),
+    )
+
+
+def _client_policies(
+    stack: TerraformStack, config: ModelConfig, buckets: VideoBuckets, account: AccountContext
+) -> dict[str, str]:
+    """The client's three policies, attached to nobody (the users who run the client are the account's to
+    choose): {output name: policy ARN}."""
+    names = config.names
+    policies = {
+        "client_policy": (
+            names.client_policy,
+            f"Run the ecs-autoscale client (submit, status, results) on {config.stack_name}",
+            client_statements(account, names, video_bucket_arn=buckets.video.arn, tracks_bucket_arn=buckets.tracks.arn),
+        ),
+        "client_stop_policy": (
+            names.client_stop_policy,
+            f"ecs-autoscale stop and resume on {config.stack_name} (with {names.client_policy})",
+            stop_statements(account, names, fleet_size=config.fleet_size),
+        ),
+        "client_stack_name_policy": (
+            names.client_stack_name_policy,
+            "ecs-autoscale --stack-name: reads every task definition of the account and region",
+            stack_name_statements(),
+        ),
+    }
+    return {
+        f"{id}_arn": IamPolicy(stack, id, name=name, description=description, policy=policy_document(statements)).arn
+        for id, (name, description, statements) in policies.items()
+    }
+
+
+def _lookup_props(config: ModelConfig, contract: WorkerContract) -> LookupProps:
+    names = config.names
+    return LookupProps(
+        stack_name=names.lookup_stack,
+        family=names.lookup_family,
+        role_name=names.lookup_role,
+        container_image=config.container_image,
+        environment=contract_environment(config.stack_name, config.region, contract),
+    )
+
+
+def _config_outputs(config: ModelConfig, design: ScalingDesign) -> dict[str, Any]:
+    """The outputs the model file and the design fix."""
+    return {
+        "stack_name": config.stack_name,
+        "region": config.region,
+        "capacity_provider_name": "",
+        "fleet_size": config.fleet_size,
+        "tasks_per_instance": design.tasks_per_instance,
+        "service_names": ",".join(_worker_services(config, design)),
+    }
+
+
+def _resource_outputs(
+    queues: VideoQueues, buckets: VideoBuckets, service: ModelService, fleet: GpuFleet
+) -> dict[str, Any]:
+    """The outputs AWS fixes at apply time: names, URLs and ARNs of the resources."""
+    return {
+        "video_queue_name": queues.video.name,
+        "video_queue_url": queues.video.url,
+        "video_queue_arn": queues.video.arn,
+        "track_queue_name": queues.track.name,
+        "track_queue_url": queues.track.url,
+        "track_queue_arn": queues.track.arn,
+        "dead_queue_name": queues.dead.name,
+        "dead_queue_url": queues.dead.url,
+        "dead_queue_arn": queues.dead.arn,
+        "video_bucket": buckets.video.name,
+        "tracks_bucket": buckets.tracks.name,
+        "cluster_name": service.cluster.name,
+        "service_name": service.service.name,
+        "task_definition_family": service.task_definition.family,
+        "task_definition_arn": service.task_definition.arn,
+        "autoscaling_group_name": fleet.group.name,
+        "log_group_name": service.log_group.name,
+    }
+
+
+def _declare_outputs(stack: TerraformStack, values: Mapping[str, Any]) -> None:
+    """One Terraform output per row of model/outputs.py, in its order, with the row's description."""
+    declared = [output.name for output in STACK_OUTPUTS]
+    if sorted(values) != sorted(declared):
+        raise ValueError(
+            f"stack outputs not declared (or declared, not given) in model/outputs.py: "
+            f"{sorted(set(values) ^ set(declared))}"
+        )
+    for output in STACK_OUTPUTS:
+        TerraformOutput(stack, output.name, value=values[output.name], description=output.description)

@@ -1,0 +1,325 @@
+"""The instance agent against the emulator: real SQS, Auto Scaling, ECS, SNS and ECR APIs, signed by the
+agent's own SigV4 code; the instance around it (IMDS, ECS agent introspection, docker) faked on loopback
+(tests/agent_fakes.py). The agent runs exactly as user data writes it, with short timings."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import replace
+
+import pytest
+from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, agent_script, run_agent, task
+
+from ecs_autoscale.agent.instance_agent import FENCE
+from ecs_autoscale.group import HALTED_TAG
+from ecs_autoscale.model.naming import StackNames
+from ecs_autoscale.model.scaling_design import ScalingDesign
+from ecs_autoscale.synthesis.user_data import agent_config, agent_settings, ecs_agent_config, render_user_data
+
+REGION = "us-west-2"
+FAMILY = "worker-family"
+
+
+class Stack:
+    """One stack's resources on the emulator (unique names: moto keeps one account per session)."""
+
+    def __init__(
+        self, aws, template: str, name: str, *, delay_seconds: int = 0, hook: bool = False, image: str = ""
+    ) -> None:
+        clients: dict = {}
+        self.aws = lambda service: clients.get(service) or clients.setdefault(service, aws(service))
+        self.name, self.names = name, StackNames(name)
+        sqs, ecs, asg = self.aws("sqs"), self.aws("ecs"), self.aws("autoscaling")
+        self.queue_url = sqs.create_queue(
+            QueueName=self.names.video_queue,
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", "DelaySeconds": str(delay_seconds)},
+        )["QueueUrl"]
+        subnet = self.aws("ec2").describe_subnets()["Subnets"][0]["SubnetId"]
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=self.names.asg,
+            MinSize=0,
+            MaxSize=2,
+            DesiredCapacity=1,
+            VPCZoneIdentifier=subnet,
+            LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+        )
+        if hook:
+            asg.put_lifecycle_hook(
+                LifecycleHookName=self.names.warm_pool_hook,
+                AutoScalingGroupName=self.names.asg,
+                LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                HeartbeatTimeout=600,
+                DefaultResult="ABANDON",
+            )
+        self.instance_id = self.group()["Instances"][0]["InstanceId"]
+        ecs.create_cluster(clusterName=name)
+        self.container_instance = ecs.register_container_instance(
+            cluster=name,
+            instanceIdentityDocument=json.dumps(
+                {"instanceId": self.instance_id, "region": REGION, "accountId": ACCOUNT}
+            ),
+        )["containerInstance"]["containerInstanceArn"]
+        sns = self.aws("sns")
+        self.topic = sns.create_topic(Name=self.names.alerts_topic)["TopicArn"]
+        self.alerts_url = sqs.create_queue(QueueName=f"{name}-alerts-observer")["QueueUrl"]
+        alerts_arn = sqs.get_queue_attributes(QueueUrl=self.alerts_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=alerts_arn)
+        self.aws("logs").create_log_group(logGroupName=self.names.log_group)
+        self.aws("ssm").put_parameter(Name=self.names.submit_marker, Value="0", Type="String")
+        # The stack's design with a test's timings: look every 0.2 s, leave after 1 s idle, a 0.1 s last look.
+        design = ScalingDesign(fleet_size=2, warm_pool_size=1 if hook else 0, agent_poll_seconds=1)
+        self.settings = replace(
+            agent_settings(
+                design,
+                self.names,
+                region=REGION,
+                task_families=(FAMILY,),
+                image=image or f"registry.example.com/{name.lower()}/worker:1",
+            ),
+            poll_seconds=0.2,
+            idle_seconds=1,
+            quiet_seconds=0.1,
+        )
+
+    def group(self) -> dict:
+        return self.aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[self.names.asg])[
+            "AutoScalingGroups"
+        ][0]
+
+    def container_instance_status(self) -> str:
+        return self.aws("ecs").describe_container_instances(
+            cluster=self.name, containerInstances=[self.container_instance]
+        )["containerInstances"][0]["status"]
+
+    def send_video(self) -> None:
+        self.aws("sqs").send_message(
+            QueueUrl=self.queue_url, MessageBody=json.dumps({"video": "a.mp4"}), MessageGroupId=uuid.uuid4().hex
+        )
+
+    def alerts(self) -> list[dict]:
+        messages = (
+            self.aws("sqs")
+            .receive_message(QueueUrl=self.alerts_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            .get("Messages", [])
+        )
+        return [json.loads(m["Body"]) for m in messages]
+
+    def milestones(self) -> list[dict]:
+        events = self.aws("logs").get_log_events(
+            logGroupName=self.names.log_group,
+            logStreamName=f"ecs-autoscale-agent/{self.instance_id}",
+            startFromHead=True,
+        )["events"]
+        return [json.loads(e["message"]) for e in events]
+
+
+@pytest.fixture(scope="module")
+def launch_template(aws_client) -> str:
+    """One for all (moto takes over a second to create a launch template)."""
+    return aws_client("ec2").create_launch_template(
+        LaunchTemplateName=f"agent-tests-{uuid.uuid4().hex[:8]}",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "g4dn.xlarge"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+
+
+@pytest.fixture
+def make_stack(aws_client, launch_template, request):
+    def make(**kwargs) -> Stack:
+        name = f"Agent{request.node.name.split('[')[0][5:20].replace('_', '')}{uuid.uuid4().hex[:6]}"
+        return Stack(aws_client, launch_template, name, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def host(tmp_path):
+    fake = FakeDocker(tmp_path)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def instance(make_stack, host):
+    """(stack, fake instance registered with the cluster, running one worker task)."""
+    stack = make_stack()
+    host.add_worker("c-running")
+    with FakeInstance(stack.instance_id, cluster=stack.name) as fake:
+        fake.metadata["ContainerInstanceArn"] = stack.container_instance
+        fake.tasks = [task("arn:aws:ecs:us-west-2:123456789012:task/x/running", FAMILY, "RUNNING", "c-running")]
+        yield stack, fake
+
+
+def start(tmp_path, emulator: str, stack: Stack, fake: FakeInstance, host: FakeDocker, settings=None):
+    settings = replace(settings or stack.settings, endpoint_url=emulator)
+    user_data = render_user_data(settings, ecs_config=ecs_agent_config(settings, spot=False))
+    config = {
+        **agent_config(settings),
+        "imds_url": fake.imds_url,
+        "introspection_url": fake.introspection_url,
+        "state_dir": str(tmp_path / "state"),
+        **host.paths,
+    }
+    return agent_script(tmp_path, user_data), config
+
+
+def test_idle_worker_is_looked_at_killed_fenced_drained_then_terminated_with_decrement(
+    tmp_path, emulator, instance, host
+):
+    stack, fake = instance
+    script, config = start(tmp_path, emulator, stack, fake, host)
+    began = time.monotonic()
+    proc = run_agent(script, config, host, cycles=50)
+
+    assert "terminating" in proc.stdout, proc.stdout
+    assert time.monotonic() - began >= config["idle_seconds"]
+    assert host.killed("c-running")  # SIGKILL to the worker's init process
+    commands = host.commands()
+    assert commands.index(["kill", "c-running"]) < commands.index(["iptables", "-I", "FORWARD", "1", *FENCE[1:]])
+    assert host.fence() == [FENCE]  # a worker ECS restarted meanwhile could not reach the queue
+    assert stack.container_instance_status() == "DRAINING"
+    group = stack.group()
+    assert group["DesiredCapacity"] == 0 and group["Instances"] == []
+    assert (tmp_path / "state" / "terminated").exists()
+    assert fake.unauthorized == 0  # IMDSv2 only
+    events = [m["event"] for m in stack.milestones()]
+    assert events[0] == "agent_started" and events[-2:] == ["idle", "leaving"]
+    assert {"registered", "first_task", "docker_up", "pull_started", "pull_finished"} <= set(events)
+    first = stack.milestones()[0]
+    assert (first["instance_id"], first["instance_type"], first["lifecycle"]) == (
+        stack.instance_id,
+        "g4dn.xlarge",
+        "on-demand",
+    )
+
+    # Restarted by systemd before the shutdown: it must not terminate (and decrement) a second time.
+    again = run_agent(script, config, host, cycles=3)
+    assert "terminating" not in again.stdout
+
+
+@pytest.mark.parametrize("video", ["delayed", "waiting"])
+def test_a_video_waiting_or_delayed_keeps_the_instance(tmp_path, emulator, make_stack, host, video):
+    stack = make_stack(delay_seconds=90 if video == "delayed" else 0)
+    stack.send_video()
+    host.add_worker("c-running")
+    with FakeInstance(stack.instance_id, cluster=stack.name) as fake:
+        fake.metadata["ContainerInstanceArn"] = stack.container_instance
+        fake.tasks = [task("arn:aws:ecs:us-west-2:123456789012:task/x/running", FAMILY, "RUNNING", "c-running")]
+        script, config = start(tmp_path, emulator, stack, fake, host)
+        proc = run_agent(script, config, host, cycles=12)  # > idle_seconds of looking
+
+    expected = {"delayed": "(0, 0, 1)", "waiting": "(1, 0, 0)"}[video]
+    assert expected in proc.stdout, proc.stdout
+    assert "scale-in" not in proc.stdout and "HALT" not in proc.stdout
+    assert stack.group()["DesiredCapacity"] == 1
+    assert stack.container_instance_status() == "ACTIVE"
+    assert not host.killed("c-running") and host.fence() == []
+    assert ["pull", stack.settings.image] in host.commands()  # pre-pulled once docker answered
+
+
+def test_another_instances_video_in_flight_does_not_keep_an_idle_instance(tmp_path, emulator, instance, host):
+    """Issue 19 item 11: one fleet-wide idle clock kept FleetSize-1 GPUs up until the longest video ended."""
+    stack, fake = instance
+    stack.send_video()
+    assert stack.aws("sqs").receive_message(QueueUrl=stack.queue_url, VisibilityTimeout=600)["Messages"]
+    script, config = start(tmp_path, emulator, stack, fake, host)
+    proc = run_agent(script, config, host, cycles=50)
+    assert "(0, 1, 0)" in proc.stdout and "terminating" in proc.stdout, proc.stdout
+
+
+def test_a_busy_worker_keeps_its_instance(tmp_path, emulator, instance, host):
+    """The worker moves megabytes (a download, an upload) at every look: the idle clock never starts."""
+    stack, fake = instance
+    working = threading.Event()
+
+    def download() -> None:
+        while not working.wait(0.05):
+            host.move_bytes("c-running", received=stack.settings.busy_bytes_per_poll)
+
+    mover = threading.Thread(target=download, daemon=True)
+    mover.start()
+    try:
+        script, config = start(tmp_path, emulator, stack, fake, host)
+        proc = run_agent(script, config, host, cycles=15)
+    finally:
+        working.set()
+    assert "workers busy" in proc.stdout and "scale-in" not in proc.stdout, proc.stdout
+    assert not host.killed("c-running") and stack.group()["DesiredCapacity"] == 1
+
+
+def test_a_recent_submit_holds_an_idle_instance(tmp_path, emulator, instance, host):
+    """Issue 19 item 10: an agent whose lagging counts read 0 must not take away the instance a submit just
+    counted on; `submit` records its time in the stack's SSM parameter."""
+    stack, fake = instance
+    stack.aws("ssm").put_parameter(Name=stack.names.submit_marker, Value=str(int(time.time())), Overwrite=True)
+    script, config = start(tmp_path, emulator, stack, fake, host)
+    proc = run_agent(script, config, host, cycles=12)
+    assert "a submit queued videos within" in proc.stdout and "terminating" not in proc.stdout, proc.stdout
+    assert not host.killed("c-running")
+
+
+@pytest.mark.parametrize("cause", ["crash_loop", "never_registered"])
+def test_workers_that_cannot_take_videos_halt_the_stack(tmp_path, emulator, make_stack, host, cause):
+    stack = make_stack()
+    stack.send_video()
+    now = time.time()
+    with FakeInstance(stack.instance_id, cluster=stack.name) as fake:
+        settings = stack.settings
+        if cause == "crash_loop":
+            fake.metadata["ContainerInstanceArn"] = stack.container_instance
+            fake.tasks = [
+                task(f"arn:aws:ecs:us-west-2:123456789012:task/x/{i}", FAMILY, "STOPPED", f"c{i}") for i in range(3)
+            ]
+        else:
+            settings = replace(settings, register_timeout_seconds=0.5)
+        script, config = start(tmp_path, emulator, stack, fake, host, settings)
+        host.set_states(
+            {f"c{i}": f"1|{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now - 60 + i))}.5Z|" for i in range(3)}
+        )
+        proc = run_agent(script, config, host, cycles=8)
+
+    group = stack.group()
+    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (0, 0, 0), proc.stdout
+    [tag] = [t["Value"] for t in group["Tags"] if t["Key"] == HALTED_TAG]
+    stamp, reason = tag.split(" ", 1)
+    assert abs(time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) - time.mktime(time.gmtime(now))) < 60
+    expected = "3 worker exits, last: exit code 1" if cause == "crash_loop" else "never joined the cluster"
+    assert expected in reason
+    [alert] = stack.alerts()  # exactly one, though the agent kept looking
+    assert alert["Subject"] == f"{stack.name} halted: workers cannot take videos"
+    assert expected in alert["Message"] and "ecs-autoscale resume STACK_DIR" in alert["Message"]
+    assert "halted" in [m["event"] for m in stack.milestones()]
+
+
+def test_warm_pool_instance_pulls_then_completes_the_hook(tmp_path, emulator, make_stack, host):
+    from moto.autoscaling.models import autoscaling_backends
+
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/models/worker:1"
+    stack = make_stack(hook=True, image=image)
+    completed = autoscaling_backends[ACCOUNT][REGION].__dict__.setdefault("completed_lifecycle_actions", [])
+    mine = lambda: [a for a in completed if a["AutoScalingGroupName"] == stack.settings.asg_name]  # noqa: E731
+    with FakeInstance(stack.instance_id, cluster=stack.name) as fake:
+        fake.lifecycle_state = "Warmed:Stopped"
+        script, config = start(tmp_path, emulator, stack, fake, host)
+        proc = run_agent(script, config, host, cycles=4)
+
+        login, pull = [c for c in host.calls() if c["args"][0] in ("login", "pull")][-2:]
+        assert login["args"][:3] == ["login", "-u", "AWS"]
+        assert login["args"][-1] == f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+        assert login["stdin"]  # the password from the ECR authorization token
+        assert pull["args"] == ["pull", image]
+        assert [(a["InstanceId"], a["LifecycleHookName"], a["LifecycleActionResult"]) for a in mine()] == [
+            (stack.instance_id, stack.settings.launch_hook_name, "CONTINUE")
+        ]
+        assert "scale-in" not in proc.stdout  # not in service: the queue is none of its business yet
+        assert "warmed" in [m["event"] for m in stack.milestones()]
+
+        # Started from the warm pool (a reboot: the agent starts again): completes the hook at once.
+        fake.lifecycle_state = "InService"
+        fake.metadata["ContainerInstanceArn"] = stack.container_instance
+        run_agent(script, config, host, cycles=2)
+    assert len(mine()) == 2
