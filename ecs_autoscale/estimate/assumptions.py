@@ -52,7 +52,7 @@ def _a(
     )
 
 
-ENGINEERING = "engineering estimate; measure yours with `ecs-autoscale status` and override"
+ENGINEERING = "engineering estimate; measure yours with `ecs-autoscale report` and override (--assume-from its --json)"
 
 
 @dataclass(frozen=True)
