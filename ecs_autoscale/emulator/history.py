@@ -12,7 +12,8 @@ DescribeScalingActivities, https://docs.aws.amazon.com/autoscaling/ec2/APIRefere
 
 Recorded here, in the shape and wording AWS uses (EC2 Auto Scaling User Guide, "Verify a scaling activity
 for an Auto Scaling group"):
-  "Launching a new EC2 instance: i-..."   when the group launches an instance (desired capacity raised);
+  "Launching a new EC2 instance: i-..."   when an instance is launched for the group (EC2 RunInstances with
+                                          the group's aws:autoscaling:groupName tag, whatever path ran it);
   "Terminating EC2 instance: i-..."       when an instance of a group terminates: scale-in, the instance
                                           agent's TerminateInstanceInAutoScalingGroup, a force delete.
 The emulator launches and terminates at once, so each activity starts and ends at the moment it happened
@@ -47,7 +48,11 @@ USER_REQUEST = "in response to a user request"
 CAPACITY = "in response to a difference between desired and actual capacity"
 
 
-def _history(backend: Any) -> list[dict[str, Any]]:
+def _history(account: str, region: str) -> list[dict[str, Any]]:
+    """The activities recorded in one account and region (kept on its Auto Scaling backend)."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    backend = autoscaling_backends[account][region]
     if not hasattr(backend, "recorded_activities"):
         backend.recorded_activities = []
     history: list[dict[str, Any]] = backend.recorded_activities
@@ -58,50 +63,55 @@ def _stamp(moment: Any) -> str:
     return str(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
-def _record(group: Any, instance: Any, description: str, cause: str) -> None:
+def _record(ec2: Any, group_name: str, instance: Any, description: str, cause: str) -> None:
+    from moto.autoscaling.models import autoscaling_backends
     from moto.core.utils import utcnow
 
     now = utcnow()
+    group = autoscaling_backends[ec2.account_id][ec2.region_name].autoscaling_groups.get(group_name)
     placement = getattr(instance, "placement", None)
-    _history(group.autoscaling_backend).append(
-        {
-            "ActivityId": str(uuid.uuid4()),
-            "AutoScalingGroupName": group.name,
-            "AutoScalingGroupARN": group.arn,
-            "Description": f"{description}: {instance.id}",
-            "Cause": cause.replace("{now}", _stamp(now)),
-            "StartTime": now,
-            "EndTime": now,
-            "StatusCode": "Successful",
-            "Progress": 100,
-            "Details": json.dumps(
-                {"Subnet ID": getattr(instance, "subnet_id", None), "Availability Zone": str(placement or "")}
-            ),
-        }
-    )
+    activity = {
+        "ActivityId": str(uuid.uuid4()),
+        "AutoScalingGroupName": group_name,
+        "Description": f"{description}: {instance.id}",
+        "Cause": cause.replace("{now}", _stamp(now)),
+        "StartTime": now,
+        "EndTime": now,
+        "StatusCode": "Successful",
+        "Progress": 100,
+        "Details": json.dumps(
+            {"Subnet ID": getattr(instance, "subnet_id", None), "Availability Zone": str(placement or "")}
+        ),
+    }
+    if group is not None:
+        activity["AutoScalingGroupARN"] = group.arn
+    _history(ec2.account_id, ec2.region_name).append(activity)
 
 
 def autoscaling_records_launches() -> None:
-    """A launch activity for every instance the group starts to reach its desired capacity."""
-    from moto.autoscaling.models import FakeAutoScalingGroup
+    """A launch activity for every instance launched for a group: EC2 instances tagged with the group's
+    name (aws:autoscaling:groupName), whichever path launched them (moto's own scale-out, or a model of
+    the group's instances layered on it)."""
+    from moto.autoscaling.models import ASG_NAME_TAG
+    from moto.ec2.models.instances import InstanceBackend
 
-    original = FakeAutoScalingGroup.replace_autoscaling_group_instances
+    run_instances = InstanceBackend.run_instances
 
-    def replace(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
-        before = len(self.instance_states)
-        known = {state.instance.id for state in self.instance_states}
-        original(self, count_needed, propagated_tags)
-        after = len(self.instance_states)
-        for state in self.instance_states:
-            if state.instance.id not in known:
+    def launched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reservation = run_instances(self, *args, **kwargs)
+        group_name = ((kwargs.get("tags") or {}).get("instance") or {}).get(ASG_NAME_TAG)
+        if group_name:
+            for instance in reservation.instances:
                 _record(
                     self,
-                    state.instance,
+                    group_name,
+                    instance,
                     "Launching a new EC2 instance",
-                    f"At {{now}} an instance was started {CAPACITY}, increasing the capacity from {before} to {after}.",
+                    f"At {{now}} an instance was started {CAPACITY}.",
                 )
+        return reservation
 
-    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace
+    InstanceBackend.run_instances = launched
 
 
 def autoscaling_records_terminations() -> None:
@@ -119,7 +129,8 @@ def autoscaling_records_terminations() -> None:
             group = getattr(instance, "autoscaling_group", None)
             if group is not None and getattr(previous, "name", "") != "terminated":
                 _record(
-                    group,
+                    self,
+                    group.name,
                     instance,
                     "Terminating EC2 instance",
                     f"At {{now}} instance {instance.id} was taken out of service {why}.",
@@ -149,9 +160,10 @@ def autoscaling_describe_scaling_activities() -> None:
         limit = self._get_int_param("MaxRecords") or MAX_RECORDS
         if not 1 <= limit <= MAX_RECORDS:
             raise ValidationError(f"MaxRecords must be between 1 and {MAX_RECORDS}")
+        backend = self.autoscaling_backend
         found = [
             a
-            for a in _history(self.autoscaling_backend)
+            for a in _history(backend.account_id, backend.region_name)
             if (not group or a["AutoScalingGroupName"] == group) and (not wanted or a["ActivityId"] in wanted)
         ]
         found.sort(key=lambda a: a["StartTime"], reverse=True)
