@@ -24,6 +24,7 @@ COMMANDS = {
     "results": ("jobs", "results", "Download a job's .tracks.tar.gz results."),
     "stop": ("jobs", "stop", "Emergency stop: tasks and instances to zero, queued videos kept."),
     "resume": ("jobs", "resume", "Undo `stop`: let queue-driven scaling run again."),
+    "report": ("report", "report", "A job's measured timeline, hours and cost, side by side with the estimate."),
     "estimate": ("estimate", "estimate", "Simulate a workload: timeline, GPU hours and cost, before deploying."),
 }
 

@@ -83,6 +83,15 @@ def _list_assumptions(ctx: click.Context, _param: click.Parameter, value: bool) 
     "--assume price.g4dn.xlarge.spot=0.25.",
 )
 @click.option(
+    "--assume-from",
+    "assume_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.json",
+    help="Take assumptions from a JSON object of NAME: VALUE (the names of --list-assumptions), the whole "
+    'file or its "assumptions" object: `ecs-autoscale report --json` writes the measured timings there. '
+    "Each counts as --assume NAME=VALUE; --assume on the command line wins.",
+)
+@click.option(
     "--list-assumptions",
     is_flag=True,
     expose_value=False,
@@ -101,6 +110,7 @@ def estimate(
     plot_file: Path | None,
     compare_original: bool,
     overrides: tuple[str, ...],
+    assume_file: Path | None,
     as_json: bool,
 ) -> None:
     """Simulate a workload on the stack CONFIG.yaml deploys, before deploying it.
@@ -125,15 +135,19 @@ def estimate(
           --arrival spread:8 --compare-original --plot estimate.png
       ecs-autoscale estimate examples/megadetector.yaml --videos 5 --minutes-per-video 45 \\
           --assume image_pull_s=300 --assume sqs_inactive_wakeup_s=0 --sender other
+      ecs-autoscale report stacks/megadetector --job dive-1 --json > measured.json
+      ecs-autoscale estimate examples/megadetector.yaml --videos 400 --minutes-per-video 12 \\
+          --assume-from measured.json
     """
     from .. import estimate as estimating
     from ..estimate import report
-    from ..estimate.assumptions import apply_overrides
+    from ..estimate.assumptions import apply_overrides, read_assume_file
     from ..estimate.workload import Workload, parse_arrival, parse_minutes
 
     config = load_configs([config_file])[0]
     with failures():
-        assumptions, prices = apply_overrides(overrides)
+        from_file = read_assume_file(assume_file) if assume_file is not None else []
+        assumptions, prices = apply_overrides([*from_file, *overrides])
         shortest, longest = parse_minutes(minutes_text)
         workload = Workload(
             videos, shortest, parse_arrival(arrival), workers_fail=workers_fail or "", longest_minutes=longest

@@ -415,7 +415,7 @@ def stop(stack_dir: Path, aws: AwsClients, info: StackInfo) -> None:
       ecs-autoscale stop stacks/megadetector && ecs-autoscale status stacks/megadetector
     """
     from ..client.control import stop_stack
-    from ..client.group_sizing import queue_counts
+    from ..client.queues import queue_counts
 
     stop_stack(aws, info, stack_dir, echo=click.echo)
     counts = queue_counts(aws("sqs"), info.video_queue_url)

@@ -22,43 +22,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..echo import Echo
 from ..errors import error_code
 from ..group import Group, read_group
 from ..stack_dir import StackDir
+from .queues import queue_counts
 from .stack_info import StackInfo
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
-
-
-@dataclass(frozen=True)
-class QueueCounts:
-    waiting: int
-    delayed: int
-    in_flight: int
-
-    @property
-    def total(self) -> int:
-        return self.waiting + self.delayed + self.in_flight
-
-
-def queue_counts(sqs: Any, url: str) -> QueueCounts:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesDelayed",
-            "ApproximateNumberOfMessagesNotVisible",
-        ],
-    ).get("Attributes", {})
-    return QueueCounts(
-        waiting=int(attrs.get("ApproximateNumberOfMessages", 0)),
-        delayed=int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
-        in_flight=int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-    )
 
 
 def why_blocked(info: StackInfo, group: Group | None, stack_dir: Path | None = None) -> str | None:

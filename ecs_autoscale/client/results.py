@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import JobsError
+from .job_state import job_reports, select_jobs
+from .queues import queue_depth
 from .stack_info import StackInfo
-from .status import job_reports, queue_depth, select_jobs
 from .uploads import ByteProgress, remote_size, results_key
 
 if TYPE_CHECKING:

@@ -1,9 +1,10 @@
 """Submit: upload each video, then queue one job message for it, recording every send in the ledger.
 
-Videos go one at a time (upload, send, record), so workers start on the first video while the others upload
-(the group is sized right after the first send, and again whenever the videos queued so far need more
-instances: scaling.py), and a failure part-way leaves an exact record: what is queued is in the ledger, what
-is not is reported, and a re-run sends only the missing videos. Never a duplicate job for one video: videos in
+Videos are queued in order, each after its upload (send_pipeline.py: uploads run ahead in parallel,
+messages go in batches), so workers start on the first video while the others upload (the group is sized
+right after the first send, and again whenever the videos queued so far need more instances:
+group_sizing.py), and a failure part-way leaves an exact record: what is queued is in the ledger, what is
+not is reported, and a re-run sends only the missing videos. Never a duplicate job for one video: videos in
 the ledger are skipped; a send interrupted before it was recorded is repeated with the same body and
 deduplication id, which SQS drops within its 5-minute window if the first one got through. Videos that
 deepsea-ai's `ecsprocess` queued for the same job (its local job cache, deepsea_cache.py) are in the ledger
@@ -15,28 +16,20 @@ cap, and retries through network drops (network_retry.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..echo import Echo, silent
-from ..errors import error_code
 from . import JobsError
-from .group_sizing import SubmitScaler
-from .ledger import FAILED, SENDING, JobLedger
-from .messages import caller_user_name, deduplication_id, encode_body, job_body, message_group_id, new_message_uuid
-from .network_retry import SEND_WINDOW_SECONDS, NetworkRetry
+from .job_state import needs_send, refreshed_jobs
+from .ledger import JobLedger
+from .messages import caller_user_name, deduplication_id, job_body, message_group_id, new_message_uuid
+from .network_retry import NetworkRetry
+from .send_pipeline import SendPipeline
 from .stack_info import StackInfo
-from .uploads import (
-    DEFAULT_PART_SIZE_MB,
-    ByteProgress,
-    RewindableBytes,
-    Video,
-    collect_videos,
-    ensure_uploaded,
-    transfer_config,
-)
+from .uploads import DEFAULT_PART_SIZE_MB, Video, collect_videos, transfer_config
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
@@ -105,7 +98,7 @@ def plan_submission(
     todo = []
     for video in videos:
         state = ledger.videos.get(video.key, {}).get("state")
-        if _needs_send(state, retry_failed):
+        if needs_send(state, retry_failed):
             todo.append(video)
         else:
             report.already.append((video, str(state)))
@@ -129,10 +122,6 @@ def preview_submission(
     return report, todo
 
 
-def _needs_send(state: str | None, retry_failed: bool) -> bool:
-    return state is None or state == SENDING or (retry_failed and state == FAILED)
-
-
 def submit_videos(
     aws: AwsClients,
     info: StackInfo,
@@ -153,11 +142,8 @@ def submit_videos(
     options = options or SubmitOptions()
     check_job_name(job)
     sync_deepsea_jobs(aws, info, stack_dir, options.deepsea, [job])
-    if retry_failed:  # outcomes are only known once looked up
-        from .status import job_reports, queue_depth
-
-        if JobLedger.load(stack_dir, job).exists:
-            job_reports(aws, info, stack_dir, [job], queue_depth(aws("sqs"), info.video_queue_url))
+    if retry_failed and JobLedger.load(stack_dir, job).exists:  # failures are only known once looked up
+        refreshed_jobs(aws, info, stack_dir, [job])
     report, ledger, todo = plan_submission(stack_dir, inputs, job, retry_failed, options.exclude)
     if not todo:
         return report
@@ -168,127 +154,35 @@ def submit_videos(
                 "afterwards sends only what is still missing)"
             )
         ledger = JobLedger.load(stack_dir, job)  # the other process may have finished just before
-        ledger.data["stack_name"] = info.stack_name
-        todo = [v for v in todo if _needs_send(ledger.videos.get(v.key, {}).get("state"), retry_failed)]
-        _send_all(
-            aws,
-            info,
-            ledger,
-            todo,
-            report,
-            clean=clean,
-            args=args,
-            part_size_mb=part_size_mb,
-            progress=progress,
-            echo=echo,
-            options=options,
-        )
+        todo = [v for v in todo if needs_send(ledger.videos.get(v.key, {}).get("state"), retry_failed)]
+        user_name = options.retry.run("asking AWS who you are", lambda: caller_user_name(aws("sts")))
+        if ledger.data.get("stack_name") != info.stack_name:
+            ledger.set_meta(stack_name=info.stack_name)
+        try:
+            SendPipeline(
+                aws,
+                info,
+                ledger,
+                report,
+                new_entry=lambda video, attempt: _new_entry(video, job, attempt, clean, args, user_name),
+                config=transfer_config(part_size_mb, options.max_bandwidth),
+                retry=options.retry,
+                tags=options.tags,
+                echo=echo,
+                progress=progress,
+            ).run(todo)
+        finally:
+            _compact(ledger)
     return report
 
 
-def _send_all(
-    aws: AwsClients,
-    info: StackInfo,
-    ledger: JobLedger,
-    todo: list[Video],
-    report: SubmitReport,
-    *,
-    clean: bool,
-    args: str,
-    part_size_mb: int,
-    progress: bool,
-    echo: Callable[[str], None],
-    options: SubmitOptions,
-) -> None:
-    user_name = options.retry.run("asking AWS who you are", lambda: caller_user_name(aws("sts")))
-    scaler = SubmitScaler(aws, info, ledger.stack_dir, echo)
+def _compact(ledger: JobLedger) -> None:
+    """The ledger as one snapshot again (once per run: linear). The journal already holds every send, so
+    a snapshot that cannot be written (a full disk) loses nothing: the journal stays."""
     try:
-        _upload_and_queue(
-            aws,
-            info,
-            ledger,
-            todo,
-            report,
-            scaler,
-            user_name,
-            clean=clean,
-            args=args,
-            part_size_mb=part_size_mb,
-            progress=progress,
-            echo=echo,
-            options=options,
-        )
-    finally:
-        scaler.finish()
-
-
-def _upload_and_queue(
-    aws: AwsClients,
-    info: StackInfo,
-    ledger: JobLedger,
-    todo: list[Video],
-    report: SubmitReport,
-    scaler: SubmitScaler,
-    user_name: str,
-    *,
-    clean: bool,
-    args: str,
-    part_size_mb: int,
-    progress: bool,
-    echo: Callable[[str], None],
-    options: SubmitOptions,
-) -> None:
-    s3, sqs = aws("s3"), aws("sqs")
-    retry = options.retry
-    config = transfer_config(part_size_mb, options.max_bandwidth)
-    total = sum(v.size for v in todo)
-    with ByteProgress(total, f"Uploading {len(todo)} video(s)", enabled=progress) as bar:
-        for index, video in enumerate(todo):
-            try:
-                counted = RewindableBytes(bar)
-                if retry.run(
-                    f"uploading {video.key}",
-                    # retry.run calls it within this iteration: the loop variables are current (B023)
-                    lambda: ensure_uploaded(s3, info.video_bucket, video, config, counted, options.tags),  # noqa: B023
-                    on_retry=counted.rewind,
-                ):
-                    report.uploaded.append(video)
-                else:
-                    bar(video.size)
-                entry = ledger.begin_send(
-                    video.key,
-                    lambda attempt: _new_entry(video, ledger.job_name, attempt, clean, args, user_name),  # noqa: B023
-                )
-                response = retry.run(
-                    f"queueing {video.key}",
-                    lambda: sqs.send_message(
-                        QueueUrl=info.video_queue_url,
-                        MessageBody=encode_body(entry["body"]),  # noqa: B023
-                        MessageGroupId=entry["message_group_id"],  # noqa: B023
-                        MessageDeduplicationId=entry["deduplication_id"],  # noqa: B023
-                    ),
-                    window_seconds=SEND_WINDOW_SECONDS,
-                )
-                ledger.mark_queued(video.key, response["MessageId"])
-                report.queued.append(video)
-                echo(f"queued  {video.key}")
-                scaler.queued(len(report.queued))
-            except KeyboardInterrupt:
-                report.interrupted = True
-                report.failed = (video, "interrupted")
-                report.not_attempted = todo[index + 1 :]
-                return
-            except JobsError as exc:
-                report.failed = (video, str(exc))
-                report.not_attempted = todo[index + 1 :]
-                return
-            except Exception as exc:  # AWS or disk error: stop here, report exactly what was queued
-                report.failed = (
-                    video,
-                    " ".join(str(exc).split()) if error_code(exc) else f"{type(exc).__name__}: {exc}",
-                )
-                report.not_attempted = todo[index + 1 :]
-                return
+        ledger.save()
+    except OSError:
+        pass
 
 
 def _new_entry(video: Video, job: str, attempt: int, clean: bool, args: str, user_name: str) -> dict:

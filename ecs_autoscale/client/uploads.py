@@ -178,18 +178,47 @@ def remote_size(s3: Any, bucket: str, key: str) -> int | None:
         raise
 
 
+NOT_LOOKED_UP = -1
+"""`existing` of ensure_uploaded: the bucket was not listed, so ask S3 about this one key."""
+
+
+def existing_sizes(s3: Any, bucket: str, keys: Sequence[str]) -> dict[str, int]:
+    """{key: size} of those `keys` already in the bucket: one listing per folder (ListObjectsV2, the folder
+    as prefix, "/" as delimiter), instead of one HeadObject per video."""
+    wanted: dict[str, set[str]] = {}
+    for key in keys:
+        folder = str(PurePosixPath(key).parent)
+        wanted.setdefault("" if folder == "." else folder + "/", set()).add(key)
+    found: dict[str, int] = {}
+    paginator = s3.get_paginator("list_objects_v2")
+    for prefix, targets in wanted.items():
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            found.update({o["Key"]: int(o["Size"]) for o in page.get("Contents", []) if o["Key"] in targets})
+    return found
+
+
 def ensure_uploaded(
-    s3: Any, bucket: str, video: Video, config: Any, on_bytes: Callable[[int], None], tags: dict[str, str] | None = None
+    s3: Any,
+    bucket: str,
+    video: Video,
+    config: Any,
+    on_bytes: Callable[[int], None],
+    tags: dict[str, str] | None = None,
+    existing: int | None = NOT_LOOKED_UP,
 ) -> bool:
     """Upload `video` unless the bucket already holds it; True when it was uploaded.
 
-    An object of the same size is taken as this video (the original skipped any existing object); one
-    of another size is a different video under the same key and is never overwritten. `tags` go on
-    the new object, or are added to the one already there (deepsea-ai tags every video it meets).
+    `existing`: the size of the object already at the video's key as listed (None: none), or
+    NOT_LOOKED_UP to ask S3 now. An object of the same size is taken as this video (the original skipped
+    any existing object); one of another size is a different video under the same key and is never
+    overwritten. `tags` go on the new object, or are added to the one already there (deepsea-ai tags every
+    video it meets). A video below the multipart threshold, without a bandwidth cap, is one PutObject; the
+    others go through the transfer manager (parts in parallel, the cap).
     """
     from .object_tags import merge_object_tags, upload_tagging
 
-    existing = remote_size(s3, bucket, video.key)
+    if existing == NOT_LOOKED_UP:
+        existing = remote_size(s3, bucket, video.key)
     if existing == video.size:
         merge_object_tags(s3, bucket, video.key, tags or {})
         return False
@@ -199,6 +228,12 @@ def ensure_uploaded(
             f"{video.path} has {video.size}): rename the local file or remove that object"
         )
     tagging = upload_tagging(tags or {})
+    if single_request(video, config):
+        s3.put_object(
+            Bucket=bucket, Key=video.key, Body=video.path.read_bytes(), **({"Tagging": tagging} if tagging else {})
+        )
+        on_bytes(video.size)
+        return True
     s3.upload_file(
         str(video.path),
         bucket,
@@ -208,6 +243,11 @@ def ensure_uploaded(
         ExtraArgs={"Tagging": tagging} if tagging else None,
     )
     return True
+
+
+def single_request(video: Video, config: Any) -> bool:
+    """One PutObject does: below the multipart threshold, and no bandwidth cap to honour."""
+    return video.size < config.multipart_threshold and not config.max_bandwidth
 
 
 class ByteProgress:

@@ -53,6 +53,8 @@ def check_moto_version() -> None:
 
 
 def apply_all() -> None:
+    from . import history, queue_scale
+
     global _applied
     if _applied:
         return
@@ -80,6 +82,8 @@ def apply_all() -> None:
         autoscaling_policy_round_trip,
         ecs_daemon_service_maximum_percent,
         scheduler_create_schedule_client_token,
+        *queue_scale.PATCHES,  # after sqs_queue_attributes: it wraps the attributes that patch shapes
+        *history.PATCHES,
     ):
         patch()
     _applied = True

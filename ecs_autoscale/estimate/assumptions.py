@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from ..errors import EcsAutoscaleError
@@ -51,7 +52,7 @@ def _a(
     )
 
 
-ENGINEERING = "engineering estimate; measure yours with `ecs-autoscale status` and override"
+ENGINEERING = "engineering estimate; measure yours with `ecs-autoscale report` and override (--assume-from its --json)"
 
 
 @dataclass(frozen=True)
@@ -539,10 +540,50 @@ def _unknown(name: str, prices: Prices) -> AssumptionError:
     return AssumptionError(f"--assume {name}: unknown assumption ({hint})")
 
 
+ASSUME_FROM_KEY = "assumptions"
+"""`report --json` writes measured timings under this key; `--assume-from` reads it there."""
+
+
+def read_assume_file(path: Path) -> list[str]:
+    """The `NAME=VALUE` items of an `--assume-from FILE`, in the file's order.
+
+    FILE is a JSON object mapping assumption names (those of --list-assumptions, prices included) to
+    numbers, either the whole file ({"image_pull_s": 240, ...}) or under the key "assumptions" (what
+    `ecs-autoscale report --json` prints, so its output is used as is). A bad file, a value that is not a
+    number or an unknown name is one AssumptionError line naming the file and the field.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise AssumptionError(
+            f"--assume-from {path}: not found (a JSON file, e.g. from `ecs-autoscale report --json`)"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AssumptionError(f"--assume-from {path}: not readable JSON ({exc})") from None
+    where = ""
+    if isinstance(data, dict) and isinstance(data.get(ASSUME_FROM_KEY), dict):
+        data, where = data[ASSUME_FROM_KEY], f"{ASSUME_FROM_KEY}."
+    if not isinstance(data, dict):
+        raise AssumptionError(
+            f'--assume-from {path}: expected a JSON object of assumption names to numbers, e.g. {{"image_pull_s": 240}}'
+        )
+    items = []
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise AssumptionError(f"{path}: {where}{name}: {json.dumps(value)} is not a number")
+        items.append(f"{name}={value!r}")
+    try:
+        apply_overrides(items)  # each name and value checked as --assume checks them, then told by the file
+    except AssumptionError as exc:
+        raise AssumptionError(f"{path}: {where}{str(exc).removeprefix('--assume ')}") from None
+    return items
+
+
 def apply_overrides(
     items: Iterable[str], assumptions: Assumptions | None = None, prices: Prices | None = None
 ) -> tuple[Assumptions, Prices]:
-    """`NAME=VALUE` strings -> (Assumptions, Prices); raises AssumptionError (one line) on a bad one."""
+    """`NAME=VALUE` strings -> (Assumptions, Prices); raises AssumptionError (one line) on a bad one. A name
+    given twice takes its last value (so `--assume` after `--assume-from` items wins)."""
     assumptions = assumptions or Assumptions()
     prices = prices or load_prices()
     timing_changes: dict[str, float] = {}
@@ -572,7 +613,7 @@ def apply_overrides(
         overridden.append(name)
     return (
         replace(assumptions, **timing_changes),
-        replace(prices, instances=instances, services=services, overridden=tuple(overridden)),
+        replace(prices, instances=instances, services=services, overridden=tuple(dict.fromkeys(overridden))),
     )
 
 

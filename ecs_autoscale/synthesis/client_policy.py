@@ -1,8 +1,8 @@
 """What a person (or a script) needs to run the client on one stack, in three managed policies.
 
-- `<StackName>-client` (output `client_policy_arn`), the default: submit, status, results. Give it to
-  everyone who submits videos: it reaches nothing outside this stack's queues, buckets, group,
-  cluster and alarms.
+- `<StackName>-client` (output `client_policy_arn`), the default: submit, status, results, report. Give it
+  to everyone who submits videos: it reaches nothing outside this stack's queues, buckets, group,
+  cluster, alarms and log group.
 - `<StackName>-client-stop` (output `client_stop_policy_arn`), opt-in, with the default one: stop and
   resume. They need autoscaling:UpdateAutoScalingGroup, and IAM can constrain only some of what that
   action changes (below), so it is not in the default policy.
@@ -72,12 +72,14 @@ def resize_condition(fleet_size: int) -> dict[str, Any]:
 def client_statements(
     account: Account, names: StackNames, *, video_bucket_arn: str, tracks_bucket_arn: str
 ) -> list[Statement]:
-    """The default policy: submit, status, results on this stack."""
+    """The default policy: submit, status, results, report on this stack."""
     queue = {q: account.arn("sqs", q) for q in (names.video_queue, names.track_queue, names.dead_queue)}
     cluster = account.arn("ecs", f"cluster/{names.cluster}")
     on_cluster = {"ArnEquals": {"ecs:cluster": cluster}}
+    log_group = account.arn("logs", f"log-group:{names.log_group}:*")
     return [
-        # submit: queue one message per video; every command: queue depths, and GetQueueUrl for --stack-name.
+        # submit: queue one message per video (sqs:SendMessage also grants SendMessageBatch: SQS Developer
+        # Guide, "Amazon SQS batch actions"); every command: queue depths, and GetQueueUrl for --stack-name.
         Statement(
             "QueueVideos", ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"], [queue[names.video_queue]]
         ),
@@ -102,6 +104,8 @@ def client_statements(
         Statement("SizeGroup", ["autoscaling:SetDesiredCapacity"], [group_arn(account, names)]),
         # submit records when it last queued videos: agents hold their scale-in for a while after it.
         Statement("MarkSubmit", ["ssm:PutParameter"], [account.arn("ssm", "parameter" + names.submit_marker)]),
+        # status shows the latest scaling activities; report reads the group's launches and terminations
+        # there. The Service Authorization Reference lists no resource type for these Describe actions.
         Statement(
             "DescribeGroups",
             [
@@ -111,6 +115,13 @@ def client_statements(
             ],
             ["*"],
         ),
+        # report: the instance agents' milestones (streams ecs-autoscale-agent/<instance id>) in the stack's
+        # log group. FilterLogEvents takes the log-group resource type (Service Authorization Reference,
+        # Amazon CloudWatch Logs), written with the trailing ":*" IAM matches a log group by (CloudWatch Logs
+        # User Guide, "CloudWatch Logs resources and operations"). Read-only, this group only. No EC2 or ECS
+        # read is added: ec2:DescribeInstances takes no resource (it would read every instance of the
+        # account), and the milestones carry the instance type and lifecycle.
+        Statement("ReadInstanceMilestones", ["logs:FilterLogEvents"], [log_group]),
         # status: the daemon services; --stack-name: the cluster and its services.
         Statement("ReadCluster", ["ecs:DescribeClusters", "ecs:ListContainerInstances"], [cluster]),
         Statement("ReadServices", ["ecs:DescribeServices"], [account.arn("ecs", f"service/{names.cluster}/*")]),

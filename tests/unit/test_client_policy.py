@@ -20,12 +20,13 @@ import pytest
 from helpers import REPO
 
 CLIENT = REPO / "ecs_autoscale" / "client"
-SERVICES = ("autoscaling", "cloudwatch", "ecs", "s3", "sqs", "ssm", "sts")
+SERVICES = ("autoscaling", "cloudwatch", "ecs", "logs", "s3", "sqs", "ssm", "sts")
 # Operations whose IAM action has another name (S3 and SQS user guides, "actions for ... operations").
 ACTION_OF = {
     "s3:HeadObject": ["s3:GetObject"],
     "s3:ListObjectsV2": ["s3:ListBucket"],
     "sqs:ChangeMessageVisibilityBatch": ["sqs:ChangeMessageVisibility"],
+    "sqs:SendMessageBatch": ["sqs:SendMessage"],
 }
 # boto3's managed transfers: multipart uploads (aborted on failure) and ranged downloads.
 TRANSFERS = {"upload_file": ["s3:PutObject", "s3:AbortMultipartUpload"], "download_file": ["s3:GetObject"]}
@@ -100,7 +101,10 @@ def test_policy_grants_exactly_what_the_client_calls(statements):
 
 def arn_pattern(arn_format: str) -> re.Pattern:
     parts = re.split(r"\$\{[^}]+\}", arn_format)
-    return re.compile("^" + "[^:]*?".join(re.escape(part) for part in parts) + "$")
+    # A log group is matched in IAM by its ARN with a trailing ":*" (CloudWatch Logs User Guide, "CloudWatch
+    # Logs resources and operations").
+    tail = "(:\\*)?" if arn_format.endswith(":log-group:${LogGroupName}") else ""
+    return re.compile("^" + "[^:]*?".join(re.escape(part) for part in parts) + tail + "$")
 
 
 def test_every_resource_is_one_the_service_authorization_reference_lists_for_the_action(statements):

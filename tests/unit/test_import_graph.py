@@ -42,7 +42,8 @@ ALLOWED = {  # layer -> the layers it may import (besides itself); a folder of e
     "estimate": {KERNEL, "model", "synthesis"},  # the alarms' expressions, as plain strings (alarm_expressions)
     "emulator": {KERNEL},
     "agent": set(),  # the instances' user data: stdlib only
-    "cli": {KERNEL, "model", "synthesis", "deployment", "client", "doctor", "estimate", "emulator"},
+    "report": {KERNEL, "model", "client", "estimate"},  # a job as measured (client) against its estimate
+    "cli": {KERNEL, "model", "synthesis", "deployment", "client", "doctor", "estimate", "emulator", "report"},
 }
 EXCEPTIONS = {
     # How to aim Terraform and boto3 at an endpoint lives in the emulator package's __init__ (stdlib
