@@ -9,7 +9,7 @@ service, so the client gets AWS's wire format for that protocol (query XML for A
 Scheduler) with AWS's error code and, where AWS documents one, its message; where AWS documents none, the
 message says what was refused and cites the document.
 
-`apply_all()` installs them (server.py, after the patches); `listing()` and `ecs-autoscale emulator
+`apply_all()` installs them (server.py, before the patches); `listing()` and `ecs-autoscale emulator
 --list-rules` show them. The Auto Scaling rules share one model of a group's instances,
 autoscaling_model.py; time-dependent rules read clock.py's clock, which tests move instead of sleeping.
 Importing this module is cheap: moto is imported by the install functions only.
@@ -66,9 +66,14 @@ def rule(id: str, statement: str, *documents: tuple[str, str]) -> Callable[[Call
 
 
 def apply_all() -> None:
-    """Install every rule (idempotent); after patches.apply_all(), whose fixes some rules build on."""
+    """Install every rule (idempotent). Before patches.apply_all(): a patch wrapping a method a rule replaces
+    then wraps the rule's version, as it would moto's (patches.history records TerminateInstance's
+    terminations as user requests)."""
     global _applied
     if not _applied:
+        from .patches import check_moto_version
+
+        check_moto_version()  # the rules are written for the same moto release as the patches
         for entry in RULES.values():
             entry.install()
         _applied = True
@@ -421,7 +426,8 @@ def count_lag() -> float:
 
 
 def _record_counts(backend: Any) -> None:
-    """Keep each queue's counts when they change, on the rules' clock: the history lagged answers come from."""
+    """Keep each queue's counts when they change, on the rules' clock: the history lagged answers come from
+    (kept while a lag is set, before and after each SQS request)."""
     from .clock import now
 
     moment = now()
@@ -437,9 +443,11 @@ def _record_counts(backend: Any) -> None:
 
 
 def counts_as_of(queue: Any, moment: float) -> tuple[int, int, int]:
-    """The counts the queue had at `moment` (all 0 before its first recorded change)."""
-    found = (0, 0, 0)
-    for when, counts in queue.__dict__.get("_count_history", []):
+    """The counts the queue had at `moment`; the oldest recorded ones if the history starts later (it starts
+    when the queue is created or the lag is set, whichever is later)."""
+    history = queue.__dict__.get("_count_history", [])
+    found: tuple[int, int, int] = history[0][1] if history else (0, 0, 0)
+    for when, counts in history:
         if when > moment:
             break
         found = counts
@@ -449,8 +457,8 @@ def counts_as_of(queue: Any, moment: float) -> tuple[int, int, int]:
 @rule(
     "sqs.approximate-count-lag",
     "GetQueueAttributes' ApproximateNumberOfMessages, ...NotVisible and ...Delayed may not be consistent "
-    f"until at least a minute after producers stop: with ${SQS_COUNT_LAG_ENV}=N the emulator answers the "
-    "counts as they were N seconds earlier (default 0: current counts).",
+    f"until at least a minute after producers stop: while ${SQS_COUNT_LAG_ENV}=N is set the emulator answers "
+    "the counts as they were N seconds earlier (default 0: current counts).",
     (
         "Amazon SQS API Reference, GetQueueAttributes",
         "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueAttributes.html",
@@ -464,6 +472,8 @@ def sqs_approximate_count_lag() -> None:
 
     def recording(original: Any) -> Any:
         def call_action(self: Any) -> Any:
+            if count_lag() <= 0:  # no history kept, no cost: queue_scale.py keeps big queues fast
+                return original(self)
             _record_counts(self.sqs_backend)
             try:
                 return original(self)

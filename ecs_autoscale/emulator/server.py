@@ -20,8 +20,10 @@ def _make_server(host: str, port: int, log_requests: bool, request_log: RequestL
     With `request_log`, every request is also checked against AWS's service models (request_log.py)."""
     from . import patches, rules
 
+    # The rules first: they replace some of moto's methods (the Auto Scaling group model), which the patches
+    # then wrap like moto's own (history.py records the terminations rules' TerminateInstance makes).
+    rules.apply_all()
     patches.apply_all()  # also sets MOTO_IAM_LOAD_MANAGED_POLICIES=true before moto creates IAM
-    rules.apply_all()  # the documented AWS rules (rules.py), some built on the patches
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,

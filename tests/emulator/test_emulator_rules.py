@@ -528,32 +528,46 @@ def test_injected_scaling_activity_answers_the_next_calls_only(aws_client, templ
     assert states(aws_client, name) == {}
 
 
+def test_a_terminate_through_the_rules_is_recorded_as_the_user_request_it_is(aws_client, template, subnets):
+    """The rules replace TerminateInstanceInAutoScalingGroup before the patches wrap it, so patches.history
+    still records it as AWS does ("in response to a user request")."""
+    name = make_group(aws_client, template, subnets, desired=1)
+    asg = aws_client("autoscaling")
+    [instance] = states(aws_client, name)
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=instance, ShouldDecrementDesiredCapacity=True)
+    activities = asg.describe_scaling_activities(AutoScalingGroupName=name)["Activities"]
+    [terminated] = [a for a in activities if a["Description"] == f"Terminating EC2 instance: {instance}"]
+    assert "in response to a user request" in terminated["Cause"]
+
+
 # --- sqs.approximate-count-lag ------------------------------------------------------------------------------
 def test_approximate_counts_lag_by_the_configured_seconds(aws_client, monkeypatch, clock):
     sqs = aws_client("sqs")
-    url = sqs.create_queue(QueueName=unique("videos"))["QueueUrl"]
     counts = [
         "ApproximateNumberOfMessages",
         "ApproximateNumberOfMessagesNotVisible",
         "ApproximateNumberOfMessagesDelayed",
     ]
 
-    def read() -> tuple[int, ...]:
+    def read(url: str) -> tuple[int, ...]:
         found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=counts)["Attributes"]
         return tuple(int(found[c]) for c in counts)
 
+    monkeypatch.setenv(rules.SQS_COUNT_LAG_ENV, "60")
+    url = sqs.create_queue(QueueName=unique("videos"))["QueueUrl"]
     for i in range(3):
         sqs.send_message(QueueUrl=url, MessageBody=f"video {i}")
-    assert read() == (3, 0, 0)  # default: no lag
-
-    monkeypatch.setenv(rules.SQS_COUNT_LAG_ENV, "60")
-    assert read() == (0, 0, 0)  # an agent looking now sees the queue as it was a minute ago: empty
+    assert read(url) == (0, 0, 0)  # an agent looking now sees the queue as it was: empty
     clock(61)
-    assert read() == (3, 0, 0)  # the sends, a minute late
+    assert read(url) == (3, 0, 0)  # the sends, a minute late
     sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=600)
-    assert read() == (3, 0, 0)  # the receive not yet
+    assert read(url) == (3, 0, 0)  # the receive not yet
     clock(61)
-    assert read() == (2, 1, 0)
+    assert read(url) == (2, 1, 0)
+
+    monkeypatch.delenv(rules.SQS_COUNT_LAG_ENV)  # the default: current counts
+    sqs.send_message(QueueUrl=url, MessageBody="video 3")
+    assert read(url) == (3, 1, 0)
 
 
 # --- a moto gap the rules met (patches.py) -------------------------------------------------------------------
