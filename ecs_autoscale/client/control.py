@@ -11,10 +11,10 @@ Why each step of `stop` (order matters):
 3. Clear the scale-in protection of any instance still protected. This stack protects none, but a
    group deployed by an older version (ECS managed termination protection) may still hold protected
    instances, which a lower desired capacity never terminates.
-4. Drain the container instances, then stop every task of the daemon services. Each worker gets
-   SIGTERM now, not whenever its instance shuts down; draining first keeps the daemon scheduler from
-   starting a worker again on an instance that is going away (it could take a video only to be cut,
-   which counts toward MaxReceiveCount). A stopped worker's video message is not deleted: it is
+4. Drain the container instances (ECS then stops their service tasks itself), then stop any worker still
+   running. Each worker gets SIGTERM now, not whenever its instance shuts down; draining first keeps the
+   daemon scheduler from starting a worker again on an instance that is going away (it could take a video
+   only to be cut, which counts toward MaxReceiveCount). A stopped worker's video message is not deleted: it is
    visible again when its visibility timeout ends, at once with the reference worker (it releases it
    on SIGTERM).
 Queues are never touched: nothing is received, moved to the dead queue or deleted (the original
@@ -88,10 +88,6 @@ def stop_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = s
         unprotect_instances(asg, group.name, protected)
         # The group only re-evaluates protected instances on its next change: ask again.
         asg.set_desired_capacity(AutoScalingGroupName=group.name, DesiredCapacity=0)
-    # Instances already waiting in the termination hook go now (the others when their agents see the drain).
-    released = release_terminating(asg, group, info.names.termination_hook)
-    if released:
-        echo(f"Released {len(released)} instance(s) from the termination hook: they terminate now.")
     was = record["asg"]["max"] if record.get("asg") else "already 0"
     echo(
         f"Auto Scaling group {group.name}: min 0, max 0 (was {was}), desired 0; "
@@ -101,19 +97,26 @@ def stop_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo = s
     stopped = stop_worker_tasks(aws("ecs"), info, echo)
     if stopped:
         echo(f"Stopped {stopped} worker task(s); their videos return to the queue.")
+    # The workers have their SIGTERM: instances waiting in the termination hook go now, not when their agents
+    # find them quiet (an instance not yet waiting is released by its agent).
+    now = read_group(asg, group.name)
+    released = release_terminating(asg, now, info.names.termination_hook) if now is not None else []
+    if released:
+        echo(f"Released {len(released)} instance(s) from the termination hook: they terminate now.")
     return record
 
 
 def stop_worker_tasks(ecs: Any, info: StackInfo, echo: Echo) -> int:
-    """Drain the cluster's instances, then stop every task of the daemon services; returns tasks stopped.
-    Draining is best effort (StopTask alone still releases the videos)."""
+    """Drain the cluster's instances, then stop every task of the daemon services still running; returns the
+    worker tasks that were running. ECS itself stops the service tasks of a DRAINING instance (ECS Developer
+    Guide, "Draining Amazon ECS container instances"), so StopTask catches only those a failed drain left."""
+    running = service_tasks(ecs, info)
     problem = _drain_instances(ecs, info.cluster_name)
     if problem:
         echo(f"Could not drain the container instances ({problem}); stopping the tasks anyway.")
-    tasks = service_tasks(ecs, info)
-    for task in tasks:
+    for task in service_tasks(ecs, info):
         ecs.stop_task(cluster=info.cluster_name, task=task, reason=STOP_REASON)
-    return len(tasks)
+    return len(running)
 
 
 def _drain_instances(ecs: Any, cluster: str) -> str:

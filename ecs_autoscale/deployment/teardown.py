@@ -211,12 +211,13 @@ class StackTeardown:
         shown = None
         while True:
             group = read_group(autoscaling, name)
+            # The stack's termination hook holds each instance until its agent finds its workers quiet; the
+            # queue is empty (step 1), so there is nothing to wait for: release them, then look again.
+            if group is not None and release_terminating(autoscaling, group, self.config.names.termination_hook):
+                group = read_group(autoscaling, name)
             if group is None or not group.instances:
                 return
             left = group.instances
-            # The stack's termination hook holds each instance until its agent finds its workers quiet; the
-            # queue is empty (step 1), so there is nothing to wait for.
-            release_terminating(autoscaling, group, self.config.names.termination_hook)
             states = _describe_instances(left)
             waited = time.monotonic() - started
             if waited >= timeout:

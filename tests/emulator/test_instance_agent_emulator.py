@@ -38,23 +38,41 @@ class Stack:
             Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", "DelaySeconds": str(delay_seconds)},
         )["QueueUrl"]
         subnet = self.aws("ec2").describe_subnets()["Subnets"][0]["SubnetId"]
+        # The stack's hooks, declared with the group as the fleet construct does (a hook added later would
+        # not hold the group's first instances: the emulator's lifecycle-hooks rule).
+        hooks = [
+            {
+                "LifecycleHookName": self.names.termination_hook,
+                "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                "HeartbeatTimeout": 1800,
+                "DefaultResult": "CONTINUE",
+            }
+        ] + (
+            [
+                {
+                    "LifecycleHookName": self.names.warm_pool_hook,
+                    "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+                    "HeartbeatTimeout": 600,
+                    "DefaultResult": "ABANDON",
+                }
+            ]
+            if hook
+            else []
+        )
         asg.create_auto_scaling_group(
             AutoScalingGroupName=self.names.asg,
             MinSize=0,
             MaxSize=2,
-            DesiredCapacity=1,
+            DesiredCapacity=0 if hook else 1,
             VPCZoneIdentifier=subnet,
             LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+            LifecycleHookSpecificationList=hooks,
         )
-        if hook:
-            asg.put_lifecycle_hook(
-                LifecycleHookName=self.names.warm_pool_hook,
-                AutoScalingGroupName=self.names.asg,
-                LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
-                HeartbeatTimeout=600,
-                DefaultResult="ABANDON",
-            )
-        self.instance_id = self.group()["Instances"][0]["InstanceId"]
+        if hook:  # one prepared instance in the warm pool, waiting for its agent (Warmed:Pending:Wait)
+            asg.put_warm_pool(AutoScalingGroupName=self.names.asg, MinSize=0, MaxGroupPreparedCapacity=1)
+            self.instance_id = asg.describe_warm_pool(AutoScalingGroupName=self.names.asg)["Instances"][0]["InstanceId"]
+        else:
+            self.instance_id = self.group()["Instances"][0]["InstanceId"]
         ecs.create_cluster(clusterName=name)
         self.container_instance = ecs.register_container_instance(
             cluster=name,
@@ -118,6 +136,14 @@ class Stack:
         return [json.loads(e["message"]) for e in events]
 
 
+def follow_termination(stack: Stack, fake: FakeInstance, stop: threading.Event) -> None:
+    """What IMDS says once the group terminates the instance: target lifecycle state Terminated."""
+    while not stop.wait(0.1):
+        states = [i["LifecycleState"] for i in stack.group()["Instances"] if i["InstanceId"] == stack.instance_id]
+        if not states or states[0].startswith("Terminating"):
+            fake.lifecycle_state = "Terminated"
+
+
 @pytest.fixture(scope="module")
 def launch_template(aws_client) -> str:
     """One for all (moto takes over a second to create a launch template)."""
@@ -145,13 +171,19 @@ def host(tmp_path):
 
 @pytest.fixture
 def instance(make_stack, host):
-    """(stack, fake instance registered with the cluster, running one worker task)."""
+    """(stack, fake instance registered with the cluster, running one worker task); its IMDS says Terminated
+    once the group terminates it, as AWS's does."""
     stack = make_stack()
     host.add_worker("c-running")
     with FakeInstance(stack.instance_id, cluster=stack.name) as fake:
         fake.metadata["ContainerInstanceArn"] = stack.container_instance
         fake.tasks = [task("arn:aws:ecs:us-west-2:123456789012:task/x/running", FAMILY, "RUNNING", "c-running")]
+        stop = threading.Event()
+        follower = threading.Thread(target=follow_termination, args=(stack, fake, stop), daemon=True)
+        follower.start()
         yield stack, fake
+        stop.set()
+        follower.join()
 
 
 def start(tmp_path, emulator: str, stack: Stack, fake: FakeInstance, host: FakeDocker, settings=None):
@@ -296,12 +328,15 @@ def test_workers_that_cannot_take_videos_halt_the_stack(tmp_path, emulator, make
 
 
 def test_warm_pool_instance_pulls_then_completes_the_hook(tmp_path, emulator, make_stack, host):
-    from moto.autoscaling.models import autoscaling_backends
-
     image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/models/worker:1"
     stack = make_stack(hook=True, image=image)
-    completed = autoscaling_backends[ACCOUNT][REGION].__dict__.setdefault("completed_lifecycle_actions", [])
-    mine = lambda: [a for a in completed if a["AutoScalingGroupName"] == stack.settings.asg_name]  # noqa: E731
+    asg = stack.aws("autoscaling")
+
+    def pool_state() -> str:
+        [instance] = asg.describe_warm_pool(AutoScalingGroupName=stack.names.asg)["Instances"]
+        return instance["LifecycleState"]
+
+    assert pool_state() == "Warmed:Pending:Wait"  # the hook, declared with the group, holds the first one
     with FakeInstance(stack.instance_id, cluster=stack.name) as fake:
         fake.lifecycle_state = "Warmed:Stopped"
         script, config = start(tmp_path, emulator, stack, fake, host)
@@ -312,14 +347,59 @@ def test_warm_pool_instance_pulls_then_completes_the_hook(tmp_path, emulator, ma
         assert login["args"][-1] == f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
         assert login["stdin"]  # the password from the ECR authorization token
         assert pull["args"] == ["pull", image]
-        assert [(a["InstanceId"], a["LifecycleHookName"], a["LifecycleActionResult"]) for a in mine()] == [
-            (stack.instance_id, stack.settings.launch_hook_name, "CONTINUE")
-        ]
+        assert pool_state() == "Warmed:Stopped"  # prepared, then stopped by the group
         assert "scale-in" not in proc.stdout  # not in service: the queue is none of its business yet
         assert "warmed" in [m["event"] for m in stack.milestones()]
 
         # Started from the warm pool (a reboot: the agent starts again): completes the hook at once.
+        asg.set_desired_capacity(AutoScalingGroupName=stack.names.asg, DesiredCapacity=1)
+        [waiting] = stack.group()["Instances"]
+        assert (waiting["InstanceId"], waiting["LifecycleState"]) == (stack.instance_id, "Pending:Wait")
         fake.lifecycle_state = "InService"
         fake.metadata["ContainerInstanceArn"] = stack.container_instance
         run_agent(script, config, host, cycles=2)
-    assert len(mine()) == 2
+    assert [i["LifecycleState"] for i in stack.group()["Instances"]] == ["InService"]
+
+
+def test_the_agents_own_terminate_passes_the_termination_hook(tmp_path, emulator, instance, host):
+    """Issue 19 item 9 and the termination hook: the agent terminates its instance (retrying while a scaling
+    activity is in progress), the hook holds it, and the agent completes the hook so it goes at once."""
+    from ecs_autoscale.emulator.rules import scaling_activity_in_progress
+
+    stack, fake = instance
+    scaling_activity_in_progress(stack.names.asg, calls=2)
+    script, config = start(tmp_path, emulator, stack, fake, host)
+    proc = run_agent(script, config, host, cycles=50)
+    assert "terminating, desired capacity -1" in proc.stdout, proc.stdout
+    assert f"lifecycle hook {stack.names.termination_hook} completed" in proc.stdout, proc.stdout
+    assert stack.group()["Instances"] == [] and stack.group()["DesiredCapacity"] == 0
+
+
+def test_an_instance_the_group_terminates_waits_for_its_busy_worker(tmp_path, emulator, instance, host):
+    """Items 4 and 8: a termination the group starts (here a scale-in to 0, as the backstop alarm does) waits
+    in the termination hook while the worker moves bytes; the agent records heartbeats, and completes the hook
+    once the worker is quiet."""
+    stack, fake = instance
+    working = threading.Event()
+
+    def download() -> None:
+        while not working.wait(0.05):
+            host.move_bytes("c-running", received=stack.settings.busy_bytes_per_poll)
+
+    mover = threading.Thread(target=download, daemon=True)
+    mover.start()
+    stack.aws("autoscaling").set_desired_capacity(AutoScalingGroupName=stack.names.asg, DesiredCapacity=0)
+    [held] = stack.group()["Instances"]
+    assert held["LifecycleState"] == "Terminating:Wait"
+    fake.lifecycle_state = "Terminated"
+    script, config = start(tmp_path, emulator, stack, fake, host)
+    busy = run_agent(script, config, host, cycles=6)
+    working.set()
+    assert "workers busy: termination waits (heartbeat)" in busy.stdout, busy.stdout
+    assert not host.killed("c-running")
+    assert [i["LifecycleState"] for i in stack.group()["Instances"]] == ["Terminating:Wait"]
+
+    quiet = run_agent(script, config, host, cycles=6)
+    assert f"lifecycle hook {stack.names.termination_hook} completed" in quiet.stdout, quiet.stdout
+    assert host.killed("c-running") and host.fence() == [FENCE]
+    assert stack.group()["Instances"] == []

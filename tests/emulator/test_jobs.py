@@ -396,7 +396,8 @@ def test_stop_brings_instances_and_workers_to_zero_keeping_queued_videos_and_res
     }
     # desiredStatus: moto walks lastStatus through its own states on every describe.
     assert {described[w]["desiredStatus"] for w in workers} == {"STOPPED"}
-    assert all("ecs-autoscale stop" in described[w]["stoppedReason"] for w in workers)
+    # ECS stops the service tasks of a DRAINING instance itself (the emulator's rule), before any StopTask.
+    assert {described[w].get("stopCode") for w in workers} == {"ServiceSchedulerInitiated"}
     assert described[other]["desiredStatus"] == "RUNNING"  # not a worker of this stack's services
     arns = ecs.list_container_instances(cluster=outputs["cluster_name"])["containerInstanceArns"]
     assert {
@@ -521,15 +522,30 @@ def test_status_shows_the_warm_pool_and_a_missing_part_as_one_line(stack_dir, ou
     from ecs_autoscale.client.status import collect_status
     from ecs_autoscale.client.status_text import format_status
 
+    # AWS refuses a warm pool on a mixed-instances group (this stack's: several instance types), so the
+    # status of a plain group with one, read as if it were the stack's.
     asg = aws_client("autoscaling")
-    asg.put_warm_pool(AutoScalingGroupName=outputs["autoscaling_group_name"], MinSize=1, PoolState="Stopped")
+    template = aws_client("ec2").create_launch_template(
+        LaunchTemplateName="status-warm-pool", LaunchTemplateData={"ImageId": "ami-12c6146b"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    subnet = aws_client("ec2").describe_subnets()["Subnets"][0]["SubnetId"]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="status-warm-pool",
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=0,
+        VPCZoneIdentifier=subnet,
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+    )
+    asg.put_warm_pool(
+        AutoScalingGroupName="status-warm-pool", MinSize=1, MaxGroupPreparedCapacity=1, PoolState="Stopped"
+    )
+    pooled = dataclasses.replace(load_stack_info(stack_dir), autoscaling_group_name="status-warm-pool")
     try:
-        text = format_status(
-            collect_status(AwsClients(outputs["region"], emulator), load_stack_info(stack_dir), stack_dir, "dive-1")
-        )
+        text = format_status(collect_status(AwsClients(outputs["region"], emulator), pooled, stack_dir, "dive-1"))
     finally:
-        asg.delete_warm_pool(AutoScalingGroupName=outputs["autoscaling_group_name"])
-    assert "  warm pool (Stopped, min 1): empty" in text
+        asg.delete_auto_scaling_group(AutoScalingGroupName="status-warm-pool", ForceDelete=True)
+    assert "  warm pool (Stopped, min 1): 1 Warmed:Stopped" in text, text
     assert f"  {STACK_NAME}-queue-has-videos" in text
 
     gone = dataclasses.replace(

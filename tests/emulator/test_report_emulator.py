@@ -18,6 +18,8 @@ import pytest
 from helpers import seed_text, write_model
 from support.jobs import run_worker
 
+from ecs_autoscale.model.naming import StackNames
+
 STACK_NAME = "Report-Test-Stack"
 JOB = "measured-1"
 VIDEOS = {"dive-r/a.mov": 300, "dive-r/b.mov": 400, "dive-r/c.mov": 500}
@@ -60,11 +62,22 @@ class AgentStandIn:
         self.write("registered", container_instance_arn=f"arn:aws:ecs:::container-instance/{instance_id}")
         self.write("first_task", task_arn=f"arn:aws:ecs:::task/{instance_id}")
 
-    def leave(self, autoscaling) -> None:
+    def leave(self, autoscaling, group: str, hook: str) -> None:
+        """As the agent leaves: terminate with decrement, retried while another instance's termination is a
+        scaling activity in progress, then complete its own termination hook."""
         self.write("idle", since=time.time())
         self.write("leaving", reason="idle", videos_cut=0)
-        autoscaling.terminate_instance_in_auto_scaling_group(
-            InstanceId=self.instance["InstanceId"], ShouldDecrementDesiredCapacity=True
+        instance_id = self.instance["InstanceId"]
+        for _ in range(20):
+            try:
+                autoscaling.terminate_instance_in_auto_scaling_group(
+                    InstanceId=instance_id, ShouldDecrementDesiredCapacity=True
+                )
+                break
+            except autoscaling.exceptions.ScalingActivityInProgressFault:
+                time.sleep(0.2)
+        autoscaling.complete_lifecycle_action(
+            LifecycleHookName=hook, AutoScalingGroupName=group, InstanceId=instance_id, LifecycleActionResult="CONTINUE"
         )
 
 
@@ -76,8 +89,6 @@ def job(tmp_path_factory, ecs_cli, aws_client, emulator):
     stack_dir = folder / "stack"
     ecs_cli("deploy", model, stack_dir, "--auto-approve", timeout=1200)
     outputs = json.loads((stack_dir / "outputs.json").read_text())
-    # No instance agent kills workers here: without the queue's delay the worker takes each video at once.
-    aws_client("sqs").set_queue_attributes(QueueUrl=outputs["video_queue_url"], Attributes={"DelaySeconds": "0"})
     videos = folder / "Volumes" / "dive-r"
     for rel, size in VIDEOS.items():
         (folder / "Volumes" / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +107,7 @@ def job(tmp_path_factory, ecs_cli, aws_client, emulator):
     worked = run_worker(emulator, outputs)
     assert worked.stderr.count("SUCCESS ") == len(VIDEOS), worked.stderr[-3000:]
     for agent in agents:
-        agent.leave(autoscaling)
+        agent.leave(autoscaling, outputs["autoscaling_group_name"], StackNames(STACK_NAME).termination_hook)
     return {"stack_dir": stack_dir, "model": model, "ids": sorted(ids), "running": running, "folder": folder}
 
 
