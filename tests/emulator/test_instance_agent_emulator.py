@@ -4,10 +4,12 @@ agent's own SigV4 code; the instance around it (IMDS, ECS agent introspection, d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -134,6 +136,24 @@ class Stack:
             startFromHead=True,
         )["events"]
         return [json.loads(e["message"]) for e in events]
+
+
+@contextlib.contextmanager
+def downloading(host: FakeDocker, container: str, chunk: int) -> Iterator[None]:
+    """The worker moves `chunk` bytes every 50 ms (a video's download) while the block runs."""
+    done = threading.Event()
+
+    def download() -> None:
+        while not done.wait(0.05):
+            host.move_bytes(container, received=chunk)
+
+    mover = threading.Thread(target=download, daemon=True)
+    mover.start()
+    try:
+        yield
+    finally:
+        done.set()
+        mover.join()
 
 
 def follow_termination(stack: Stack, fake: FakeInstance, stop: threading.Event) -> None:
@@ -266,19 +286,9 @@ def test_another_instances_video_in_flight_does_not_keep_an_idle_instance(tmp_pa
 def test_a_busy_worker_keeps_its_instance(tmp_path, emulator, instance, host):
     """The worker moves megabytes (a download, an upload) at every look: the idle clock never starts."""
     stack, fake = instance
-    working = threading.Event()
-
-    def download() -> None:
-        while not working.wait(0.05):
-            host.move_bytes("c-running", received=stack.settings.busy_bytes_per_poll)
-
-    mover = threading.Thread(target=download, daemon=True)
-    mover.start()
-    try:
-        script, config = start(tmp_path, emulator, stack, fake, host)
+    script, config = start(tmp_path, emulator, stack, fake, host)
+    with downloading(host, "c-running", stack.settings.busy_bytes_per_poll):
         proc = run_agent(script, config, host, cycles=15)
-    finally:
-        working.set()
     assert "workers busy" in proc.stdout and "scale-in" not in proc.stdout, proc.stdout
     assert not host.killed("c-running") and stack.group()["DesiredCapacity"] == 1
 
@@ -380,21 +390,13 @@ def test_an_instance_the_group_terminates_waits_for_its_busy_worker(tmp_path, em
     in the termination hook while the worker moves bytes; the agent records heartbeats, and completes the hook
     once the worker is quiet."""
     stack, fake = instance
-    working = threading.Event()
-
-    def download() -> None:
-        while not working.wait(0.05):
-            host.move_bytes("c-running", received=stack.settings.busy_bytes_per_poll)
-
-    mover = threading.Thread(target=download, daemon=True)
-    mover.start()
     stack.aws("autoscaling").set_desired_capacity(AutoScalingGroupName=stack.names.asg, DesiredCapacity=0)
     [held] = stack.group()["Instances"]
     assert held["LifecycleState"] == "Terminating:Wait"
     fake.lifecycle_state = "Terminated"
     script, config = start(tmp_path, emulator, stack, fake, host)
-    busy = run_agent(script, config, host, cycles=6)
-    working.set()
+    with downloading(host, "c-running", stack.settings.busy_bytes_per_poll):
+        busy = run_agent(script, config, host, cycles=6)
     assert "workers busy: termination waits (heartbeat)" in busy.stdout, busy.stdout
     assert not host.killed("c-running")
     assert [i["LifecycleState"] for i in stack.group()["Instances"]] == ["Terminating:Wait"]
