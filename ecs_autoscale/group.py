@@ -62,19 +62,44 @@ def release_terminating(asg: Any, group: Group, hook_name: str) -> list[str]:
     """Complete the termination lifecycle hook (CONTINUE) of every instance of `group` waiting in
     Terminating:Wait: a stop or a destroy means now, not when each agent finds its workers quiet (or its
     heartbeats run out). Returns the instances released; one that left the wait meanwhile is skipped."""
-    released = []
-    for instance in group.instances:
-        if instance.get("LifecycleState") != "Terminating:Wait":
-            continue
-        try:
-            asg.complete_lifecycle_action(
-                LifecycleHookName=hook_name,
-                AutoScalingGroupName=group.name,
-                InstanceId=instance["InstanceId"],
-                LifecycleActionResult="CONTINUE",
-            )
-            released.append(instance["InstanceId"])
-        except Exception as exc:  # no longer waiting ("No active Lifecycle Action found"): it is on its way
-            if error_code(exc) != "ValidationError":
-                raise
-    return released
+    waiting = [i["InstanceId"] for i in group.instances if i.get("LifecycleState") == "Terminating:Wait"]
+    return [i for i in waiting if _continue(asg, group.name, hook_name, i)]
+
+
+POOL_TERMINATING = "Warmed:Terminating:Wait"
+"""A warm-pool instance the group terminates (an instance refresh replacing it, a smaller pool) waits here on
+the termination hook like any other (EC2 Auto Scaling User Guide, "Use lifecycle hooks with a warm pool":
+the lifecycle state transitions; API reference, LifecycleState). PutLifecycleHook has no setting that keeps
+a hook off the warm pool, and no instance refresh preference skips hooks."""
+
+
+def warm_pool_instances(asg: Any, group_name: str) -> list[dict[str, Any]]:
+    """DescribeWarmPool's Instances (every page); [] when the group has no warm pool."""
+    pages = asg.get_paginator("describe_warm_pool").paginate(AutoScalingGroupName=group_name)
+    return [i for page in pages for i in page.get("Instances", [])]
+
+
+def release_warm_pool_terminating(asg: Any, group_name: str, hook_name: str) -> list[str]:
+    """Complete the termination hook (CONTINUE) of every warm-pool instance in Warmed:Terminating:Wait.
+
+    A Stopped pool instance runs no agent and holds no worker: nothing would ever complete its hook, so
+    each would wait the hook's whole heartbeat timeout (30 minutes) before going, holding up the instance
+    refresh that replaces it. Returns the instances released; one that left the wait meanwhile is skipped."""
+    pool = warm_pool_instances(asg, group_name)
+    waiting = [i["InstanceId"] for i in pool if i.get("LifecycleState") == POOL_TERMINATING]
+    return [i for i in waiting if _continue(asg, group_name, hook_name, i)]
+
+
+def _continue(asg: Any, group_name: str, hook_name: str, instance_id: str) -> bool:
+    try:
+        asg.complete_lifecycle_action(
+            LifecycleHookName=hook_name,
+            AutoScalingGroupName=group_name,
+            InstanceId=instance_id,
+            LifecycleActionResult="CONTINUE",
+        )
+    except Exception as exc:  # no longer waiting ("No active Lifecycle Action found"): it is on its way
+        if error_code(exc) != "ValidationError":
+            raise
+        return False
+    return True

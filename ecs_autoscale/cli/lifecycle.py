@@ -171,6 +171,8 @@ def deploy(
     plans, shows what changes, asks for confirmation on a terminal, applies, then writes
     STACK_DIR/outputs.json (stack outputs, flat name -> value) and STACK_DIR/README.md (how to use
     the stack). The plan (plans/deploy.*) and Terraform's output (logs/apply.log) stay in STACK_DIR.
+    With a warm pool, the stopped pool instances a new launch template leaves stale are released from
+    the termination hook once the instance refresh reaches them (docs/scaling.md).
     Run it again after editing the model: only the differences are applied. One deploy per STACK_DIR
     at a time: a second one fails at once. Interrupted (Ctrl-C once: Terraform stops safely), it
     records the creations cut off mid-request; the next deploy imports those AWS carried out.
@@ -199,10 +201,27 @@ def deploy(
             deployment.adopt_unfinished_creates(tf)
             _plan_confirm_apply(deployment, tf, auto_approve)
         outputs = deployment.refresh_outputs(tf)
+        _release_stale_warm_pool(deployment)
     click.echo(
         f"Deployed {deployment.name} in {time.monotonic() - started:.0f}s: {len(outputs)} outputs in "
         f"{sd.outputs_file}; how to use it: {sd.readme_file}"
     )
+
+
+def _release_stale_warm_pool(deployment: Deployment) -> None:
+    """After the apply: the instance refresh's stale warm-pool instances go now, not after the termination
+    hook's heartbeat timeout (stack_deployment.release_stale_warm_pool). The apply succeeded, so an AWS error
+    here is a warning, not a failed deploy."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        deployment.release_stale_warm_pool()
+    except (BotoCoreError, ClientError) as exc:
+        click.echo(
+            f"warning: could not release the stale warm-pool instances of {deployment.config.names.asg} ({exc}); "
+            "they go after the termination hook's heartbeat timeout",
+            err=True,
+        )
 
 
 def _plan_confirm_apply(deployment: Deployment, tf: Terraform, auto_approve: bool) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..group import POOL_TERMINATING
+
 MAX_VIDEO_LINES = 50
 
 
@@ -67,6 +69,11 @@ def _fleet_lines(fleet: Any) -> list[str]:
     elif pool:
         pooled = ", ".join(f"{n} {state}" for state, n in sorted(pool["by_state"].items())) or "empty"
         lines.append(f"  warm pool ({pool['state']}, min {pool['min']}): {pooled}")
+        if pool["by_state"].get(POOL_TERMINATING):
+            lines.append(
+                f"    {POOL_TERMINATING}: replaced by an instance refresh, held by the termination hook until its "
+                "timeout (stopped: no agent completes it); `ecs-autoscale deploy` releases them"
+            )
     return lines
 
 

@@ -19,6 +19,7 @@ from ..aws_target import AwsTarget
 from ..echo import Echo, silent
 from ..errors import EcsAutoscaleError
 from ..fileio import PRIVATE_DIR_MODE, atomic_write, atomic_write_json
+from ..group import POOL_TERMINATING, release_warm_pool_terminating, warm_pool_instances
 from ..model.config import ModelConfig
 from ..stack_dir import PlanFiles, StackDir, utc_now
 from .adoption import Adoption, aws_lookup
@@ -26,6 +27,12 @@ from .terraform import ApplyProgress, PlanSummary, Terraform, provider_mirror_co
 
 if TYPE_CHECKING:
     from .teardown import DestroyOptions, DestroyPlan, StackTeardown
+
+
+POOL_RELEASE_WAIT_SECONDS = 300.0
+"""How long `deploy` waits, after the apply, for the instance refresh to reach the stale warm-pool instances
+of an idle group (AWS starts the refresh the apply asked for in the background)."""
+ACTIVE_REFRESH = ("Pending", "InProgress")
 
 
 class NothingDeployed(EcsAutoscaleError):
@@ -229,6 +236,84 @@ class Deployment:
         self.stack_dir.write_outputs(outputs)
         self.write_readme(status="deployed", outputs=outputs)
         return outputs
+
+    # ---- after the apply: the warm pool's stale instances ---------------------------------------------
+    def release_stale_warm_pool(
+        self, wait_seconds: float = POOL_RELEASE_WAIT_SECONDS, poll_seconds: float = 5.0
+    ) -> list[str]:
+        """Let the instance refresh's stale warm-pool instances go now; returns the instances released.
+
+        A launch template change starts an instance refresh (fleet.py) that replaces the warm pool's
+        instances after the group's own, each through the termination hook. A Stopped pool instance runs no
+        agent and holds no worker, so nothing completes its hook: each would wait the hook's heartbeat
+        timeout (30 minutes) in Warmed:Terminating:Wait (group.POOL_TERMINATING). This completes the hook
+        with CONTINUE for them, waiting up to `wait_seconds` for the refresh to reach them while the group
+        has no instance of its own left to replace (an idle group, as after most deploys); with busy
+        instances still to replace it says so and leaves the rest to the heartbeat timeout or the next deploy.
+        """
+        if not self.config.warm_pool:
+            return []
+        from ..model.scaling_design import design_for
+
+        asg = self.target.client("autoscaling", self.config.region)
+        group_name, hook = self.config.names.asg, self.config.names.termination_hook
+        rerun = f"run `ecs-autoscale deploy {self.config_path} {self.stack_dir.root}` again"
+        otherwise = (
+            f"or each waits its termination hook's heartbeat timeout "
+            f"({design_for(self.config).termination_heartbeat_seconds // 60} minutes) before it goes"
+        )
+        started, released = time.monotonic(), []
+        while True:
+            released += release_warm_pool_terminating(asg, group_name, hook)
+            stale, live_stale, refreshing = self._stale_instances(asg, group_name)
+            if not stale or not refreshing:
+                break
+            if live_stale:
+                self.echo(
+                    f"The instance refresh of {group_name} replaces {live_stale} instance(s) in service first "
+                    f"(each when its workers are quiet), then {stale} stale warm-pool instance(s): {rerun} "
+                    f"after that, {otherwise}."
+                )
+                break
+            waited = time.monotonic() - started
+            if waited >= wait_seconds:
+                self.echo(
+                    f"{stale} stale warm-pool instance(s) of {group_name} not yet reached by its instance refresh "
+                    f"after {waited:.0f}s: {rerun} later, {otherwise}."
+                )
+                break
+            time.sleep(poll_seconds)
+        if released:
+            self.echo(
+                f"Released {len(released)} stale warm-pool instance(s) from the termination hook "
+                f"{hook} (stopped: no worker to drain): {', '.join(released)}"
+            )
+        return released
+
+    @staticmethod
+    def _stale_instances(asg: Any, group_name: str) -> tuple[int, int, bool]:
+        """(warm-pool instances on an older launch template version not yet leaving, the group's own such
+        instances, leaving or not (the refresh reaches the pool once they are gone), whether an instance
+        refresh is active)."""
+        groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
+        if not groups:
+            return 0, 0, False
+        current = str((groups[0].get("LaunchTemplate") or {}).get("Version", ""))
+
+        def stale(instances: list[dict[str, Any]], *, leaving_too: bool) -> int:
+            return sum(
+                1
+                for i in instances
+                if str((i.get("LaunchTemplate") or {}).get("Version", current)) != current
+                and (leaving_too or "Terminat" not in i.get("LifecycleState", ""))
+            )
+
+        pool = warm_pool_instances(asg, group_name)
+        refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=group_name, MaxRecords=1)
+        refreshing = any(r.get("Status") in ACTIVE_REFRESH for r in refreshes.get("InstanceRefreshes", []))
+        waiting = sum(1 for i in pool if i.get("LifecycleState") == POOL_TERMINATING)
+        live = groups[0].get("Instances", [])
+        return stale(pool, leaving_too=False) + waiting, stale(live, leaving_too=True), refreshing
 
     def write_readme(self, *, status: str, outputs: dict | None) -> None:
         self.stack_dir.write_readme(

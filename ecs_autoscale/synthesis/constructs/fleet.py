@@ -317,7 +317,9 @@ class GpuFleet(Component):
                 ),
                 # A template change (AMI, image, settings) leaves existing pool instances as they were; an
                 # instance refresh replaces them, after any InService instance (EC2 Auto Scaling User Guide,
-                # warm pools, "Update the instances in a warm pool"), each through the termination hook.
+                # warm pools, "Update the instances in a warm pool"), each through the termination hook:
+                # stopped, no agent completes it, so `ecs-autoscale deploy` does after the apply
+                # (stack_deployment.release_stale_warm_pool; AWS has no way to keep a hook off the pool).
                 "instance_refresh": AutoscalingGroupInstanceRefresh(
                     strategy="Rolling",
                     preferences=AutoscalingGroupInstanceRefreshPreferences(skip_matching=True),
