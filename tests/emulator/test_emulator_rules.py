@@ -444,6 +444,8 @@ def test_instance_refresh_replaces_in_service_then_stale_pool_instances(aws_clie
     assert {i: p["LifecycleState"] for i, p in pool(aws_client, name).items() if i in old_pool} == dict.fromkeys(
         old_pool, "Warmed:Terminating:Wait"
     )
+    # As on AWS, nothing releases them but a CompleteLifecycleAction (the stack's: `ecs-autoscale deploy`,
+    # test_warm_pool_refresh.py) or the heartbeat timeout.
     complete(aws_client, name, "drain", old_pool)
     fresh = pool(aws_client, name)
     assert len(fresh) == 2 and not set(fresh) & old_pool
