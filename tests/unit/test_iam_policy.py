@@ -321,8 +321,14 @@ def test_agent_conditions_limit_the_group_to_halting(stack):
     """The instance agent may change its group only to size 0, and tag it only with the halted key."""
     doc, model = stack
     by_action = {a: st for st in role_policies(doc, model["StackName"])["instance"] for a in as_list(st["Action"])}
+    # and, like the client's stop policy, never with subnets, a launch configuration or instance types
     assert by_action["autoscaling:UpdateAutoScalingGroup"]["Condition"] == {
-        "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"}
+        "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"},
+        "Null": {
+            "autoscaling:VPCZoneIdentifiers": "true",
+            "autoscaling:LaunchConfigurationName": "true",
+            "autoscaling:InstanceTypes": "true",
+        },
     }
     assert by_action["autoscaling:CreateOrUpdateTags"]["Condition"] == {
         "ForAllValues:StringEquals": {"aws:TagKeys": ["ecs-autoscale:halted"]}
