@@ -52,6 +52,7 @@ SECRETS = (
     "\n  DB_TOKEN: arn:aws:ssm:us-west-2:123456789012:parameter/lab/token"
     '\n  DB_PASSWORD: "arn:aws:secretsmanager:us-west-2:123456789012:secret:lab/db-AbC123:password::"'
 )
+SECRETS_KMS_KEY = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Policy:
     where: str
     """`<type>.<name>` in the stack's JSON, and which document (policy, trust)."""
     statements: tuple[dict, ...]
+    path: tuple[str, ...] = ()
+    """Where the document is in the stack's JSON: ("resource", type, name, attribute)."""
 
 
 def as_list(value) -> list:
@@ -72,11 +75,46 @@ def policies_of(doc: dict, stack: str) -> list[Policy]:
     for type_ in (*IDENTITY_TYPES, *RESOURCE_POLICY_TYPES):
         for name, body in resources.get(type_, {}).items():
             if "policy" in body:
-                found.append(Policy(stack, f"{type_}.{name}", tuple(json.loads(body["policy"])["Statement"])))
+                found.append(
+                    Policy(
+                        stack,
+                        f"{type_}.{name}",
+                        tuple(json.loads(body["policy"])["Statement"]),
+                        ("resource", type_, name, "policy"),
+                    )
+                )
     for name, role in resources.get("aws_iam_role", {}).items():
         found.append(
-            Policy(stack, f"aws_iam_role.{name} (trust)", tuple(json.loads(role["assume_role_policy"])["Statement"]))
+            Policy(
+                stack,
+                f"aws_iam_role.{name} (trust)",
+                tuple(json.loads(role["assume_role_policy"])["Statement"]),
+                ("resource", "aws_iam_role", name, "assume_role_policy"),
+            )
         )
+    return found
+
+
+def policy_documents(node, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Where a policy document (an object with a `Statement`) is, anywhere in a stack's JSON: in an
+    attribute holding JSON text (as Terraform takes policies), in an object, or nested deeper in the JSON
+    text of another attribute (a CloudFormation template body)."""
+    if isinstance(node, str):
+        try:
+            node = json.loads(node)
+        except ValueError:
+            return set()
+        if not isinstance(node, (dict, list)):
+            return set()
+    found = set()
+    if isinstance(node, dict):
+        if "Statement" in node:
+            found.add(path)
+        for key, value in node.items():
+            found |= policy_documents(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found |= policy_documents(value, (*path, str(index)))
     return found
 
 
@@ -86,7 +124,7 @@ def configs(tmp_path_factory) -> list:
 
     folder = tmp_path_factory.mktemp("models")
     return [load_config(path) for path in example_files()] + [
-        load_text(folder, seed_text(StackName="SecretsSeed", Secrets=SECRETS))
+        load_text(folder, seed_text(StackName="SecretsSeed", Secrets=SECRETS, SecretsKmsKey=SECRETS_KMS_KEY))
     ]
 
 
@@ -248,6 +286,32 @@ def test_the_review_reads_every_kind_of_policy(policies, stacks):
     assert {"aws_iam_role_policy", "aws_iam_policy", "aws_iam_role", "aws_sns_topic", "aws_sqs_queue"} <= wheres
     assert {p.stack for p in policies} == set(stacks)
     assert len(stacks) == len(example_files()) + 1
+    for stack, doc in stacks.items():
+        missed = policy_documents(doc) - {p.path for p in policies_of(doc, stack)}
+        assert not missed, f"{stack}: policy documents the review does not read: {sorted(missed)}"
+    # the model with Secrets and a KMS key: the execution role's kms:Decrypt is among what is reviewed
+    decrypt = [st for p in policies if p.stack == "SecretsSeed" for st in p.statements if "kms:Decrypt" in st["Action"]]
+    assert len(decrypt) == 1
+
+
+def test_the_walk_finds_policies_the_review_would_miss():
+    document = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*"}]})
+    template = {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [
+        {"PolicyName": "p", "PolicyDocument": json.loads(document)}]}}}}  # fmt: skip
+    doc = {
+        "resource": {
+            "aws_iam_user_policy": {"u": {"policy": document}},
+            "aws_cloudformation_stack": {"s": {"template_body": json.dumps(template), "name": "x"}},
+        },
+        "data": {"aws_iam_policy_document": {"d": {"json": document}}},
+    }
+    assert policy_documents(doc) == {
+        ("resource", "aws_iam_user_policy", "u", "policy"),
+        ("resource", "aws_cloudformation_stack", "s", "template_body", "Resources", "Role", "Properties",
+         "Policies", "0", "PolicyDocument"),
+        ("data", "aws_iam_policy_document", "d", "json"),
+    }  # fmt: skip
+    assert policies_of(doc, "x") == []
 
 
 def test_every_granted_action_is_in_the_service_authorization_extract(policies):
@@ -386,7 +450,9 @@ def list_tasks(**condition) -> dict:
         ),
         # finding 2's attack with both sizes constrained: min 4 pins every instance on
         (
-            update_group(NumericLessThanEquals={"autoscaling:MinSize": "4", "autoscaling:MaxSize": "4"}, **NOTHING_ELSE),
+            update_group(
+                NumericLessThanEquals={"autoscaling:MinSize": "4", "autoscaling:MaxSize": "4"}, **NOTHING_ELSE
+            ),
             "without a condition capping autoscaling:MinSize at 0",
         ),
         # a lower bound constrains nothing that matters
@@ -419,7 +485,9 @@ def list_tasks(**condition) -> dict:
             "Resource '*' for ecs:ListTasks",
         ),
         (
-            list_tasks(ArnEqualsIfExists={"ecs:cluster": ACCOUNT.format(service="ecs", resource="cluster/Megadetector")}),
+            list_tasks(
+                ArnEqualsIfExists={"ecs:cluster": ACCOUNT.format(service="ecs", resource="cluster/Megadetector")}
+            ),
             "Resource '*' for ecs:ListTasks",
         ),
         (list_tasks(StringLike={"ecs:cluster": "*Megadetector*"}), "Resource '*' for ecs:ListTasks"),
