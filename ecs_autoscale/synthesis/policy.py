@@ -24,7 +24,6 @@ UNCHANGED_GROUP_SETTINGS = (
 ASSUME_ROLE_SERVICES = {
     "ecs-tasks": "ecs-tasks.amazonaws.com",
     "ec2": "ec2.amazonaws.com",
-    "cloudformation": "cloudformation.amazonaws.com",
     "scheduler": "scheduler.amazonaws.com",
 }
 

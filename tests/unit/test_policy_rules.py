@@ -38,10 +38,10 @@ SAR = json.loads((REPO / "security" / "service-authorization.json").read_text())
 IDENTITY_TYPES = ("aws_iam_role_policy", "aws_iam_policy")
 RESOURCE_POLICY_TYPES = ("aws_sns_topic", "aws_sqs_queue", "aws_s3_bucket_policy", "aws_sqs_queue_policy")
 SIZE_KEYS = ("autoscaling:MinSize", "autoscaling:MaxSize")
-# The default client policy's account-wide grants, each reviewed: none returns another stack's data
-# beyond names and sizes of Auto Scaling groups.
+# The default client policy's account-wide grants, each reviewed: of other stacks, they return only what
+# Auto Scaling's Describe calls return of every group (docs/operations.md, "Client permissions").
 DEFAULT_CLIENT_ACCOUNT_WIDE = {
-    "autoscaling:DescribeAutoScalingGroups": "group names, sizes and tags; no resource type exists",
+    "autoscaling:DescribeAutoScalingGroups": "group names, sizes, instances and tags; no resource type exists",
     "autoscaling:DescribeScalingActivities": "scaling history; no resource type exists",
     "autoscaling:DescribeWarmPool": "warm pool sizes; no resource type exists",
     "sts:GetCallerIdentity": "the caller's own identity",
