@@ -42,8 +42,13 @@ KMS_KEY_ARN_RE = re.compile(
 )
 KEY_ID = r"(?:mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
 KMS_STATE_KEY_RE = re.compile(ARN_HEAD.format(service="kms") + rf"(?:key/(?:{KEY_ID})|alias/[A-Za-z0-9/_-]{{1,250}})$")
-# Environment names that look like they hold a secret: `validate` warns (name parts split on `_`).
-SECRET_NAME_PARTS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL", "CREDENTIALS")
+# Environment names that look like they hold a secret (`validate` warns), matched in the upper-cased name:
+# PASSWORD, PASSWD, SECRET, CREDENTIAL anywhere (DBPASSWORD); TOKEN anywhere (APITOKEN) but not TOKENS or
+# TOKENIZ... (MAX_NEW_TOKENS, TOKENIZERS_PARALLELISM: counts and tokenizer settings of ML containers); KEY
+# ending a `_`-separated part (API_KEY, APIKEY, SSHKEY; not KEYWORDS or KEYFRAME_INTERVAL), unless that part
+# is an English word ending in KEY (MONKEY).
+SECRET_NAME_RE = re.compile(r"PASSWORD|PASSWD|SECRET|CREDENTIAL|TOKEN(?!S|IZ)|KEY(?=_|$)")
+NOT_SECRET_WORDS = frozenset({"MONKEY", "DONKEY", "TURKEY", "HOCKEY", "JOCKEY", "WHISKEY", "LACKEY"})
 LOG_RETENTION_DAYS = (
     1,
     3,
@@ -757,8 +762,8 @@ def parse_config(doc: YamlDocument) -> ModelConfig:
 
 
 def looks_secret(name: str) -> bool:
-    """An environment variable name with a part (split on `_`) such as TOKEN, PASSWORD, SECRET or KEY."""
-    return any(part in SECRET_NAME_PARTS for part in name.upper().split("_"))
+    """An environment variable name holding TOKEN, PASSWORD, SECRET or KEY as SECRET_NAME_RE says."""
+    return any(SECRET_NAME_RE.search(part) for part in name.upper().split("_") if part not in NOT_SECRET_WORDS)
 
 
 def environment_warnings(path: str | Path, config: ModelConfig) -> list[str]:

@@ -183,11 +183,6 @@ class StackNames:
         return f"{self.stack}-deepsea-ai-lookup"
 
     @property
-    def lookup_role(self) -> str:
-        """Service role CloudFormation acts with for the lookup stack."""
-        return f"{self.stack}-cfn-lookup"
-
-    @property
     def queue_keepalive(self) -> str:
         """The schedule that keeps the video queue active, and the role it acts with."""
         return f"{self.stack}-queue-keepalive"
@@ -222,7 +217,6 @@ class StackNames:
             "log group": ("log_group", self.log_group),
             "lookup stack": ("cfn_stack", self.lookup_stack),
             "lookup task family": ("task_family", self.lookup_family),
-            "lookup role": ("role", self.lookup_role),
             "queue keep-alive schedule": ("schedule", self.queue_keepalive),
             "queue keep-alive role": ("role", self.queue_keepalive),
             **{f"{purpose} alarm": ("alarm", self.alarm(purpose)) for purpose in ALARM_PURPOSES},

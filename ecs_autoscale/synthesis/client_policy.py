@@ -41,15 +41,7 @@ from typing import Any, Protocol
 
 from ..group import HALTED_TAG
 from ..model.naming import ALARM_PURPOSES, StackNames
-from .policy import Statement
-
-# Keys of UpdateAutoScalingGroup that name what the request changes besides the sizes; the client
-# never sends them (client/control.py: MinSize, MaxSize, DesiredCapacity only).
-UNCHANGED_GROUP_SETTINGS = (
-    "autoscaling:VPCZoneIdentifiers",
-    "autoscaling:LaunchConfigurationName",
-    "autoscaling:InstanceTypes",
-)
+from .policy import UNCHANGED_GROUP_SETTINGS, Statement
 
 
 class Account(Protocol):

@@ -11,10 +11,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# Condition keys of autoscaling:UpdateAutoScalingGroup that name what a request changes besides the sizes
+# (Service Authorization Reference, Amazon EC2 Auto Scaling; security/service-authorization.json): a
+# `Null: true` on each refuses a request that sets subnets, a launch configuration or instance types. Neither
+# the agent's halt nor the client's stop and resume sends them (MinSize, MaxSize, DesiredCapacity only).
+UNCHANGED_GROUP_SETTINGS = (
+    "autoscaling:VPCZoneIdentifiers",
+    "autoscaling:LaunchConfigurationName",
+    "autoscaling:InstanceTypes",
+)
+
 ASSUME_ROLE_SERVICES = {
     "ecs-tasks": "ecs-tasks.amazonaws.com",
     "ec2": "ec2.amazonaws.com",
-    "cloudformation": "cloudformation.amazonaws.com",
     "scheduler": "scheduler.amazonaws.com",
 }
 

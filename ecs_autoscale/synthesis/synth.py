@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DISK_ERRNOS, DISK_HINT, EcsAutoscaleError, WriteFailed
-from ..fileio import atomic_write
+from ..fileio import PRIVATE_FILE_MODE, atomic_write
 from ..model.config import ModelConfig
 from ..stack_dir import STACK_FILE
 
@@ -131,10 +131,14 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
             for config in stale:
                 data = (stack_dir(Path(tmp), config.stack_name) / STACK_FILE).read_bytes()
                 folder = stack_dir(outdir, config.stack_name)
-                atomic_write(folder / STACK_FILE, data)
+                # Owner-only, as every STACK_DIR file: the JSON holds the model's Environment values.
+                atomic_write(folder / STACK_FILE, data, private=True)
                 record = {"key": keys[config.stack_name], "output_sha256": hashlib.sha256(data).hexdigest()}
-                atomic_write(folder / KEY_FILE, json.dumps(record).encode())
+                atomic_write(folder / KEY_FILE, json.dumps(record).encode(), private=True)
     stale_names = {c.stack_name for c in stale}
+    for config in configs:
+        if config.stack_name not in stale_names:  # written by an earlier version with the umask: tighten
+            (stack_dir(outdir, config.stack_name) / STACK_FILE).chmod(PRIVATE_FILE_MODE)
     return [SynthResult(n, stack_dir(outdir, n) / STACK_FILE, n not in stale_names) for n in names]
 
 

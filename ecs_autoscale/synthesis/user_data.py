@@ -23,6 +23,7 @@ from ..agent.instance_agent import DEFAULTS, Settings
 from ..group import HALTED_TAG
 from ..model.naming import StackNames
 from ..model.scaling_design import ScalingDesign
+from .policy import UNCHANGED_GROUP_SETTINGS
 
 # EC2 User Guide, "Run commands when you launch an EC2 instance with user data input": user data is limited
 # to 16 KB in raw form, before it is base64-encoded.
@@ -136,12 +137,16 @@ def agent_permissions(
             (arn % ("ecs", f"container-instance/{settings.cluster_name}/*"),),
         ),
         # autoscaling:MinSize/MaxSize filter on the sizes in the request (absent = no match): the agent may
-        # only bring the group to 0, never grow it.
+        # only bring the group to 0, never grow it; and, as the client's stop policy, never with subnets, a
+        # launch configuration or instance types (a launch template also needs ec2:RunInstances, not granted).
         AgentPermission(
             "AgentHaltGroup",
             ("autoscaling:UpdateAutoScalingGroup",),
             (group,),
-            {"NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"}},
+            {
+                "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"},
+                "Null": {key: "true" for key in UNCHANGED_GROUP_SETTINGS},
+            },
         ),
         AgentPermission(
             "AgentHaltTag",

@@ -12,13 +12,15 @@ ACCOUNT = "123456789012"
 BLOCKED = dict.fromkeys(BLOCK_SETTINGS, True)
 
 
-def make_bucket(aws_client, name: str, *, versioned: bool = True, blocked: bool = True) -> None:
+def make_bucket(aws_client, name: str, *, versioned: bool = True, blocked: bool = True, encrypted: bool = True) -> None:
     s3 = aws_client("s3")
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     if versioned:
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     if blocked:
         s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=BLOCKED)
+    if not encrypted:
+        return
     s3.put_bucket_encryption(
         Bucket=name,
         ServerSideEncryptionConfiguration={
@@ -50,6 +52,19 @@ def test_an_unversioned_bucket_warns_with_the_command_that_fixes_it(aws_client, 
         "state-unversioned is not versioned: an overwritten or deleted state cannot be recovered",
     )
     assert "put-bucket-versioning --bucket state-unversioned" in finding.fix
+
+
+def test_a_bucket_without_default_encryption_warns_and_says_how_to_turn_it_on(aws_client, tmp_path):
+    """AWS has given every bucket SSE-S3 by default since January 2023 (S3 User Guide, "Setting default
+    server-side encryption behavior for Amazon S3 buckets"); an S3-compatible store or the emulator may
+    have none, and GetBucketEncryption then answers ServerSideEncryptionConfigurationNotFoundError."""
+    make_bucket(aws_client, "state-plain", encrypted=False)
+    finding = check(aws_client, tmp_path, "state-plain")
+    assert (finding.level, finding.finding, finding.fix) == (
+        "warn",
+        "state-plain has no default encryption",
+        "turn on default encryption (SSE-S3 or SSE-KMS)",
+    )
 
 
 class AccountWithoutBlock:

@@ -8,9 +8,8 @@ written here from the model file, not from the construct code:
   `*` only for the actions AWS documents as taking no resource (NO_RESOURCE_ACTIONS);
 - each role holds exactly the grants in EXPECTED_GRANTS (the instance role: only what the ECS agent
   needs), so any new permission is a reviewed change of this file;
-- trust policies let only ecs-tasks (task, execution roles; this account only), ec2 (instance role),
-  cloudformation (the deepsea-ai lookup stack's service role) or scheduler (the queue keep-alive; this
-  account only) assume a role, and no managed or
+- trust policies let only ecs-tasks (task, execution roles; this account only), ec2 (instance role)
+  or scheduler (the queue keep-alive; this account only) assume a role, and no managed or
   standalone policy is attached anywhere;
 - bucket and queue resource policies only deny (TLS-only); they grant nothing to anyone.
 """
@@ -33,14 +32,13 @@ MODELS = [SEED, EXAMPLES / "fathomnet-spot.yaml"]
 # - ecs:DiscoverPollEndpoint: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
 # - ec2:DescribeTags (all EC2 Describe* actions): https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html
 # - ecr:GetAuthorizationToken: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerregistry.html
-# - ecs:DescribeTaskDefinition, ecs:DeregisterTaskDefinition: the ECS page above (no resource type, no condition key)
+# - ecs:DescribeTaskDefinition: the ECS page above (no resource type, no condition key)
 NO_RESOURCE_ACTIONS = frozenset(
     {
         "ecs:DiscoverPollEndpoint",
         "ec2:DescribeTags",
         "ecr:GetAuthorizationToken",
         "ecs:DescribeTaskDefinition",
-        "ecs:DeregisterTaskDefinition",
     }
 )
 
@@ -110,17 +108,6 @@ EXPECTED_GRANTS = {
         "track config object": {"s3:GetObject"},
         "own tasks": {"ecs:UpdateTaskProtection", "ecs:GetTaskProtection"},
     },
-    # CloudFormation keeping the deepsea-ai lookup record (infra/lookup.py): register and tag task definitions
-    # of the lookup family only; read and deregister take no resource in IAM.
-    "cfn-lookup": {
-        "lookup task definitions": {
-            "ecs:RegisterTaskDefinition",
-            "ecs:TagResource",
-            "ecs:UntagResource",
-            "ecs:ListTagsForResource",
-        },
-        "*": {"ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"},
-    },
     # EventBridge Scheduler keeping the video queue active (constructs/keepalive.py): set the one tag the queue
     # already carries (condition checked in test_constructs), nothing else.
     "queue-keepalive": {"video queue": {"sqs:TagQueue"}},
@@ -129,7 +116,6 @@ TRUSTED_SERVICE = {
     "instance": "ec2.amazonaws.com",
     "execution": "ecs-tasks.amazonaws.com",
     "task": "ecs-tasks.amazonaws.com",
-    "cfn-lookup": "cloudformation.amazonaws.com",
     "queue-keepalive": "scheduler.amazonaws.com",
 }
 ECR_IMAGE = re.compile(
@@ -207,7 +193,6 @@ def own_resources(doc: dict, model: dict) -> dict[str, set[str]]:
             f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{stack}-gpu-fleet"
         },
         "alerts topic": {f"arn:{partition}:sns:{region}:{account}:{stack}-alerts"},
-        "lookup task definitions": {f"{ecs}:task-definition/{stack}-deepsea-ai-lookup:*"},
         "submit marker": {f"arn:{partition}:ssm:{region}:{account}:parameter/ecs-autoscale/{stack}/last-submit"},
     }
     image = ECR_IMAGE.match(model["ContainerImage"])
@@ -221,9 +206,7 @@ def role_kind(role_name: str, stack: str) -> str:
     for kind in EXPECTED_GRANTS:
         if role_name == f"{stack}-{kind}":
             return kind
-    raise AssertionError(
-        f"unexpected IAM role {role_name!r} (not {stack}-instance/-execution/-task/-cfn-lookup/-queue-keepalive)"
-    )
+    raise AssertionError(f"unexpected IAM role {role_name!r} (not {stack}-instance/-execution/-task/-queue-keepalive)")
 
 
 def role_policies(doc: dict, stack: str) -> dict[str, list[dict]]:
@@ -321,8 +304,14 @@ def test_agent_conditions_limit_the_group_to_halting(stack):
     """The instance agent may change its group only to size 0, and tag it only with the halted key."""
     doc, model = stack
     by_action = {a: st for st in role_policies(doc, model["StackName"])["instance"] for a in as_list(st["Action"])}
+    # and, like the client's stop policy, never with subnets, a launch configuration or instance types
     assert by_action["autoscaling:UpdateAutoScalingGroup"]["Condition"] == {
-        "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"}
+        "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"},
+        "Null": {
+            "autoscaling:VPCZoneIdentifiers": "true",
+            "autoscaling:LaunchConfigurationName": "true",
+            "autoscaling:InstanceTypes": "true",
+        },
     }
     assert by_action["autoscaling:CreateOrUpdateTags"]["Condition"] == {
         "ForAllValues:StringEquals": {"aws:TagKeys": ["ecs-autoscale:halted"]}
@@ -338,7 +327,7 @@ def test_instance_role_carries_only_what_the_ecs_agent_needs(stack):
     assert not {a for a in actions if a.startswith("sqs:") and a not in ("sqs:GetQueueAttributes", "sqs:GetQueueUrl")}
 
 
-def test_roles_trust_only_ecs_tasks_ec2_cloudformation_or_scheduler(stack):
+def test_roles_trust_only_ecs_tasks_ec2_or_scheduler(stack):
     doc, model = stack
     account = f"${{data.aws_caller_identity.{only_name(doc, 'data', 'aws_caller_identity')}.account_id}}"
     roles = doc["resource"]["aws_iam_role"]
@@ -355,14 +344,6 @@ def test_roles_trust_only_ecs_tasks_ec2_cloudformation_or_scheduler(stack):
         ), role["name"]
         if kind in ("task", "execution", "queue-keepalive"):  # confused-deputy guard: for this account only
             assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}, role["name"]
-        elif kind == "cfn-lookup":  # this account's stack StackName, where CloudFormation names one
-            partition = f"${{data.aws_partition.{only_name(doc, 'data', 'aws_partition')}.partition}}"
-            region = f"${{data.aws_region.{only_name(doc, 'data', 'aws_region')}.name}}"
-            stack_arn = f"arn:{partition}:cloudformation:{region}:{account}:stack/{model['StackName']}/*"
-            assert st["Condition"] == {
-                "StringEqualsIfExists": {"aws:SourceAccount": account},
-                "ArnLikeIfExists": {"aws:SourceArn": stack_arn},
-            }, role["name"]
         else:  # EC2 service role: iam:PassRole (same account only) is the guard
             assert "Condition" not in st, role["name"]
         assert not {"managed_policy_arns", "inline_policy", "permissions_boundary"} & set(role), role["name"]

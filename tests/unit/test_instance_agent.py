@@ -589,7 +589,12 @@ def test_agent_permissions_are_scoped_to_the_stack():
     assert by_sid["AgentTaskProtection"].resources == ("arn:aws:ecs:us-west-2:111122223333:task/Megadetector/*",)
     assert by_sid["AgentDrain"].resources == ("arn:aws:ecs:us-west-2:111122223333:container-instance/Megadetector/*",)
     assert by_sid["AgentHaltGroup"].condition == {
-        "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"}
+        "NumericEquals": {"autoscaling:MaxSize": "0", "autoscaling:MinSize": "0"},
+        "Null": {
+            "autoscaling:VPCZoneIdentifiers": "true",
+            "autoscaling:LaunchConfigurationName": "true",
+            "autoscaling:InstanceTypes": "true",
+        },
     }
     assert by_sid["AgentHaltTag"].condition == {"ForAllValues:StringEquals": {"aws:TagKeys": ["ecs-autoscale:halted"]}}
     for sid in ("AgentScaleIn", "AgentHaltGroup", "AgentHaltTag"):

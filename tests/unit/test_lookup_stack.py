@@ -1,6 +1,6 @@
 """The deepsea-ai lookup stack as synthesized (infra/lookup.py): a CloudFormation stack named StackName whose
-template holds only a task definition with the worker contract's environment, made by a service role
-that may touch nothing else; `CloudFormationLookup: false` leaves it out. Deployed behaviour (moto's
+template holds only a task definition with the worker contract's environment, made with the deployer's
+own credentials (no standing role); `CloudFormationLookup: false` leaves it out. Deployed behaviour (moto's
 CloudFormation, with emulator patches) is tested in test_lifecycle.py and test_deepsea_ai.py."""
 
 from __future__ import annotations
@@ -23,14 +23,21 @@ def template(seed_doc) -> dict:
     return json.loads(only_resource(seed_doc, "aws_cloudformation_stack")["template_body"])
 
 
-def test_stack_is_named_stack_name_and_made_by_its_own_role(seed_doc):
+def test_stack_is_named_stack_name_and_made_with_the_deployers_credentials(seed_doc):
     stack = only_resource(seed_doc, "aws_cloudformation_stack")
     assert stack["name"] == "Megadetector"
-    assert stack["iam_role_arn"] == "${aws_iam_role.lookup_role.arn}"
     assert stack["on_failure"] == "DELETE"  # a failed create never leaves a ROLLBACK_COMPLETE stack on the name
-    # CloudFormation needs the role's policy to delete the record: destroy removes the stack first.
-    assert stack["depends_on"] == ["aws_iam_role_policy.lookup_role_policy"]
+    # No service role: no standing role can deregister the account's task definitions.
+    assert "iam_role_arn" not in stack and "depends_on" not in stack
+    assert not [r for r in resources(seed_doc, "aws_iam_role").values() if "lookup" in r["name"]]
     assert not {"capabilities", "parameters", "template_url", "notification_arns"} & set(stack)
+
+
+def test_a_stack_bound_to_the_earlier_service_role_is_replaced_not_updated(seed_doc):
+    """CloudFormation keeps a stack's role when an update names none: the earlier versions' stacks must be
+    replaced (timeout_in_minutes is ForceNew in the AWS provider; their state has none)."""
+    stack = only_resource(seed_doc, "aws_cloudformation_stack")
+    assert stack["timeout_in_minutes"] == 10
 
 
 def test_template_holds_one_task_definition_and_nothing_that_grants_or_runs(template):
@@ -68,10 +75,9 @@ def test_extra_environment_stays_out_of_the_record(tmp_path):
     assert "LOG_LEVEL" not in text
 
 
-def test_opt_out_leaves_no_cloudformation_and_no_lookup_role(tmp_path):
+def test_opt_out_leaves_no_cloudformation(tmp_path):
     doc = synth_in_memory(load_text(tmp_path, seed_text(CloudFormationLookup="false")))
     assert resources(doc, "aws_cloudformation_stack") == {}
-    assert all(not r["name"].endswith("-cfn-lookup") for r in resources(doc, "aws_iam_role").values())
 
 
 def test_opt_out_must_be_a_boolean(tmp_path):
@@ -86,4 +92,4 @@ def test_lookup_names_fit_aws_limits_for_the_longest_stack_name():
 
     names = StackNames("A" * max_stack_name_length())
     assert names.problems() == []
-    assert len(names.lookup_role) <= 64 and len(names.lookup_family) <= 255
+    assert len(names.lookup_family) <= 255

@@ -89,6 +89,36 @@ def test_validate_warns_about_secret_looking_environment_names_and_still_passes(
     assert lines[int(warnings[0].split(":")[1]) - 1].strip() == "HF_TOKEN: abc"
 
 
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("HF_TOKEN", True),
+        ("APITOKEN", True),
+        ("DBPASSWORD", True),
+        ("DB_PASSWD", True),
+        ("CLIENTSECRET", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("GOOGLE_APPLICATION_CREDENTIALS", True),
+        ("API_KEY", True),
+        ("APIKEY", True),
+        ("SSHKEY_PATH", True),
+        ("api_key", True),
+        # not secrets: counts and tokenizer settings, words that merely contain KEY
+        ("MAX_NEW_TOKENS", False),
+        ("TOKENIZERS_PARALLELISM", False),
+        ("KEYWORDS", False),
+        ("KEYFRAME_INTERVAL", False),
+        ("MONKEY", False),
+        ("MONKEY_PATCH", False),
+        ("LOG_LEVEL", False),
+    ],
+)
+def test_secret_looking_names(name, secret):
+    from ecs_autoscale.model.config import looks_secret
+
+    assert looks_secret(name) is secret
+
+
 def test_no_warning_without_secret_looking_names():
     from helpers import SEED
 

@@ -73,6 +73,18 @@ def test_logs_and_records_are_written_owner_only(tmp_path, open_umask):
     assert mode(sd.logs_dir) == 0o700
 
 
+def test_synth_out_is_owner_only_and_tightens_what_an_earlier_version_wrote(tmp_path, open_umask):
+    from ecs_autoscale.synthesis.synth import KEY_FILE, synthesize
+
+    config = load_text(tmp_path, seed_text(StackName="Private", Environment="{DB_HOST: lab-db}"))
+    [result] = synthesize([config], tmp_path / "out")
+    folder = result.path.parent
+    assert (mode(folder), mode(result.path), mode(folder / KEY_FILE)) == (0o700, 0o600, 0o600)
+    result.path.chmod(0o644)
+    [cached] = synthesize([config], tmp_path / "out")
+    assert cached.cached and mode(cached.path) == 0o600
+
+
 def test_the_s3_backend_takes_a_kms_key(tmp_path):
     key = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     backend = f"\n  Bucket: lab-terraform-state\n  KmsKeyId: {key}"

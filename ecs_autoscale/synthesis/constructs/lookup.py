@@ -9,18 +9,25 @@ one task definition (own family `<StackName>-deepsea-ai-lookup`, so the worker's
 It is never run (no service, no roles, no log configuration; a Docker label says so), and a task
 definition costs nothing.
 
-Least privilege: CloudFormation acts through its own service role, which may only register and tag
-task definitions of the lookup family. DescribeTaskDefinition and DeregisterTaskDefinition have no
+Least privilege: no standing role. The stack names no service role, so CloudFormation acts with the
+credentials of whoever runs `deploy`/`destroy` (AWS CloudFormation User Guide, "CloudFormation service
+role": without one, CloudFormation uses a temporary session made from the caller's credentials), who
+already registers the worker's task definition. A service role could not be narrower than "any task
+definition of the account": ecs:DescribeTaskDefinition and ecs:DeregisterTaskDefinition have no
 resource type and no condition key (Service Authorization Reference, Amazon ECS; extract in
-security/service-authorization.json), so they are granted on "*": the role CAN read and deregister any
-task definition of the account and region. What limits it is who can make CloudFormation use it: only
-CloudFormation may assume it (trust policy), only for this account and this stack where CloudFormation
-says which (aws:SourceAccount, aws:SourceArn: see `lookup_trust`), and only a principal allowed
-iam:PassRole on this role can name it for a stack. The template has no IAM resource (no capabilities
-needed) and passes no role to ECS (no iam:PassRole). Whoever deploys needs
-cloudformation:CreateStack/UpdateStack/DeleteStack/DescribeStacks/GetTemplate on this one stack and
-iam:PassRole on this one role; deepsea-ai users need cloudformation:ListStackResources on it and
+security/service-authorization.json), and such a role would stay in the account, usable by anyone
+allowed to pass it. The template has no IAM resource (no capabilities needed) and passes no role to
+ECS. Whoever deploys needs cloudformation:CreateStack/UpdateStack/DeleteStack/DescribeStacks/GetTemplate
+on this one stack; deepsea-ai users need cloudformation:ListStackResources on it and
 ecs:DescribeTaskDefinition.
+
+Earlier versions made the stack with a service role (`<StackName>-cfn-lookup`). CloudFormation keeps
+using a stack's role for every later operation when an update names none (UpdateStack/CreateChangeSet
+RoleARN, CloudFormation API Reference), so removing the role from an existing stack would leave it
+bound to a deleted role. `timeout_in_minutes` forces Terraform to replace such a stack instead: the
+AWS provider marks it ForceNew, Terraform deletes the old stack (with its role, still there: the stack
+is destroyed before the policy it depended on) and creates the new one with the deployer's credentials.
+The timeout itself bounds a create of one task definition, which takes seconds.
 
 The stack name is the original CDK stack's name, on purpose: deepsea-ai users keep `--cluster
 StackName`. `ecs-autoscale plan`/`deploy` refuse, with one line, while a CloudFormation stack of that
@@ -36,13 +43,13 @@ from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudformation_stack import CloudformationStack
 
-from ..policy import Statement, assume_role_policy
-from .account import AccountContext
 from .component import Component, Scope
 
 LOGICAL_ID = "WorkerContract"
 # ECS needs a memory figure for an EC2 task definition; the record is never run, so any small one.
 MEMORY_RESERVATION_MIB = 128
+# CreateStack TimeoutInMinutes: the record takes seconds; see the module docstring for the replacement.
+CREATE_TIMEOUT_MINUTES = 10
 NEVER_RUN_LABEL = {"ecs-autoscale.purpose": "deepsea-ai lookup record of a Terraform-built stack; never run"}
 
 
@@ -51,7 +58,6 @@ class LookupProps:
     stack_name: str
     """The CloudFormation stack name: StackName, what deepsea-ai users pass as --cluster."""
     family: str
-    role_name: str
     container_image: str
     environment: dict[str, Any]
     """The worker contract's variables (infra.service.contract_environment)."""
@@ -88,58 +94,16 @@ def lookup_template(props: LookupProps) -> dict[str, Any]:
     }
 
 
-def lookup_trust(account: AccountContext, stack_name: str) -> str:
-    """CloudFormation only, for this account's stack `stack_name` only.
-
-    AWS CloudFormation User Guide, "Cross-service confused deputy prevention"
-    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cross-service-confused-deputy-prevention.html):
-    aws:SourceArn / aws:SourceAccount in the trust policy of a role CloudFormation assumes. The page's
-    example is an extension's role; for a stack's service role AWS documents neither key as always
-    present, so the conditions are `...IfExists`: they refuse another stack or account whenever
-    CloudFormation names one, and cannot break the deploy if it names none (iam:PassRole then remains
-    the guard). `stack/<StackName>/*`: the stack id follows the name and a `/`, so a stack named
-    `<StackName>-x` does not match."""
-    return assume_role_policy(
-        "cloudformation",
-        {
-            "StringEqualsIfExists": {"aws:SourceAccount": account.account_id},
-            "ArnLikeIfExists": {"aws:SourceArn": account.arn("cloudformation", f"stack/{stack_name}/*")},
-        },
-    )
-
-
-def lookup_statements(account: AccountContext, family: str) -> list[Statement]:
-    return [
-        Statement(
-            "RegisterLookupRecord",
-            ["ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource"],
-            [account.arn("ecs", f"task-definition/{family}:*")],
-        ),
-        # No resource type and no condition key for these two (Service Authorization Reference, Amazon ECS):
-        # CloudFormation reads the record and deregisters it on update and delete.
-        Statement("ReadAndRetireRecord", ["ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"], ["*"]),
-    ]
-
-
 class DeepseaAiLookup(Component):
-    def __init__(self, scope: Scope, id: str, props: LookupProps, account: AccountContext) -> None:
+    def __init__(self, scope: Scope, id: str, props: LookupProps) -> None:
         super().__init__(scope, id)
-        self.role, policy = self.role_with_policy(
-            "role",
-            name=props.role_name,
-            trust=lookup_trust(account, props.stack_name),
-            policy_name="lookup-record",
-            statements=lookup_statements(account, props.family),
-        )
         self.cloudformation_stack = CloudformationStack(
             self.stack,
             self.child_id("stack"),
             name=props.stack_name,
             template_body=json.dumps(lookup_template(props), sort_keys=True),
-            iam_role_arn=self.role.arn,
             # A failed create leaves nothing behind (not a ROLLBACK_COMPLETE stack blocking the name).
             on_failure="DELETE",
-            # CloudFormation needs the role's permissions while it creates AND deletes the record:
-            # destroy removes the stack before the policy.
-            depends_on=[policy],
+            # ForceNew: replaces a stack an earlier version bound to its service role (module docstring).
+            timeout_in_minutes=CREATE_TIMEOUT_MINUTES,
         )

@@ -71,7 +71,7 @@ class VideoProcessingStack(TerraformStack):
         SubmitMarker(self, "submit_marker", name=names.submit_marker, stack_name=config.stack_name)
         client_policy_arns = _client_policies(self, config, buckets, account)
         if config.cloudformation_lookup:
-            DeepseaAiLookup(self, "lookup", _lookup_props(config, contract), account)
+            DeepseaAiLookup(self, "lookup", _lookup_props(config, contract))
         _declare_outputs(
             self,
             {
@@ -272,7 +272,6 @@ def _lookup_props(config: ModelConfig, contract: WorkerContract) -> LookupProps:
     return LookupProps(
         stack_name=names.lookup_stack,
         family=names.lookup_family,
-        role_name=names.lookup_role,
         container_image=config.container_image,
         environment=contract_environment(config.stack_name, config.region, contract),
     )
