@@ -13,13 +13,23 @@ Two files, so that recording a message costs the same at the 10,000th video as a
                   call returns: {"meta": {...}} (top-level fields), {"put": KEY, "entry": {...}} (an entry
                   replaced whole), {"set": KEY, "fields": {...}} (fields of an entry updated).
 
-Loading reads the snapshot, then replays the journal; every record sets values (replaying one twice
-changes nothing), so a crash between writing a new snapshot and removing the journal loses nothing. A crash
-in the middle of an append leaves at most one torn last line, which is ignored (and cut off before the next
-append). `save()` writes the snapshot (atomically, fsync'd) and removes the journal: `submit` does it once
-at the end of a run, `status` when it has recorded outcomes, so after a command the snapshot alone is the
-whole record, as before. The old O(n^2): a whole-file rewrite with fsync after every message (1,500
-videos: 1.3 MB rewritten twice per video).
+Loading reads the snapshot, then replays the journal. Every journal starts with a header naming it (a
+random id, {"meta": {..., "journal": ID}}); `save()` writes the snapshot with that id as "merged_journal",
+then removes the journal. So a crash between the two leaves a journal the snapshot names, which loading
+skips: replaying it would roll the newer snapshot back (an outcome recorded by `status`, DONE, back to
+the QUEUED of the journal). The next append then starts a new journal (written whole and renamed over the
+old one). A journal without an id (earlier versions) is replayed as before.
+
+A crash in the middle of an append leaves a torn last line, which is ignored (and cut off before the next
+append); the complete lines of an append that was not fsync'd yet say no more than what was about to
+happen (SENDING: re-sent as is) or already had (QUEUED: SQS took it). Each step is durable before the next:
+a journal's creation (its folder fsync'd) before its first send, the snapshot's rename (folder fsync'd)
+before the journal's removal. `submit` saves once at the end of a run, `status` when it has recorded
+outcomes, so after a command the snapshot alone is the whole record, as before. The old O(n^2): a
+whole-file rewrite with fsync after every message (1,500 videos: 1.3 MB rewritten twice per video).
+
+Writers hold the job's lock (`locked`: `submit`, and `status` or the deepsea-ai merge when no `submit`
+runs) and load the ledger again once they have it; readers without it may see a moment-old record.
 
 Both files are the owner's only (0600 in a 0700 folder, whatever the umask), like every record of a STACK_DIR:
 they name the videos, their paths on disk and who sent them.
@@ -35,17 +45,20 @@ import errno
 import fcntl
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..fileio import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write_json
+from ..fileio import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write, atomic_write_json
 from ..stack_dir import JOBS_DIR, job_file_name, utc_now
 from . import JobsError
 
 FORMAT = 1
 JOURNAL_SUFFIX = ".journal"
+JOURNAL_ID = "journal"  # in a journal's header: its id
+MERGED_JOURNAL = "merged_journal"  # in the snapshot: the id of the journal it holds (skipped if still there)
 # SENDING: recorded just before the send, so a crash in between re-sends the very same message (same
 # body and deduplication id) instead of a second job; QUEUED once SQS accepted it.
 SENDING, QUEUED, DONE, FAILED = "sending", "queued", "done", "failed"
@@ -60,6 +73,10 @@ class JobLedger:
         self.path = self.stack_dir / JOBS_DIR / job_file_name(job_name)
         self.journal = self.path.with_name(self.path.stem + JOURNAL_SUFFIX)
         self.data = data or {"format": FORMAT, "job_name": job_name, "created_at": utc_now(), "videos": {}}
+        # The journal this ledger appends to: replayed at load or started here. None: the next append
+        # starts a new one (none on disk, or one already merged into the snapshot, or torn in its header).
+        self._journal_live = False
+        self._journal_id: str | None = None  # None in a live journal of an earlier version
 
     # ---- reading ----------------------------------------------------------------------------------
     @classmethod
@@ -83,15 +100,22 @@ class JobLedger:
         return ledger
 
     def _replay(self) -> None:
-        for record in read_journal(self.journal):
+        records = read_journal(self.journal)
+        if not records:
+            return
+        journal_id = records[0].get("meta", {}).get(JOURNAL_ID)
+        if journal_id is not None and journal_id == self.data.get(MERGED_JOURNAL):
+            return  # the snapshot holds it already: a crash came between writing the snapshot and removing it
+        for record in records:
             if "meta" in record:
-                self.data.update({k: v for k, v in record["meta"].items() if k != "videos"})
+                self.data.update({k: v for k, v in record["meta"].items() if k not in ("videos", JOURNAL_ID)})
             elif "put" in record:
                 self.videos[record["put"]] = record["entry"]
             elif "set" in record:
                 self.videos.setdefault(record["set"], {}).update(record["fields"])
         if self.data.get("job_name") != self.job_name:
             raise JobsError(f"{self.journal}: not the journal of job {self.job_name!r} (move it aside)")
+        self._journal_live, self._journal_id = True, journal_id
 
     @property
     def exists(self) -> bool:
@@ -103,9 +127,19 @@ class JobLedger:
 
     # ---- writing ----------------------------------------------------------------------------------
     def save(self) -> None:
-        """The whole ledger as the snapshot, and no journal: O(videos), once per command."""
+        """The whole ledger as the snapshot, and no journal: O(videos), once per command.
+
+        The snapshot names the journal it holds, so that journal is skipped should the process die
+        before it is removed; the snapshot's rename is made durable (folder fsync) before the removal."""
+        legacy = self._journal_live and self._journal_id is None
+        if self._journal_id is not None:
+            self.data[MERGED_JOURNAL] = self._journal_id
         atomic_write_json(self.path, self.data, private=True)
+        _fsync_dir(self.path.parent)
         self.journal.unlink(missing_ok=True)
+        if legacy:  # a journal without an id must not come back after a crash: it would be replayed
+            _fsync_dir(self.path.parent)
+        self._journal_live, self._journal_id = False, None
 
     def set_meta(self, **fields: Any) -> None:
         """Top-level fields (e.g. stack_name), journaled."""
@@ -185,21 +219,28 @@ class JobLedger:
         """Append records to the journal and fsync them before returning (nothing when there are none)."""
         if not records:
             return
-        self.path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-        new = not self.journal.exists()
-        fd = os.open(self.journal, os.O_RDWR | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
-        try:
-            if _cut_torn_tail(fd) == 0:  # a journal starts with the job's name (list_jobs reads it)
-                header = {"format": FORMAT, "job_name": self.job_name, "created_at": self.data.get("created_at")}
-                records = [{"meta": header}, *records]
-            os.write(fd, "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records).encode())
-            os.fsync(fd)
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(self.journal)) from exc
-        finally:
-            os.close(fd)
-        if new:  # the new file's name must survive a crash too
-            _fsync_dir(self.journal.parent)
+        if self._journal_live:
+            try:
+                fd = os.open(self.journal, os.O_RDWR | os.O_APPEND)
+            except FileNotFoundError:
+                self._journal_live = False  # removed behind our back: start a new one
+            else:
+                try:
+                    _cut_torn_tail(fd)
+                    os.write(fd, _lines(records))
+                    os.fsync(fd)
+                except OSError as exc:
+                    raise OSError(exc.errno, exc.strerror, str(self.journal)) from exc
+                finally:
+                    os.close(fd)
+                return
+        # A new journal, written whole and renamed over whatever is there (one the snapshot holds, or one
+        # torn in its header); its header names the job (list_jobs reads it) and the journal (save, load).
+        journal_id = uuid.uuid4().hex
+        header = {"format": FORMAT, "job_name": self.job_name, "created_at": self.data.get("created_at")}
+        atomic_write(self.journal, _lines([{"meta": {**header, JOURNAL_ID: journal_id}}, *records]), private=True)
+        _fsync_dir(self.journal.parent)  # the new file's name must survive a crash too
+        self._journal_live, self._journal_id = True, journal_id
 
     @contextmanager
     def locked(self, wait: bool) -> Iterator[bool]:
@@ -242,13 +283,26 @@ def read_journal(path: Path) -> list[dict]:
     return records
 
 
+def _lines(records: list[dict]) -> bytes:
+    return "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records).encode()
+
+
 def _cut_torn_tail(fd: int) -> int:
     """Drop a torn last line (no newline) so the next record starts on a line of its own; the size left."""
     size = os.fstat(fd).st_size
-    tail = os.pread(fd, min(size, TAIL_BYTES), max(0, size - TAIL_BYTES))
-    if not tail or tail.endswith(b"\n"):
-        return size
-    keep = size - len(tail) + tail.rfind(b"\n") + 1  # a record is far shorter than TAIL_BYTES
+    end = size
+    while end > 0:
+        start = max(0, end - TAIL_BYTES)
+        chunk = os.pread(fd, end - start, start)
+        if end == size and chunk.endswith(b"\n"):
+            return size
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        end = start
+    else:
+        keep = 0
     os.ftruncate(fd, keep)
     return keep
 

@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers import seed_text, write_model
+from helpers import CLI, seed_text, write_model
 from support.jobs import FAILING_MODEL, WORKER, depth, peek, run_worker, worker_env
 
 STACK_NAME = "Jobs-Test-Stack"
@@ -282,6 +282,85 @@ def test_a_send_interrupted_before_it_was_recorded_is_not_duplicated(tmp_path, s
     ]
     assert mine == [entry["body"]]
     assert json.loads((stack_dir / "jobs" / "dive-3.json").read_text())["videos"][video.key]["state"] == "queued"
+
+
+def test_a_submit_killed_mid_run_loses_no_video_and_sends_none_twice(
+    tmp_path, cli_env, stack_dir, outputs, sqs, ecs_cli
+):
+    """SIGKILL part-way: no `finally`, no compaction (unlike an interrupt), so the re-run recovers from the
+    journal exactly as the killed process left it (a batch recorded SENDING included, when the kill
+    lands between its send and its record)."""
+    from ecs_autoscale.client.ledger import QUEUED, SENDING, JobLedger, read_journal
+    from ecs_autoscale.client.messages import message_uuid_of
+
+    count, job = 150, "dive-12"
+    folder = make_videos(tmp_path, {f"{job}/{n:03d}.mov": 20 + n for n in range(count)}) / job
+    keys = [f"{job}/{n:03d}.mov" for n in range(count)]
+    journal, snapshot = stack_dir / "jobs" / f"{job}.journal", stack_dir / "jobs" / f"{job}.json"
+    with (tmp_path / "killed.out").open("w") as out:
+        proc = subprocess.Popen(
+            [str(CLI), "submit", str(stack_dir), str(folder), "--job", job],
+            env=cli_env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            queued = [r for r in read_journal(journal) if r.get("fields", {}).get("state") == QUEUED]
+            if len(queued) >= 25:
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        rc = proc.wait(timeout=30)
+    assert rc == -signal.SIGKILL, (
+        f"submit ended ({rc}) before it could be killed:\n{(tmp_path / 'killed.out').read_text()}"
+    )
+    assert not snapshot.exists()  # killed: the journal alone holds the run
+    left = JobLedger.load(stack_dir, job)
+    queued_at_kill = [k for k in keys if left.videos.get(k, {}).get("state") == QUEUED]
+    assert 25 <= len(queued_at_kill) < count, len(queued_at_kill)
+    sending = {k: e["message_uuid"] for k, e in left.videos.items() if e["state"] == SENDING}
+
+    rerun = ecs_cli("submit", stack_dir, folder, "--job", job)
+    assert f"{count - len(queued_at_kill)} video(s) queued now" in rerun.stdout
+    assert f"{len(queued_at_kill)} already queued before" in rerun.stdout
+    ledger = JobLedger.load(stack_dir, job)
+    assert not journal.exists() and snapshot.exists()
+    assert {k: e["state"] for k, e in ledger.videos.items()} == {k: QUEUED for k in keys}
+    assert {k: ledger.videos[k]["message_uuid"] for k in sending} == sending  # the same messages again
+    assert {e["attempt"] for e in ledger.videos.values()} == {1}
+
+    mine = [m for m in peek(sqs, outputs["video_queue_url"]) if json.loads(m["Body"])["job_name"] == job]
+    try:
+        assert sorted(json.loads(m["Body"])["video"] for m in mine) == keys  # every video, each once
+        seen = {
+            json.loads(m["Body"])["video"]: (
+                m["Attributes"]["MessageDeduplicationId"],
+                message_uuid_of(json.loads(m["Body"])),
+                m["MessageId"],
+            )
+            for m in mine
+        }
+        recorded = {k: (e["deduplication_id"], e["message_uuid"], e["message_id"]) for k, e in ledger.videos.items()}
+        assert seen == recorded  # the ledger names exactly the messages the queue holds
+    finally:  # later tests count the queue: take this job's messages out of it
+        drain_job(sqs, outputs["video_queue_url"], job)
+
+
+def drain_job(sqs, url: str, job: str) -> None:
+    """Delete the messages of `job` from the queue, releasing every other one."""
+    held = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+        if not batch:
+            break
+        held += batch
+    for m in held:
+        if json.loads(m["Body"]).get("job_name") == job:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        else:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
 
 
 def test_dry_run_lists_and_sends_nothing(tmp_path, ecs_cli, stack_dir, outputs, sqs):

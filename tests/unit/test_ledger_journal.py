@@ -88,6 +88,66 @@ def test_a_crash_between_snapshot_and_journal_removal_loses_and_doubles_nothing(
     assert reread.data == ledger.data
 
 
+def test_a_journal_left_behind_by_a_crash_never_rolls_a_newer_snapshot_back(tmp_path):
+    """The snapshot holds more than the journal (an outcome `status` recorded): replaying the journal's
+    put/set records over it would turn DONE back into QUEUED."""
+    ledger = JobLedger.load(tmp_path, "dive")
+    queue(ledger, ["v1", "v2"])
+    journal = ledger.journal.read_bytes()
+    ledger.record_outcome("v1", DONE, results="r1", finished_at="2026-01-01T00:10:00Z")
+    ledger.save()
+    ledger.journal.write_bytes(journal)  # the process died after the snapshot's rename, before the removal
+    reread = JobLedger.load(tmp_path, "dive")
+    assert reread.videos["v1"]["state"] == DONE and reread.data == ledger.data
+    assert list_jobs(tmp_path) == ["dive"]
+    # The next run's records go to a new journal (the merged one is not appended to, or they would be
+    # skipped with it), and both the outcome and the new send survive the next load.
+    queue(reread, ["v3"])
+    assert reread.journal.read_bytes()[: len(journal)] != journal
+    again = JobLedger.load(tmp_path, "dive")
+    assert (again.videos["v1"]["state"], again.videos["v3"]["state"]) == (DONE, QUEUED)
+    again.save()
+    assert not again.journal.exists() and JobLedger.load(tmp_path, "dive").data == again.data
+
+
+def test_a_journal_of_an_earlier_version_without_an_id_is_still_replayed(tmp_path):
+    ledger = JobLedger.load(tmp_path, "dive")
+    queue(ledger, ["v1"])
+    ledger.save()
+    (tmp_path / "jobs" / "dive.journal").write_text(
+        json.dumps({"meta": {"format": 1, "job_name": "dive", "created_at": ledger.data["created_at"]}})
+        + "\n"
+        + json.dumps({"set": "v1", "fields": {"state": QUEUED, "message_id": "m-later"}})
+        + "\n"
+    )
+    reread = JobLedger.load(tmp_path, "dive")
+    assert reread.videos["v1"]["message_id"] == "m-later"
+    queue(reread, ["v2"])  # appended to that journal, not started afresh over it
+    assert set(JobLedger.load(tmp_path, "dive").videos) == {"v1", "v2"}
+    reread.save()
+    assert JobLedger.load(tmp_path, "dive").videos["v1"]["message_id"] == "m-later"
+
+
+def test_a_torn_header_or_a_torn_line_longer_than_the_tail_read_is_cut_whole(tmp_path):
+    from ecs_autoscale.client.ledger import TAIL_BYTES
+
+    ledger = JobLedger.load(tmp_path, "dive")
+    (tmp_path / "jobs").mkdir()
+    ledger.journal.write_bytes(b'{"meta":{"format":1,"job_')  # died while writing the first line
+    fresh = JobLedger.load(tmp_path, "dive")
+    assert fresh.videos == {} and list_jobs(tmp_path) == []
+    queue(fresh, ["v1"])
+    assert json.loads(fresh.journal.read_bytes().splitlines()[0])["meta"]["job_name"] == "dive"
+
+    big = {"message_uuid": "u", "attempt": 1, "body": {"video": "v9", "args": "x" * (2 * TAIL_BYTES)}}
+    with fresh.journal.open("ab") as handle:  # a long record torn well past the last TAIL_BYTES
+        handle.write(json.dumps({"put": "v9", "entry": big}).encode()[: TAIL_BYTES + 100])
+    reread = JobLedger.load(tmp_path, "dive")
+    queue(reread, ["v2"])
+    assert all(json.loads(line) for line in reread.journal.read_bytes().splitlines())
+    assert set(JobLedger.load(tmp_path, "dive").videos) == {"v1", "v2"}
+
+
 def test_a_journal_only_job_is_listed_and_a_retry_keeps_the_history(tmp_path):
     ledger = JobLedger.load(tmp_path, "fresh")
     queue(ledger, ["v1"])
