@@ -53,6 +53,8 @@ from typing import Any
 
 AGENT_STREAM_PREFIX = "ecs-autoscale-agent/"
 """The agents' log streams: ecs-autoscale-agent/<instance id> (the milestone contract above)."""
+SAME_BOOT_S = 5.0
+"""Boot times closer than this are one boot: a stop and start of an instance takes longer."""
 MIN_BILLED_S = 60
 """EC2 bills a Linux instance per second with a one-minute minimum each time it starts."""
 PHASES = (
@@ -99,7 +101,13 @@ class Instance:
         return str(value) if value else None
 
     def boots(self) -> list[float]:
-        return [float(e["boot_time"]) for e in self.all("agent_started") if e.get("boot_time") is not None]
+        """Each boot once: a restarted agent records the boot it runs in again (now - uptime, to within the
+        clock's jitter)."""
+        found: list[float] = []
+        for boot in sorted(float(e["boot_time"]) for e in self.all("agent_started") if _number(e.get("boot_time"))):
+            if not found or boot - found[-1] > SAME_BOOT_S:
+                found.append(boot)
+        return found
 
     @property
     def first_task(self) -> float | None:
