@@ -170,9 +170,10 @@ def deploy(
     Synthesizes the model, runs `terraform init`, selects or creates the workspace named StackName,
     plans, shows what changes, asks for confirmation on a terminal, applies, then writes
     STACK_DIR/outputs.json (stack outputs, flat name -> value), STACK_DIR/README.md (how to use
-    the stack) and a copy of CONFIG.yaml (deployed-model.yaml: `report` estimates from it). The plan (plans/deploy.*) and Terraform's output (logs/apply.log) stay in STACK_DIR.
-    Run it again after editing the model: only the differences are applied. One deploy per STACK_DIR
-    at a time: a second one fails at once. Interrupted (Ctrl-C once: Terraform stops safely), it
+    the stack) and a copy of CONFIG.yaml (deployed-model.yaml: `report` estimates from it). The
+    plan (plans/deploy.*) and Terraform's output (logs/apply.log) stay in STACK_DIR. Run it again
+    after editing the model: only the differences are applied. One deploy per STACK_DIR at a time:
+    a second one fails at once. Interrupted (Ctrl-C once: Terraform stops safely), it
     records the creations cut off mid-request; the next deploy imports those AWS carried out.
 
     \b
