@@ -7,6 +7,8 @@
       kept-resources.json     buckets `destroy` left in place (results), never forgotten
       unfinished-creates.json creations an interrupted apply started and never saw finish (adopted next time)
       stopped.json            the group's limits before `stop`, restored by `resume` (deploy refused meanwhile)
+      deployed-model.yaml     a copy of the model file the last deploy applied (`report` estimates from it
+                              when given no --config)
       jobs/<job>.json         the job ledger of `submit` (client/ledger.py reads and writes it, locking
                               it through its own jobs/.<job>.json.lock)
       state/<StackName>/terraform.tfstate   local backend state (workspace = StackName), and the
@@ -45,6 +47,9 @@ README_TEMPLATE = "templates/stack_readme.md.j2"
 OUTPUTS_FILE = "outputs.json"
 STOP_RECORD_FILE = "stopped.json"
 JOBS_DIR = "jobs"
+DEPLOYED_MODEL_FILE = "deployed-model.yaml"
+"""The model file the last successful `deploy` applied, copied byte for byte (owner-only): `report` compares a
+job with `estimate` of this model when given no --config."""
 _SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 STACK_FILE = "cdk.tf.json"
@@ -143,6 +148,18 @@ class StackDir:
     @property
     def stop_record_file(self) -> Path:
         return self.root / STOP_RECORD_FILE
+
+    @property
+    def deployed_model_file(self) -> Path:
+        return self.root / DEPLOYED_MODEL_FILE
+
+    def record_deployed_model(self, model_text: bytes) -> None:
+        """Keep the model file just deployed (DEPLOYED_MODEL_FILE)."""
+        atomic_write(self.deployed_model_file, model_text, private=True)
+
+    def deployed_model(self) -> Path | None:
+        """The copy of the model file the last deploy applied, if one was kept."""
+        return self.deployed_model_file if self.deployed_model_file.is_file() else None
 
     @property
     def jobs_dir(self) -> Path:

@@ -9,13 +9,17 @@ FakeDocker     the host's commands the agent runs: `docker` (logs every call as 
                host's /proc and cgroup files of each worker container (`add_worker`, `move_bytes`,
                `use_cpu`), whose init process is a real `sleep` the agent can kill.
 agent_script   the agent exactly as the rendered user data carries it.
+deployed_agent the agent and its agent.json exactly as a deployed stack's launch template carries them.
 run_agent      runs that script as `python3 instance_agent.py --config FILE --cycles N`, with the instances'
-               own Python (3.9 on the Amazon Linux 2023 ECS GPU AMI: see instance_python()).
+               own Python (3.9 on the Amazon Linux 2023 ECS GPU AMI: see instance_python()); start_agent
+               runs it in the background.
 """
 
 from __future__ import annotations
 
+import base64
 import glob
+import gzip
 import json
 import os
 import shutil
@@ -59,8 +63,14 @@ ROLE = "ecs-autoscale-test-instance-role"
 
 
 class FakeInstance:
-    def __init__(self, instance_id: str, region: str = "us-west-2", cluster: str = "cluster") -> None:
-        self.instance_id, self.region = instance_id, region
+    def __init__(
+        self,
+        instance_id: str,
+        region: str = "us-west-2",
+        cluster: str = "cluster",
+        pending_time: str = "2026-12-07T10:00:00Z",
+    ) -> None:
+        self.instance_id, self.region, self.pending_time = instance_id, region, pending_time
         self.lifecycle_state = "InService"
         self.metadata: dict = {"Cluster": cluster, "ContainerInstanceArn": None, "Version": "fake ECS agent"}
         self.tasks: list[dict] = []
@@ -126,7 +136,7 @@ class FakeInstance:
                     "accountId": ACCOUNT,
                     "region": self.region,
                     "instanceType": "g4dn.xlarge",
-                    "pendingTime": "2026-12-07T10:00:00Z",
+                    "pendingTime": self.pending_time,
                 }
             ),
             "/latest/meta-data/autoscaling/target-lifecycle-state": self.lifecycle_state,
@@ -296,9 +306,24 @@ def agent_script(folder: Path, user_data: str) -> Path:
     return path
 
 
-def run_agent(
-    script: Path, config: dict, docker: FakeDocker, cycles: int, *, timeout: float = 60, extra_env: dict | None = None
-) -> subprocess.CompletedProcess:
+def deployed_agent(ec2, autoscaling, group: str, folder: Path) -> tuple[Path, dict]:
+    """(the agent script saved in folder, its agent.json) from the user data of a deployed group's launch
+    template (Terraform's base64gzip of the rendered script)."""
+    template = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+    spec = (
+        template.get("LaunchTemplate")
+        or template["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+    )
+    version = ec2.describe_launch_template_versions(LaunchTemplateId=spec["LaunchTemplateId"], Versions=["$Latest"])
+    user_data = gzip.decompress(
+        base64.b64decode(version["LaunchTemplateVersions"][0]["LaunchTemplateData"]["UserData"])
+    )
+    text = user_data.decode()
+    config = json.loads(text.split("<<'AGENT_JSON'\n", 1)[1].split("\nAGENT_JSON\n", 1)[0])
+    return agent_script(folder, text), config
+
+
+def _agent_command(script: Path, config: dict, docker: FakeDocker, cycles: int, extra_env: dict | None):
     config_file = script.with_name("agent.json")
     config_file.write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -308,12 +333,21 @@ def run_agent(
         NO_PROXY="127.0.0.1,localhost",
         **(extra_env or {}),
     )
-    proc = subprocess.run(
-        [instance_python(), str(script), "--config", str(config_file), "--cycles", str(cycles)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return [instance_python(), str(script), "--config", str(config_file), "--cycles", str(cycles)], env
+
+
+def run_agent(
+    script: Path, config: dict, docker: FakeDocker, cycles: int, *, timeout: float = 60, extra_env: dict | None = None
+) -> subprocess.CompletedProcess:
+    command, env = _agent_command(script, config, docker, cycles, extra_env)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
+
+
+def start_agent(script: Path, config: dict, docker: FakeDocker, cycles: int) -> subprocess.Popen:
+    """The agent in the background, for at most `cycles` looks (it exits once its instance has left); its
+    output goes to agent.log beside the script."""
+    command, env = _agent_command(script, config, docker, cycles, None)
+    with open(script.with_name("agent.log"), "w") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)

@@ -169,8 +169,9 @@ def deploy(
 
     Synthesizes the model, runs `terraform init`, selects or creates the workspace named StackName,
     plans, shows what changes, asks for confirmation on a terminal, applies, then writes
-    STACK_DIR/outputs.json (stack outputs, flat name -> value) and STACK_DIR/README.md (how to use
-    the stack). The plan (plans/deploy.*) and Terraform's output (logs/apply.log) stay in STACK_DIR.
+    STACK_DIR/outputs.json (stack outputs, flat name -> value), STACK_DIR/README.md (how to use
+    the stack) and a copy of CONFIG.yaml (deployed-model.yaml: `report` estimates from it). The
+    plan (plans/deploy.*) and Terraform's output (logs/apply.log) stay in STACK_DIR.
     With a warm pool, the stopped pool instances a new launch template leaves stale are released from
     the termination hook once the instance refresh reaches them (docs/scaling.md).
     Run it again after editing the model: only the differences are applied. One deploy per STACK_DIR
@@ -201,6 +202,7 @@ def deploy(
             deployment.adopt_unfinished_creates(tf)
             _plan_confirm_apply(deployment, tf, auto_approve)
         outputs = deployment.refresh_outputs(tf)
+        deployment.remember_model()
         _release_stale_warm_pool(deployment)
     click.echo(
         f"Deployed {deployment.name} in {time.monotonic() - started:.0f}s: {len(outputs)} outputs in "

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .errors import failures, load_configs
+from .errors import check_model_files, failures, load_configs
 from .jobs import STACK_DIR, deepsea_option, stack_options
 
 if TYPE_CHECKING:
     from ecs_autoscale.client.aws import AwsClients
     from ecs_autoscale.client.deepsea_cache import DeepseaCache
     from ecs_autoscale.client.stack_info import StackInfo
+    from ecs_autoscale.model.config import ModelConfig
 
 
 @click.command()
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="CONFIG.yaml",
     help="The model file the stack was deployed from: `estimate` of the same workload is shown side by side, "
-    "with the ratio of each figure. Without it: the measured figures only.",
+    "with the ratio of each figure. Default: the copy the last `deploy` kept (STACK_DIR/deployed-model.yaml); "
+    "without either, the measured figures only.",
 )
 @click.option(
     "--minutes-per-video",
@@ -70,9 +72,10 @@ def report(
     first task, idle, leaving; kept after the instances are gone): the timeline; per-phase figures
     named as in `estimate --list-assumptions` (median and max over the job's instances); GPU-instance
     hours as billed and their cost, on-demand or spot as launched, at the shipped dated prices; videos
-    done, failed and cut. With --config, `estimate` of the same workload (the job's video count and
-    its measured minutes per video) side by side, with the ratio measured/estimate of each figure. A
-    job still running is reported as far as it got.
+    done, failed and cut. `estimate` of the same workload (the job's video count and its measured
+    minutes per video) side by side, with the ratio measured/estimate of each figure, from the model
+    file the last `deploy` kept in STACK_DIR, or --config. A job still running is reported as far as
+    it got.
 
     Plan, run, measure, re-plan: `report --json > m.json`, then `estimate CONFIG --assume-from m.json`
     predicts the next job with this job's measured timings.
@@ -90,13 +93,13 @@ def report(
     from ..estimate.assumptions import load_prices
     from ..report.text import format_report
 
-    config = load_configs([config_file])[0] if config_file is not None else None
+    config, model_file, config_notes = _config(stack_dir, config_file)
     with failures():
         sync_deepsea_jobs(aws, info, stack_dir, deepsea, [job])  # a job sent by deepsea-ai's ecsprocess
         select_jobs(stack_dir, job)  # a clear error for an unknown job
         prices = load_prices()
         measured = measure.collect(aws, info, stack_dir, job, minutes_per_video)
-        estimate, notes = (None, []) if config is None else comparing.estimate_for(measured, config, prices)
+        estimate, notes = (None, config_notes) if config is None else comparing.estimate_for(measured, config, prices)
         result = comparing.as_json(measured, prices, estimate, notes)
         if plot_file is not None:
             from ..report.plot import write_plot
@@ -105,8 +108,27 @@ def report(
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
         return
-    click.echo(format_report(result, str(stack_dir), str(config_file) if config_file else None), nl=False)
+    click.echo(format_report(result, str(stack_dir), str(model_file) if model_file else None), nl=False)
     if config is None:
         click.echo(f"(add --config CONFIG.yaml, the model file of {info.stack_name}, to compare with `estimate`)")
+    elif config_file is None:
+        click.echo(f"(estimate of {model_file}, the model file the last deploy applied; --config overrides it)")
     if plot_file is not None:
         click.echo(f"Plot: {plot_file}")
+
+
+def _config(stack_dir: Path, config_file: Path | None) -> tuple[ModelConfig | None, Path | None, list[str]]:
+    """The model to estimate and its file: --config, else the copy the last deploy kept (a copy that no longer
+    validates is a note, not an error: the measured figures do not need it)."""
+    from ..stack_dir import StackDir
+
+    if config_file is not None:
+        return load_configs([config_file])[0], config_file, []
+    kept = StackDir(stack_dir).deployed_model()
+    if kept is None:
+        return None, None, []
+    ((_, config, error),) = check_model_files([kept])
+    if error:
+        why = f"no estimate: the model file the last deploy kept does not validate ({error}); pass --config"
+        return None, None, [why]
+    return config, kept, []

@@ -4,11 +4,43 @@
   launch) and "Terminating EC2 instance: i-..." (StartTime: the termination starts, EndTime: terminated).
   EC2 Auto Scaling API Reference, DescribeScalingActivities:
   https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_DescribeScalingActivities.html
-- The instance agents' milestones: one JSON object per log event in the stack's log group, stream
-  ecs-autoscale-agent/<instance id> (the contract: notes/milestones.md; the events: agent_started with the
-  boot time, docker_up, pull_started / pull_finished, warmed, registered, first_task, idle, leaving, halted,
-  each with the instance's type, lifecycle and EC2 pendingTime). Missing events are possible: an instance
-  shows what it has.
+- The instance agents' milestones, under the contract below. Missing events are possible: an instance shows
+  what it has.
+
+The milestone contract (this docstring is where it is kept; the agent's `Agent.milestone` writes it)
+-------------------------------------------------------------------------------------------------------
+Writer: the instance agent (ecs_autoscale/agent/instance_agent.py), one per GPU instance, best effort (a
+record it cannot write is logged on the instance and skipped: never in the way of scaling). The instance
+role may only create log streams and put events in the stack's log group.
+Reader: `ecs-autoscale report` (read_milestones below, then Instance, then client/measure.py), with
+logs:FilterLogEvents on that log group (the client policy), after the instance is gone, for the log group's
+retention.
+Where: log group /ecs/<StackName> (StackNames.log_group), stream `ecs-autoscale-agent/<instance id>`
+(AGENT_STREAM_PREFIX + the id the instance's identity document gives). One JSON object per log event; the
+event's timestamp is the record's `t` in milliseconds.
+Every record: `event` (below), `t` (epoch seconds when written), and the instance's facts from IMDS:
+`instance_id`, `instance_type`, `lifecycle` ("on-demand" or "spot": meta-data/instance-life-cycle) and
+`pending_time` (epoch seconds: the identity document's pendingTime, when EC2 put it in pending).
+The events, in the order an instance meets them, with their own fields:
+  agent_started  the agent (re)started: `boot_time` (epoch seconds: now - /proc/uptime; null if unreadable),
+                 `target_state` (IMDS autoscaling/target-lifecycle-state, or null). Once per agent start: a
+                 warm-pool instance has two boots, a restarted agent two records of the same boot.
+  docker_up      docker first answered `docker info`.
+  pull_started   the pre-pull of the model image began: `image`.
+  pull_finished  it ended: `image`, `seconds` (its duration), `ok` (docker pull's exit was 0).
+  warmed         a warm-pool instance is prepared and leaves to the pool (stopped) until the group needs it.
+  registered     the ECS agent reports the container instance: `container_instance_arn`. Once per start.
+  first_task     a worker task of the stack's families is RUNNING here: `task_arn`. Once per start.
+  idle           the workers were found quiet just before leaving: `since` (epoch seconds the idle clock
+                 started; null if it was not running, e.g. the group sent the instance away).
+  leaving        the instance is released: `reason` ("idle": the agent terminated it, desired capacity -1;
+                 "group": the group terminates it and the agent completed the termination hook),
+                 `videos_cut` (busy workers it left behind; report sums it as videos cut).
+  halted         the agent halted the stack (workers cannot take videos): `reason`.
+Trust: any holder of the instance role can write any stream of the log group, so the reader takes the
+instance id from the stream name only, skips streams not named `ecs-autoscale-agent/i-<hex>`, and skips
+records whose own `instance_id` names another instance (read_milestones counts what it skipped). A record
+of an instance about itself is still only as true as that instance.
 """
 
 from __future__ import annotations
@@ -20,7 +52,9 @@ from datetime import datetime
 from typing import Any
 
 AGENT_STREAM_PREFIX = "ecs-autoscale-agent/"
-"""The agents' log streams: ecs-autoscale-agent/<instance id> (notes/milestones.md)."""
+"""The agents' log streams: ecs-autoscale-agent/<instance id> (the milestone contract above)."""
+SAME_BOOT_S = 5.0
+"""Boot times closer than this are one boot: a stop and start of an instance takes longer."""
 MIN_BILLED_S = 60
 """EC2 bills a Linux instance per second with a one-minute minimum each time it starts."""
 PHASES = (
@@ -33,6 +67,7 @@ PHASES = (
     "warm_boot_s",
 )
 _INSTANCE_ID = re.compile(r"\b(i-[0-9a-f]{8,17})\b")
+_AGENT_STREAM = re.compile(re.escape(AGENT_STREAM_PREFIX) + r"(i-[0-9a-f]{8,17})")
 
 
 @dataclass
@@ -66,7 +101,13 @@ class Instance:
         return str(value) if value else None
 
     def boots(self) -> list[float]:
-        return [float(e["boot_time"]) for e in self.all("agent_started") if e.get("boot_time") is not None]
+        """Each boot once: a restarted agent records the boot it runs in again (now - uptime, to within the
+        clock's jitter)."""
+        found: list[float] = []
+        for boot in sorted(float(e["boot_time"]) for e in self.all("agent_started") if _number(e.get("boot_time"))):
+            if not found or boot - found[-1] > SAME_BOOT_S:
+                found.append(boot)
+        return found
 
     @property
     def first_task(self) -> float | None:
@@ -156,9 +197,14 @@ def _record_activity(found: dict[str, Instance], activity: dict) -> None:
         instance.terminating, instance.terminated = start, end
 
 
-def read_milestones(logs: Any, log_group: str, since: float, until: float) -> dict[str, list[dict]]:
-    """{instance id: its milestone events, in time order} from the agents' log streams."""
+def read_milestones(logs: Any, log_group: str, since: float, until: float) -> tuple[dict[str, list[dict]], int]:
+    """({instance id: its milestone events, in time order}, records skipped) from the agents' log streams.
+
+    The instance is the one the stream is named after (see the contract's Trust): a stream not named
+    ecs-autoscale-agent/i-<hex>, and a record whose `instance_id` names another instance, are skipped and
+    counted; a record that is not a milestone (not JSON, no event or time) is skipped silently."""
     found: dict[str, list[dict]] = {}
+    skipped = 0
     pages = logs.get_paginator("filter_log_events").paginate(
         logGroupName=log_group,
         logStreamNamePrefix=AGENT_STREAM_PREFIX,
@@ -167,15 +213,21 @@ def read_milestones(logs: Any, log_group: str, since: float, until: float) -> di
     )
     for page in pages:
         for event in page.get("events", []):
-            if not str(event.get("logStreamName", "")).startswith(AGENT_STREAM_PREFIX):
-                continue
+            stream = _AGENT_STREAM.fullmatch(str(event.get("logStreamName", "")))
             try:
                 record = json.loads(event.get("message", ""))
             except ValueError:
                 continue
-            if isinstance(record, dict) and record.get("event") and record.get("t") is not None:
-                stream_id = str(event["logStreamName"])[len(AGENT_STREAM_PREFIX) :]
-                found.setdefault(str(record.get("instance_id") or stream_id), []).append(record)
+            if not isinstance(record, dict) or not record.get("event") or not _number(record.get("t")):
+                continue
+            if stream is None or record.get("instance_id") not in (None, stream[1]):
+                skipped += 1
+                continue
+            found.setdefault(stream[1], []).append(record)
     for events in found.values():
         events.sort(key=lambda e: float(e["t"]))
-    return found
+    return found, skipped
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

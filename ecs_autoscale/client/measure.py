@@ -9,8 +9,8 @@ Read after the fact, from what AWS and the stack keep (nothing here changes anyt
   instance was launched ("Launching a new EC2 instance: i-...") and when its termination started and ended
   ("Terminating EC2 instance: i-...");
 - the instance agents' milestones in the stack's log group (kept for the group's retention, after the
-  instances are gone; the contract: notes/milestones.md): the instance's pending time, its boot, docker up,
-  the image pull, ECS registration, the first worker task, idle, leaving (with the videos it cut).
+  instances are gone; the contract is fleet_history.py's docstring): the instance's pending time, its boot,
+  docker up, the image pull, ECS registration, the first worker task, idle, leaving (with the videos it cut).
 A source that is missing or refused leaves its figures out, with one note saying why: `report` shows what it
 has, and a job still running is reported as far as it got (open intervals end now).
 
@@ -247,15 +247,20 @@ def _instances(aws: AwsClients, info: StackInfo, t0: float, now: float, notes: l
         notes.append(f"scaling activities not readable ({_why(exc)}): launch and termination times are missing")
     log_group = StackNames(info.stack_name).log_group
     try:
-        milestones = read_milestones(aws("logs"), log_group, since, now)
+        milestones, skipped = read_milestones(aws("logs"), log_group, since, now)
     except Exception as exc:
-        milestones = {}
+        milestones, skipped = {}, 0
         notes.append(
             f"instance milestones in {log_group} not readable ({_why(exc)}): per-phase figures are missing "
             "(the client policy grants logs:FilterLogEvents on the log group)"
         )
     for instance_id, events in milestones.items():
         found.setdefault(instance_id, Instance(instance_id)).events = events
+    if skipped:
+        notes.append(
+            f"{skipped} record(s) in {log_group} skipped: in a stream not named ecs-autoscale-agent/<instance id>, "
+            "or naming another instance than their stream's (written by something other than that instance's agent)"
+        )
     if found and not milestones:
         notes.append(f"no instance milestones in {log_group}: is the instance agent writing them?")
     return found

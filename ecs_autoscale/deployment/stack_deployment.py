@@ -315,6 +315,10 @@ class Deployment:
         live = groups[0].get("Instances", [])
         return stale(pool, leaving_too=False) + waiting, stale(live, leaving_too=True), refreshing
 
+    def remember_model(self) -> None:
+        """After a deploy: keep the model file it applied in STACK_DIR, for `report` (DEPLOYED_MODEL_FILE)."""
+        self.stack_dir.record_deployed_model(self.config_path.read_bytes())
+
     def write_readme(self, *, status: str, outputs: dict | None) -> None:
         self.stack_dir.write_readme(
             config=self.config,

@@ -19,7 +19,8 @@ class PlotError(EcsAutoscaleError, RuntimeError):
     """The plot cannot be written; one line with the fix."""
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or one line saying how to install it (also used by report/plot.py)."""
     try:
         import matplotlib
     except ImportError:
@@ -37,7 +38,7 @@ def _steps(series: Any, end: float, column: int, scale: float) -> tuple[list[flo
 
 
 def render(e: Estimate) -> bytes:
-    plt = _pyplot()
+    plt = pyplot()
     end = max(max(o.back_to_zero_s or o.all_done_s or 0, o.series[-1][0]) for o in e.outcomes)
     scale, unit = (3600.0, "hours") if end > 3 * 3600 else (60.0, "minutes")
     fig, axes = plt.subplots(len(e.outcomes), 1, figsize=(10, 3.8 * len(e.outcomes)), sharex=True, squeeze=False)

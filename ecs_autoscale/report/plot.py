@@ -7,20 +7,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from ..estimate.plot import PlotError
+from ..estimate.plot import PlotError, pyplot
 from ..estimate.report import clock, usd
 from ..fileio import atomic_write
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise PlotError("--plot needs matplotlib: pip install 'ecs-autoscale[estimate]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _steps(points: list[tuple], end: float, column: int, scale: float) -> tuple[list[float], list[float]]:
@@ -50,7 +39,7 @@ def _panel(ax: Any, points: list[tuple], end: float, scale: float, columns: dict
 
 
 def render(report: dict, estimate: Any = None) -> bytes:
-    plt = _pyplot()
+    plt = pyplot()
     measured = [tuple(p) for p in report["series"]]
     outcome = estimate.outcomes[0] if estimate is not None else None
     predicted = [(p[0], p[1], p[2], p[4], p[5]) for p in outcome.series] if outcome is not None else []

@@ -88,6 +88,19 @@ def test_a_warm_pool_instance_is_billed_for_its_two_runs_only():
     assert warm.billed_intervals(T0 + 9999) == [(T0, T0 + 300), (T0 + 2000, T0 + 5000)]
 
 
+def test_a_restarted_agent_is_the_same_boot():
+    """The agent writes agent_started at each start, with now - uptime: a restart (systemd) on the same boot
+    gives the same boot time give or take the clock's jitter, and must not split a warm-pool instance's runs."""
+    warm = instance(boot=0, end=5000)
+    warm.events.insert(1, {"event": "agent_started", "t": T0 + 100, "boot_time": T0 + 0.04})  # restarted
+    warm.events.insert(3, {"event": "warmed", "t": T0 + 300})
+    warm.events.insert(4, {"event": "agent_started", "t": T0 + 2005, "boot_time": T0 + 2000})
+    warm.events.insert(5, {"event": "agent_started", "t": T0 + 2100, "boot_time": T0 + 2000.03})  # restarted
+    warm.events.insert(6, {"event": "agent_started", "t": T0 + 2101, "boot_time": "garbled"})
+    assert warm.boots() == [T0, T0 + 2000]
+    assert warm.billed_intervals(T0 + 9999) == [(T0, T0 + 300), (T0 + 2000, T0 + 5000)]
+
+
 def test_minutes_per_video_pair_each_finish_with_the_slot_free_longest():
     # Two slots open at +300 and +400; four videos queued at 0, each 600 s long.
     videos = Videos(

@@ -38,6 +38,7 @@ def test_a_stack_dir_made_by_an_earlier_version_is_tightened_when_a_command_take
         "jobs/survey-1.json",
         "outputs.json",
         "stopped.json",
+        "deployed-model.yaml",
         "terraform/cdk.tf.json",
     ]
     for name in loose:
