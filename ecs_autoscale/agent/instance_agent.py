@@ -10,8 +10,10 @@ a video:
   queue shows nothing waiting or delayed. Other instances' videos in flight do not keep it.
 - Before a kill it looks once more for `quiet_seconds`: a worker that received a video moves bytes
   within milliseconds (the receive itself, then the download). Only a look with not one byte is
-  followed, at once, by SIGKILL to the workers. The queue's counts never decide a kill: they lag by
-  at least a minute (SQS API Reference, GetQueueAttributes).
+  followed, at once, by SIGKILL to the workers: the look's slow checks (GPUs, task protection) come
+  before its final read of the counters, and nothing but that read (a few /proc and cgroup files)
+  comes between it and the kill; milestones (CloudWatch Logs calls) are written after. The queue's
+  counts never decide a kill: they lag by at least a minute (SQS API Reference, GetQueueAttributes).
 - Then it fences the containers off the network (a worker ECS restarts meanwhile cannot take a video),
   drains the container instance (ECS stops daemon tasks on a DRAINING instance: ECS Developer Guide,
   "Draining Amazon ECS container instances", so draining comes after the look, never before) and
@@ -315,10 +317,11 @@ class Agent:
             time.sleep(min(2**attempt, 16) * random.uniform(0.5, 1))
         raise AwsError("no attempt")  # attempts < 1
 
-    def milestone(self, event, **fields):
+    def milestone(self, event, at=None, **fields):
         """One JSON line in the stack's log group, stream ecs-autoscale-agent/<instance>, read by
-        `ecs-autoscale report` after the instance is gone. Best effort: never in the way of scaling."""
-        now = time.time()
+        `ecs-autoscale report` after the instance is gone; `at`: when it happened (default now). Best effort:
+        never in the way of scaling (a synchronous call, up to ~20 s: never between a look and a kill)."""
+        now = time.time() if at is None else at
         record = dict(self.facts, event=event, t=now, **fields)
         log(f"milestone {json.dumps(record, sort_keys=True)}")
         stream = f"ecs-autoscale-agent/{self.iid}"
@@ -532,21 +535,33 @@ class Agent:
         return busy or self.gpus_busy() or self.protected(set(workers.values()))
 
     def look_quiet(self, workers):
-        """The last look before a kill: `quiet_seconds` without one byte or CPU in any worker, GPUs idle."""
+        """The last look before a kill: `quiet_seconds` without one byte or CPU in any worker, GPUs idle, no
+        task protected. Every check that waits on a process or the network (docker inspect, nvidia-smi,
+        GetTaskProtection) runs before the final counter read; that read (files of /proc and the cgroups)
+        is the last thing it does, and the caller kills at once when it returns True."""
         before = {c: self.sample(c) for c in workers}
+        if any(v is None for v in before.values()):
+            log("a worker's counters are unreadable in the last look: staying")
+            return False
         time.sleep(self.s.quiet_seconds)
-        for c in workers:
-            first, after = before[c], self.sample(c)
-            if first is None or after is None or not quiet(first, after, self.s):
-                log(f"worker {c[:12]} moved bytes or CPU in the last look: staying")
-                return False
         if self.gpus_busy():
             log("a GPU is busy in the last look: staying")
             return False
+        if self.protected(set(workers.values())):
+            log("a worker's task is protected in the last look: staying")
+            return False
+        after = {c: self.sample(c) for c in workers}  # the final read: nothing but the kill follows
+        for c in workers:
+            first, last = before[c], after[c]
+            if first is None or last is None or not quiet(first, last, self.s):
+                log(f"worker {c[:12]} moved bytes or CPU in the last look: staying")
+                return False
         return True
 
     def kill(self, workers):
-        """SIGKILL to each worker container's init process, at once (docker kill answers later)."""
+        """SIGKILL to each worker container's init process, at once (docker kill answers later). Returns
+        when the first SIGKILL went."""
+        killed_at = time.time()
         for container in workers:
             self.killed.add(container)
             pid = self.pids.get(container)
@@ -557,6 +572,7 @@ class Agent:
                 log(f"kill {container[:12]}: {e}")
         if workers:
             log("docker kill {}: {}".format(" ".join(workers), docker("kill", *workers, timeout=60)[1]))
+        return killed_at
 
     def fence(self, on):
         """Containers may not reach the network while the instance leaves: a worker ECS restarts in the
@@ -598,11 +614,11 @@ class Agent:
         workers = self.workers(tasks)
         if not self.look_quiet(workers):
             return False
-        self.milestone("idle", since=self.idle)
-        self.kill(workers)
+        killed_at = self.kill(workers)  # nothing between the look's final counter read and the SIGKILL
         self.fence(True)
         drained = not arn or self.set_state(arn, "DRAINING")
         left = drained and (self.terminate() if reason == "idle" else self.complete_hook(self.s.termination_hook_name))
+        self.milestone("idle", at=killed_at, since=self.idle)  # a CloudWatch Logs call: after the kill
         if left:
             return self.release(reason)
         log("staying in service")

@@ -185,8 +185,13 @@ def test_leaving_looks_then_kills_then_fences_then_drains_then_terminates(tmp_pa
         {"UpdateContainerInstancesState": {"failures": []}, "TerminateInstanceInAutoScalingGroup": "<ok/>"},
     )
     assert agent.leave(ARN, RUNNING, "idle")
-    assert agent.actions() == ["UpdateContainerInstancesState", "TerminateInstanceInAutoScalingGroup"]
-    assert agent.calls[0][1] == "DRAINING" and agent.calls[1][1] == "true"  # desired capacity -1
+    # the look's protection check, then the drain and the terminate
+    assert agent.actions() == [
+        "GetTaskProtection",
+        "UpdateContainerInstancesState",
+        "TerminateInstanceInAutoScalingGroup",
+    ]
+    assert agent.calls[1][1] == "DRAINING" and agent.calls[2][1] == "true"  # desired capacity -1
     commands = host.commands()
     kill, fence = commands.index(["kill", "c1"]), commands.index(["iptables", "-I", *ia.FENCE[:1], "1", *ia.FENCE[1:]])
     assert kill < fence  # not the other stack's container
@@ -210,18 +215,63 @@ def test_a_worker_that_moves_one_byte_during_the_last_look_is_left_alone(tmp_pat
 
     monkeypatch.setattr(ia.time, "sleep", video_arrives)
     assert not agent.leave(ARN, RUNNING, "idle")
-    assert agent.calls == [] and not host.killed("c1") and host.fence() == [] and not agent.done
+    assert agent.actions() == ["GetTaskProtection"]  # the look's slow checks precede its final read
+    assert not host.killed("c1") and host.fence() == [] and not agent.done
     assert [c for c in host.commands() if c[0] in ("kill", "iptables")] == []
+
+
+def test_nothing_but_the_final_counter_read_comes_between_the_last_look_and_the_kill(tmp_path, host, monkeypatch):
+    """Audit item 1: the last look's slow checks (nvidia-smi, GetTaskProtection, docker) and the milestones
+    (synchronous CloudWatch Logs calls, up to ~20 s) once ran between its final sample and the SIGKILL, so
+    the gap a video can slip through was up to ~20 s, not the milliseconds `agent_kill_gap_s` charges."""
+    host.add_worker("c1")
+    host.add_worker("c3")
+    two = {"Tasks": [task("arn:task/1", "strongsort-yolov5", "RUNNING", "c1", "c3")]}
+    agent = leaving_agent(
+        tmp_path,
+        host,
+        {"UpdateContainerInstancesState": {"failures": []}, "TerminateInstanceInAutoScalingGroup": "<ok/>"},
+    )
+    events: list[str] = []
+
+    def recording(name, fn):
+        def wrapped(*args, **kwargs):
+            events.append(name)
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(agent, "sample", recording("read counters", agent.sample))
+    monkeypatch.setattr(agent, "call", recording("AWS call", agent.call))
+    monkeypatch.setattr(agent, "milestone", recording("milestone", agent.milestone))
+    monkeypatch.setattr(ia, "command", recording("host command", ia.command))
+    monkeypatch.setattr(ia.time, "sleep", recording("sleep", ia.time.sleep))
+    monkeypatch.setattr(ia.os, "kill", recording("SIGKILL", ia.os.kill))
+    assert agent.leave(ARN, two, "idle")
+
+    kill = events.index("SIGKILL")
+    last_other = max(i for i, e in enumerate(events[:kill]) if e != "read counters")
+    assert events[last_other + 1 : kill] == ["read counters"] * 2, events  # the final read of each worker
+    assert events[: last_other + 1].count("read counters") == 2  # the look's first read
+    slow = events[events.index("sleep") : last_other + 1]
+    assert "host command" in slow and "AWS call" in slow, events  # nvidia-smi and GetTaskProtection: before
+    assert events.index("milestone") > kill  # written after the kill
+    assert host.killed("c1") and host.killed("c3")
 
 
 @pytest.mark.parametrize(
     "drain, terminate, expected",
     [
-        ({"failures": [{"reason": "MISSING"}]}, None, ["UpdateContainerInstancesState"]),
+        ({"failures": [{"reason": "MISSING"}]}, None, ["GetTaskProtection", "UpdateContainerInstancesState"]),
         (
             {"failures": []},
             ia.AwsError("HTTP 400 ValidationError: ... min size constraint"),
-            ["UpdateContainerInstancesState", "TerminateInstanceInAutoScalingGroup", "UpdateContainerInstancesState"],
+            [
+                "GetTaskProtection",
+                "UpdateContainerInstancesState",
+                "TerminateInstanceInAutoScalingGroup",
+                "UpdateContainerInstancesState",
+            ],
         ),
     ],
 )
@@ -235,7 +285,7 @@ def test_a_failed_drain_or_terminate_undoes_the_fence_and_the_drain(tmp_path, ho
     )
     assert not agent.leave(ARN, RUNNING, "idle")
     assert agent.actions() == expected
-    if len(expected) == 3:
+    if len(expected) == 4:
         assert agent.calls[-1][1] == "ACTIVE"  # ECS places the daemon task again
     assert host.fence() == [] and agent.idle is None and not agent.done
 
@@ -249,7 +299,7 @@ def test_an_instance_the_group_terminates_completes_the_hook_when_quiet_and_hear
     agent.heartbeat()  # not again before a third of the heartbeat timeout
     assert agent.actions() == ["RecordLifecycleActionHeartbeat"]
     assert agent.leave(ARN, RUNNING, "group")
-    assert agent.actions()[1:] == ["UpdateContainerInstancesState", "CompleteLifecycleAction"]
+    assert agent.actions()[1:] == ["GetTaskProtection", "UpdateContainerInstancesState", "CompleteLifecycleAction"]
     assert "TerminateInstanceInAutoScalingGroup" not in agent.actions()  # the group terminates it
 
 
