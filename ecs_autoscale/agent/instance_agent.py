@@ -10,10 +10,9 @@ a video:
   queue shows nothing waiting or delayed. Other instances' videos in flight do not keep it.
 - Before a kill it looks once more for `quiet_seconds`: a worker that received a video moves bytes
   within milliseconds (the receive itself, then the download). Only a look with not one byte is
-  followed, at once, by SIGKILL to the workers: the look's slow checks (GPUs, task protection) come
-  before its final read of the counters, and nothing but that read (a few /proc and cgroup files)
-  comes between it and the kill; milestones (CloudWatch Logs calls) are written after. The queue's
-  counts never decide a kill: they lag by at least a minute (SQS API Reference, GetQueueAttributes).
+  followed, at once, by SIGKILL to the workers (slow checks before its final counter read,
+  milestones after the kill). The queue's counts never decide a kill: they lag by at least a minute
+  (SQS API Reference, GetQueueAttributes).
 - Then it fences the containers off the network (a worker ECS restarts meanwhile cannot take a video),
   drains the container instance (ECS stops daemon tasks on a DRAINING instance: ECS Developer Guide,
   "Draining Amazon ECS container instances", so draining comes after the look, never before) and
@@ -70,6 +69,10 @@ COUNTS = ["ApproximateNumberOfMessages" + s for s in ("", "NotVisible", "Delayed
 # Errors worth another try: throttling, and TerminateInstanceInAutoScalingGroup's "ScalingActivityInProgress"
 # (HTTP 400) and "ResourceContention" (EC2 Auto Scaling API Reference, TerminateInstanceInAutoScalingGroup).
 RETRY = ("Throttl", "LimitExceeded", "ScalingActivityInProgress", "ResourceContention")
+# How long our terminate retries these (AWS does not say how long they last); fenced and drained, the
+# instance waits at its own cost only.
+GROUP_BUSY = ("ScalingActivityInProgress", "ResourceContention")
+TERMINATE_PATIENCE_SECONDS = 300
 FENCE = ["FORWARD", "-i", "docker+", "-m", "comment", "--comment", "ecs-autoscale-fence", "-j", "REJECT"]
 LOCAL = ur.build_opener(ur.ProxyHandler({}))  # IMDS and the ECS agent: never through a proxy
 log = print
@@ -319,8 +322,7 @@ class Agent:
 
     def milestone(self, event, at=None, **fields):
         """One JSON line in the stack's log group, stream ecs-autoscale-agent/<instance>, read by
-        `ecs-autoscale report` after the instance is gone; `at`: when it happened (default now). Best effort:
-        never in the way of scaling (a synchronous call, up to ~20 s: never between a look and a kill)."""
+        `ecs-autoscale report` after the instance is gone. Best effort: never in the way of scaling."""
         now = time.time() if at is None else at
         record = dict(self.facts, event=event, t=now, **fields)
         log(f"milestone {json.dumps(record, sort_keys=True)}")
@@ -536,21 +538,17 @@ class Agent:
 
     def look_quiet(self, workers):
         """The last look before a kill: `quiet_seconds` without one byte or CPU in any worker, GPUs idle, no
-        task protected. Every check that waits on a process or the network (docker inspect, nvidia-smi,
-        GetTaskProtection) runs before the final counter read; that read (files of /proc and the cgroups)
-        is the last thing it does, and the caller kills at once when it returns True."""
+        task protected. What waits on a process or the network comes before the final counter read."""
         before = {c: self.sample(c) for c in workers}
         if any(v is None for v in before.values()):
-            log("a worker's counters are unreadable in the last look: staying")
             return False
         time.sleep(self.s.quiet_seconds)
         if self.gpus_busy():
             log("a GPU is busy in the last look: staying")
             return False
         if self.protected(set(workers.values())):
-            log("a worker's task is protected in the last look: staying")
             return False
-        after = {c: self.sample(c) for c in workers}  # the final read: nothing but the kill follows
+        after = {c: self.sample(c) for c in workers}  # then nothing but the kill
         for c in workers:
             first, last = before[c], after[c]
             if first is None or last is None or not quiet(first, last, self.s):
@@ -559,8 +557,7 @@ class Agent:
         return True
 
     def kill(self, workers):
-        """SIGKILL to each worker container's init process, at once (docker kill answers later). Returns
-        when the first SIGKILL went."""
+        """SIGKILL to each worker container's init process, at once (docker kill answers later)."""
         killed_at = time.time()
         for container in workers:
             self.killed.add(container)
@@ -614,13 +611,15 @@ class Agent:
         workers = self.workers(tasks)
         if not self.look_quiet(workers):
             return False
-        killed_at = self.kill(workers)  # nothing between the look's final counter read and the SIGKILL
+        killed_at = self.kill(workers)
         self.fence(True)
         drained = not arn or self.set_state(arn, "DRAINING")
         left = drained and (self.terminate() if reason == "idle" else self.complete_hook(self.s.termination_hook_name))
-        self.milestone("idle", at=killed_at, since=self.idle)  # a CloudWatch Logs call: after the kill
+        self.milestone("idle", at=killed_at, since=self.idle)
         if left:
-            return self.release(reason)
+            self.release(reason)
+            self.finish(at_once=True)
+            return True
         log("staying in service")
         if drained and arn:
             self.set_state(arn, "ACTIVE")
@@ -637,27 +636,39 @@ class Agent:
         return True
 
     def terminate(self):
-        """TerminateInstanceInAutoScalingGroup with the desired capacity decremented, retried while a scaling
-        activity is in progress (about a minute); then the termination hook holds us: complete it."""
-        try:
-            self.call(
-                "autoscaling",
-                "TerminateInstanceInAutoScalingGroup",
-                {"InstanceId": self.iid, "ShouldDecrementDesiredCapacity": "true"},
-                attempts=7,
-            )
-        except AwsError as e:
-            log(f"terminate: {e}")
-            return False
+        """TerminateInstanceInAutoScalingGroup, desired capacity -1, retried with jittered backoff while another
+        activity of the group runs (EC2 Auto Scaling API Reference, TerminateInstanceInAutoScalingGroup,
+        Errors): agents leaving together take turns."""
+        deadline, tries = time.time() + TERMINATE_PATIENCE_SECONDS, 0
+        while True:
+            try:
+                self.call(
+                    "autoscaling",
+                    "TerminateInstanceInAutoScalingGroup",
+                    {"InstanceId": self.iid, "ShouldDecrementDesiredCapacity": "true"},
+                )
+                break
+            except AwsError as e:
+                tries += 1
+                pause = min(2**tries, 30) * random.uniform(0.5, 1)
+                if not any(word in str(e) for word in GROUP_BUSY) or time.time() + pause > deadline:
+                    log(f"terminate: {e}")
+                    return False
+                log(f"terminate: group busy, again in {pause:.0f} s")
+                time.sleep(pause)
         log("terminating, desired capacity -1")
         self.hook_owed = True
         return True
 
-    def finish(self):
-        """After our own terminate: the instance waits in Terminating:Wait for our hook (it may take a moment
-        to get there); complete it so it goes at once."""
-        if self.hook_owed and self.target_state() == "Terminated":
-            self.hook_owed = not self.complete_hook(self.s.termination_hook_name)
+    def finish(self, at_once=False):
+        """Our own terminate waits in Terminating:Wait for our hook: complete it (the workers are killed and
+        fenced), so the instance and the group's activity end at once; else on a later poll."""
+        for pause in (0, 1, 2, 4) if at_once else (0,):
+            time.sleep(pause)
+            if self.hook_owed and (at_once or self.target_state() == "Terminated"):
+                self.hook_owed = not self.complete_hook(self.s.termination_hook_name)
+            if not self.hook_owed:
+                return
 
     # ---- halting ----
 

@@ -26,7 +26,8 @@ How the stack scales (docs/scaling.md has the figures):
   Only then it kills them (SIGKILL, right after that look's final counter read), fences the
   containers off the network (a restarted worker cannot take a video), drains its container instance (ECS stops the
   daemon tasks on a DRAINING instance: ECS Developer Guide, "Draining Amazon ECS container
-  instances") and terminates the instance, desired capacity -1. A worker that holds a video moves
+  instances") and terminates the instance, desired capacity -1, completing its own termination hook
+  at once (agents leaving together take turns: ScalingActivityInProgress). A worker that holds a video moves
   bytes (the download, the upload) or the GPU; the queue's counts, which lag by at least a minute
   (SQS API reference, GetQueueAttributes), never decide a kill. Each instance leaves when its own
   work is done: uneven video lengths do not keep the fleet up for the longest video.

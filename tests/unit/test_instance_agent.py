@@ -185,11 +185,12 @@ def test_leaving_looks_then_kills_then_fences_then_drains_then_terminates(tmp_pa
         {"UpdateContainerInstancesState": {"failures": []}, "TerminateInstanceInAutoScalingGroup": "<ok/>"},
     )
     assert agent.leave(ARN, RUNNING, "idle")
-    # the look's protection check, then the drain and the terminate
+    # the look's protection check, the drain, the terminate, then at once the hook our own terminate passes
     assert agent.actions() == [
         "GetTaskProtection",
         "UpdateContainerInstancesState",
         "TerminateInstanceInAutoScalingGroup",
+        "CompleteLifecycleAction",
     ]
     assert agent.calls[1][1] == "DRAINING" and agent.calls[2][1] == "true"  # desired capacity -1
     commands = host.commands()
@@ -197,7 +198,7 @@ def test_leaving_looks_then_kills_then_fences_then_drains_then_terminates(tmp_pa
     assert kill < fence  # not the other stack's container
     assert host.killed("c1")  # SIGKILL to the container's init, at once
     assert host.fence() == [ia.FENCE]
-    assert agent.done and agent.hook_owed and (tmp_path / "state" / "terminated").exists()
+    assert agent.done and not agent.hook_owed and (tmp_path / "state" / "terminated").exists()
     assert agent.milestones == ["idle", "leaving"]
     assert ScriptedAgent(tmp_path, {}).done  # restarted (systemd), the agent does nothing more
 
@@ -505,6 +506,29 @@ def test_terminate_retries_while_a_scaling_activity_is_in_progress(monkeypatch):
     agent.iid = "i-1"
     assert agent.terminate() and agent.hook_owed
     assert len(endpoint.requests) == 6
+    endpoint.server.shutdown()
+
+
+def test_terminate_keeps_trying_while_the_group_is_busy_for_minutes_then_gives_up(monkeypatch):
+    """Audit item 2: agents leaving together take turns (each termination passes the group's termination hook);
+    the old budget (7 attempts, ~25-47 s) ran out and the instance stayed for another idle window. Now it
+    tries for up to TERMINATE_PATIENCE_SECONDS, then gives up (and `leave` undoes); other errors end it."""
+    monkeypatch.setattr(ia.random, "uniform", lambda a, b: 0.0001)
+    busy = b"<ErrorResponse><Error><Code>ScalingActivityInProgress</Code></Error></ErrorResponse>"
+    endpoint = FlakyEndpoint([(400, busy)] * 20 + [(200, b"<ok/>")])
+    agent = _agent_on(endpoint.url)
+    agent.iid = "i-1"
+    assert agent.terminate() and agent.hook_owed
+    assert len(endpoint.requests) == 21
+
+    monkeypatch.setattr(ia, "TERMINATE_PATIENCE_SECONDS", 0)
+    endpoint.answers = [(400, busy)] * 4
+    assert not agent.terminate()  # one call's own retries, then no more time
+    assert len(endpoint.requests) == 25
+    monkeypatch.setattr(ia, "TERMINATE_PATIENCE_SECONDS", 300)
+    endpoint.answers = [(400, b"<ErrorResponse><Error><Code>ValidationError</Code></Error></ErrorResponse>")]
+    assert not agent.terminate()
+    assert len(endpoint.requests) == 26
     endpoint.server.shutdown()
 
 
