@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import threading
 import time
 import uuid
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, agent_script, run_agent, task
+from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, agent_script, run_agent, start_agent, task
 
 from ecs_autoscale.agent.instance_agent import FENCE
 from ecs_autoscale.group import HALTED_TAG
@@ -466,3 +467,47 @@ def test_agents_leaving_together_take_turns_and_all_leave(tmp_path, emulator, ma
     assert {stack.container_instance_status(arn) for arn in stack.container_instances} == {"DRAINING"}
     for instance_id in stack.instance_ids:
         assert [m["event"] for m in stack.milestones(instance_id)][-2:] == ["idle", "leaving"]
+
+
+def seen_a_task(stack: Stack) -> bool:
+    """The agent recorded the worker task (its stream may not exist yet)."""
+    try:
+        return any(m["event"] == "first_task" for m in stack.milestones())
+    except stack.aws("logs").exceptions.ResourceNotFoundException:
+        return False
+
+
+def test_an_instance_released_with_a_busy_worker_records_its_video_as_cut(tmp_path, emulator, instance, host):
+    """Audit item 3: the group terminates the instance while its worker downloads a video; `stop` releases the
+    hook (CompleteLifecycleAction) and the instance shuts down, systemd stopping the agent with SIGTERM. The
+    agent records the video it leaves behind as cut, where `report` sums them."""
+    stack, fake = instance
+    asg = stack.aws("autoscaling")
+    asg.set_desired_capacity(AutoScalingGroupName=stack.names.asg, DesiredCapacity=0)
+    fake.lifecycle_state = "Terminated"
+    script, config = start(tmp_path, emulator, stack, fake, host)
+    with downloading(host, "c-running", stack.settings.busy_bytes_per_poll):
+        agent = start_agent(script, config, host)
+        try:
+            deadline = time.monotonic() + 30
+            while not seen_a_task(stack):
+                assert time.monotonic() < deadline and agent.poll() is None, agent.communicate()
+                time.sleep(0.2)
+            time.sleep(1)  # a few looks at the busy worker, each holding the instance (heartbeats)
+            asg.complete_lifecycle_action(
+                AutoScalingGroupName=stack.names.asg,
+                LifecycleHookName=stack.names.termination_hook,
+                InstanceId=stack.instance_id,
+                LifecycleActionResult="CONTINUE",
+            )
+            agent.send_signal(signal.SIGTERM)
+            out, err = agent.communicate(timeout=30)
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+                agent.communicate()
+    assert agent.returncode == 0, out + err
+    assert "workers busy: termination waits (heartbeat)" in out, out
+    [leaving] = [m for m in stack.milestones() if m["event"] == "leaving"]
+    assert (leaving["reason"], leaving["videos_cut"]) == ("shutdown", 1)
+    assert not host.killed("c-running")  # the agent never killed it: the shutdown cut it

@@ -16,7 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from agent_fakes import FakeDocker, task
+from agent_fakes import FakeDocker, FakeInstance, task
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -134,10 +134,12 @@ class ScriptedAgent(ia.Agent):
         self.iid, self.account, self.queue, self.answers, self.calls = "i-0123", "123456789012", "url", answers, []
         self.domain, self.partition = "amazonaws.com", "aws"
         self.milestones: list[str] = []
+        self.records: list[dict] = []
 
     def call(self, service, action, params, region=None, attempts=4):
         if service == "logs":  # milestones: recorded apart
-            self.milestones += [json.loads(e["message"])["event"] for e in params.get("logEvents", [])]
+            self.records += [json.loads(e["message"]) for e in params.get("logEvents", [])]
+            self.milestones = [r["event"] for r in self.records]
             return {}
         self.calls.append((action, params.get("status", params.get("ShouldDecrementDesiredCapacity"))))
         answer = self.answers.get(action, {})
@@ -324,6 +326,65 @@ def test_busy_means_bytes_cpu_a_gpu_a_starting_task_or_task_protection(tmp_path,
     assert agent.observe(RUNNING)
     agent.answers["GetTaskProtection"] = ia.AwsError("HTTP 400 AccessDenied")  # bytes and CPU still decide
     assert not agent.observe(RUNNING)
+
+
+@pytest.mark.parametrize(
+    "state, system, notice, recorded",
+    [
+        ("InService", "running", None, None),  # systemd restarts the agent: nothing goes
+        ("Terminated", "running", None, "shutdown"),  # the group's termination, its hook released (stop)
+        ("InService", "stopping", None, "shutdown"),  # the instance shuts down (EC2 TerminateInstances)
+        ("InService", "running", '{"action": "terminate"}', "spot-interruption"),
+    ],
+)
+def test_an_instance_that_goes_with_a_busy_worker_records_its_video_as_cut(
+    tmp_path, host, state, system, notice, recorded
+):
+    """Audit item 3: `leaving` carried videos_cut=0 only when the agent itself let its quiet workers go; an
+    instance that went with a busy worker recorded nothing, so `report` counted no cut video. systemd stops
+    the agent (SIGTERM) when the instance goes: it records the workers busy at its last look."""
+    host.add_worker("c1")
+    host.add_worker("c3")
+    two = {"Tasks": [task("arn:task/1", "strongsort-yolov5", "RUNNING", "c1", "c3")]}
+    agent = ScriptedAgent(tmp_path, {"GetTaskProtection": {"protectedTasks": []}}, **host.paths)
+    agent.observe(two)
+    host.move_bytes("c1", DESIGN.busy_bytes_per_poll * 10)  # c1 downloads a video, c3 idles
+    assert agent.observe(two) and agent.holding == 1
+    agent.state, agent.notice = state, notice
+    host.system_state.write_text(system)
+    with pytest.raises(SystemExit):
+        agent.stopping(15, None)
+    expected = [("leaving", recorded, 1)] if recorded else []
+    assert [(r["event"], r["reason"], r["videos_cut"]) for r in agent.records] == expected
+
+
+def test_an_instance_that_goes_with_idle_workers_or_after_leaving_records_no_cut(tmp_path, host):
+    host.add_worker("c1")
+    agent = ScriptedAgent(tmp_path, {"GetTaskProtection": {"protectedTasks": []}}, **host.paths)
+    agent.observe(RUNNING)
+    assert not agent.observe(RUNNING) and agent.holding == 0
+    agent.state = "Terminated"
+    with pytest.raises(SystemExit):
+        agent.stopping(15, None)
+    host.gpus.write_text("93")  # a GPU at work: the workers hold videos
+    assert agent.observe(RUNNING) and agent.holding == 1
+    agent.release("idle")  # it left by itself (videos_cut 0): not recorded twice
+    with pytest.raises(SystemExit):
+        agent.stopping(15, None)
+    assert [(r["event"], r["videos_cut"]) for r in agent.records] == [("leaving", 0)]
+
+
+def test_a_spot_instance_looks_for_an_interruption_notice_on_imdsv2(tmp_path, host):
+    with FakeInstance("i-0123", market="spot") as fake:
+        agent = ScriptedAgent(
+            tmp_path, {}, imds_url=fake.imds_url, introspection_url=fake.introspection_url, **host.paths
+        )
+        agent.facts = {"lifecycle": agent.imds("meta-data/instance-life-cycle")}
+        agent.cycle()
+        assert agent.notice is None
+        fake.spot_action = {"action": "terminate", "time": "2026-12-07T22:02:00Z"}
+        agent.cycle()
+        assert json.loads(agent.notice)["action"] == "terminate" and fake.unauthorized == 0
 
 
 def test_unreadable_counters_count_as_busy_but_earn_no_heartbeat(tmp_path, host):
