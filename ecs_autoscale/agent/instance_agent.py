@@ -812,7 +812,11 @@ class Agent:
     def stopping(self, *_):
         """SIGTERM: systemd stops the agent. If the instance is going (the group terminates it, a Spot
         interruption, a shutdown), its busy workers' videos are cut: record them."""
-        going = self.state == "Terminated" or self.notice or command("systemctl", "is-system-running")[1] == "stopping"
+        going = (
+            self.state == "Terminated"
+            or self.notice
+            or command("systemctl", "is-system-running", timeout=5)[1] == "stopping"
+        )
         if going and not self.done and self.holding:
             why = "spot-interruption" if self.notice else "shutdown"
             self.milestone("leaving", reason=why, videos_cut=self.holding)
