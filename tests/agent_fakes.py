@@ -2,17 +2,20 @@
 
 FakeInstance   the instance metadata service (IMDSv2 only: GETs without a session token get 401, as with
                HttpTokens=required) and the ECS agent's introspection endpoint, in threads. Change
-               `lifecycle_state`, `metadata` and `tasks` while the agent runs.
+               `lifecycle_state`, `metadata`, `tasks` and `spot_action` (a Spot interruption notice, on an
+               instance made with market="spot") while the agent runs.
 FakeDocker     the host's commands the agent runs: `docker` (logs every call as JSON lines, answers `inspect`
                from files, can send a video to the queue when asked to `kill`), `iptables` (keeps the rules it
-               is given, so the fence can be checked) and `nvidia-smi` (GPU utilization from a file); and the
+               is given, so the fence can be checked), `nvidia-smi` (GPU utilization from a file) and
+               `systemctl is-system-running` (`system_state`: "running", or "stopping" in a shutdown); and the
                host's /proc and cgroup files of each worker container (`add_worker`, `move_bytes`,
                `use_cpu`), whose init process is a real `sleep` the agent can kill.
 agent_script   the agent exactly as the rendered user data carries it.
 deployed_agent the agent and its agent.json exactly as a deployed stack's launch template carries them.
 run_agent      runs that script as `python3 instance_agent.py --config FILE --cycles N`, with the instances'
                own Python (3.9 on the Amazon Linux 2023 ECS GPU AMI: see instance_python()); start_agent
-               runs it in the background.
+               starts it and returns the process (to signal it as systemd does; log=True: its output to
+               agent.log beside the script, for a background run nobody reads).
 """
 
 from __future__ import annotations
@@ -69,9 +72,12 @@ class FakeInstance:
         region: str = "us-west-2",
         cluster: str = "cluster",
         pending_time: str = "2026-12-07T10:00:00Z",
+        market: str = "on-demand",
     ) -> None:
         self.instance_id, self.region, self.pending_time = instance_id, region, pending_time
+        self.market = market
         self.lifecycle_state = "InService"
+        self.spot_action: dict | None = None
         self.metadata: dict = {"Cluster": cluster, "ContainerInstanceArn": None, "Version": "fake ECS agent"}
         self.tasks: list[dict] = []
         self.unauthorized = 0
@@ -118,7 +124,7 @@ class FakeInstance:
             self.unauthorized += 1
             return 401, ""
         answers = {
-            "/latest/meta-data/instance-life-cycle": "on-demand",
+            "/latest/meta-data/instance-life-cycle": self.market,
             "/latest/meta-data/iam/security-credentials/": ROLE,
             f"/latest/meta-data/iam/security-credentials/{ROLE}": json.dumps(
                 {
@@ -143,6 +149,8 @@ class FakeInstance:
             "/latest/meta-data/services/domain": "amazonaws.com",
             "/latest/meta-data/services/partition": "aws",
         }
+        if self.spot_action is not None:  # EC2 User Guide, "Spot Instance interruption notices"
+            answers["/latest/meta-data/spot/instance-action"] = json.dumps(self.spot_action)
         return (200, answers[path]) if path in answers else (404, "")
 
     def _introspection(self, method: str, path: str, headers) -> tuple[int, str]:
@@ -206,17 +214,28 @@ FAKE_NVIDIA_SMI = """#!{python}
 import os, sys
 print(open(os.environ["FAKE_GPU_UTILIZATION"]).read())
 """
+FAKE_SYSTEMCTL = """#!{python}
+import os, sys
+print(open(os.environ["FAKE_SYSTEM_STATE"]).read() if sys.argv[1:] == ["is-system-running"] else "")
+"""
 
 
 class FakeDocker:
     def __init__(self, folder: Path) -> None:
         self.bin = folder / "bin"
         self.bin.mkdir()
-        for name, text in (("docker", FAKE_DOCKER), ("iptables", FAKE_IPTABLES), ("nvidia-smi", FAKE_NVIDIA_SMI)):
+        fakes = (
+            ("docker", FAKE_DOCKER),
+            ("iptables", FAKE_IPTABLES),
+            ("nvidia-smi", FAKE_NVIDIA_SMI),
+            ("systemctl", FAKE_SYSTEMCTL),
+        )
+        for name, text in fakes:
             (self.bin / name).write_text(text.format(python=sys.executable))
             (self.bin / name).chmod(0o755)
         self.log, self.states, self.pids = folder / "docker.log", folder / "docker-states.json", folder / "pids.json"
         self.rules, self.gpus = folder / "iptables.json", folder / "gpu-utilization.txt"
+        self.system_state = folder / "system-state.txt"
         self.proc_root, self.cgroup_root = folder / "proc", folder / "cgroup"
         self.proc_root.mkdir()
         self.cgroup_root.mkdir()
@@ -226,6 +245,7 @@ class FakeDocker:
         self.pids.write_text("{}")
         self.rules.write_text("[]")
         self.gpus.write_text("0")
+        self.system_state.write_text("running")
         self.sleepers: dict[str, subprocess.Popen] = {}
         self.counters: dict[str, list[int]] = {}
         self.env = {
@@ -234,6 +254,7 @@ class FakeDocker:
             "FAKE_DOCKER_PIDS": str(self.pids),
             "FAKE_IPTABLES_RULES": str(self.rules),
             "FAKE_GPU_UTILIZATION": str(self.gpus),
+            "FAKE_SYSTEM_STATE": str(self.system_state),
         }
 
     @property
@@ -323,7 +344,17 @@ def deployed_agent(ec2, autoscaling, group: str, folder: Path) -> tuple[Path, di
     return agent_script(folder, text), config
 
 
-def _agent_command(script: Path, config: dict, docker: FakeDocker, cycles: int, extra_env: dict | None):
+def start_agent(
+    script: Path,
+    config: dict,
+    docker: FakeDocker,
+    cycles: int | None = None,
+    *,
+    extra_env: dict | None = None,
+    log: bool = False,
+) -> subprocess.Popen:
+    """The agent as a process; cycles None: it runs until signalled. Its output goes to pipes, or with log=True
+    to agent.log beside the script (a background run nobody reads: pipes would fill and block it)."""
     config_file = script.with_name("agent.json")
     config_file.write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -333,21 +364,23 @@ def _agent_command(script: Path, config: dict, docker: FakeDocker, cycles: int, 
         NO_PROXY="127.0.0.1,localhost",
         **(extra_env or {}),
     )
-    return [instance_python(), str(script), "--config", str(config_file), "--cycles", str(cycles)], env
+    command = [instance_python(), str(script), "--config", str(config_file)]
+    command += ["--cycles", str(cycles)] if cycles is not None else []
+    if log:
+        with open(script.with_name("agent.log"), "w") as out:
+            return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def run_agent(
     script: Path, config: dict, docker: FakeDocker, cycles: int, *, timeout: float = 60, extra_env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    command, env = _agent_command(script, config, docker, cycles, extra_env)
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def start_agent(script: Path, config: dict, docker: FakeDocker, cycles: int) -> subprocess.Popen:
-    """The agent in the background, for at most `cycles` looks (it exits once its instance has left); its
-    output goes to agent.log beside the script."""
-    command, env = _agent_command(script, config, docker, cycles, None)
-    with open(script.with_name("agent.log"), "w") as log:
-        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = start_agent(script, config, docker, cycles, extra_env=extra_env)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stdout + stderr
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)

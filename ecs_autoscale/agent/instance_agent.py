@@ -2,25 +2,25 @@
 """ecs-autoscale instance agent: one per GPU instance, stdlib only, Python 3.9 (Amazon Linux 2023's python3).
 
 It pre-pulls the model image, prepares warm-pool instances, records the instance's milestones, halts a
-stack whose workers cannot take videos, and takes this instance out of the group without ever cutting
-a video:
+stack whose workers cannot take videos, and takes this instance out of the group without cutting a video:
 
-- Its idle clock is its own: it runs while this instance's workers are idle (no bytes in or out of
-  their containers beyond a long poll's few kB, CPU and GPUs idle, no ECS task protection) and the
-  queue shows nothing waiting or delayed. Other instances' videos in flight do not keep it.
-- Before a kill it looks once more for `quiet_seconds`: a worker that received a video moves bytes
-  within milliseconds (the receive itself, then the download). Only a look with not one byte is
-  followed, at once, by SIGKILL to the workers. The queue's counts never decide a kill: they lag by
-  at least a minute (SQS API Reference, GetQueueAttributes).
-- Then it fences the containers off the network (a worker ECS restarts meanwhile cannot take a video),
-  drains the container instance (ECS stops daemon tasks on a DRAINING instance: ECS Developer Guide,
-  "Draining Amazon ECS container instances", so draining comes after the look, never before) and
-  terminates the instance, desired capacity -1. If a step fails it undoes the fence and the drain:
-  ECS restarts the worker, nothing was cut.
-- An instance the group terminates (a backstop alarm, an instance refresh, a stop) waits in
-  Terminating:Wait (the stack's termination lifecycle hook) until this agent, seeing the target
-  lifecycle state "Terminated", finds its workers quiet and completes the hook; it records heartbeats
-  while they are busy.
+- Its idle clock runs while this instance's workers are idle (no bytes in or out of their containers
+  beyond a long poll's few kB, CPU and GPUs idle, no ECS task protection) and the queue shows nothing
+  waiting or delayed. Other instances' videos in flight do not keep it.
+- Then it looks once more for `quiet_seconds`: a worker that received a video moves bytes within
+  milliseconds. Only a look with not one byte is followed, at once, by SIGKILL to the workers (slow
+  checks before its final counter read, milestones after the kill). The queue's counts never decide a
+  kill: they lag by at least a minute (SQS API Reference, GetQueueAttributes).
+- Then it fences the containers off the network (a worker ECS restarts cannot take a video), drains
+  the container instance (ECS stops daemon tasks on a DRAINING instance: ECS Developer Guide, "Draining
+  Amazon ECS container instances", so never before the look), terminates the instance (desired
+  capacity -1) and completes its own termination hook. If a step fails it undoes the fence and the
+  drain: ECS restarts the worker, nothing was cut.
+- An instance the group terminates (an alarm, an instance refresh, a stop) waits in Terminating:Wait
+  (the stack's termination hook) until this agent, seeing the target lifecycle state "Terminated",
+  finds its workers quiet and completes the hook; it records heartbeats while they are busy. If the
+  instance goes with busy workers (the hook released, a Spot interruption), the agent, stopped by
+  systemd, records them as cut.
 
 Run: instance_agent.py --config /etc/ecs-autoscale/agent.json (every key of `Settings` below; the stack builds
 them from its names and ScalingDesign: ecs_autoscale/synthesis/user_data.py).
@@ -65,9 +65,12 @@ APIS = {
     "sns": ("2010-03-31", ""),
 }
 COUNTS = ["ApproximateNumberOfMessages" + s for s in ("", "NotVisible", "Delayed")]  # waiting, in flight, delayed
-# Errors worth another try: throttling, and TerminateInstanceInAutoScalingGroup's "ScalingActivityInProgress"
-# (HTTP 400) and "ResourceContention" (EC2 Auto Scaling API Reference, TerminateInstanceInAutoScalingGroup).
-RETRY = ("Throttl", "LimitExceeded", "ScalingActivityInProgress", "ResourceContention")
+# Errors worth another try: throttling, and a group busy with another activity (HTTP 400, EC2 Auto Scaling API
+# Reference, TerminateInstanceInAutoScalingGroup), which our terminate retries for minutes: AWS does not say
+# for how long, and a fenced, drained instance waits at its own cost only.
+GROUP_BUSY = ("ScalingActivityInProgress", "ResourceContention")
+RETRY = ("Throttl", "LimitExceeded", *GROUP_BUSY)
+TERMINATE_PATIENCE_SECONDS = 300
 FENCE = ["FORWARD", "-i", "docker+", "-m", "comment", "--comment", "ecs-autoscale-fence", "-j", "REJECT"]
 LOCAL = ur.build_opener(ur.ProxyHandler({}))  # IMDS and the ECS agent: never through a proxy
 log = print
@@ -221,6 +224,8 @@ class Agent:
         self.warm = self.registered = self.halted = self.pulling = False
         self.last_heartbeat = 0.0
         self.unreadable = False
+        self.holding = 0  # workers busy at the last look: the videos cut if the instance goes now
+        self.state, self.notice = "InService", None
         self.marker = os.path.join(self.s.state_dir, "terminated")
         self.done = os.path.exists(self.marker)
         self.hook_owed = self.done  # our own termination passes the termination hook: complete it
@@ -315,10 +320,10 @@ class Agent:
             time.sleep(min(2**attempt, 16) * random.uniform(0.5, 1))
         raise AwsError("no attempt")  # attempts < 1
 
-    def milestone(self, event, **fields):
+    def milestone(self, event, at=None, **fields):
         """One JSON line in the stack's log group, stream ecs-autoscale-agent/<instance>, read by
         `ecs-autoscale report` after the instance is gone. Best effort: never in the way of scaling."""
-        now = time.time()
+        now = time.time() if at is None else at
         record = dict(self.facts, event=event, t=now, **fields)
         log(f"milestone {json.dumps(record, sort_keys=True)}")
         stream = f"ecs-autoscale-agent/{self.iid}"
@@ -513,40 +518,51 @@ class Agent:
     def observe(self, tasks):
         """True while this instance's workers may hold a video: a task starting, a worker moving bytes or
         CPU since the last look (or not yet looked at), a GPU in use, a protected task. Sets `unreadable`
-        when a worker's counters cannot be read (then it counts as busy, but earns no heartbeat)."""
+        when a worker's counters cannot be read (busy, but no heartbeat) and `holding`: how many are busy."""
         self.unreadable = False
         if [t for t in self.tasks(tasks, False) if t.get("KnownStatus") != "RUNNING"]:
             return True
-        workers, busy = self.workers(tasks), False
+        workers, busy = self.workers(tasks), set()
         for container in workers:
             before, after = self.samples.get(container), self.sample(container)
             if after is None:
-                self.unreadable = busy = True
+                self.unreadable = True
+                busy.add(container)
                 log(f"worker {container[:12]}: counters unreadable")
             elif before is None or worker_busy(before, after, self.s):
-                busy = True
+                busy.add(container)
             if after is not None:
                 self.samples[container] = after
         for gone in set(self.samples) - set(workers):
             del self.samples[gone]
-        return busy or self.gpus_busy() or self.protected(set(workers.values()))
+        if not busy and (self.gpus_busy() or self.protected(set(workers.values()))):
+            busy = set(workers) or {"gpu"}
+        self.holding = len(busy)
+        return bool(busy)
 
     def look_quiet(self, workers):
-        """The last look before a kill: `quiet_seconds` without one byte or CPU in any worker, GPUs idle."""
+        """The last look before a kill: `quiet_seconds` without one byte or CPU in any worker, GPUs idle, no
+        task protected. What waits on a process or the network comes before the final counter read."""
         before = {c: self.sample(c) for c in workers}
+        if any(v is None for v in before.values()):
+            return False
         time.sleep(self.s.quiet_seconds)
-        for c in workers:
-            first, after = before[c], self.sample(c)
-            if first is None or after is None or not quiet(first, after, self.s):
-                log(f"worker {c[:12]} moved bytes or CPU in the last look: staying")
-                return False
         if self.gpus_busy():
             log("a GPU is busy in the last look: staying")
             return False
+        if self.protected(set(workers.values())):
+            return False
+        after = {c: self.sample(c) for c in workers}  # then nothing but the kill
+        for c in workers:
+            first, last = before[c], after[c]
+            if first is None or last is None or not quiet(first, last, self.s):
+                log(f"worker {c[:12]} moved bytes or CPU in the last look: staying")
+                return False
         return True
 
     def kill(self, workers):
         """SIGKILL to each worker container's init process, at once (docker kill answers later)."""
+        killed_at = time.time()
         for container in workers:
             self.killed.add(container)
             pid = self.pids.get(container)
@@ -557,6 +573,7 @@ class Agent:
                 log(f"kill {container[:12]}: {e}")
         if workers:
             log("docker kill {}: {}".format(" ".join(workers), docker("kill", *workers, timeout=60)[1]))
+        return killed_at
 
     def fence(self, on):
         """Containers may not reach the network while the instance leaves: a worker ECS restarts in the
@@ -598,13 +615,15 @@ class Agent:
         workers = self.workers(tasks)
         if not self.look_quiet(workers):
             return False
-        self.milestone("idle", since=self.idle)
-        self.kill(workers)
+        killed_at = self.kill(workers)
         self.fence(True)
         drained = not arn or self.set_state(arn, "DRAINING")
         left = drained and (self.terminate() if reason == "idle" else self.complete_hook(self.s.termination_hook_name))
+        self.milestone("idle", at=killed_at, since=self.idle)
         if left:
-            return self.release(reason)
+            self.release(reason)
+            self.finish(at_once=True)
+            return True
         log("staying in service")
         if drained and arn:
             self.set_state(arn, "ACTIVE")
@@ -621,27 +640,39 @@ class Agent:
         return True
 
     def terminate(self):
-        """TerminateInstanceInAutoScalingGroup with the desired capacity decremented, retried while a scaling
-        activity is in progress (about a minute); then the termination hook holds us: complete it."""
-        try:
-            self.call(
-                "autoscaling",
-                "TerminateInstanceInAutoScalingGroup",
-                {"InstanceId": self.iid, "ShouldDecrementDesiredCapacity": "true"},
-                attempts=7,
-            )
-        except AwsError as e:
-            log(f"terminate: {e}")
-            return False
+        """TerminateInstanceInAutoScalingGroup, desired capacity -1, retried with jittered backoff while another
+        activity of the group runs (EC2 Auto Scaling API Reference, TerminateInstanceInAutoScalingGroup,
+        Errors): agents leaving together take turns."""
+        deadline, tries = time.time() + TERMINATE_PATIENCE_SECONDS, 0
+        while True:
+            try:
+                self.call(
+                    "autoscaling",
+                    "TerminateInstanceInAutoScalingGroup",
+                    {"InstanceId": self.iid, "ShouldDecrementDesiredCapacity": "true"},
+                )
+                break
+            except AwsError as e:
+                tries += 1
+                pause = min(2**tries, 30) * random.uniform(0.5, 1)
+                if not any(word in str(e) for word in GROUP_BUSY) or time.time() + pause > deadline:
+                    log(f"terminate: {e}")
+                    return False
+                log(f"terminate: group busy, again in {pause:.0f} s")
+                time.sleep(pause)
         log("terminating, desired capacity -1")
         self.hook_owed = True
         return True
 
-    def finish(self):
-        """After our own terminate: the instance waits in Terminating:Wait for our hook (it may take a moment
-        to get there); complete it so it goes at once."""
-        if self.hook_owed and self.target_state() == "Terminated":
-            self.hook_owed = not self.complete_hook(self.s.termination_hook_name)
+    def finish(self, at_once=False):
+        """Our own terminate waits in Terminating:Wait for our hook: complete it (the workers are killed and
+        fenced), so the instance and the group's activity end at once; else on a later poll."""
+        for pause in (0, 1, 2, 4) if at_once else (0,):
+            time.sleep(pause)
+            if self.hook_owed and (at_once or self.target_state() == "Terminated"):
+                self.hook_owed = not self.complete_hook(self.s.termination_hook_name)
+            if not self.hook_owed:
+                return
 
     # ---- halting ----
 
@@ -715,7 +746,9 @@ class Agent:
             self.fence(False)  # a fence left by an agent that died while leaving
         if not self.queue:
             self.queue = self.call("sqs", "GetQueueUrl", {"QueueName": self.s.queue_name})["QueueUrl"]
-        state = self.target_state()
+        self.state = state = self.target_state()
+        if self.facts.get("lifecycle") == "spot" and not self.notice:  # EC2 User Guide, Spot interruption notices
+            self.notice = self.optional_imds("meta-data/spot/instance-action")
         if state == "Warmed:Terminated":  # a pool instance the group sheds or an instance refresh replaces
             return self.complete_hook(self.s.termination_hook_name) and self.release("group")
         if not self.lifecycle(state):
@@ -738,12 +771,10 @@ class Agent:
             log(f"queue {counts}: HALT: {why}")
             return self.halt(why)
         if state == "Terminated":  # the group terminates us (the stack's termination lifecycle hook waits)
-            # A halt reason means videos wait and none is in flight: no worker here holds one, even one ECS
-            # keeps restarting.
+            # a halt reason: videos wait, none in flight, so no worker here holds one
             if not busy or why:
                 return self.leave(arn, tasks, "group")
-            # Busy: hold the instance while its worker works. Unreadable counters earn no heartbeat: the hook
-            # then times out (CONTINUE) within termination_heartbeat_seconds instead of holding it for days.
+            # busy: heartbeats; unreadable counters earn none (the hook times out, CONTINUE, not held for days)
             return None if self.unreadable else self.heartbeat()
         # Registered: leave once idle. Unregistered long after boot: no task can run here.
         unregistered_too_long = meta is not None and now - self.started >= self.s.register_timeout_seconds
@@ -778,6 +809,20 @@ class Agent:
         self.note_exits(tasks, now)
         return busy
 
+    def stopping(self, *_):
+        """SIGTERM: systemd stops the agent. If the instance is going (the group terminates it, a Spot
+        interruption, a shutdown), its busy workers' videos are cut: record them."""
+        going = (
+            self.state == "Terminated"
+            or self.notice
+            or command("systemctl", "is-system-running", timeout=5)[1] == "stopping"
+        )
+        if going and not self.done and self.holding:
+            why = "spot-interruption" if self.notice else "shutdown"
+            self.milestone("leaving", reason=why, videos_cut=self.holding)
+            self.done = True
+        raise SystemExit(0)
+
     def run(self, cycles=None):
         n = 0
         while cycles is None or n < cycles:
@@ -797,4 +842,6 @@ if __name__ == "__main__":
     p.add_argument("--cycles", type=int)  # stop after N cycles (tests)
     a = p.parse_args()
     with open(a.config) as f:
-        Agent(json.load(f)).run(a.cycles)
+        agent = Agent(json.load(f))
+    signal.signal(signal.SIGTERM, agent.stopping)
+    agent.run(a.cycles)

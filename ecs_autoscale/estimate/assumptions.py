@@ -108,9 +108,22 @@ class Assumptions:
     agent_kill_gap_s: float = _a(
         0.05,
         "s",
-        "from the agent's last look at its workers' counters to their SIGKILL, plus the network time of a "
+        "from the agent's final read of its workers' counters to their SIGKILL, plus the network time of a "
         "long poll's answer: a video that becomes visible in this gap and is taken by that idle worker is cut",
-        "the agent kills within milliseconds of its quiet look (ScalingDesign.quiet_seconds): " + ENGINEERING,
+        "the agent's last look (ScalingDesign.quiet_seconds) runs its slow checks (nvidia-smi, task "
+        "protection) before its final read of the /proc and cgroup counters, and nothing but that read comes "
+        "before the SIGKILL (milestones are written after it): about 0.2 ms for one worker on the test host "
+        "(tests/unit/test_instance_agent.py checks the order); the rest is an in-region long poll's answer "
+        "in flight, a few milliseconds: " + ENGINEERING,
+    )
+    terminate_turn_s: float = _a(
+        2,
+        "s",
+        "how long one agent's own termination keeps the group's scaling activity in progress, so that other "
+        "agents' TerminateInstanceInAutoScalingGroup calls answer ScalingActivityInProgress and wait their turn",
+        "the agent completes its own termination hook right after its terminate (its workers are killed and "
+        "fenced) and records two milestones in between; AWS documents the error, not how long an activity "
+        "refuses others (try instance_shutdown_s if it counts the instance's shutdown): " + ENGINEERING,
     )
     placement_delay_s: float = _a(
         10,
@@ -378,8 +391,10 @@ AWS_RULES = (
         "scaling activity runs.",
         "EC2 Auto Scaling API Reference, TerminateInstanceInAutoScalingGroup (Errors), "
         "https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_TerminateInstanceInAutoScalingGroup.html",
-        "the agent retries it (its workers are already stopped and fenced, so a late terminate costs idle "
-        "seconds only); asg_action_s stands for the call",
+        "the agent retries it with jittered backoff for up to 5 minutes (its workers are already stopped and "
+        "fenced, so a late terminate costs only that instance's time) and completes its own termination hook "
+        "at once, so agents leaving together take turns of terminate_turn_s; asg_action_s stands for the "
+        "call. Waits beyond the agent's 5 minutes (then it stays and idles again) are not modelled",
     ),
     AwsRule(
         "managed-scaling-steps",

@@ -136,6 +136,8 @@ class DesignScaling:
         """Agents do not scale in before this: `submit` recorded a video (submit_hold_seconds)."""
         self.polling: set[int] = set()
         self.halted = False
+        self.turn_until = -math.inf
+        """Until then an agent's own termination keeps the group busy: other agents' terminates wait their turn."""
 
     # --- the daemon services ask for every slot of every registered instance ------------------------
     def on_tick(self, sim: Simulation) -> None:
@@ -307,10 +309,14 @@ class DesignScaling:
 
     def _leave(self, sim: Simulation, instance: Instance) -> None:
         """TerminateInstanceInAutoScalingGroup, desired capacity -1 (unless the group chose this instance
-        meanwhile: then the agent completes its termination hook)."""
+        meanwhile: then the agent completes its termination hook). While another agent's termination keeps
+        the group busy (ScalingActivityInProgress) it waits its turn, billed."""
         if instance.state == "terminating":
             self._complete_hook(sim, instance)
+        elif instance.alive and sim.now < self.turn_until:
+            sim.at(self.turn_until, self._leave, sim, instance)
         elif instance.alive:
+            self.turn_until = sim.now + self.a.terminate_turn_s
             sim.decrement_and_terminate(instance, "agent")
             sim.log(
                 "capacity",

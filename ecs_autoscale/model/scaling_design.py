@@ -23,10 +23,11 @@ How the stack scales (docs/scaling.md has the figures):
   every `agent_poll_seconds`. Once its workers have been idle and nothing waited or was delayed for
   `scale_in_idle_minutes`, and no `submit` queued a video in the last `submit_hold_seconds`, it
   looks at its workers once more for `quiet_seconds`: not one byte in or out, CPU and GPUs idle.
-  Only then it kills them (SIGKILL, within milliseconds of that look), fences the containers off the
-  network (a restarted worker cannot take a video), drains its container instance (ECS stops the
+  Only then it kills them (SIGKILL, right after that look's final counter read), fences the
+  containers off the network (a restarted worker cannot take a video), drains its container instance (ECS stops the
   daemon tasks on a DRAINING instance: ECS Developer Guide, "Draining Amazon ECS container
-  instances") and terminates the instance, desired capacity -1. A worker that holds a video moves
+  instances") and terminates the instance, desired capacity -1, completing its own termination hook
+  at once (agents leaving together take turns: ScalingActivityInProgress). A worker that holds a video moves
   bytes (the download, the upload) or the GPU; the queue's counts, which lag by at least a minute
   (SQS API reference, GetQueueAttributes), never decide a kill. Each instance leaves when its own
   work is done: uneven video lengths do not keep the fleet up for the longest video.
@@ -86,8 +87,10 @@ class ScalingDesign:
     quiet_seconds: int = 3
     """The agent's last look before it kills its workers: not one byte in or out of any worker, CPU and
     GPUs idle, for this long. A worker's long poll that ends (with or without a video) moves bytes, so
-    a poll that returns a video in this window stops the kill; the kill follows the look within
-    milliseconds (the residual the estimate counts: `agent_kill_gap_s`)."""
+    a poll that returns a video in this window stops the kill. Its slow checks (GPUs, task protection)
+    come before its final read of the counters, and the SIGKILL follows that read at once, well under a
+    millisecond later (the residual the estimate counts, with a long poll's answer in flight:
+    `agent_kill_gap_s`)."""
     busy_bytes_per_poll: int = 64 * 1024
     """Bytes in + out of a worker's container during one poll above which it counts as busy (an idle
     worker's long polls move a few kB a minute; a video's download or upload moves megabytes)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import threading
 import time
 import uuid
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, agent_script, run_agent, task
+from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, agent_script, run_agent, start_agent, task
 
 from ecs_autoscale.agent.instance_agent import FENCE
 from ecs_autoscale.group import HALTED_TAG
@@ -29,7 +30,15 @@ class Stack:
     """One stack's resources on the emulator (unique names: moto keeps one account per session)."""
 
     def __init__(
-        self, aws, template: str, name: str, *, delay_seconds: int = 0, hook: bool = False, image: str = ""
+        self,
+        aws,
+        template: str,
+        name: str,
+        *,
+        delay_seconds: int = 0,
+        hook: bool = False,
+        image: str = "",
+        size: int = 1,
     ) -> None:
         clients: dict = {}
         self.aws = lambda service: clients.get(service) or clients.setdefault(service, aws(service))
@@ -64,8 +73,8 @@ class Stack:
         asg.create_auto_scaling_group(
             AutoScalingGroupName=self.names.asg,
             MinSize=0,
-            MaxSize=2,
-            DesiredCapacity=0 if hook else 1,
+            MaxSize=max(2, size),
+            DesiredCapacity=0 if hook else size,
             VPCZoneIdentifier=subnet,
             LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
             LifecycleHookSpecificationList=hooks,
@@ -75,13 +84,16 @@ class Stack:
             self.instance_id = asg.describe_warm_pool(AutoScalingGroupName=self.names.asg)["Instances"][0]["InstanceId"]
         else:
             self.instance_id = self.group()["Instances"][0]["InstanceId"]
+        self.instance_ids = [self.instance_id] if hook else [i["InstanceId"] for i in self.group()["Instances"]]
         ecs.create_cluster(clusterName=name)
-        self.container_instance = ecs.register_container_instance(
-            cluster=name,
-            instanceIdentityDocument=json.dumps(
-                {"instanceId": self.instance_id, "region": REGION, "accountId": ACCOUNT}
-            ),
-        )["containerInstance"]["containerInstanceArn"]
+        self.container_instances = [
+            ecs.register_container_instance(
+                cluster=name,
+                instanceIdentityDocument=json.dumps({"instanceId": i, "region": REGION, "accountId": ACCOUNT}),
+            )["containerInstance"]["containerInstanceArn"]
+            for i in self.instance_ids
+        ]
+        self.container_instance = self.container_instances[0]
         sns = self.aws("sns")
         self.topic = sns.create_topic(Name=self.names.alerts_topic)["TopicArn"]
         self.alerts_url = sqs.create_queue(QueueName=f"{name}-alerts-observer")["QueueUrl"]
@@ -111,9 +123,9 @@ class Stack:
             "AutoScalingGroups"
         ][0]
 
-    def container_instance_status(self) -> str:
+    def container_instance_status(self, arn: str = "") -> str:
         return self.aws("ecs").describe_container_instances(
-            cluster=self.name, containerInstances=[self.container_instance]
+            cluster=self.name, containerInstances=[arn or self.container_instance]
         )["containerInstances"][0]["status"]
 
     def send_video(self) -> None:
@@ -129,10 +141,10 @@ class Stack:
         )
         return [json.loads(m["Body"]) for m in messages]
 
-    def milestones(self) -> list[dict]:
+    def milestones(self, instance_id: str = "") -> list[dict]:
         events = self.aws("logs").get_log_events(
             logGroupName=self.names.log_group,
-            logStreamName=f"ecs-autoscale-agent/{self.instance_id}",
+            logStreamName=f"ecs-autoscale-agent/{instance_id or self.instance_id}",
             startFromHead=True,
         )["events"]
         return [json.loads(e["message"]) for e in events]
@@ -159,7 +171,7 @@ def downloading(host: FakeDocker, container: str, chunk: int) -> Iterator[None]:
 def follow_termination(stack: Stack, fake: FakeInstance, stop: threading.Event) -> None:
     """What IMDS says once the group terminates the instance: target lifecycle state Terminated."""
     while not stop.wait(0.1):
-        states = [i["LifecycleState"] for i in stack.group()["Instances"] if i["InstanceId"] == stack.instance_id]
+        states = [i["LifecycleState"] for i in stack.group()["Instances"] if i["InstanceId"] == fake.instance_id]
         if not states or states[0].startswith("Terminating"):
             fake.lifecycle_state = "Terminated"
 
@@ -207,6 +219,7 @@ def instance(make_stack, host):
 
 
 def start(tmp_path, emulator: str, stack: Stack, fake: FakeInstance, host: FakeDocker, settings=None):
+    tmp_path.mkdir(exist_ok=True)
     settings = replace(settings or stack.settings, endpoint_url=emulator)
     user_data = render_user_data(settings, ecs_config=ecs_agent_config(settings, spot=False))
     config = {
@@ -405,3 +418,96 @@ def test_an_instance_the_group_terminates_waits_for_its_busy_worker(tmp_path, em
     assert f"lifecycle hook {stack.names.termination_hook} completed" in quiet.stdout, quiet.stdout
     assert host.killed("c-running") and host.fence() == [FENCE]
     assert stack.group()["Instances"] == []
+
+
+def test_agents_leaving_together_take_turns_and_all_leave(tmp_path, emulator, make_stack):
+    """Audit item 2: each agent's terminate passes the group's termination hook, and while one instance waits
+    there the emulator's ScalingActivityInProgress rule refuses the others' terminates (AWS documents the error,
+    not exactly when; the rule is the conservative guess). Agents that left their hook to their next poll (15 s)
+    serialised, and the later ones ran out of retries (~25-47 s): they undid and idled another ScaleInIdleMinutes.
+    Now each completes its own hook right after its terminate and retries for minutes: all leave, none undoes."""
+    size = 5
+    stack = make_stack(size=size)
+    # The fleet's poll (a hook left to the next poll held the group that long); idle at the second look.
+    settings = replace(stack.settings, poll_seconds=15, idle_seconds=0)
+    with contextlib.ExitStack() as stack_of:
+        agents = []
+        for n, (instance_id, arn) in enumerate(zip(stack.instance_ids, stack.container_instances, strict=True)):
+            folder = tmp_path / f"instance{n}"
+            folder.mkdir()
+            host = stack_of.enter_context(contextlib.closing(FakeDocker(folder)))
+            host.add_worker(f"c{n}")
+            fake = stack_of.enter_context(FakeInstance(instance_id, cluster=stack.name))
+            fake.metadata["ContainerInstanceArn"] = arn
+            fake.tasks = [task(f"arn:aws:ecs:us-west-2:123456789012:task/x/{n}", FAMILY, "RUNNING", f"c{n}")]
+            stop = threading.Event()
+            follower = threading.Thread(target=follow_termination, args=(stack, fake, stop), daemon=True)
+            follower.start()
+            stack_of.callback(follower.join)
+            stack_of.callback(stop.set)
+            script, config = start(folder, emulator, stack, fake, host, settings)
+            agents.append((script, config, host))
+        outputs: list[str] = []
+
+        def run(script, config, host) -> None:
+            proc = run_agent(script, config, host, cycles=3, timeout=240)
+            outputs.append(proc.stdout)
+
+        threads = [threading.Thread(target=run, args=agent) for agent in agents]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(outputs) == size
+    for out in outputs:
+        assert "terminating, desired capacity -1" in out and "staying in service" not in out, out
+        assert f"lifecycle hook {stack.names.termination_hook} completed" in out, out
+    group = stack.group()
+    assert group["Instances"] == [] and group["DesiredCapacity"] == 0
+    assert {stack.container_instance_status(arn) for arn in stack.container_instances} == {"DRAINING"}
+    for instance_id in stack.instance_ids:
+        assert [m["event"] for m in stack.milestones(instance_id)][-2:] == ["idle", "leaving"]
+
+
+def seen_a_task(stack: Stack) -> bool:
+    """The agent recorded the worker task (its stream may not exist yet)."""
+    try:
+        return any(m["event"] == "first_task" for m in stack.milestones())
+    except stack.aws("logs").exceptions.ResourceNotFoundException:
+        return False
+
+
+def test_an_instance_released_with_a_busy_worker_records_its_video_as_cut(tmp_path, emulator, instance, host):
+    """Audit item 3: the group terminates the instance while its worker downloads a video; `stop` releases the
+    hook (CompleteLifecycleAction) and the instance shuts down, systemd stopping the agent with SIGTERM. The
+    agent records the video it leaves behind as cut, where `report` sums them."""
+    stack, fake = instance
+    asg = stack.aws("autoscaling")
+    asg.set_desired_capacity(AutoScalingGroupName=stack.names.asg, DesiredCapacity=0)
+    fake.lifecycle_state = "Terminated"
+    script, config = start(tmp_path, emulator, stack, fake, host)
+    with downloading(host, "c-running", stack.settings.busy_bytes_per_poll):
+        agent = start_agent(script, config, host)
+        try:
+            deadline = time.monotonic() + 30
+            while not seen_a_task(stack):
+                assert time.monotonic() < deadline and agent.poll() is None, agent.communicate()
+                time.sleep(0.2)
+            time.sleep(1)  # a few looks at the busy worker, each holding the instance (heartbeats)
+            asg.complete_lifecycle_action(
+                AutoScalingGroupName=stack.names.asg,
+                LifecycleHookName=stack.names.termination_hook,
+                InstanceId=stack.instance_id,
+                LifecycleActionResult="CONTINUE",
+            )
+            agent.send_signal(signal.SIGTERM)
+            out, err = agent.communicate(timeout=30)
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+                agent.communicate()
+    assert agent.returncode == 0, out + err
+    assert "workers busy: termination waits (heartbeat)" in out, out
+    [leaving] = [m for m in stack.milestones() if m["event"] == "leaving"]
+    assert (leaving["reason"], leaving["videos_cut"]) == ("shutdown", 1)
+    assert not host.killed("c-running")  # the agent never killed it: the shutdown cut it

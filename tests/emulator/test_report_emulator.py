@@ -73,6 +73,7 @@ class GpuInstance:
             },
             self.host,
             cycles=2000,
+            log=True,
         )
         self.log = script.with_name("agent.log")
 

@@ -29,6 +29,7 @@ PINNED = Assumptions(
     asg_action_s=10,
     sqs_count_lag_s=60,
     agent_kill_gap_s=0.05,
+    terminate_turn_s=2,
     placement_delay_s=10,
     capacity_metric_delay_s=60,
     cp_scale_in_datapoints=15,

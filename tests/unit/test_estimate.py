@@ -178,6 +178,18 @@ def test_an_idle_instance_leaves_while_another_still_works(tmp_path):
     assert o.interrupted == 0
 
 
+def test_agents_leaving_together_take_turns(tmp_path):
+    """Audit item 2: an agent's own termination keeps the group's activity in progress until it completes its
+    own hook (at once), and meanwhile TerminateInstanceInAutoScalingGroup answers ScalingActivityInProgress:
+    four instances idle at the same poll leave terminate_turn_s apart, each billed while it waits."""
+    o = ours(fleet(tmp_path, 4), 4, 10).outcomes[0]
+    first, *rest = agent_leaves(o)
+    assert [t - first for t in rest] == pytest.approx([2, 4, 6])
+    slow = ours(fleet(tmp_path, 4), 4, 10, assumptions=dataclasses.replace(PINNED, terminate_turn_s=30)).outcomes[0]
+    assert [t - first for t in agent_leaves(slow)] == pytest.approx([0, 30, 60, 90])
+    assert slow.instance_seconds - o.instance_seconds == pytest.approx(30 + 60 + 90 - 2 - 4 - 6)
+
+
 def test_agents_wait_out_the_submit_hold(tmp_path):
     """After `submit` queued a video, no agent leaves for submit_hold_seconds (its counts may still read 0):
     the hold runs from each arrival + client_action_s, and only `submit` sets it."""

@@ -16,7 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from agent_fakes import FakeDocker, task
+from agent_fakes import FakeDocker, FakeInstance, task
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -134,10 +134,12 @@ class ScriptedAgent(ia.Agent):
         self.iid, self.account, self.queue, self.answers, self.calls = "i-0123", "123456789012", "url", answers, []
         self.domain, self.partition = "amazonaws.com", "aws"
         self.milestones: list[str] = []
+        self.records: list[dict] = []
 
     def call(self, service, action, params, region=None, attempts=4):
         if service == "logs":  # milestones: recorded apart
-            self.milestones += [json.loads(e["message"])["event"] for e in params.get("logEvents", [])]
+            self.records += [json.loads(e["message"]) for e in params.get("logEvents", [])]
+            self.milestones = [r["event"] for r in self.records]
             return {}
         self.calls.append((action, params.get("status", params.get("ShouldDecrementDesiredCapacity"))))
         answer = self.answers.get(action, {})
@@ -185,14 +187,20 @@ def test_leaving_looks_then_kills_then_fences_then_drains_then_terminates(tmp_pa
         {"UpdateContainerInstancesState": {"failures": []}, "TerminateInstanceInAutoScalingGroup": "<ok/>"},
     )
     assert agent.leave(ARN, RUNNING, "idle")
-    assert agent.actions() == ["UpdateContainerInstancesState", "TerminateInstanceInAutoScalingGroup"]
-    assert agent.calls[0][1] == "DRAINING" and agent.calls[1][1] == "true"  # desired capacity -1
+    # the look's protection check, the drain, the terminate, then at once the hook our own terminate passes
+    assert agent.actions() == [
+        "GetTaskProtection",
+        "UpdateContainerInstancesState",
+        "TerminateInstanceInAutoScalingGroup",
+        "CompleteLifecycleAction",
+    ]
+    assert agent.calls[1][1] == "DRAINING" and agent.calls[2][1] == "true"  # desired capacity -1
     commands = host.commands()
     kill, fence = commands.index(["kill", "c1"]), commands.index(["iptables", "-I", *ia.FENCE[:1], "1", *ia.FENCE[1:]])
     assert kill < fence  # not the other stack's container
     assert host.killed("c1")  # SIGKILL to the container's init, at once
     assert host.fence() == [ia.FENCE]
-    assert agent.done and agent.hook_owed and (tmp_path / "state" / "terminated").exists()
+    assert agent.done and not agent.hook_owed and (tmp_path / "state" / "terminated").exists()
     assert agent.milestones == ["idle", "leaving"]
     assert ScriptedAgent(tmp_path, {}).done  # restarted (systemd), the agent does nothing more
 
@@ -210,18 +218,63 @@ def test_a_worker_that_moves_one_byte_during_the_last_look_is_left_alone(tmp_pat
 
     monkeypatch.setattr(ia.time, "sleep", video_arrives)
     assert not agent.leave(ARN, RUNNING, "idle")
-    assert agent.calls == [] and not host.killed("c1") and host.fence() == [] and not agent.done
+    assert agent.actions() == ["GetTaskProtection"]  # the look's slow checks precede its final read
+    assert not host.killed("c1") and host.fence() == [] and not agent.done
     assert [c for c in host.commands() if c[0] in ("kill", "iptables")] == []
+
+
+def test_nothing_but_the_final_counter_read_comes_between_the_last_look_and_the_kill(tmp_path, host, monkeypatch):
+    """Audit item 1: the last look's slow checks (nvidia-smi, GetTaskProtection, docker) and the milestones
+    (synchronous CloudWatch Logs calls, up to ~20 s) once ran between its final sample and the SIGKILL, so
+    the gap a video can slip through was up to ~20 s, not the milliseconds `agent_kill_gap_s` charges."""
+    host.add_worker("c1")
+    host.add_worker("c3")
+    two = {"Tasks": [task("arn:task/1", "strongsort-yolov5", "RUNNING", "c1", "c3")]}
+    agent = leaving_agent(
+        tmp_path,
+        host,
+        {"UpdateContainerInstancesState": {"failures": []}, "TerminateInstanceInAutoScalingGroup": "<ok/>"},
+    )
+    events: list[str] = []
+
+    def recording(name, fn):
+        def wrapped(*args, **kwargs):
+            events.append(name)
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(agent, "sample", recording("read counters", agent.sample))
+    monkeypatch.setattr(agent, "call", recording("AWS call", agent.call))
+    monkeypatch.setattr(agent, "milestone", recording("milestone", agent.milestone))
+    monkeypatch.setattr(ia, "command", recording("host command", ia.command))
+    monkeypatch.setattr(ia.time, "sleep", recording("sleep", ia.time.sleep))
+    monkeypatch.setattr(ia.os, "kill", recording("SIGKILL", ia.os.kill))
+    assert agent.leave(ARN, two, "idle")
+
+    kill = events.index("SIGKILL")
+    last_other = max(i for i, e in enumerate(events[:kill]) if e != "read counters")
+    assert events[last_other + 1 : kill] == ["read counters"] * 2, events  # the final read of each worker
+    assert events[: last_other + 1].count("read counters") == 2  # the look's first read
+    slow = events[events.index("sleep") : last_other + 1]
+    assert "host command" in slow and "AWS call" in slow, events  # nvidia-smi and GetTaskProtection: before
+    assert events.index("milestone") > kill  # written after the kill
+    assert host.killed("c1") and host.killed("c3")
 
 
 @pytest.mark.parametrize(
     "drain, terminate, expected",
     [
-        ({"failures": [{"reason": "MISSING"}]}, None, ["UpdateContainerInstancesState"]),
+        ({"failures": [{"reason": "MISSING"}]}, None, ["GetTaskProtection", "UpdateContainerInstancesState"]),
         (
             {"failures": []},
             ia.AwsError("HTTP 400 ValidationError: ... min size constraint"),
-            ["UpdateContainerInstancesState", "TerminateInstanceInAutoScalingGroup", "UpdateContainerInstancesState"],
+            [
+                "GetTaskProtection",
+                "UpdateContainerInstancesState",
+                "TerminateInstanceInAutoScalingGroup",
+                "UpdateContainerInstancesState",
+            ],
         ),
     ],
 )
@@ -235,7 +288,7 @@ def test_a_failed_drain_or_terminate_undoes_the_fence_and_the_drain(tmp_path, ho
     )
     assert not agent.leave(ARN, RUNNING, "idle")
     assert agent.actions() == expected
-    if len(expected) == 3:
+    if len(expected) == 4:
         assert agent.calls[-1][1] == "ACTIVE"  # ECS places the daemon task again
     assert host.fence() == [] and agent.idle is None and not agent.done
 
@@ -249,7 +302,7 @@ def test_an_instance_the_group_terminates_completes_the_hook_when_quiet_and_hear
     agent.heartbeat()  # not again before a third of the heartbeat timeout
     assert agent.actions() == ["RecordLifecycleActionHeartbeat"]
     assert agent.leave(ARN, RUNNING, "group")
-    assert agent.actions()[1:] == ["UpdateContainerInstancesState", "CompleteLifecycleAction"]
+    assert agent.actions()[1:] == ["GetTaskProtection", "UpdateContainerInstancesState", "CompleteLifecycleAction"]
     assert "TerminateInstanceInAutoScalingGroup" not in agent.actions()  # the group terminates it
 
 
@@ -273,6 +326,65 @@ def test_busy_means_bytes_cpu_a_gpu_a_starting_task_or_task_protection(tmp_path,
     assert agent.observe(RUNNING)
     agent.answers["GetTaskProtection"] = ia.AwsError("HTTP 400 AccessDenied")  # bytes and CPU still decide
     assert not agent.observe(RUNNING)
+
+
+@pytest.mark.parametrize(
+    "state, system, notice, recorded",
+    [
+        ("InService", "running", None, None),  # systemd restarts the agent: nothing goes
+        ("Terminated", "running", None, "shutdown"),  # the group's termination, its hook released (stop)
+        ("InService", "stopping", None, "shutdown"),  # the instance shuts down (EC2 TerminateInstances)
+        ("InService", "running", '{"action": "terminate"}', "spot-interruption"),
+    ],
+)
+def test_an_instance_that_goes_with_a_busy_worker_records_its_video_as_cut(
+    tmp_path, host, state, system, notice, recorded
+):
+    """Audit item 3: `leaving` carried videos_cut=0 only when the agent itself let its quiet workers go; an
+    instance that went with a busy worker recorded nothing, so `report` counted no cut video. systemd stops
+    the agent (SIGTERM) when the instance goes: it records the workers busy at its last look."""
+    host.add_worker("c1")
+    host.add_worker("c3")
+    two = {"Tasks": [task("arn:task/1", "strongsort-yolov5", "RUNNING", "c1", "c3")]}
+    agent = ScriptedAgent(tmp_path, {"GetTaskProtection": {"protectedTasks": []}}, **host.paths)
+    agent.observe(two)
+    host.move_bytes("c1", DESIGN.busy_bytes_per_poll * 10)  # c1 downloads a video, c3 idles
+    assert agent.observe(two) and agent.holding == 1
+    agent.state, agent.notice = state, notice
+    host.system_state.write_text(system)
+    with pytest.raises(SystemExit):
+        agent.stopping(15, None)
+    expected = [("leaving", recorded, 1)] if recorded else []
+    assert [(r["event"], r["reason"], r["videos_cut"]) for r in agent.records] == expected
+
+
+def test_an_instance_that_goes_with_idle_workers_or_after_leaving_records_no_cut(tmp_path, host):
+    host.add_worker("c1")
+    agent = ScriptedAgent(tmp_path, {"GetTaskProtection": {"protectedTasks": []}}, **host.paths)
+    agent.observe(RUNNING)
+    assert not agent.observe(RUNNING) and agent.holding == 0
+    agent.state = "Terminated"
+    with pytest.raises(SystemExit):
+        agent.stopping(15, None)
+    host.gpus.write_text("93")  # a GPU at work: the workers hold videos
+    assert agent.observe(RUNNING) and agent.holding == 1
+    agent.release("idle")  # it left by itself (videos_cut 0): not recorded twice
+    with pytest.raises(SystemExit):
+        agent.stopping(15, None)
+    assert [(r["event"], r["videos_cut"]) for r in agent.records] == [("leaving", 0)]
+
+
+def test_a_spot_instance_looks_for_an_interruption_notice_on_imdsv2(tmp_path, host):
+    with FakeInstance("i-0123", market="spot") as fake:
+        agent = ScriptedAgent(
+            tmp_path, {}, imds_url=fake.imds_url, introspection_url=fake.introspection_url, **host.paths
+        )
+        agent.facts = {"lifecycle": agent.imds("meta-data/instance-life-cycle")}
+        agent.cycle()
+        assert agent.notice is None
+        fake.spot_action = {"action": "terminate", "time": "2026-12-07T22:02:00Z"}
+        agent.cycle()
+        assert json.loads(agent.notice)["action"] == "terminate" and fake.unauthorized == 0
 
 
 def test_unreadable_counters_count_as_busy_but_earn_no_heartbeat(tmp_path, host):
@@ -455,6 +567,29 @@ def test_terminate_retries_while_a_scaling_activity_is_in_progress(monkeypatch):
     agent.iid = "i-1"
     assert agent.terminate() and agent.hook_owed
     assert len(endpoint.requests) == 6
+    endpoint.server.shutdown()
+
+
+def test_terminate_keeps_trying_while_the_group_is_busy_for_minutes_then_gives_up(monkeypatch):
+    """Audit item 2: agents leaving together take turns (each termination passes the group's termination hook);
+    the old budget (7 attempts, ~25-47 s) ran out and the instance stayed for another idle window. Now it
+    tries for up to TERMINATE_PATIENCE_SECONDS, then gives up (and `leave` undoes); other errors end it."""
+    monkeypatch.setattr(ia.random, "uniform", lambda a, b: 0.0001)
+    busy = b"<ErrorResponse><Error><Code>ScalingActivityInProgress</Code></Error></ErrorResponse>"
+    endpoint = FlakyEndpoint([(400, busy)] * 20 + [(200, b"<ok/>")])
+    agent = _agent_on(endpoint.url)
+    agent.iid = "i-1"
+    assert agent.terminate() and agent.hook_owed
+    assert len(endpoint.requests) == 21
+
+    monkeypatch.setattr(ia, "TERMINATE_PATIENCE_SECONDS", 0)
+    endpoint.answers = [(400, busy)] * 4
+    assert not agent.terminate()  # one call's own retries, then no more time
+    assert len(endpoint.requests) == 25
+    monkeypatch.setattr(ia, "TERMINATE_PATIENCE_SECONDS", 300)
+    endpoint.answers = [(400, b"<ErrorResponse><Error><Code>ValidationError</Code></Error></ErrorResponse>")]
+    assert not agent.terminate()
+    assert len(endpoint.requests) == 26
     endpoint.server.shutdown()
 
 
