@@ -4,7 +4,11 @@ fails the collection with one line saying where it belongs. Run on a small suite
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
+from helpers import REPO
 
 pytest_plugins = ["pytester"]
 
@@ -90,3 +94,26 @@ def test_a_misspelt_marker_is_an_error_not_a_fast_test(suite):
     result = suite.runpytest("--collect-only", "-q")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*'slwo' not found in `markers` configuration option*"])
+
+
+DYNAMIC = {"import_module", "__import__", "spec_from_file_location"}
+
+
+def test_no_file_under_tests_imports_a_test_module():
+    """Shared code lives in tests/helpers.py, tests/support/ or tests/agent_fakes.py: a test module imported by
+    another runs its fixtures and tests twice and ties two tiers together. Imports inside functions count."""
+    tests = REPO / "tests"
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or "", *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in DYNAMIC:
+                names = [Path(arg.value).stem for arg in node.args if isinstance(arg, ast.Constant) and arg.value]
+            else:
+                continue
+            if any(part.startswith("test_") for name in names for part in name.split(".")):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
+    assert found == [], "move what these share into tests/support/ or tests/helpers.py:\n" + "\n".join(found)
