@@ -309,7 +309,7 @@ else:
 
 
 def monitor_step(venv: Path, emulator: str, workdir: Path, outputs: dict, step: str) -> str:
-    """Run deepsea-ai's own monitor code (commands/monitor_utils.py) on this stack. `deepsea-ai monitor`
+    """Run deepsea-ai's own monitor code (`deepsea_ai.commands.monitor_utils`) on this stack. `deepsea-ai monitor`
     itself stops earlier here (it needs a CloudFormation-owned Auto Scaling group), and passes queue
     names where boto3 needs URLs; its 20-second long polls are shortened to 1 s."""
     resources = {

@@ -110,8 +110,8 @@ EXPECTED_GRANTS = {
         "track config object": {"s3:GetObject"},
         "own tasks": {"ecs:UpdateTaskProtection", "ecs:GetTaskProtection"},
     },
-    # CloudFormation keeping the deepsea-ai lookup record (infra/lookup.py): register and tag task definitions
-    # of the lookup family only; read and deregister take no resource in IAM.
+    # CloudFormation keeping the deepsea-ai lookup record (ecs_autoscale/synthesis/constructs/lookup.py):
+    # register and tag task definitions of the lookup family only; read and deregister take no resource in IAM.
     "cfn-lookup": {
         "lookup task definitions": {
             "ecs:RegisterTaskDefinition",
@@ -121,8 +121,8 @@ EXPECTED_GRANTS = {
         },
         "*": {"ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"},
     },
-    # EventBridge Scheduler keeping the video queue active (constructs/keepalive.py): set the one tag the queue
-    # already carries (condition checked in test_constructs), nothing else.
+    # EventBridge Scheduler keeping the video queue active (synthesis/constructs/keepalive.py): set the one tag
+    # the queue already carries (condition checked in test_constructs), nothing else.
     "queue-keepalive": {"video queue": {"sqs:TagQueue"}},
 }
 TRUSTED_SERVICE = {

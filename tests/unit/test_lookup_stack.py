@@ -1,7 +1,8 @@
-"""The deepsea-ai lookup stack as synthesized (infra/lookup.py): a CloudFormation stack named StackName whose
-template holds only a task definition with the worker contract's environment, made by a service role
-that may touch nothing else; `CloudFormationLookup: false` leaves it out. Deployed behaviour (moto's
-CloudFormation, with emulator patches) is tested in test_lifecycle.py and test_deepsea_ai.py."""
+"""The deepsea-ai lookup stack as synthesized (ecs_autoscale/synthesis/constructs/lookup.py): a CloudFormation
+stack named StackName whose template holds only a task definition with the worker contract's environment,
+made by a service role that may touch nothing else; `CloudFormationLookup: false` leaves it out. Deployed
+behaviour (moto's CloudFormation, with emulator patches) is tested in test_lifecycle.py and
+test_deepsea_ai.py."""
 
 from __future__ import annotations
 

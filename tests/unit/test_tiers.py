@@ -68,24 +68,26 @@ def test_markers_follow_the_fixtures_a_test_uses_directly_or_through_others(suit
 
 
 def test_a_test_outside_its_tiers_folder_fails_the_collection_saying_where_it_belongs(suite):
-    suite.makepyfile(**{"tests/unit/test_moved": "def test_moved(deployed):\n    pass\n"})
+    moved = "tests/unit/test_moved"  # a file the suite makes, not one of the repo
+    suite.makepyfile(**{moved: "def test_moved(deployed):\n    pass\n"})
     result = suite.runpytest("--collect-only", "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
             "*test files outside their tier's folder:",
-            "tests/unit/test_moved.py: 1 test(s) of the emulator tier, e.g. test_moved (it uses the emulator "
+            f"{moved}.py: 1 test(s) of the emulator tier, e.g. test_moved (it uses the emulator "
             "fixture): move them to tests/emulator/ (a new file there if the others stay)",
         ]
     )
 
 
 def test_a_test_file_at_the_root_of_tests_is_misplaced_too(suite):
-    suite.makepyfile(**{"tests/test_loose": "def test_loose():\n    pass\n"})
+    loose = "tests/test_loose"  # a file the suite makes, not one of the repo
+    suite.makepyfile(**{loose: "def test_loose():\n    pass\n"})
     result = suite.runpytest("--collect-only", "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["tests/test_loose.py: 1 test(s) of the unit tier, e.g. test_loose (*): move them to tests/unit/*"]
+        [f"{loose}.py: 1 test(s) of the unit tier, e.g. test_loose (*): move them to tests/unit/*"]
     )
 
 
