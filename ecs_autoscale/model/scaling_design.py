@@ -70,17 +70,20 @@ STUCK_MINUTES = 30
 """Minutes without a video taken before the stuck alarm stops the fleet and the not-taken alarm notifies."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScalingDesign:
+    """The four numbers a model file sets have no default here: `design_for` passes them from the config, whose
+    Fields hold their defaults (and document them for README)."""
+
     fleet_size: int
     """Maximum number of GPU instances (FleetSize)."""
-    tasks_per_instance: int = 1
+    tasks_per_instance: int
     """GPUs of the instance type // GpusPerTask: the service places tasks by free GPUs."""
     metric_period_seconds: int = 60
     """Period of every alarm; SQS and Auto Scaling group metrics are published once a minute."""
     agent_poll_seconds: int = 15
     """How often the instance agent looks at its workers and the queue's live counts."""
-    scale_in_idle_minutes: int = 5
+    scale_in_idle_minutes: int
     """Minutes an instance's workers stay idle, with nothing waiting or delayed in the queue, before it leaves
     (ScaleInIdleMinutes)."""
     quiet_seconds: int = 3
@@ -141,7 +144,7 @@ class ScalingDesign:
     """An instance in service this long without joining the cluster (no route out, a broken boot) halts
     the stack like a crash loop, while videos wait and none is in flight (the instance agent; not
     simulated by `estimate`, whose instances always join)."""
-    warm_pool_size: int = 0
+    warm_pool_size: int
     """Stopped, prepared instances kept in the group's warm pool (WarmPool)."""
     container_stop_timeout_seconds: int = 60
     """stopTimeout of the container (and ECS_CONTAINER_STOP_TIMEOUT)."""
