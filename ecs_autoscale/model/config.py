@@ -262,7 +262,9 @@ class ModelConfig(BaseModel):
         alias="Spot",
         description=(
             "Spot instances (capacity-optimized-prioritized, so `InstanceTypes`' order is honoured as"
-            " far as Spot capacity allows; capacity rebalancing, ECS spot draining)."
+            " far as Spot capacity allows; ECS Spot draining; Capacity Rebalancing off, so the group never"
+            " replaces a busy instance early). A Spot interruption (two minutes' notice) ends the running"
+            " video, which runs again after `TimeoutHours`."
         ),
         json_schema_extra=_doc("bool", "true or false"),
     )
@@ -372,8 +374,9 @@ class ModelConfig(BaseModel):
         description=(
             "Stopped instances kept prepared (image pulled) in the group's warm pool while it is idle: the"
             " first video runs in about 2 minutes instead of 4½, for the root volumes' cost while stopped "
-            "(`estimate` shows it). The pool refills only while the group runs fewer, so it never adds to "
-            "FleetSize. Needs one on-demand instance type."
+            "(`estimate` shows it). The pool refills only while the group runs fewer, so at most FleetSize "
+            "instances run, plus one being prepared while another shuts down (`doctor` checks that peak "
+            "against your vCPU quota). Needs one on-demand instance type."
         ),
         json_schema_extra=_doc(
             "int 0–FleetSize",

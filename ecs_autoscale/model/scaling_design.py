@@ -47,9 +47,10 @@ How the stack scales (docs/scaling.md has the figures):
   on the same condition notifies, and `resume` relaunches once the cause is fixed.
 - Warm pool: `warm_pool_size` stopped, prepared instances (image pulled) while the group is idle;
   the pool only refills while the group runs fewer instances than that (MaxGroupPreparedCapacity =
-  WarmPool, MinSize 0: EC2 Auto Scaling User Guide, warm pools), so at most max(FleetSize, WarmPool)
-  instances run at once. Its launch hook is declared with the group, so the first pool instances are
-  prepared too; an instance refresh after a launch template change replaces stale pool instances.
+  WarmPool, MinSize 0: EC2 Auto Scaling User Guide, warm pools), so at most FleetSize instances run
+  at once, plus one being prepared for the pool while another shuts down (`peak_instances`). Its
+  launch hook is declared with the group, so the first pool instances are prepared too; an instance
+  refresh after a launch template change replaces stale pool instances.
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ if TYPE_CHECKING:  # the client reads STUCK_MINUTES without loading pydantic
 QUEUE_INACTIVE_AFTER_MINUTES = 6 * 60
 """CloudWatch counts an SQS queue inactive six hours after its last message or action (SQS Developer
 Guide, 'Available CloudWatch metrics for Amazon SQS')."""
+
+
+SERVICE_THROTTLE_MAX_MINUTES = 27
+"""ECS spaces the restarts of a service's tasks that repeatedly fail to start (PENDING straight to STOPPED),
+daemon services' tasks included, increasingly, up to this many minutes apart; earlier editions of the page
+said 15. Stated once: docs/scaling.md, synthesis/constructs/service.py and `--list-assumptions` say it from
+here (tests/unit/test_estimate.py)."""
+SERVICE_THROTTLE_SOURCE = (
+    'ECS Developer Guide, "Amazon ECS service throttle logic", '
+    "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-throttle-logic.html"
+)
 
 
 STUCK_MINUTES = 30
