@@ -23,7 +23,7 @@ module does nothing but define; call `install_lazy_package()` before cdktf and b
 `cdktf_cdktf_provider_aws.*` import (before cdktf: the kernel starts with the first jsii assembly; if it
 is already running, only the Python-side trick applies). `constructs/__init__.py` and `constructs/stack.py`
 call it where they import cdktf, so importing them starts jsii's Node kernel; no other module does
-(`synth.py` calls it inside `synth()`, before its deferred cdktf import).
+(`synth.py` imports `constructs.stack` inside `synth()`, only when a stack needs synthesizing).
 Set `ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import: no lazy package,
 no preload.
 """

@@ -7,7 +7,7 @@ left out."""
 
 from __future__ import annotations
 
-from support.import_graph import PACKAGE, cycles, import_graph
+from support.import_graph import PACKAGE, cycles, external_imports, import_graph, modules
 
 
 def test_the_package_has_no_import_cycle() -> None:
@@ -84,6 +84,14 @@ def back_edges(graph: dict[str, set[str]]) -> list[str]:
 def test_every_layer_imports_only_the_layers_below_it() -> None:
     found = back_edges(import_graph())
     assert not found, "imports against the layers (tests/unit/test_import_graph.py ALLOWED):\n" + "\n".join(found)
+
+
+def test_only_the_cdktf_boundary_imports_cdktf() -> None:
+    """synth.py included: it reaches cdktf through `constructs.stack.synthesize`."""
+    jsii = {"cdktf", "cdktf_cdktf_provider_aws", "constructs"}
+    found = sorted(name for name, path in modules().items() if external_imports(path) & jsii)
+    outside = [name for name in found if not name.startswith(CDKTF_BOUNDARY + ".")]
+    assert found and outside == [], f"cdktf imported outside synthesis/constructs/: {outside}"
 
 
 def test_every_folder_of_the_package_is_a_layer_of_the_table() -> None:

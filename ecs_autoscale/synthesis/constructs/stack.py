@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,7 +12,7 @@ from .. import aws_bindings
 aws_bindings.install_lazy_package()  # first: it starts jsii's Node with the lazy provider index
 
 # isort: split
-from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from cdktf import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
@@ -39,6 +39,14 @@ from .submit_marker import SubmitMarker
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
 AWS_PROVIDER_CONSTRAINT = "~> 5.100"
 MANAGED_BY_TAG = {"ManagedBy": "ecs-autoscale"}
+
+
+def synthesize(configs: Iterable[ModelConfig], outdir: str) -> None:
+    """Each model's stack in one cdktf App, written to `outdir` in cdktf's layout (stacks/<StackName>/)."""
+    app = App(outdir=outdir)
+    for config in configs:
+        VideoProcessingStack(app, config)
+    app.synth()
 
 
 class VideoProcessingStack(TerraformStack):
