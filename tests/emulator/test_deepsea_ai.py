@@ -65,7 +65,8 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def deepsea_env(emulator: str, workdir: Path) -> dict:
-    from ecs_autoscale.emulator import emulator_env, sealed_env
+    from ecs_autoscale.aws_target import emulator_env
+    from ecs_autoscale.emulator import sealed_env
 
     return sealed_env({**emulator_env(emulator), "LOG_PATH": str(workdir / "logs"), "HOME": str(workdir)})
 

@@ -11,7 +11,7 @@ import json
 
 from helpers import terraform, terraform_env
 
-from ecs_autoscale.emulator import emulator_env
+from ecs_autoscale.aws_target import emulator_env
 
 NAME = "rules-tf"
 OLD_KEEPALIVE = "arn:aws:scheduler:::aws-sdk:sqs:getQueueAttributes"

@@ -45,11 +45,9 @@ ALLOWED = {  # layer -> the layers it may import (besides itself); a folder of e
     "report": {KERNEL, "model", "client", "estimate"},  # a job as measured (client) against its estimate
     "cli": {KERNEL, "model", "synthesis", "deployment", "client", "doctor", "estimate", "emulator", "report"},
 }
-EXCEPTIONS = {
-    # How to aim Terraform and boto3 at an endpoint lives in the emulator package's __init__ (stdlib
-    # only, no moto); AwsTarget reads it. Moving emulator_env/sealed_env into aws_target removes this.
-    ("ecs_autoscale.aws_target", "ecs_autoscale.emulator"),
-}
+EXCEPTIONS: set[tuple[str, str]] = set()
+"""(module, imported module) pairs allowed against the table, each with its reason; none today (aws_target
+read emulator_env from the emulator package until it moved into aws_target)."""
 CDKTF_BOUNDARY = "ecs_autoscale.synthesis.constructs"
 SYNTHESIZES = {"ecs_autoscale.synthesis.synth"}
 """The one module outside synthesis/constructs/ that imports it: the plain builders beside it, and every layer
