@@ -130,7 +130,8 @@ def main() -> None:
     if reason:
         sys.exit(f"bench_deploy: not runnable yet: {reason}")
 
-    from ecs_autoscale.emulator import emulator_env, sealed_env
+    from ecs_autoscale.aws_target import emulator_env
+    from ecs_autoscale.emulator import sealed_env
     from ecs_autoscale.emulator.server import start_background
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator request otherwise

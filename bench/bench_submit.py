@@ -203,8 +203,8 @@ def main() -> None:
     if not shutil.which("terraform"):
         sys.exit("bench_submit: terraform is not on PATH (the stack is deployed with it)")
 
-    from ecs_autoscale.aws_target import AwsTarget
-    from ecs_autoscale.emulator import emulator_env, sealed_env
+    from ecs_autoscale.aws_target import AwsTarget, emulator_env
+    from ecs_autoscale.emulator import sealed_env
 
     emulator, stop = start_emulator(sealed_env())
     try:

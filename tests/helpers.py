@@ -157,7 +157,12 @@ def docs_script():
 def terraform_binary() -> str:
     path = shutil.which("terraform")
     if not path:
-        pytest.fail("terraform is not on PATH: install Terraform 1.11 (see README, test set-up)", pytrace=False)
+        from ecs_autoscale.deployment.terraform import TERRAFORM_REQUIREMENT
+
+        pytest.fail(
+            f"terraform is not on PATH: install Terraform {TERRAFORM_REQUIREMENT} (README.md, Two commands)",
+            pytrace=False,
+        )
     return path
 
 

@@ -21,7 +21,7 @@ Queues are never touched: nothing is received, moved to the dead queue or delete
 `ecsshutdown` moved queued videos to the dead queue and deleted results).
 
 `resume` restores the recorded min/max/desired, raises the desired capacity to what the queue needs
-(never lowers it: client/scaling.py) and removes the `ecs-autoscale:halted` tag. Without a record (the
+(never lowers it: client/group_sizing.py) and removes the `ecs-autoscale:halted` tag. Without a record (the
 instance agent halted the stack, or the record was lost) it sets min 0, max FleetSize (output
 `fleet_size`), desired what the queue needs.
 """
@@ -183,7 +183,8 @@ def resume_stack(aws: AwsClients, info: StackInfo, stack_dir: Path, echo: Echo =
 
 def _relaunch(aws: AwsClients, info: StackInfo, group: Group, echo: Echo) -> dict | None:
     """Neither stopped nor halted: launch what the queued videos need. After the stuck alarm stopped
-    the fleet, no alarm does (the backstop reads 0 while videos are not taken: infra/scaling.py)."""
+    the fleet, no alarm does (the backstop reads 0 while videos are not taken:
+    synthesis/constructs/backstop_alarms.py)."""
     sizing = raise_group(aws, info, group)
     if sizing.after == group.desired:
         echo(

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StackInfo:
-    """The names the client needs, each read from the stack output that names it as its `client_field`
-    (model/outputs.py; a field without such an output fails the import)."""
+    """The names the client needs, each read from the stack output of the same name that model/outputs.py
+    marks `client` (a field without such an output fails the import)."""
 
     stack_name: str
     region: str
@@ -77,18 +77,18 @@ class StackInfo:
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any], source: str) -> StackInfo:
         flat = {name: (value.get("value") if isinstance(value, Mapping) else value) for name, value in outputs.items()}
-        missing = [_OUTPUT_OF[f.name] for f in fields(cls) if f.default is MISSING and not flat.get(_OUTPUT_OF[f.name])]
+        missing = [f.name for f in fields(cls) if f.default is MISSING and not flat.get(f.name)]
         if missing:
             raise JobsError(
                 f"{source}: missing {', '.join(missing)} (re-read it with `ecs-autoscale outputs CONFIG STACK_DIR`)"
             )
         values = {}
         for field in fields(cls):
-            name = _OUTPUT_OF[field.name]
+            name = field.name
             value = flat.get(name)
             if value is not None and value != "":
                 try:
-                    values[field.name] = _typed(field.name, value)
+                    values[name] = _typed(name, value)
                 except (TypeError, ValueError):
                     raise JobsError(
                         f"{source}: {name} = {value!r} is not what the stack writes there (re-read "
@@ -97,12 +97,11 @@ class StackInfo:
         return cls(**values)
 
 
-_OUTPUT_OF = {output.client_field: output.name for output in STACK_OUTPUTS if output.client_field}
-"""StackInfo field -> the stack output it is read from."""
-if set(_OUTPUT_OF) != {field.name for field in fields(StackInfo)}:
+_CLIENT_OUTPUTS = {output.name for output in STACK_OUTPUTS if output.client}
+if _CLIENT_OUTPUTS != {field.name for field in fields(StackInfo)}:
     raise ImportError(
         "StackInfo's fields and the outputs model/outputs.py gives the client differ: "
-        f"{sorted(set(_OUTPUT_OF) ^ {field.name for field in fields(StackInfo)})}"
+        f"{sorted(_CLIENT_OUTPUTS ^ {field.name for field in fields(StackInfo)})}"
     )
 
 

@@ -1,6 +1,6 @@
 """Before planning: is the CloudFormation stack name StackName free for the deepsea-ai lookup stack?
 
-The lookup stack (infra/lookup.py) is named StackName so that `deepsea-ai ecsprocess --cluster
+The lookup stack (synthesis/constructs/lookup.py) is named StackName so that `deepsea-ai ecsprocess --cluster
 StackName` keeps working. The original CDK stack of the same model has that very name (and its log
 group /ecs/StackName is ours too): the migration case. Terraform would only find out half-way through
 an apply (AlreadyExistsException after other resources were created), so `plan` and `deploy` ask

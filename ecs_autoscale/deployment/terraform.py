@@ -30,7 +30,8 @@ from ..errors import EcsAutoscaleError, Interrupted
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
 TERRAFORM_MIN_VERSION = (1, 10)
 """The oldest Terraform supported, stated once: S3-native state locking (`use_lockfile`) needs 1.10
-(scripts/bootstrap, the runner and README say it from here)."""
+(scripts/bootstrap, the runner and README's `terraform-version` block, written by scripts/docs, say it
+from here)."""
 TERRAFORM_REQUIREMENT = ">= " + ".".join(map(str, TERRAFORM_MIN_VERSION))
 MIRROR_ENV = "ECS_AUTOSCALE_PROVIDER_MIRROR"
 # Exit codes of `terraform plan -detailed-exitcode`.

@@ -5,7 +5,7 @@ never start. The launch template asks for no public IP, so an instance gets one 
 subnet's "auto-assign public IPv4" setting (MapPublicIpOnLaunch). A subnet therefore reaches AWS
 when its route table sends 0.0.0.0/0 to an internet gateway and it assigns public IPs, or sends it
 to a NAT gateway (or instance, interface, transit gateway). These are the rules the plan itself
-enforces (infra/network.py), so doctor never calls ready a network that `plan` then refuses: VPC
+enforces (synthesis/constructs/network.py), so doctor never calls ready a network that `plan` then refuses: VPC
 endpoints without a 0.0.0.0/0 route are refused by both (the instance agent also calls Auto Scaling
 and SNS, which such networks rarely have endpoints for). A blackhole route is no way out here; the
 plan cannot see a route's state. Security groups and network ACLs are not checked.

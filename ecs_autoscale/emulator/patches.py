@@ -299,7 +299,7 @@ def ecs_task_definition_memory_reservation() -> None:
 
 def cloudformation_ecs_task_definition() -> None:
     """Gaps in AWS::ECS::TaskDefinition created through CloudFormation (the deepsea-ai lookup stack,
-    infra/lookup.py):
+    synthesis/constructs/lookup.py):
     - a stack update registers the new revision with the template's PascalCase keys as they are
       (`Environment`, `Name`), unlike a create, so DescribeTaskDefinition then shows no `environment`
       and deepsea-ai finds no queue; it also replaces the revision when nothing changed. AWS registers
@@ -442,8 +442,8 @@ def ec2_default_vpc_reaches_the_internet() -> None:
     """Gap: moto's default VPC has no internet gateway and its main route table only the local route.
     AWS creates the default VPC with an internet gateway attached and a 0.0.0.0/0 route to it in the
     main route table (VPC User Guide, "Default VPCs"), which the stack's plan-time network check
-    (infra/network.py) and `doctor`'s network check rely on. Applies to the default VPC of every region and
-    to CreateDefaultVpc."""
+    (synthesis/constructs/network.py) and `doctor`'s network check rely on. Applies to the default VPC of
+    every region and to CreateDefaultVpc."""
     from moto.ec2.models.vpcs import VPCBackend
 
     def create(original: Any) -> Any:

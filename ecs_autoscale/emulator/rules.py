@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import REGION
+from ..aws_target import EMULATOR_REGION as REGION
 
 ACCOUNT = "123456789012"  # moto's default account
 SQS_COUNT_LAG_ENV = "ECS_AUTOSCALE_EMULATOR_SQS_COUNT_LAG"

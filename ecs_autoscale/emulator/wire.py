@@ -2,7 +2,7 @@
 
 `parse(request)` reads one HTTP request the way an AWS front end would, by the protocol of the
 service's botocore model, and returns an `ApiCall` whose `params` botocore's `ParamValidator` can
-check. It reverses botocore's serializers (botocore/serialize.py):
+check. It reverses botocore's serializers (the `botocore.serialize` module):
 
 - service: the SigV4 credential scope (`Credential=AKID/date/region/SERVICE/aws4_request`), as
   AWS routes on the signing name, not the host (the emulator has one host for all services);

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EcsAutoscaleError
+from ..model.scaling_design import SERVICE_THROTTLE_MAX_MINUTES, SERVICE_THROTTLE_SOURCE
 
 PRICE_NAME_RE = re.compile(r"^price\.(?P<type>[a-z][a-z0-9-]*\.[a-z0-9]+)\.(?P<market>on_demand|spot)$")
 SERVICE_PRICE_PREFIX = "price."
@@ -130,8 +131,9 @@ class Assumptions:
         "s",
         "from capacity changing (an instance registering, a task stopping) to the ECS scheduler placing a task there",
         "ECS places daemon tasks when an instance registers: " + ENGINEERING + "; the original stack's "
-        "replica tasks can wait longer (ECS service throttle logic backs off up to 15 minutes for tasks it "
-        "cannot place), which this model does not charge to it",
+        "replica tasks can wait longer (the service throttle logic spaces the restarts of tasks that fail to "
+        f"start up to {SERVICE_THROTTLE_MAX_MINUTES} minutes apart, daemon tasks included: "
+        f"{SERVICE_THROTTLE_SOURCE}), which this model does not charge to it",
     )
     # --- ECS managed scaling: the original stack's empty instances (this stack has no capacity provider) ---
     capacity_metric_delay_s: float = _a(
@@ -408,8 +410,8 @@ AWS_RULES = (
         "capacity-provider-hop",
         "Tasks of a capacity provider wait in PROVISIONING for the CapacityProviderReservation metric and "
         "its alarm before an instance launches; without managed scaling, unplaceable tasks fail and the "
-        "service scheduler backs off up to 15 minutes.",
-        "ECS Developer Guide, managed scaling behavior; 'Service throttle logic'",
+        f"service scheduler spaces their restarts up to {SERVICE_THROTTLE_MAX_MINUTES} minutes apart.",
+        f"ECS Developer Guide, managed scaling behavior; {SERVICE_THROTTLE_SOURCE}",
         "no capacity provider: instances launch from the queue signal, daemon tasks follow them",
     ),
     AwsRule(

@@ -156,7 +156,7 @@ class DesignScaling:
             sim.after(self.a.client_action_s, self._client_sizes_group, sim)
 
     def _client_sizes_group(self, sim: Simulation) -> None:
-        """client/scaling.py: desired = max(current, instances for waiting + delayed + in flight)."""
+        """client/group_sizing.py: desired = max(current, instances for waiting + delayed + in flight)."""
         wanted = self.design.instances_for(sim.queued())
         if wanted > sim.group_desired:
             sim.set_group_desired(wanted, f"submit ({sim.queued()} video{'s' if sim.queued() != 1 else ''} queued)")
@@ -334,7 +334,7 @@ class DesignScaling:
 
 
 class OriginalScaling:
-    """The original stack (deepsea-ai CDK source, original-stack.md): tasks +1 per 5-minute-average
+    """The original stack (deepsea-ai's CDK source): tasks +1 per 5-minute-average
     alarm with a 5-minute cooldown and never scaled in; instances +1 per alarm with a 5-minute
     warm-up; -1 instance per minute once no message was visible for 180 minutes, but managed
     termination protection keeps every instance that holds a task, so a fleet that ran a job stays

@@ -1,6 +1,6 @@
 """The ECS GPU-optimized AMI the fleet launches, named once as a public SSM parameter.
 
-The fleet (infra/fleet.py) resolves the parameter at plan time; `doctor` checks it resolves in the
+The fleet (synthesis/constructs/fleet.py) resolves the parameter at plan time; `doctor` checks it resolves in the
 stack's region; `validate` refuses an architecture with no GPU AMI. No cdktf here: `doctor` and
 `validate` import this module.
 
@@ -19,7 +19,7 @@ AL2023_GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu
 GPU_AMI_PARAMETER = AL2023_GPU_AMI_PARAMETER
 """What the stack launches: the AL2 ECS GPU AMI reached end of life on June 30, 2026. AL2023's
 package mirrors are HTTPS (no port-80 egress), its GPU AMI enables ECS GPU support itself, and the
-root volume is still raised at plan time to whatever snapshot size the AMI has (infra/fleet.py)."""
+root volume is still raised at plan time to whatever snapshot size the AMI has (synthesis/constructs/fleet.py)."""
 
 GPU_AMI_PARAMETERS: dict[str, str] = {"x86_64": GPU_AMI_PARAMETER}
 """Per CPU architecture. No arm64 entry: AWS publishes no ECS GPU-optimized AMI for arm64

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from .instance_types import InstanceTypeError, check_instance_types
 from .naming import STACK_NAME_RE, StackNames, max_stack_name_length
@@ -133,10 +134,29 @@ class StateBackend(BaseModel):
     Without it: the bucket's default encryption, SSE-S3 at least (encrypt = true)."""
 
 
-def _doc(yaml_type: str, default: str, hint: str) -> dict[str, JsonValue]:
-    """A key's documentation beside its Field: its type and default as README's table shows them, and the
-    hint its problems end with (FIX_HINTS). The Field's `description` is the README row's meaning."""
-    return {"yaml_type": yaml_type, "shown_default": default, "hint": hint}
+def _doc(yaml_type: str, hint: str, shown: str | None = None) -> dict[str, JsonValue]:
+    """A key's documentation beside its Field: its type as README's table shows it, and the hint its problems
+    end with (FIX_HINTS). The Field's `description` is the README row's meaning. The default column comes
+    from the Field's default (`shown_default`); `shown` words a default that is not a plain value."""
+    doc: dict[str, JsonValue] = {"yaml_type": yaml_type, "hint": hint}
+    if shown is not None:
+        doc["shown"] = shown
+    return doc
+
+
+def shown_default(field: FieldInfo) -> str:
+    """README's default column: `required`, a plain default as YAML writes it, or the Field's own words."""
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "shown" in extra:
+        return str(extra["shown"])
+    if field.is_required():
+        return "required"
+    default = field.default
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    if isinstance(default, (int, str)):
+        return f"`{default}`"
+    raise TypeError(f"{field.alias}: say how README shows its default {default!r} (_doc's shown=)")
 
 
 class ModelConfig(BaseModel):
@@ -153,20 +173,20 @@ class ModelConfig(BaseModel):
             " legal. Also the container name, `PROCESSOR`, the log group `/ecs/<StackName>` and the "
             "Terraform workspace."
         ),
-        json_schema_extra=_doc("string", "required", "e.g. StackName: Megadetector"),
+        json_schema_extra=_doc("string", "e.g. StackName: Megadetector"),
     )
     task_definition: str = Field(
         alias="TaskDefinition",
         pattern=r"^[A-Za-z0-9_-]{1,255}$",
         description="ECS task definition family.",
-        json_schema_extra=_doc("string", "required", "letters, digits, '-' and '_', e.g. strongsort-yolov5"),
+        json_schema_extra=_doc("string", "letters, digits, '-' and '_', e.g. strongsort-yolov5"),
     )
     container_image: str = Field(
         alias="ContainerImage",
         pattern=r"^\S{1,1024}$",
         description=("Image of the worker (`dettrack`). An ECR image gets a pull permission scoped to its repository."),
         json_schema_extra=_doc(
-            "string", "required", "an image reference such as 123456789012.dkr.ecr.us-west-2.amazonaws.com/repo:tag"
+            "string", "an image reference such as 123456789012.dkr.ecr.us-west-2.amazonaws.com/repo:tag"
         ),
     )
     fleet_size: int = Field(
@@ -177,7 +197,7 @@ class ModelConfig(BaseModel):
             "Maximum GPU instances (each runs its GPUs ÷ `GpusPerTask` tasks). `ecs-autoscale doctor`"
             " checks it against your vCPU quota."
         ),
-        json_schema_extra=_doc("int ≥ 1", "required", "the maximum number of GPU instances, an integer of 1 or more"),
+        json_schema_extra=_doc("int ≥ 1", "the maximum number of GPU instances, an integer of 1 or more"),
     )
     volume_gb: int = Field(
         alias="BlockDeviceVolumeGBRoot",
@@ -189,7 +209,7 @@ class ModelConfig(BaseModel):
             "snapshot; old files ask for 10 GB); the plan shows the effective size."
         ),
         json_schema_extra=_doc(
-            "int 8–16384", "required", "root volume size in GB, an integer from 8 to 16384; the ECS GPU AMI needs 30+"
+            "int 8–16384", "root volume size in GB, an integer from 8 to 16384; the ECS GPU AMI needs 30+"
         ),
     )
     timeout_hours: float = Field(
@@ -200,21 +220,20 @@ class ModelConfig(BaseModel):
         description=("Visibility timeout of the video and track queues (SQS caps it at 12 h)."),
         json_schema_extra=_doc(
             "number, 0 < h ≤ 12",
-            "required",
             f"hours per video, above 0 and at most {SQS_MAX_VISIBILITY_HOURS}, the SQS visibility limit",
         ),
     )
     model_location: S3Object = Field(
         alias="model_location",
         description="Passed as `--model-s3`; the task may read this object only.",
-        json_schema_extra=_doc("`s3://bucket/key`", "required", "e.g. s3://my-models/Megadetector.pt"),
+        json_schema_extra=_doc("`s3://bucket/key`", "e.g. s3://my-models/Megadetector.pt"),
     )
     track_config: S3Object = Field(
         alias="track_config",
         description="Passed as `-c`; the task may read this object only.",
-        json_schema_extra=_doc("`s3://bucket/key`", "required", "e.g. s3://my-configs/strong_sort_benthic.yaml"),
+        json_schema_extra=_doc("`s3://bucket/key`", "e.g. s3://my-configs/strong_sort_benthic.yaml"),
     )
-    comment: Any = Field(None, alias="Comment", description="Ignored.", json_schema_extra=_doc("any", "—", ""))
+    comment: Any = Field(None, alias="Comment", description="Ignored.", json_schema_extra=_doc("any", "", shown="—"))
 
     # --- new optional keys (defaults documented in README.md) ---
     region: str = Field(
@@ -222,7 +241,7 @@ class ModelConfig(BaseModel):
         alias="Region",
         pattern=REGION_RE.pattern,
         description="AWS region of the stack (written into the Terraform JSON).",
-        json_schema_extra=_doc("string", "`us-west-2`", "an AWS region such as us-west-2"),
+        json_schema_extra=_doc("string", "an AWS region such as us-west-2"),
     )
     instance_types: tuple[str, ...] = Field(
         ("g4dn.xlarge",),
@@ -238,11 +257,9 @@ class ModelConfig(BaseModel):
         ),
         json_schema_extra=_doc(
             "list",
-            "`[g4dn.xlarge]`",
-            (
-                "a list of NVIDIA GPU types such as [g4dn.xlarge, g5.xlarge]; `ecs-autoscale validate "
-                "--list-instance-types` lists them"
-            ),
+            "a list of NVIDIA GPU types such as [g4dn.xlarge, g5.xlarge]; `ecs-autoscale validate "
+            "--list-instance-types` lists them",
+            shown="`[g4dn.xlarge]`",
         ),
     )
     spot: bool = Field(
@@ -250,9 +267,11 @@ class ModelConfig(BaseModel):
         alias="Spot",
         description=(
             "Spot instances (capacity-optimized-prioritized, so `InstanceTypes`' order is honoured as"
-            " far as Spot capacity allows; capacity rebalancing, ECS spot draining)."
+            " far as Spot capacity allows; ECS Spot draining; Capacity Rebalancing off, so the group never"
+            " replaces a busy instance early). A Spot interruption (two minutes' notice) ends the running"
+            " video, which runs again after `TimeoutHours`."
         ),
-        json_schema_extra=_doc("bool", "`false`", "true or false"),
+        json_schema_extra=_doc("bool", "true or false"),
     )
     max_receive_count: int = Field(
         3,
@@ -263,28 +282,26 @@ class ModelConfig(BaseModel):
             "Receives of one video before it moves to the dead queue (the original used 600). The "
             "track queue has no redrive: reading results never turns a SUCCESS into a dead message."
         ),
-        json_schema_extra=_doc(
-            "int 1–1000", "`3`", "receives before a video message moves to the dead queue, 1 to 1000"
-        ),
+        json_schema_extra=_doc("int 1–1000", "receives before a video message moves to the dead queue, 1 to 1000"),
     )
     log_retention_days: int = Field(
         30,
         alias="LogRetentionDays",
         description="Retention of `/ecs/<StackName>`.",
-        json_schema_extra=_doc("CloudWatch period", "`30`", "one of the CloudWatch retention periods, e.g. 30"),
+        json_schema_extra=_doc("CloudWatch period", "one of the CloudWatch retention periods, e.g. 30"),
     )
     tags: dict[str, str] = Field(
         default_factory=dict,
         alias="Tags",
         max_length=40,
         description=("Tags on every resource (plus `ManagedBy=ecs-autoscale`, `ecs-autoscale:stack`)."),
-        json_schema_extra=_doc("mapping", "`{}`", "a mapping of tag names to string values"),
+        json_schema_extra=_doc("mapping", "a mapping of tag names to string values", shown="`{}`"),
     )
     environment: dict[str, str] = Field(
         default_factory=dict,
         alias="Environment",
         description="Extra container environment; cannot override the contract variables.",
-        json_schema_extra=_doc("mapping", "`{}`", "a mapping of NAME: value strings"),
+        json_schema_extra=_doc("mapping", "a mapping of NAME: value strings", shown="`{}`"),
     )
     secrets: dict[str, str] = Field(
         default_factory=dict,
@@ -298,11 +315,9 @@ class ModelConfig(BaseModel):
         ),
         json_schema_extra=_doc(
             "mapping",
-            "`{}`",
-            (
-                "a mapping of NAME: full ARN of an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) "
-                "or a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf)"
-            ),
+            "a mapping of NAME: full ARN of an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME) "
+            "or a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf)",
+            shown="`{}`",
         ),
     )
     secrets_kms_key: str | None = Field(
@@ -315,14 +330,16 @@ class ModelConfig(BaseModel):
             "needed with the AWS-managed keys."
         ),
         json_schema_extra=_doc(
-            "KMS key ARN", "none", "a key ARN such as arn:aws:kms:us-west-2:123456789012:key/<key id> (not an alias)"
+            "KMS key ARN",
+            "a key ARN such as arn:aws:kms:us-west-2:123456789012:key/<key id> (not an alias)",
+            shown="none",
         ),
     )
     container_args: tuple[str, ...] = Field(
         (),
         alias="ContainerArgs",
         description="Extra arguments appended to `dettrack -c … --model-s3 …`.",
-        json_schema_extra=_doc("list", "`[]`", "a list of extra strings appended to the dettrack command"),
+        json_schema_extra=_doc("list", "a list of extra strings appended to the dettrack command", shown="`[]`"),
     )
     memory_reservation_mib: int = Field(
         3072,
@@ -330,7 +347,7 @@ class ModelConfig(BaseModel):
         ge=128,
         le=1_000_000,
         description="Soft memory limit of the container.",
-        json_schema_extra=_doc("int", "`3072`", "soft memory limit of the container in MiB, e.g. 3072"),
+        json_schema_extra=_doc("int", "soft memory limit of the container in MiB, e.g. 3072"),
     )
     gpus_per_task: int = Field(
         1,
@@ -338,7 +355,7 @@ class ModelConfig(BaseModel):
         ge=1,
         le=16,
         description=("GPUs reserved per task; must divide the GPUs of the instance types (no idle, billed GPU)."),
-        json_schema_extra=_doc("int", "`1`", "GPUs reserved per task, e.g. 1"),
+        json_schema_extra=_doc("int", "GPUs reserved per task, e.g. 1"),
     )
     scale_in_idle_minutes: int = Field(
         5,
@@ -351,9 +368,7 @@ class ModelConfig(BaseModel):
             "Raise it when uploads between videos take longer, to keep a warm fleet."
         ),
         json_schema_extra=_doc(
-            "int 1–1440",
-            "`5`",
-            "minutes an instance's workers stay idle, with no video waiting, before it leaves, 1 to 1440",
+            "int 1–1440", "minutes an instance's workers stay idle, with no video waiting, before it leaves, 1 to 1440"
         ),
     )
     warm_pool: int = Field(
@@ -364,12 +379,12 @@ class ModelConfig(BaseModel):
         description=(
             "Stopped instances kept prepared (image pulled) in the group's warm pool while it is idle: the"
             " first video runs in about 2 minutes instead of 4½, for the root volumes' cost while stopped "
-            "(`estimate` shows it). The pool refills only while the group runs fewer, so it never adds to "
-            "FleetSize. Needs one on-demand instance type."
+            "(`estimate` shows it). The pool refills only while the group runs fewer, so at most FleetSize "
+            "instances run, plus one being prepared while another shuts down (`doctor` checks that peak "
+            "against your vCPU quota). Needs one on-demand instance type."
         ),
         json_schema_extra=_doc(
             "int 0–FleetSize",
-            "`0`",
             "stopped, prepared instances kept for a ~2-minute start (0 to FleetSize; one on-demand type)",
         ),
     )
@@ -383,8 +398,8 @@ class ModelConfig(BaseModel):
         ),
         json_schema_extra=_doc(
             "mapping",
-            "local state in `STACK_DIR/state`",
             "a mapping with Bucket and optional Key, Region, DynamoDBTable, KmsKeyId",
+            shown="local state in `STACK_DIR/state`",
         ),
     )
     cloudformation_lookup: bool = Field(
@@ -398,11 +413,8 @@ class ModelConfig(BaseModel):
         ),
         json_schema_extra=_doc(
             "bool",
-            "`true`",
-            (
-                "true (default): a CloudFormation stack named StackName lets `deepsea-ai ecsprocess "
-                "--cluster StackName` find this stack; false where CloudFormation may not be used"
-            ),
+            "true (default): a CloudFormation stack named StackName lets `deepsea-ai ecsprocess "
+            "--cluster StackName` find this stack; false where CloudFormation may not be used",
         ),
     )
     vpc: str | None = Field(
@@ -412,8 +424,8 @@ class ModelConfig(BaseModel):
         description="VPC of the GPU instances. Alone: all its subnets.",
         json_schema_extra=_doc(
             "`vpc-…` id",
-            "the default VPC",
             "the id of a VPC of the stack's Region, e.g. vpc-0abc1234def567890; leave it out for the default VPC",
+            shown="the default VPC",
         ),
     )
     subnets: tuple[str, ...] = Field(
@@ -428,11 +440,9 @@ class ModelConfig(BaseModel):
         ),
         json_schema_extra=_doc(
             "list of `subnet-…` ids",
-            "the default VPC's default-for-AZ subnets",
-            (
-                "a list of subnet ids, e.g. [subnet-0abc1234def567890, subnet-0def5678abc123456], each "
-                "with a route out through a NAT gateway, or an internet gateway and public IPs"
-            ),
+            "a list of subnet ids, e.g. [subnet-0abc1234def567890, subnet-0def5678abc123456], each "
+            "with a route out through a NAT gateway, or an internet gateway and public IPs",
+            shown="the default VPC's default-for-AZ subnets",
         ),
     )
 
@@ -645,7 +655,7 @@ def key_docs() -> list[KeyDoc]:
             KeyDoc(
                 key=field.alias or name,
                 yaml_type=str(extra.get("yaml_type", "")),
-                default=str(extra.get("shown_default", "")),
+                default=shown_default(field),
                 meaning=field.description or "",
                 hint=str(extra.get("hint", "")),
             )

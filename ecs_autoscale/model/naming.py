@@ -19,8 +19,8 @@ BUCKET_PREFIX_MAX = 37
 # how cfn_guard, the client and adoption tell this stack's objects from anyone else's.
 STACK_TAG = "ecs-autoscale:stack"
 # The tag the queue keep-alive schedule puts on the video queue every hour, with the value the queue already has
-# (constructs/queues.py declares it): TagQueue is an action on the queue, so the queue stays active, and nothing
-# changes (no drift for Terraform, no message touched).
+# (synthesis/constructs/queues.py declares it): TagQueue is an action on the queue, so the queue stays active,
+# and nothing changes (no drift for Terraform, no message touched).
 QUEUE_KEEPALIVE_TAG = "ecs-autoscale:keepalive"
 
 
@@ -62,8 +62,8 @@ RULES = {
 
 
 ALARM_PURPOSES = ("videos-not-taken", "videos-stuck", "queue-has-videos", "queue-idle")
-"""The stack's alarms (infra/scaling.py), named `<StackName>-<purpose>`; `status` shows them in this
-order (what matters most first) and the client policy may read exactly these."""
+"""The stack's alarms (synthesis/constructs/backstop_alarms.py), named `<StackName>-<purpose>`; `status`
+shows them in this order (what matters most first) and the client policy may read exactly these."""
 
 
 @dataclass(frozen=True)

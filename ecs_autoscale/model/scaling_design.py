@@ -48,9 +48,10 @@ How the stack scales (docs/scaling.md has the figures):
   on the same condition notifies, and `resume` relaunches once the cause is fixed.
 - Warm pool: `warm_pool_size` stopped, prepared instances (image pulled) while the group is idle;
   the pool only refills while the group runs fewer instances than that (MaxGroupPreparedCapacity =
-  WarmPool, MinSize 0: EC2 Auto Scaling User Guide, warm pools), so at most max(FleetSize, WarmPool)
-  instances run at once. Its launch hook is declared with the group, so the first pool instances are
-  prepared too; an instance refresh after a launch template change replaces stale pool instances.
+  WarmPool, MinSize 0: EC2 Auto Scaling User Guide, warm pools), so at most FleetSize instances run
+  at once, plus one being prepared for the pool while another shuts down (`peak_instances`). Its
+  launch hook is declared with the group, so the first pool instances are prepared too; an instance
+  refresh after a launch template change replaces stale pool instances.
 """
 
 from __future__ import annotations
@@ -67,21 +68,35 @@ QUEUE_INACTIVE_AFTER_MINUTES = 6 * 60
 Guide, 'Available CloudWatch metrics for Amazon SQS')."""
 
 
+SERVICE_THROTTLE_MAX_MINUTES = 27
+"""ECS spaces the restarts of a service's tasks that repeatedly fail to start (PENDING straight to STOPPED),
+daemon services' tasks included, increasingly, up to this many minutes apart; earlier editions of the page
+said 15. Stated once: docs/scaling.md, synthesis/constructs/service.py and `--list-assumptions` say it from
+here (tests/unit/test_estimate.py)."""
+SERVICE_THROTTLE_SOURCE = (
+    'ECS Developer Guide, "Amazon ECS service throttle logic", '
+    "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-throttle-logic.html"
+)
+
+
 STUCK_MINUTES = 30
 """Minutes without a video taken before the stuck alarm stops the fleet and the not-taken alarm notifies."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScalingDesign:
+    """The four numbers a model file sets have no default here: `design_for` passes them from the config, whose
+    Fields hold their defaults (and document them for README)."""
+
     fleet_size: int
     """Maximum number of GPU instances (FleetSize)."""
-    tasks_per_instance: int = 1
+    tasks_per_instance: int
     """GPUs of the instance type // GpusPerTask: the service places tasks by free GPUs."""
     metric_period_seconds: int = 60
     """Period of every alarm; SQS and Auto Scaling group metrics are published once a minute."""
     agent_poll_seconds: int = 15
     """How often the instance agent looks at its workers and the queue's live counts."""
-    scale_in_idle_minutes: int = 5
+    scale_in_idle_minutes: int
     """Minutes an instance's workers stay idle, with nothing waiting or delayed in the queue, before it leaves
     (ScaleInIdleMinutes)."""
     quiet_seconds: int = 3
@@ -144,7 +159,7 @@ class ScalingDesign:
     """An instance in service this long without joining the cluster (no route out, a broken boot) halts
     the stack like a crash loop, while videos wait and none is in flight (the instance agent; not
     simulated by `estimate`, whose instances always join)."""
-    warm_pool_size: int = 0
+    warm_pool_size: int
     """Stopped, prepared instances kept in the group's warm pool (WarmPool)."""
     container_stop_timeout_seconds: int = 60
     """stopTimeout of the container (and ECS_CONTAINER_STOP_TIMEOUT)."""

@@ -1,7 +1,7 @@
 """Terraform addresses that code outside the stack needs, declared once and without cdktf.
 
-The components build their elements under these ids (`infra/component.py` takes its id rule from here,
-`infra/storage.py` its bucket elements), and `destroy` keeps what they name: nothing recovers an
+The components build their elements under these ids (`constructs/component.py` takes its id rule from here,
+`constructs/storage.py` its bucket elements), and `destroy` keeps what they name: nothing recovers an
 address from the synthesized JSON. A test checks every example's JSON holds exactly these addresses.
 """
 
@@ -35,7 +35,7 @@ class Element:
 
 @dataclass(frozen=True)
 class SecureBucketElements:
-    """The resources of one `SecureBucket` (infra/storage.py) whose component id is `component`."""
+    """The resources of one `SecureBucket` (constructs/storage.py) whose component id is `component`."""
 
     component: str
     versioned: bool

@@ -15,14 +15,15 @@ use. Types are still found by the same path (`exports.sqsQueue.SqsQueue`), from 
 The Node-side preload relies on jsii's private kernel hooks: a jsii release without them is met with one
 line on stderr and the standard (slower) start, never a traceback. This module also turns a Node.js
 that is missing or fails to start into one clear NodeUnavailable error. (An optimized-bytecode loader
-that skipped the bindings' duplicate Python type checks saved 0.12 s of 1.4 s and was removed:
-bench/bench_loader.py in the history, bench/README.md.)
+that skipped the bindings' duplicate Python type checks saved 0.12 s of 1.4 s and was removed, with
+its benchmark bench_loader.py, in commit db34ba1: bench/README.md.)
 
 tests/slow/test_aws_bindings.py proves the JSON is byte-identical to the standard import. Importing this
 module does nothing but define; call `install_lazy_package()` before cdktf and before any
 `cdktf_cdktf_provider_aws.*` import (before cdktf: the kernel starts with the first jsii assembly; if it
-is already running, only the Python-side trick applies). `stack.py` and `infra/__init__.py` call it
-where they import cdktf, so importing them starts jsii's Node kernel; no other module does.
+is already running, only the Python-side trick applies). `constructs/__init__.py` and `constructs/stack.py`
+call it where they import cdktf, so importing them starts jsii's Node kernel; no other module does
+(`synth.py` imports `constructs.stack` inside `synth()`, only when a stack needs synthesizing).
 Set `ECS_AUTOSCALE_STANDARD_IMPORT=1` to fall back to the standard (slow) import: no lazy package,
 no preload.
 """

@@ -111,23 +111,14 @@ def synthesize(configs: Sequence[ModelConfig], outdir: str | Path, *, use_cache:
     keys = {c.stack_name: cache_key(c) for c in configs}
     stale = [c for c in configs if not (use_cache and _is_fresh(stack_dir(outdir, c.stack_name), keys[c.stack_name]))]
     if stale:
-        # Deferred: loading cdktf and jsii is the slow part. aws_bindings first: it starts the jsii kernel
-        # with its lazy provider index, which only works before cdktf starts the kernel.
-        from . import aws_bindings
-
-        aws_bindings.install_lazy_package()
-        # isort: split
-        from cdktf import App
-
-        from .constructs.stack import VideoProcessingStack
+        # Deferred: loading cdktf and jsii is the slow part. The constructs package installs the lazy
+        # provider bindings before its first cdktf import (aws_bindings).
+        from .constructs.stack import synthesize
 
         outdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=outdir, prefix=".synth-") as tmp:
-            app = App(outdir=tmp)
             with _node_write_failures(outdir):
-                for config in stale:
-                    VideoProcessingStack(app, config)
-                app.synth()
+                synthesize(stale, tmp)
             for config in stale:
                 data = (stack_dir(Path(tmp), config.stack_name) / STACK_FILE).read_bytes()
                 folder = stack_dir(outdir, config.stack_name)

@@ -22,8 +22,8 @@ CDKTF = REPO / "node_modules" / ".bin" / "cdktf"
 
 def test_cdktf_deploy_of_an_example_against_the_emulator(cli_env, emulator, provider_mirror_dir, aws_client, tmp_path):
     """`cdktf deploy` from cdktf.json keeps working (cdktf-cli from npm: `npm ci` at the repo root)."""
+    from ecs_autoscale.aws_target import emulator_env
     from ecs_autoscale.deployment.terraform import provider_mirror_config
-    from ecs_autoscale.emulator import emulator_env
 
     if not CDKTF.exists():
         pytest.fail(f"{CDKTF} is missing: run `npm ci` at the repo root (cdktf-cli 0.21.0)", pytrace=False)

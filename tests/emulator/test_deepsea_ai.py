@@ -65,7 +65,8 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def deepsea_env(emulator: str, workdir: Path) -> dict:
-    from ecs_autoscale.emulator import emulator_env, sealed_env
+    from ecs_autoscale.aws_target import emulator_env
+    from ecs_autoscale.emulator import sealed_env
 
     return sealed_env({**emulator_env(emulator), "LOG_PATH": str(workdir / "logs"), "HOME": str(workdir)})
 
@@ -309,7 +310,7 @@ else:
 
 
 def monitor_step(venv: Path, emulator: str, workdir: Path, outputs: dict, step: str) -> str:
-    """Run deepsea-ai's own monitor code (commands/monitor_utils.py) on this stack. `deepsea-ai monitor`
+    """Run deepsea-ai's own monitor code (`deepsea_ai.commands.monitor_utils`) on this stack. `deepsea-ai monitor`
     itself stops earlier here (it needs a CloudFormation-owned Auto Scaling group), and passes queue
     names where boto3 needs URLs; its 20-second long polls are shortened to 1 s."""
     resources = {

@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from helpers import TESTS, terraform_env
 
-from ecs_autoscale.emulator import emulator_env
+from ecs_autoscale.aws_target import emulator_env
 
 FIXTURE = TESTS / "emulator_fixture_tf"
 ACCOUNT = "123456789012"  # moto's default account

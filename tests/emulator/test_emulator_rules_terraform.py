@@ -11,7 +11,7 @@ import json
 
 from helpers import terraform, terraform_env
 
-from ecs_autoscale.emulator import emulator_env
+from ecs_autoscale.aws_target import emulator_env
 from ecs_autoscale.group import POOL_TERMINATING, release_warm_pool_terminating
 
 NAME = "rules-tf"

@@ -104,7 +104,13 @@ class Stack:
         self.aws("logs").create_log_group(logGroupName=self.names.log_group)
         self.aws("ssm").put_parameter(Name=self.names.submit_marker, Value="0", Type="String")
         # The stack's design with a test's timings: look every 0.2 s, leave after 1 s idle, a 0.1 s last look.
-        design = ScalingDesign(fleet_size=2, warm_pool_size=1 if hook else 0, agent_poll_seconds=1)
+        design = ScalingDesign(
+            fleet_size=2,
+            tasks_per_instance=1,
+            scale_in_idle_minutes=5,
+            warm_pool_size=1 if hook else 0,
+            agent_poll_seconds=1,
+        )
         self.settings = replace(
             agent_settings(
                 design,

@@ -749,7 +749,7 @@ def test_submit_rides_out_a_network_drop(tmp_path, cli_env, stack_dir, outputs, 
     import threading
 
     from helpers import CLI
-    from test_faults import Outage
+    from support.outage import Outage
 
     folder = make_videos(tmp_path, {"dive-11/far.mov": 2 * 1024 * 1024}) / "dive-11"
     relay = Outage(emulator)

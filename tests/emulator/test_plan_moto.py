@@ -13,7 +13,7 @@ import shutil
 import pytest
 from helpers import SEED, product_synth, terraform_env
 
-from ecs_autoscale.emulator import emulator_env
+from ecs_autoscale.aws_target import emulator_env
 from ecs_autoscale.model.config import load_config
 
 MOTO_ACCOUNT = "123456789012"

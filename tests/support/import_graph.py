@@ -64,6 +64,17 @@ def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
     return out
 
 
+def external_imports(path: Path) -> set[str]:
+    """The top-level names of the absolute imports in `path` that are not the package's own."""
+    names = set()
+    for node in _imports(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names - {"ecs_autoscale"}
+
+
 def import_graph() -> dict[str, set[str]]:
     mods = modules()
     known = set(mods)

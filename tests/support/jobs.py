@@ -57,7 +57,7 @@ def peek(sqs, url: str) -> list[dict]:
 
 
 def worker_env(emulator: str, outputs: dict) -> dict:
-    from ecs_autoscale.emulator import emulator_env
+    from ecs_autoscale.aws_target import emulator_env
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ECS_"))}
     env.update(emulator_env(emulator))

@@ -9,6 +9,7 @@ import shutil
 import pytest
 from helpers import REPO, docs_script
 
+from ecs_autoscale.deployment.terraform import TERRAFORM_REQUIREMENT
 from ecs_autoscale.model.config import FIX_HINTS, KNOWN_KEYS, key_docs, key_table
 
 docs = docs_script()
@@ -19,6 +20,12 @@ def test_readmes_key_table_is_the_generated_one() -> None:
         "README.md's key table differs from the one config.py generates: run scripts/docs model-keys "
         "(or change the Field's description / _doc in config.py)"
     )
+
+
+def test_readme_states_the_terraform_version_the_runner_requires() -> None:
+    block = docs.current(REPO, docs.BLOCKS["terraform-version"])
+    assert block == docs.terraform_version(), "README.md's Terraform version is stale: run scripts/docs"
+    assert f"`terraform` {TERRAFORM_REQUIREMENT} on PATH" in block
 
 
 def test_every_key_is_documented_and_every_hint_comes_from_the_model() -> None:
@@ -69,4 +76,6 @@ def test_a_page_without_its_markers_is_one_line_and_nothing_is_written(pages, ca
 
 def test_an_unknown_block_name_is_refused(pages, capsys) -> None:
     assert docs.main(["--check", "model-key"], root=pages) == 1
-    assert capsys.readouterr().err == "docs: unknown block model-key (known: model-keys, scaling-figures)\n"
+    assert capsys.readouterr().err == (
+        "docs: unknown block model-key (known: model-keys, terraform-version, scaling-figures)\n"
+    )

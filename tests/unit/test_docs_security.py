@@ -1,6 +1,6 @@
 """docs/security.md, the security model, cites, for each claim, the test that proves it: every cited test exists.
 
-A citation is `tests/FILE.py::test_name`, or `::test_name` for the file cited last before it, or a bare
+A citation is `tests/<tier>/<file>.py::test_name`, or `::test_name` for the file cited last before it, or a bare
 `test_name` already cited in the section; a claim without a citation fails too."""
 
 from __future__ import annotations

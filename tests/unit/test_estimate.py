@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import SEED
+from helpers import REPO, SEED
 from support.estimate import LAG_300, PINNED, fleet, ours, timeline
 
 from ecs_autoscale.estimate import Workload, run
 from ecs_autoscale.estimate.assumptions import AWS_RULES, AssumptionError, apply_overrides, listing, load_prices
 from ecs_autoscale.estimate.model import Sample
 from ecs_autoscale.estimate.rules import DesignScaling
-from ecs_autoscale.model.scaling_design import QUEUE_INACTIVE_AFTER_MINUTES, design_for
+from ecs_autoscale.model.scaling_design import (
+    QUEUE_INACTIVE_AFTER_MINUTES,
+    SERVICE_THROTTLE_MAX_MINUTES,
+    SERVICE_THROTTLE_SOURCE,
+    design_for,
+)
 
 CLI = Path(sys.executable).with_name("ecs-autoscale")
 
@@ -609,6 +615,25 @@ def test_cli_list_assumptions_needs_no_model_file():
     proc = cli("--list-assumptions")
     assert proc.returncode == 0, proc.stderr
     assert "image_pull_s = 150 s" in proc.stdout and "price.g4dn.xlarge.on_demand = 0.526" in proc.stdout
+
+
+THROTTLE_WORDING = re.compile(r"(?:throttle|backs? off|restarts)[^.]{0,200}?up to (\S+) minutes")
+
+
+def test_the_service_throttle_is_stated_from_one_constant_everywhere():
+    """ECS's service throttle spaces restarts up to SERVICE_THROTTLE_MAX_MINUTES (27 today, 15 in older editions of
+    the page): every paragraph of the code and docs that words it says that number, and the listing cites it."""
+    listed = listing()
+    assert f"up to {SERVICE_THROTTLE_MAX_MINUTES} minutes apart, daemon tasks included" in listed
+    assert SERVICE_THROTTLE_SOURCE in listed
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "ecs_autoscale").rglob("*.py"))]
+    said: dict[str, list[str]] = {}
+    for page in pages:
+        for minutes in THROTTLE_WORDING.findall(page.read_text(encoding="utf-8")):
+            said.setdefault(minutes, []).append(str(page.relative_to(REPO)))
+    assert "docs/scaling.md" in said.get(str(SERVICE_THROTTLE_MAX_MINUTES), [])
+    assert "ecs_autoscale/synthesis/constructs/service.py" in said[str(SERVICE_THROTTLE_MAX_MINUTES)]
+    assert set(said) <= {str(SERVICE_THROTTLE_MAX_MINUTES), "{SERVICE_THROTTLE_MAX_MINUTES}"}, said
 
 
 def test_estimate_never_loads_cdktf_or_matplotlib_without_plot():

@@ -108,8 +108,8 @@ EXPECTED_GRANTS = {
         "track config object": {"s3:GetObject"},
         "own tasks": {"ecs:UpdateTaskProtection", "ecs:GetTaskProtection"},
     },
-    # EventBridge Scheduler keeping the video queue active (constructs/keepalive.py): set the one tag the queue
-    # already carries (condition checked in test_constructs), nothing else.
+    # EventBridge Scheduler keeping the video queue active (synthesis/constructs/keepalive.py): set the one tag
+    # the queue already carries (condition checked in test_constructs), nothing else.
     "queue-keepalive": {"video queue": {"sqs:TagQueue"}},
 }
 TRUSTED_SERVICE = {

@@ -7,7 +7,7 @@ left out."""
 
 from __future__ import annotations
 
-from support.import_graph import PACKAGE, cycles, import_graph
+from support.import_graph import PACKAGE, cycles, external_imports, import_graph, modules
 
 
 def test_the_package_has_no_import_cycle() -> None:
@@ -45,11 +45,9 @@ ALLOWED = {  # layer -> the layers it may import (besides itself); a folder of e
     "report": {KERNEL, "model", "client", "estimate"},  # a job as measured (client) against its estimate
     "cli": {KERNEL, "model", "synthesis", "deployment", "client", "doctor", "estimate", "emulator", "report"},
 }
-EXCEPTIONS = {
-    # How to aim Terraform and boto3 at an endpoint lives in the emulator package's __init__ (stdlib
-    # only, no moto); AwsTarget reads it. Moving emulator_env/sealed_env into aws_target removes this.
-    ("ecs_autoscale.aws_target", "ecs_autoscale.emulator"),
-}
+EXCEPTIONS: set[tuple[str, str]] = set()
+"""(module, imported module) pairs allowed against the table, each with its reason; none today (aws_target
+read emulator_env from the emulator package until it moved into aws_target)."""
 CDKTF_BOUNDARY = "ecs_autoscale.synthesis.constructs"
 SYNTHESIZES = {"ecs_autoscale.synthesis.synth"}
 """The one module outside synthesis/constructs/ that imports it: the plain builders beside it, and every layer
@@ -84,6 +82,14 @@ def back_edges(graph: dict[str, set[str]]) -> list[str]:
 def test_every_layer_imports_only_the_layers_below_it() -> None:
     found = back_edges(import_graph())
     assert not found, "imports against the layers (tests/unit/test_import_graph.py ALLOWED):\n" + "\n".join(found)
+
+
+def test_only_the_cdktf_boundary_imports_cdktf() -> None:
+    """synth.py included: it reaches cdktf through `constructs.stack.synthesize`."""
+    jsii = {"cdktf", "cdktf_cdktf_provider_aws", "constructs"}
+    found = sorted(name for name, path in modules().items() if external_imports(path) & jsii)
+    outside = [name for name in found if not name.startswith(CDKTF_BOUNDARY + ".")]
+    assert found and outside == [], f"cdktf imported outside synthesis/constructs/: {outside}"
 
 
 def test_every_folder_of_the_package_is_a_layer_of_the_table() -> None:

@@ -38,7 +38,7 @@ from ecs_autoscale.synthesis.user_data import (
 )
 
 IMAGE = "168552337187.dkr.ecr.us-west-2.amazonaws.com/mbari/strongsort-yolov5:1.10.0"
-DESIGN = ScalingDesign(fleet_size=4, warm_pool_size=1)
+DESIGN = ScalingDesign(fleet_size=4, tasks_per_instance=1, scale_in_idle_minutes=5, warm_pool_size=1)
 NAMES = StackNames("Megadetector")
 SETTINGS = agent_settings(DESIGN, NAMES, region="us-west-2", task_families=("strongsort-yolov5",), image=IMAGE)
 

@@ -23,7 +23,7 @@ from ecs_autoscale.synthesis.user_data import agent_settings, ecs_agent_config, 
 
 RULE = "--in-interface docker+ --destination 169.254.169.254/32 --jump DROP"
 SETTINGS = agent_settings(
-    ScalingDesign(fleet_size=1),
+    ScalingDesign(fleet_size=1, tasks_per_instance=1, scale_in_idle_minutes=5, warm_pool_size=0),
     StackNames("Megadetector"),
     region="us-west-2",
     task_families=("strongsort-yolov5",),

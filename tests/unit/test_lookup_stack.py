@@ -1,7 +1,7 @@
-"""The deepsea-ai lookup stack as synthesized (infra/lookup.py): a CloudFormation stack named StackName whose
-template holds only a task definition with the worker contract's environment, made with the deployer's
-own credentials (no standing role); `CloudFormationLookup: false` leaves it out. Deployed behaviour (moto's
-CloudFormation, with emulator patches) is tested in test_lifecycle.py and test_deepsea_ai.py."""
+"""The deepsea-ai lookup stack as synthesized (ecs_autoscale/synthesis/constructs/lookup.py): a CloudFormation
+stack named StackName whose template holds only a task definition with the worker contract's environment, made
+with the deployer's own credentials (no standing role); `CloudFormationLookup: false` leaves it out. Deployed
+behaviour (moto's CloudFormation, with emulator patches) is tested in test_lifecycle.py and test_deepsea_ai.py."""
 
 from __future__ import annotations
 

@@ -167,16 +167,16 @@ def test_source_fingerprint_covers_code_and_templates(tmp_path, monkeypatch):
 
 # --- several models --------------------------------------------------------------------------------
 def test_n_models_synthesize_in_one_app(tmp_path, pinned_source, monkeypatch):
-    import cdktf
+    from ecs_autoscale.synthesis.constructs import stack
 
     apps = []
 
-    class CountingApp(cdktf.App):
+    class CountingApp(stack.App):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             apps.append(self)
 
-    monkeypatch.setattr(cdktf, "App", CountingApp)
+    monkeypatch.setattr(stack, "App", CountingApp)
     names = ["ModelA", "ModelB", "ModelC"]
     configs = [model(tmp_path, f"{n}.yaml", StackName=n) for n in names]
     results = synth.synthesize(configs, tmp_path / "out")

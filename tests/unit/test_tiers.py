@@ -4,7 +4,11 @@ fails the collection with one line saying where it belongs. Run on a small suite
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
+from helpers import REPO
 
 pytest_plugins = ["pytester"]
 
@@ -64,24 +68,26 @@ def test_markers_follow_the_fixtures_a_test_uses_directly_or_through_others(suit
 
 
 def test_a_test_outside_its_tiers_folder_fails_the_collection_saying_where_it_belongs(suite):
-    suite.makepyfile(**{"tests/unit/test_moved": "def test_moved(deployed):\n    pass\n"})
+    moved = "tests/unit/test_moved"  # a file the suite makes, not one of the repo
+    suite.makepyfile(**{moved: "def test_moved(deployed):\n    pass\n"})
     result = suite.runpytest("--collect-only", "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
             "*test files outside their tier's folder:",
-            "tests/unit/test_moved.py: 1 test(s) of the emulator tier, e.g. test_moved (it uses the emulator "
+            f"{moved}.py: 1 test(s) of the emulator tier, e.g. test_moved (it uses the emulator "
             "fixture): move them to tests/emulator/ (a new file there if the others stay)",
         ]
     )
 
 
 def test_a_test_file_at_the_root_of_tests_is_misplaced_too(suite):
-    suite.makepyfile(**{"tests/test_loose": "def test_loose():\n    pass\n"})
+    loose = "tests/test_loose"  # a file the suite makes, not one of the repo
+    suite.makepyfile(**{loose: "def test_loose():\n    pass\n"})
     result = suite.runpytest("--collect-only", "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["tests/test_loose.py: 1 test(s) of the unit tier, e.g. test_loose (*): move them to tests/unit/*"]
+        [f"{loose}.py: 1 test(s) of the unit tier, e.g. test_loose (*): move them to tests/unit/*"]
     )
 
 
@@ -90,3 +96,26 @@ def test_a_misspelt_marker_is_an_error_not_a_fast_test(suite):
     result = suite.runpytest("--collect-only", "-q")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*'slwo' not found in `markers` configuration option*"])
+
+
+DYNAMIC = {"import_module", "__import__", "spec_from_file_location"}
+
+
+def test_no_file_under_tests_imports_a_test_module():
+    """Shared code lives in tests/helpers.py, tests/support/ or tests/agent_fakes.py: a test module imported by
+    another runs its fixtures and tests twice and ties two tiers together. Imports inside functions count."""
+    tests = REPO / "tests"
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or "", *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in DYNAMIC:
+                names = [Path(arg.value).stem for arg in node.args if isinstance(arg, ast.Constant) and arg.value]
+            else:
+                continue
+            if any(part.startswith("test_") for name in names for part in name.split(".")):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
+    assert found == [], "move what these share into tests/support/ or tests/helpers.py:\n" + "\n".join(found)

@@ -1,4 +1,5 @@
-"""Versions stated once: the moto release the emulator's patches are written for, and the oldest Terraform."""
+"""Versions stated once: the moto release the emulator's patches are written for, and the oldest Terraform
+(README states it in a block scripts/docs writes: tests/unit/test_docs.py)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,6 @@ def test_moto_is_pinned_to_the_patched_release() -> None:
     assert moto.__version__ == patches.MOTO_VERSION
     pins = re.findall(r'"moto\[server\]==([\d.]+)"', (REPO / "pyproject.toml").read_text())
     assert pins and set(pins) == {patches.MOTO_VERSION}
-
-
-def test_readme_states_the_supported_terraform_version() -> None:
-    assert f"`terraform` {TERRAFORM_REQUIREMENT} on PATH" in (REPO / "README.md").read_text()
 
 
 def _fake_terraform(folder: Path, version: str) -> str:

@@ -1,6 +1,6 @@
 """The backstop alarms on the Auto Scaling group, and the alerts topic.
 
-The fast paths are elsewhere: `submit` sizes the group as it queues (client/scaling.py) and the agent
+The fast paths are elsewhere: `submit` sizes the group as it queues (client/group_sizing.py) and the agent
 on each instance scales in (agent/instance_agent.py). These alarms catch what those cannot see, with
 numbers from `ScalingDesign`:
 

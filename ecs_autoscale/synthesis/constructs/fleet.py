@@ -77,7 +77,7 @@ class GpuFleetProps:
     subnet_ids: list[str]
     """Subnets of the group (network.Network.subnet_ids)."""
     user_data: str
-    """The instance's boot script (infra/user_data.py): ECS agent settings and the instance agent."""
+    """The instance's boot script (synthesis/user_data.py): ECS agent settings and the instance agent."""
     instance_types: tuple[str, ...] = ("g4dn.xlarge",)
     """In order of preference; more than one lets the group fall back when a type has no capacity."""
     spot: bool = False
@@ -95,7 +95,7 @@ class GpuFleetProps:
     """SSM parameter of the ECS GPU-optimized AMI (named once, in ami.py), resolved at plan time."""
     instance_warmup_seconds: int = 300
     agent_statements: tuple[Statement, ...] = ()
-    """What the instance agent needs beyond the ECS agent (infra/user_data.py agent_permissions)."""
+    """What the instance agent needs beyond the ECS agent (synthesis/user_data.py's agent_permissions)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Every tag of the stack (ManagedBy, ecs-autoscale:stack, the model file's Tags): provider
     default_tags do not reach what the group launches, so instances and volumes get them here."""

@@ -60,7 +60,7 @@ class LookupProps:
     family: str
     container_image: str
     environment: dict[str, Any]
-    """The worker contract's variables (infra.service.contract_environment)."""
+    """The worker contract's variables (service.py's contract_environment)."""
 
 
 def lookup_template(props: LookupProps) -> dict[str, Any]:

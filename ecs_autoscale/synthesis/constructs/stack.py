@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from .. import aws_bindings
@@ -10,7 +12,7 @@ from .. import aws_bindings
 aws_bindings.install_lazy_package()  # first: it starts jsii's Node with the lazy provider index
 
 # isort: split
-from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from cdktf import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
@@ -37,6 +39,14 @@ from .submit_marker import SubmitMarker
 # Provider constraint: the bindings target 5.100.0, the version air-gapped mirrors carry.
 AWS_PROVIDER_CONSTRAINT = "~> 5.100"
 MANAGED_BY_TAG = {"ManagedBy": "ecs-autoscale"}
+
+
+def synthesize(configs: Iterable[ModelConfig], outdir: str) -> None:
+    """Each model's stack in one cdktf App, written to `outdir` in cdktf's layout (stacks/<StackName>/)."""
+    app = App(outdir=outdir)
+    for config in configs:
+        VideoProcessingStack(app, config)
+    app.synth()
 
 
 class VideoProcessingStack(TerraformStack):
@@ -69,18 +79,13 @@ class VideoProcessingStack(TerraformStack):
         )
         QueueKeepAlive(self, "keepalive", _keepalive_props(config, design, queues), account)
         SubmitMarker(self, "submit_marker", name=names.submit_marker, stack_name=config.stack_name)
-        client_policy_arns = _client_policies(self, config, buckets, account)
+        policies = _client_policies(self, config, buckets, account)
         if config.cloudformation_lookup:
             DeepseaAiLookup(self, "lookup", _lookup_props(config, contract))
-        _declare_outputs(
-            self,
-            {
-                **_config_outputs(config, design),
-                **_resource_outputs(queues, buckets, service, fleet),
-                "alerts_topic_arn": backstop.topic.arn,
-                **client_policy_arns,
-            },
-        )
+        derived = {"service_names": ",".join(_worker_services(config, design)), "no_capacity_provider": ""}
+        parts = dict(config=config, design=design, queues=queues, buckets=buckets, service=service, fleet=fleet)
+        parts |= dict(backstop=backstop, policies=SimpleNamespace(**policies), derived=SimpleNamespace(**derived))
+        _declare_outputs(self, parts)
 
 
 # --- one helper per concern: plain props from the model file and the design, or the stack-level parts ----------
@@ -240,9 +245,9 @@ def _keepalive_props(config: ModelConfig, design: ScalingDesign, queues: VideoQu
 
 def _client_policies(
     stack: TerraformStack, config: ModelConfig, buckets: VideoBuckets, account: AccountContext
-) -> dict[str, str]:
+) -> dict[str, IamPolicy]:
     """The client's three policies, attached to nobody (the users who run the client are the account's to
-    choose): {output name: policy ARN}."""
+    choose), by construct id."""
     names = config.names
     policies = {
         "client_policy": (
@@ -262,7 +267,7 @@ def _client_policies(
         ),
     }
     return {
-        f"{id}_arn": IamPolicy(stack, id, name=name, description=description, policy=policy_document(statements)).arn
+        id: IamPolicy(stack, id, name=name, description=description, policy=policy_document(statements))
         for id, (name, description, statements) in policies.items()
     }
 
@@ -277,50 +282,10 @@ def _lookup_props(config: ModelConfig, contract: WorkerContract) -> LookupProps:
     )
 
 
-def _config_outputs(config: ModelConfig, design: ScalingDesign) -> dict[str, Any]:
-    """The outputs the model file and the design fix."""
-    return {
-        "stack_name": config.stack_name,
-        "region": config.region,
-        "capacity_provider_name": "",
-        "fleet_size": config.fleet_size,
-        "tasks_per_instance": design.tasks_per_instance,
-        "service_names": ",".join(_worker_services(config, design)),
-    }
-
-
-def _resource_outputs(
-    queues: VideoQueues, buckets: VideoBuckets, service: ModelService, fleet: GpuFleet
-) -> dict[str, Any]:
-    """The outputs AWS fixes at apply time: names, URLs and ARNs of the resources."""
-    return {
-        "video_queue_name": queues.video.name,
-        "video_queue_url": queues.video.url,
-        "video_queue_arn": queues.video.arn,
-        "track_queue_name": queues.track.name,
-        "track_queue_url": queues.track.url,
-        "track_queue_arn": queues.track.arn,
-        "dead_queue_name": queues.dead.name,
-        "dead_queue_url": queues.dead.url,
-        "dead_queue_arn": queues.dead.arn,
-        "video_bucket": buckets.video.name,
-        "tracks_bucket": buckets.tracks.name,
-        "cluster_name": service.cluster.name,
-        "service_name": service.service.name,
-        "task_definition_family": service.task_definition.family,
-        "task_definition_arn": service.task_definition.arn,
-        "autoscaling_group_name": fleet.group.name,
-        "log_group_name": service.log_group.name,
-    }
-
-
-def _declare_outputs(stack: TerraformStack, values: Mapping[str, Any]) -> None:
-    """One Terraform output per row of model/outputs.py, in its order, with the row's description."""
-    declared = [output.name for output in STACK_OUTPUTS]
-    if sorted(values) != sorted(declared):
-        raise ValueError(
-            f"stack outputs not declared (or declared, not given) in model/outputs.py: "
-            f"{sorted(set(values) ^ set(declared))}"
-        )
+def _declare_outputs(stack: TerraformStack, parts: Mapping[str, Any]) -> None:
+    """One Terraform output per row of model/outputs.py, in its order, with the row's description and the
+    value its dotted path names in `parts`."""
     for output in STACK_OUTPUTS:
-        TerraformOutput(stack, output.name, value=values[output.name], description=output.description)
+        head, _, rest = output.value.partition(".")
+        value = operator.attrgetter(rest)(parts[head])
+        TerraformOutput(stack, output.name, value=value, description=output.description)
