@@ -343,6 +343,11 @@ def test_a_submit_killed_mid_run_loses_no_video_and_sends_none_twice(
             for m in mine
         }
         recorded = {k: (e["deduplication_id"], e["message_uuid"], e["message_id"]) for k, e in ledger.videos.items()}
+        # A video caught mid-send may have reached the queue before the kill: its re-send is then deduplicated,
+        # and AWS does not document which MessageId a deduplicated send answers (SQS DG, "Using the message
+        # deduplication ID": "acknowledged but not delivered"), so for those only the message itself must match.
+        for k in sending:
+            seen[k], recorded[k] = seen[k][:2], recorded[k][:2]
         assert seen == recorded  # the ledger names exactly the messages the queue holds
     finally:  # later tests count the queue: take this job's messages out of it
         drain_job(sqs, outputs["video_queue_url"], job)
