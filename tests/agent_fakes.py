@@ -21,6 +21,7 @@ run_agent      runs that script as `python3 instance_agent.py --config FILE --cy
 from __future__ import annotations
 
 import base64
+import contextlib
 import glob
 import gzip
 import json
@@ -29,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -384,3 +386,23 @@ def run_agent(
         raise
     assert proc.returncode == 0, stdout + stderr
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@contextlib.contextmanager
+def downloading(*moves: tuple[FakeDocker, str, int]) -> Iterator[None]:
+    """Each (host, container, chunk): the worker moves `chunk` bytes every 50 ms (a video's download) while the
+    block runs, so the agent sees it busy."""
+    done = threading.Event()
+
+    def download() -> None:
+        while not done.wait(0.05):
+            for host, container, chunk in moves:
+                host.move_bytes(container, received=chunk)
+
+    mover = threading.Thread(target=download, daemon=True)
+    mover.start()
+    try:
+        yield
+    finally:
+        done.set()
+        mover.join()

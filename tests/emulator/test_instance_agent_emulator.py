@@ -10,11 +10,10 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, agent_script, run_agent, start_agent, task
+from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, agent_script, downloading, run_agent, start_agent, task
 
 from ecs_autoscale.agent.instance_agent import FENCE
 from ecs_autoscale.group import HALTED_TAG
@@ -156,24 +155,6 @@ class Stack:
         return [json.loads(e["message"]) for e in events]
 
 
-@contextlib.contextmanager
-def downloading(host: FakeDocker, container: str, chunk: int) -> Iterator[None]:
-    """The worker moves `chunk` bytes every 50 ms (a video's download) while the block runs."""
-    done = threading.Event()
-
-    def download() -> None:
-        while not done.wait(0.05):
-            host.move_bytes(container, received=chunk)
-
-    mover = threading.Thread(target=download, daemon=True)
-    mover.start()
-    try:
-        yield
-    finally:
-        done.set()
-        mover.join()
-
-
 def follow_termination(stack: Stack, fake: FakeInstance, stop: threading.Event) -> None:
     """What IMDS says once the group terminates the instance: target lifecycle state Terminated."""
     while not stop.wait(0.1):
@@ -306,7 +287,7 @@ def test_a_busy_worker_keeps_its_instance(tmp_path, emulator, instance, host):
     """The worker moves megabytes (a download, an upload) at every look: the idle clock never starts."""
     stack, fake = instance
     script, config = start(tmp_path, emulator, stack, fake, host)
-    with downloading(host, "c-running", stack.settings.busy_bytes_per_poll):
+    with downloading((host, "c-running", stack.settings.busy_bytes_per_poll)):
         proc = run_agent(script, config, host, cycles=15)
     assert "workers busy" in proc.stdout and "scale-in" not in proc.stdout, proc.stdout
     assert not host.killed("c-running") and stack.group()["DesiredCapacity"] == 1
@@ -414,7 +395,7 @@ def test_an_instance_the_group_terminates_waits_for_its_busy_worker(tmp_path, em
     assert held["LifecycleState"] == "Terminating:Wait"
     fake.lifecycle_state = "Terminated"
     script, config = start(tmp_path, emulator, stack, fake, host)
-    with downloading(host, "c-running", stack.settings.busy_bytes_per_poll):
+    with downloading((host, "c-running", stack.settings.busy_bytes_per_poll)):
         busy = run_agent(script, config, host, cycles=6)
     assert "workers busy: termination waits (heartbeat)" in busy.stdout, busy.stdout
     assert not host.killed("c-running")
@@ -492,7 +473,7 @@ def test_an_instance_released_with_a_busy_worker_records_its_video_as_cut(tmp_pa
     asg.set_desired_capacity(AutoScalingGroupName=stack.names.asg, DesiredCapacity=0)
     fake.lifecycle_state = "Terminated"
     script, config = start(tmp_path, emulator, stack, fake, host)
-    with downloading(host, "c-running", stack.settings.busy_bytes_per_poll):
+    with downloading((host, "c-running", stack.settings.busy_bytes_per_poll)):
         agent = start_agent(script, config, host)
         try:
             deadline = time.monotonic() + 30

@@ -12,16 +12,14 @@ decrement, then the termination hook. The Auto Scaling activities are the emulat
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, deployed_agent, start_agent, task
+from agent_fakes import ACCOUNT, FakeDocker, FakeInstance, deployed_agent, downloading, start_agent, task
 from helpers import seed_text, write_model
 from support.jobs import run_worker
 
@@ -123,25 +121,6 @@ def wait_for(what, why, timeout: float = 60) -> None:
         time.sleep(0.3)
 
 
-@contextlib.contextmanager
-def workers_busy(instances: list[GpuInstance]) -> Iterator[None]:
-    """Each instance's worker container moves a video's bytes (the agent sees it busy) while the block runs."""
-    done = threading.Event()
-
-    def download() -> None:
-        while not done.wait(0.05):
-            for i in instances:
-                i.host.move_bytes(WORKER, received=2 * int(i.config["busy_bytes_per_poll"]))
-
-    mover = threading.Thread(target=download, daemon=True)
-    mover.start()
-    try:
-        yield
-    finally:
-        done.set()
-        mover.join()
-
-
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, ecs_cli, aws_client, emulator):
     """Deploy, submit, the agents start the instances' workers, a report of the running job (no video done),
@@ -174,7 +153,7 @@ def job(tmp_path_factory, ecs_cli, aws_client, emulator):
                 lambda i=i: f"{i.id}'s first_task: {i.log.read_text()}",
             )
         running = json.loads(ecs_cli(*report, "--json").stdout)
-        with workers_busy(instances):
+        with downloading(*[(i.host, WORKER, 2 * int(i.config["busy_bytes_per_poll"])) for i in instances]):
             worked = run_worker(emulator, outputs, "--max-messages", "1")
             assert worked.stderr.count("SUCCESS ") == 1, worked.stderr[-3000:]
             one_done = ecs_cli(*report).stdout
