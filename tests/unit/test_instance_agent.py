@@ -556,13 +556,15 @@ def test_calls_retry_throttling_and_server_errors_with_backoff(monkeypatch):
     endpoint.server.shutdown()
 
 
+GROUP_BUSY = b"<ErrorResponse><Error><Code>ScalingActivityInProgress</Code></Error></ErrorResponse>"
+
+
 def test_terminate_retries_while_a_scaling_activity_is_in_progress(monkeypatch):
     """Issue 19 item 9: TerminateInstanceInAutoScalingGroup answers ScalingActivityInProgress (HTTP 400) while
-    another activity of the group runs (EC2 Auto Scaling API Reference); the agent tries again for about a
-    minute instead of staying (and restarting its worker) at once."""
+    another activity of the group runs (EC2 Auto Scaling API Reference); the agent tries again instead of
+    staying (and restarting its worker) at once."""
     monkeypatch.setattr(ia.random, "uniform", lambda a, b: 0.001)
-    busy = b"<ErrorResponse><Error><Code>ScalingActivityInProgress</Code></Error></ErrorResponse>"
-    endpoint = FlakyEndpoint([(400, busy)] * 5 + [(200, b"<ok/>")])
+    endpoint = FlakyEndpoint([(400, GROUP_BUSY)] * 5 + [(200, b"<ok/>")])
     agent = _agent_on(endpoint.url)
     agent.iid = "i-1"
     assert agent.terminate() and agent.hook_owed
@@ -575,15 +577,14 @@ def test_terminate_keeps_trying_while_the_group_is_busy_for_minutes_then_gives_u
     the old budget (7 attempts, ~25-47 s) ran out and the instance stayed for another idle window. Now it
     tries for up to TERMINATE_PATIENCE_SECONDS, then gives up (and `leave` undoes); other errors end it."""
     monkeypatch.setattr(ia.random, "uniform", lambda a, b: 0.0001)
-    busy = b"<ErrorResponse><Error><Code>ScalingActivityInProgress</Code></Error></ErrorResponse>"
-    endpoint = FlakyEndpoint([(400, busy)] * 20 + [(200, b"<ok/>")])
+    endpoint = FlakyEndpoint([(400, GROUP_BUSY)] * 20 + [(200, b"<ok/>")])
     agent = _agent_on(endpoint.url)
     agent.iid = "i-1"
     assert agent.terminate() and agent.hook_owed
     assert len(endpoint.requests) == 21
 
     monkeypatch.setattr(ia, "TERMINATE_PATIENCE_SECONDS", 0)
-    endpoint.answers = [(400, busy)] * 4
+    endpoint.answers = [(400, GROUP_BUSY)] * 4
     assert not agent.terminate()  # one call's own retries, then no more time
     assert len(endpoint.requests) == 25
     monkeypatch.setattr(ia, "TERMINATE_PATIENCE_SECONDS", 300)
